@@ -1,0 +1,28 @@
+/**
+ * Topic names. A topic is what a connection subscribes to and what an event is published on.
+ * The part in braces is the Redis Cluster hash tag, so sharded pub/sub (SSUBSCRIBE) can place
+ * each topic on its own shard without a protocol change (ARCHITECTURE.md "Scaling past one Redis").
+ */
+import type { SubscriptionType } from "../protocol/client.js"
+import type { MarketEvent } from "../protocol/server.js"
+
+export type Topic = string
+
+export const topicOf = (type: SubscriptionType, target: string): Topic => `${type}:{${target}}`
+export const userTopic = (userId: string): Topic => `user:{${userId}}`
+
+const MARKET_CODES = new Set(["KOSPI", "KOSDAQ"])
+
+/** Where a market event is published. Index prices travel on their market's topic. */
+export const topicOfEvent = (e: MarketEvent): Topic => {
+  switch (e.type) {
+    case "price_update":
+      return MARKET_CODES.has(e.code) ? topicOf("market", e.code) : topicOf("stock", e.code)
+    case "orderbook_update":
+      return topicOf("stock", e.code)
+    case "market_status":
+      return topicOf("market", e.market)
+    case "sector_update":
+      return topicOf("sector", e.sector)
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Configuration from the environment, with PROTOCOL.md's names and defaults.
+ * An invalid value fails startup with a ConfigError naming the variable and what it accepts.
+ */
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+
+const positiveInt = (name: string, def: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(def),
+    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 }),
+  )
+
+const port = (name: string, def: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(def),
+    Config.validate({
+      message: `${name} must be an integer from 0 to 65535`,
+      validation: (n) => n >= 0 && n <= 65535,
+    }),
+  )
+
+const onOff = (name: string, def: boolean) =>
+  Config.string(name).pipe(
+    Config.withDefault(def ? "on" : "off"),
+    Config.validate({
+      message: `${name} must be one of on, off, true, false, 1, 0`,
+      validation: (s) => ["on", "off", "true", "false", "1", "0"].includes(s.toLowerCase()),
+    }),
+    Config.map((s) => ["on", "true", "1"].includes(s.toLowerCase())),
+  )
+
+const oneOf = <const A extends string>(name: string, values: ReadonlyArray<A>, def: A) =>
+  Config.string(name).pipe(
+    Config.withDefault(def),
+    Config.validate({
+      message: `${name} must be one of ${values.join(", ")}`,
+      validation: (s): s is A => (values as ReadonlyArray<string>).includes(s),
+    }),
+    Config.map((s) => s as A),
+  )
+
+export const appConfig = Config.all({
+  port: port("PORT", 8000),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  redisUrl: Config.option(Config.string("REDIS_URL")),
+  redisPrefix: Config.string("REDIS_PREFIX").pipe(Config.withDefault("quotecast:")),
+  jwtSecret: Config.option(Config.redacted("JWT_SECRET")),
+  batching: onOff("BATCHING", true),
+  batchIntervalMs: positiveInt("BATCH_INTERVAL_MS", 30),
+  rateLimit: positiveInt("RATE_LIMIT", 100),
+  maxSubscriptions: positiveInt("MAX_SUBSCRIPTIONS", 200),
+  sessionTtlS: positiveInt("SESSION_TTL_S", 300),
+  maxPayloadBytes: positiveInt("MAX_PAYLOAD_BYTES", 65536),
+  feed: oneOf("FEED", ["simulator", "none"] as const, "simulator"),
+  feedRate: positiveInt("FEED_RATE", 200),
+  feedSeed: Config.option(Config.integer("FEED_SEED")),
+  marketClock: oneOf("MARKET_CLOCK", ["always_open", "krx"] as const, "always_open"),
+  universeSize: Config.option(positiveInt("UNIVERSE_SIZE", 1)),
+  allowedOrigins: Config.option(Config.string("ALLOWED_ORIGINS")).pipe(
+    Config.map(
+      Option.map((s) =>
+        s
+          .split(",")
+          .map((o) => o.trim())
+          .filter((o) => o.length > 0),
+      ),
+    ),
+  ),
+  // Not in PROTOCOL.md: operational knobs with production defaults (README "Configuration").
+  heartbeatIntervalMs: positiveInt("HEARTBEAT_INTERVAL_MS", 15_000),
+  sendBufferLimitBytes: positiveInt("SEND_BUFFER_LIMIT_BYTES", 1_048_576),
+  slowConsumerTimeoutMs: positiveInt("SLOW_CONSUMER_TIMEOUT_MS", 10_000),
+  shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 2_000),
+  compression: onOff("COMPRESSION", true),
+  logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warning", "error", "none"] as const, "info"),
+})
+
+export type AppConfigShape = Config.Config.Success<typeof appConfig>
+
+export class AppConfig extends Context.Tag("quotecast/AppConfig")<AppConfig, AppConfigShape>() {
+  /** Reads the environment once at startup. */
+  static readonly layer = Layer.effect(AppConfig, appConfig)
+  /** A config built from explicit values (tests, embedded use); unspecified fields take the defaults. */
+  static readonly layerWith = (overrides: Partial<AppConfigShape>) =>
+    Layer.effect(
+      AppConfig,
+      Effect.map(appConfig, (c) => ({ ...c, ...overrides })),
+    )
+}
+
+export const jwtSecretBytes = (c: AppConfigShape): Option.Option<Uint8Array> =>
+  Option.map(c.jwtSecret, (s) => new TextEncoder().encode(Redacted.value(s)))

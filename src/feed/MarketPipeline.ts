@@ -1,0 +1,80 @@
+/**
+ * The one path every market event takes, whatever its source (simulator, ingest, sector
+ * aggregator): serialize once -> remember as snapshot -> publish on its topic -> observers
+ * (alerts, sector aggregation, stats). Nothing else publishes market data.
+ */
+import { Context, Effect, Layer, type Scope } from "effect"
+import { Broker } from "../broker/Broker.js"
+import { type Topic, topicOfEvent } from "../broker/topics.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
+import { conflationKey, type Outgoing, openBody } from "../protocol/encode.js"
+import type { MarketEvent } from "../protocol/server.js"
+import { SnapshotStore } from "../snapshot/SnapshotStore.js"
+
+export type Observer = (events: ReadonlyArray<MarketEvent>) => Effect.Effect<void>
+
+export interface MarketPipelineShape {
+  readonly publish: (events: ReadonlyArray<MarketEvent>) => Effect.Effect<void>
+  /** Sees every published event after it went out, for the lifetime of the current scope. */
+  readonly observe: (observer: Observer) => Effect.Effect<void, never, Scope.Scope>
+}
+
+export class MarketPipeline extends Context.Tag("quotecast/MarketPipeline")<
+  MarketPipeline,
+  MarketPipelineShape
+>() {}
+
+/** Conflation key (undefined: never conflated) and snapshot key of an event. */
+export const keysOf = (
+  e: MarketEvent,
+): { readonly conflate: string | undefined; readonly snapshot: string } => {
+  switch (e.type) {
+    case "price_update":
+    case "orderbook_update":
+      return { conflate: conflationKey(e.type, e.code), snapshot: conflationKey(e.type, e.code) }
+    case "sector_update": {
+      const k = conflationKey(e.type, e.sector)
+      return { conflate: k, snapshot: k }
+    }
+    case "market_status":
+      return { conflate: undefined, snapshot: conflationKey(e.type, e.market) }
+  }
+}
+
+export const encodeEvent = (
+  e: MarketEvent,
+): { readonly topic: Topic; readonly snapshotKey: string; readonly msg: Outgoing } => {
+  const keys = keysOf(e)
+  return {
+    topic: topicOfEvent(e),
+    snapshotKey: keys.snapshot,
+    msg: { key: keys.conflate, body: openBody(e) },
+  }
+}
+
+export const MarketPipelineLive = Layer.effect(
+  MarketPipeline,
+  Effect.gen(function* () {
+    const broker = yield* Broker
+    const snapshots = yield* SnapshotStore
+    const stats = yield* GatewayStats
+    const observers = new Set<Observer>()
+    const publishOne = (e: MarketEvent) => {
+      const { topic, snapshotKey, msg } = encodeEvent(e)
+      return Effect.zipRight(snapshots.put(topic, snapshotKey, msg), broker.publish(topic, msg))
+    }
+    return {
+      publish: (events) =>
+        Effect.gen(function* () {
+          yield* Effect.forEach(events, publishOne, { discard: true })
+          stats.eventsPublished += events.length
+          for (const o of observers) yield* o(events)
+        }),
+      observe: (observer) =>
+        Effect.acquireRelease(
+          Effect.sync(() => observers.add(observer)),
+          () => Effect.sync(() => observers.delete(observer)),
+        ).pipe(Effect.asVoid),
+    }
+  }),
+)

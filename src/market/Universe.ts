@@ -1,0 +1,80 @@
+/**
+ * The instrument universe: which stocks, markets and sectors exist. Subscription validation,
+ * names in `price_update` and sector membership all come from here.
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import type { SubscriptionType } from "../protocol/client.js"
+import { MARKETS, type Market } from "../protocol/server.js"
+import { INDEX_ROWS, INSTRUMENT_ROWS } from "./data/instruments.js"
+import { floorToTick } from "./tickSize.js"
+import { type IndexDef, type Instrument, SECTORS, type Sector } from "./types.js"
+
+export interface UniverseShape {
+  readonly instruments: ReadonlyArray<Instrument>
+  readonly byCode: ReadonlyMap<string, Instrument>
+  readonly indices: ReadonlyArray<IndexDef>
+  readonly sectors: ReadonlyArray<Sector>
+  readonly membersOf: (sector: string) => ReadonlyArray<Instrument>
+  /** Whether `target` exists for that subscription type. */
+  readonly has: (type: SubscriptionType, target: string) => boolean
+}
+
+export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
+  const real: Array<Instrument> = INSTRUMENT_ROWS.map(([code, name, nameKo, market, sector, prevClose]) => ({
+    code,
+    name,
+    nameKo,
+    market,
+    sector,
+    prevClose,
+    synthetic: false,
+  }))
+  const target = Option.getOrElse(size, () => real.length)
+  const instruments = [...real]
+  // Synthetic instruments: codes 9xxxxx (unused by KRX short codes), spread over markets and sectors.
+  for (let i = 0; instruments.length < target; i++) {
+    const code = String(900000 + i)
+    const sector = SECTORS[i % SECTORS.length] as Sector
+    const market: Market = i % 3 === 0 ? "KOSDAQ" : "KOSPI"
+    instruments.push({
+      code,
+      name: `Synthetic ${code}`,
+      nameKo: `합성 ${code}`,
+      market,
+      sector,
+      prevClose: floorToTick(5_000 + ((i * 7919) % 200_000)),
+      synthetic: true,
+    })
+  }
+  const byCode = new Map(instruments.map((i) => [i.code, i]))
+  const bySector = new Map<string, Array<Instrument>>(SECTORS.map((s) => [s, []]))
+  for (const i of instruments) bySector.get(i.sector)?.push(i)
+  const indices: ReadonlyArray<IndexDef> = INDEX_ROWS.map(([code, name, prevClose]) => ({
+    code,
+    name,
+    prevClose,
+  }))
+  const sectorSet = new Set<string>(SECTORS)
+  const marketSet = new Set<string>(MARKETS)
+  return {
+    instruments,
+    byCode,
+    indices,
+    sectors: SECTORS,
+    membersOf: (sector) => bySector.get(sector) ?? [],
+    has: (type, target) =>
+      type === "stock"
+        ? byCode.has(target)
+        : type === "market"
+          ? marketSet.has(target)
+          : sectorSet.has(target),
+  }
+}
+
+export class Universe extends Context.Tag("quotecast/Universe")<Universe, UniverseShape>() {
+  static readonly layer = Layer.effect(
+    Universe,
+    Effect.map(AppConfig, (c) => makeUniverse(c.universeSize)),
+  )
+}

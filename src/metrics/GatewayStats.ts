@@ -1,0 +1,51 @@
+/**
+ * Counters and histograms of one gateway instance. Plain numbers on purpose: they are bumped on
+ * the fan-out and flush hot paths, where an Effect per increment would cost more than the work.
+ * `/v1/ws/stats` and `/metrics` (Prometheus text, `prometheus.ts`) both read from here.
+ */
+import { Context, Layer } from "effect"
+
+export class Histogram {
+  readonly counts: Array<number>
+  sum = 0
+  count = 0
+  constructor(readonly bounds: ReadonlyArray<number>) {
+    this.counts = new Array<number>(bounds.length).fill(0)
+  }
+  observe(v: number): void {
+    this.sum += v
+    this.count++
+    for (let i = 0; i < this.bounds.length; i++) {
+      if (v <= (this.bounds[i] as number)) {
+        this.counts[i] = (this.counts[i] as number) + 1
+        return
+      }
+    }
+  }
+}
+
+export class GatewayStatsImpl {
+  connectionsOpened = 0
+  connectionsClosed = 0
+  activeConnections = 0
+  messagesSent = 0
+  framesSent = 0
+  bytesSent = 0
+  messagesReceived = 0
+  conflated = 0
+  rateLimitRejections = 0
+  decodeErrors = 0
+  eventsPublished = 0
+  slowConsumerCloses = 0
+  readonly closesByCode = new Map<number, number>()
+  readonly batchSize = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+  readonly flushPassMs = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+  closed(code: number): void {
+    this.connectionsClosed++
+    this.closesByCode.set(code, (this.closesByCode.get(code) ?? 0) + 1)
+  }
+}
+
+export class GatewayStats extends Context.Tag("quotecast/GatewayStats")<GatewayStats, GatewayStatsImpl>() {
+  static readonly layer = Layer.sync(GatewayStats, () => new GatewayStatsImpl())
+}

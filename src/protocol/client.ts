@@ -1,0 +1,70 @@
+/**
+ * Client -> server messages (PROTOCOL.md "Client -> server").
+ * One Schema per message gives the TypeScript type, the decoder whose failures become
+ * INVALID_MESSAGE details, and (via Arbitrary.make) the generators for property tests.
+ * The discriminator is `type`, as on the wire. Unknown extra fields are ignored.
+ */
+import { Schema } from "effect"
+
+export const SubscriptionType = Schema.Literal("stock", "market", "sector")
+export type SubscriptionType = typeof SubscriptionType.Type
+export const SUBSCRIPTION_TYPES: ReadonlyArray<SubscriptionType> = ["stock", "market", "sector"]
+
+/** A subscription target: a stock code, a market name or a sector name. */
+export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32))
+
+export const Targets = Schema.Array(Target).pipe(Schema.minItems(1), Schema.maxItems(100))
+
+export const Subscribe = Schema.Struct({
+  type: Schema.Literal("subscribe"),
+  subscription_type: SubscriptionType,
+  targets: Targets,
+}).annotations({ identifier: "subscribe" })
+export type Subscribe = typeof Subscribe.Type
+
+export const Unsubscribe = Schema.Struct({
+  type: Schema.Literal("unsubscribe"),
+  subscription_type: SubscriptionType,
+  targets: Targets,
+}).annotations({ identifier: "unsubscribe" })
+export type Unsubscribe = typeof Unsubscribe.Type
+
+/** `id` is echoed in `pong`, so a client can match answers to its pings. */
+export const Ping = Schema.Struct({
+  type: Schema.Literal("ping"),
+  id: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+}).annotations({ identifier: "ping" })
+export type Ping = typeof Ping.Type
+
+export const RefreshToken = Schema.Struct({
+  type: Schema.Literal("refresh_token"),
+  token: Schema.String.pipe(Schema.minLength(1)),
+}).annotations({ identifier: "refresh_token" })
+export type RefreshToken = typeof RefreshToken.Type
+
+export const Reconnect = Schema.Struct({
+  type: Schema.Literal("reconnect"),
+  session_id: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)),
+}).annotations({ identifier: "reconnect" })
+export type Reconnect = typeof Reconnect.Type
+
+export const ClientMessage = Schema.Union(Subscribe, Unsubscribe, Ping, RefreshToken, Reconnect)
+export type ClientMessage = typeof ClientMessage.Type
+
+export const CLIENT_MESSAGE_TYPES = [
+  "subscribe",
+  "unsubscribe",
+  "ping",
+  "refresh_token",
+  "reconnect",
+] as const
+export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number]
+
+/** The schema for one message type, so a frame whose `type` is known is checked against that shape only. */
+export const schemaForType = {
+  subscribe: Subscribe,
+  unsubscribe: Unsubscribe,
+  ping: Ping,
+  refresh_token: RefreshToken,
+  reconnect: Reconnect,
+} as const

@@ -1,0 +1,41 @@
+/**
+ * The serialization fast path. A message is serialized once, as an "open body": its JSON text
+ * without the closing brace. Every connection that receives it appends only its own sequence
+ * number (`,"sequence":N}`), so fan-out costs one string concatenation per recipient instead of
+ * one JSON.stringify per recipient.
+ */
+
+/** One message waiting in a connection's outbox. */
+export interface Outgoing {
+  /**
+   * Conflation key, `type|code` for state messages (price, order book, sector), undefined for
+   * messages that must never be dropped or replaced (statuses, alerts, answers, snapshots).
+   */
+  readonly key: string | undefined
+  /** JSON object text without its final `}`. */
+  readonly body: string
+}
+
+/** Open body of a plain object: its JSON without the final brace. */
+export const openBody = (value: object): string => {
+  const json = JSON.stringify(value)
+  return json.slice(0, -1)
+}
+
+/** Closes an open body with its sequence number. */
+export const seal = (body: string, sequence: number): string => `${body},"sequence":${sequence}}`
+
+/** The batch envelope: its own sequence is the number of its last message. */
+export const sealBatch = (sealed: ReadonlyArray<string>, lastSequence: number, timestamp: string): string =>
+  `{"type":"batch","batch_size":${sealed.length},"messages":[${sealed.join(",")}],"timestamp":"${timestamp}","sequence":${lastSequence}}`
+
+/** A snapshot copy of a state message: same payload plus `"snapshot":true`; never conflated. */
+export const asSnapshot = (msg: Outgoing): Outgoing => ({
+  key: undefined,
+  body: `{"snapshot":true,${msg.body.slice(1)}`,
+})
+
+export const nowIso = (millis: number): string => new Date(millis).toISOString()
+
+/** Conflation key of a state message. */
+export const conflationKey = (type: string, code: string): string => `${type}|${code}`

@@ -1,0 +1,106 @@
+/**
+ * Protocol errors. Every failure a client can see is one of these tagged errors, and
+ * `toErrorMessage` is the single place that maps them onto PROTOCOL.md's error codes and wording.
+ */
+import { Data } from "effect"
+import type { ErrorCode } from "./server.js"
+
+export class InvalidMessage extends Data.TaggedError("InvalidMessage")<{
+  readonly reason: string
+  readonly details: Readonly<Record<string, unknown>>
+}> {}
+
+export class InvalidToken extends Data.TaggedError("InvalidToken")<{ readonly reason: string }> {}
+
+export class SubscriptionFailed extends Data.TaggedError("SubscriptionFailed")<{
+  readonly subscriptionType: string
+  readonly rejected: ReadonlyArray<{ readonly target: string; readonly reason: string }>
+  readonly accepted: ReadonlyArray<string>
+  readonly limit: number
+}> {}
+
+export class RateLimitExceeded extends Data.TaggedError("RateLimitExceeded")<{ readonly limit: number }> {}
+
+export class SessionRestorationFailed extends Data.TaggedError("SessionRestorationFailed")<{
+  readonly sessionId: string
+  readonly reason: "not_found" | "expired" | "user_mismatch" | "takeover_failed" | "store_unavailable"
+}> {}
+
+export class TokenRefreshError extends Data.TaggedError("TokenRefreshError")<{ readonly reason: string }> {}
+
+export type ProtocolError =
+  | InvalidMessage
+  | InvalidToken
+  | SubscriptionFailed
+  | RateLimitExceeded
+  | SessionRestorationFailed
+  | TokenRefreshError
+
+export interface ErrorPayload {
+  readonly code: ErrorCode
+  readonly message: string
+  readonly details: Readonly<Record<string, unknown>>
+}
+
+const sessionReasons: Record<SessionRestorationFailed["reason"], string> = {
+  not_found: "Session not found or expired",
+  expired: "Session not found or expired",
+  user_mismatch: "Session belongs to another user",
+  takeover_failed: "Session is held by another connection that did not release it",
+  store_unavailable: "Session store unavailable",
+}
+
+/** The one mapping from typed errors to PROTOCOL.md error codes. */
+export const toErrorMessage = (error: ProtocolError): ErrorPayload => {
+  switch (error._tag) {
+    case "InvalidMessage":
+      return { code: "INVALID_MESSAGE", message: error.reason, details: error.details }
+    case "InvalidToken":
+      return {
+        code: "INVALID_TOKEN",
+        message: "JWT token validation failed",
+        details: { reason: error.reason },
+      }
+    case "SubscriptionFailed":
+      return {
+        code: "SUBSCRIPTION_FAILED",
+        message: "Unable to subscribe to some targets",
+        details: {
+          subscription_type: error.subscriptionType,
+          rejected: error.rejected,
+          accepted: error.accepted,
+          max_subscriptions: error.limit,
+        },
+      }
+    case "RateLimitExceeded":
+      return {
+        code: "RATE_LIMIT_EXCEEDED",
+        message: `Rate limit exceeded (${error.limit} messages/second)`,
+        details: { rate_limit: error.limit },
+      }
+    case "SessionRestorationFailed":
+      return {
+        code: "SESSION_RESTORATION_FAILED",
+        message: sessionReasons[error.reason],
+        details: { session_id: error.sessionId, reason: error.reason },
+      }
+    case "TokenRefreshError":
+      return {
+        code: "TOKEN_REFRESH_ERROR",
+        message: "Token refresh failed",
+        details: { reason: error.reason },
+      }
+  }
+}
+
+/** WebSocket close codes used by the gateway (PROTOCOL.md). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  serviceRestart: 1012,
+  tryAgainLater: 1013,
+  takenOver: 4000,
+  invalidToken: 4001,
+} as const
