@@ -1,0 +1,85 @@
+/**
+ * The per-connection state that the hot paths touch: the socket, the outbox, the sequence
+ * counter and a few flags. Kept deliberately small (10,000+ of these live at once). The
+ * connection's behaviour lives in `Connection.ts`; this is only its data plus `deliver`,
+ * the sink the topic hub calls for every event.
+ */
+import type { Deferred } from "effect"
+import type { WebSocket } from "ws"
+import type { Sink } from "../broker/TopicHub.js"
+import type { SubscriptionType } from "../protocol/client.js"
+import type { Outgoing } from "../protocol/encode.js"
+import type { Outbox } from "./Outbox.js"
+
+export interface CloseRequest {
+  readonly code: number
+  readonly reason: string
+  /** Whether queued messages are sent before the close frame (not for a reader that is stuck). */
+  readonly flush: boolean
+}
+
+export interface FlushScheduler {
+  readonly schedule: (conn: Conn) => void
+  readonly conflated: () => void
+}
+
+/** Above this many unkeyed messages waiting, the reader is hopeless: close with 1013. */
+export const MAX_UNKEYED = 5_000
+
+export class Conn implements Sink {
+  /** Last sequence number sent on this connection's session. */
+  seq: number
+  sessionId: string
+  userId: string | null
+  /** Nesting count of operations that must not be interleaved with a flush (see Outbox.insertAt). */
+  held = 0
+  /** Set once the connection decided to close; no more deliveries. */
+  closing = false
+  /** Heartbeat: whether a pong (or any frame) arrived since the last ping. */
+  alive = true
+  /** When the socket first stayed over its send-buffer limit, 0 when it is not. */
+  overLimitSince = 0
+  messagesSent = 0
+  messagesReceived = 0
+  lastActivity: number
+  readonly targets: Record<SubscriptionType, Set<string>> = {
+    stock: new Set(),
+    market: new Set(),
+    sector: new Set(),
+  }
+
+  constructor(
+    readonly id: string,
+    readonly ws: WebSocket,
+    readonly outbox: Outbox,
+    readonly scheduler: FlushScheduler,
+    readonly shutdown: Deferred.Deferred<CloseRequest>,
+    readonly requestClose: (req: CloseRequest) => void,
+    readonly connectedAt: number,
+    session: { readonly id: string; readonly userId: string | null; readonly lastSequence: number },
+  ) {
+    this.sessionId = session.id
+    this.userId = session.userId
+    this.seq = session.lastSequence
+    this.lastActivity = connectedAt
+  }
+
+  deliver(msg: Outgoing): void {
+    if (this.closing) return
+    if (this.outbox.offer(msg)) this.scheduler.conflated()
+    else if (this.outbox.unkeyed > MAX_UNKEYED) {
+      this.requestClose({ code: 1013, reason: "slow consumer", flush: false })
+      return
+    }
+    this.scheduler.schedule(this)
+  }
+
+  /** Queues a connection-specific message (answer, error, snapshot). */
+  enqueue(msg: Outgoing): void {
+    this.deliver(msg)
+  }
+
+  subscriptionCount(): number {
+    return this.targets.stock.size + this.targets.market.size + this.targets.sector.size
+  }
+}

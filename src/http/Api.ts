@@ -1,0 +1,177 @@
+/**
+ * The HTTP API on the gateway's port, as one HttpApi definition: the server implements it
+ * (`handlers.ts`), `/docs` describes it, and tests and the load runner call it through a typed
+ * HttpApiClient. The dashboard page and the WebSocket upgrade are served beside it (`Server.ts`).
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { AlertType, SubscriptionSet } from "../protocol/server.js"
+import { Authentication, Forbidden } from "./auth.js"
+
+export const Health = Schema.Struct({
+  status: Schema.Literal("ok"),
+  instance_id: Schema.String,
+  mode: Schema.Literal("embedded", "cluster"),
+  uptime_s: Schema.Number,
+  active_connections: Schema.Number,
+  dependencies: Schema.Record({ key: Schema.String, value: Schema.String }),
+})
+
+export class Unavailable extends Schema.TaggedError<Unavailable>()(
+  "Unavailable",
+  {
+    status: Schema.Literal("draining", "degraded"),
+    reason: Schema.String,
+    dependencies: Schema.Record({ key: Schema.String, value: Schema.String }),
+  },
+  HttpApiSchema.annotations({ status: 503 }),
+) {}
+
+export const ClusterStats = Schema.Struct({
+  instances: Schema.Number,
+  active_connections: Schema.Number,
+  total_subscriptions: Schema.Number,
+  messages_sent: Schema.Number,
+  members: Schema.Array(
+    Schema.Struct({
+      instance_id: Schema.String,
+      active_connections: Schema.Number,
+      total_subscriptions: Schema.Number,
+      messages_sent: Schema.Number,
+      updated_at: Schema.String,
+    }),
+  ),
+})
+
+export const Stats = Schema.Struct({
+  active_connections: Schema.Number,
+  total_subscriptions: Schema.Number,
+  subscriptions_by_type: Schema.Struct({
+    stock: Schema.Number,
+    market: Schema.Number,
+    sector: Schema.Number,
+  }),
+  messages_sent: Schema.Number,
+  saved_sessions: Schema.Number,
+  batching_enabled: Schema.Boolean,
+  batch_interval_ms: Schema.Number,
+  queued_messages: Schema.Number,
+  rate_limiting_enabled: Schema.Boolean,
+  rate_limit: Schema.Number,
+  // Beyond the original document:
+  instance_id: Schema.String,
+  frames_sent: Schema.Number,
+  conflated_messages: Schema.Number,
+  events_published: Schema.Number,
+  cluster: Schema.optional(ClusterStats),
+})
+export type Stats = typeof Stats.Type
+
+export const ConnectionInfo = Schema.Struct({
+  connection_id: Schema.String,
+  user_id: Schema.NullOr(Schema.String),
+  session_id: Schema.String,
+  connected_at: Schema.String,
+  subscriptions: SubscriptionSet,
+  message_count: Schema.Number,
+  last_activity: Schema.String,
+  /** Messages waiting in the connection's outbox. */
+  queued_messages: Schema.Number,
+  /** Bytes written to the socket but not yet sent (backpressure). */
+  buffered_bytes: Schema.Number,
+})
+
+export const IngestRequest = Schema.Struct({ events: Schema.Array(Schema.Unknown) })
+export const IngestAccepted = Schema.Struct({ accepted: Schema.Number })
+
+export class IngestRejected extends Schema.TaggedError<IngestRejected>()(
+  "IngestRejected",
+  {
+    message: Schema.String,
+    rejected: Schema.Array(Schema.Struct({ index: Schema.Number, reason: Schema.String })),
+  },
+  HttpApiSchema.annotations({ status: 400 }),
+) {}
+
+export const AlertRequest = Schema.Struct({
+  code: Schema.String,
+  alert_type: AlertType,
+  threshold: Schema.Number.pipe(Schema.finite()),
+})
+
+export const Alert = Schema.Struct({
+  id: Schema.String,
+  user_id: Schema.String,
+  code: Schema.String,
+  alert_type: AlertType,
+  threshold: Schema.Number,
+  status: Schema.Literal("active", "fired"),
+  created_at: Schema.String,
+  fired_at: Schema.NullOr(Schema.String),
+})
+export type Alert = typeof Alert.Type
+
+export class InvalidAlert extends Schema.TaggedError<InvalidAlert>()(
+  "InvalidAlert",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 }),
+) {}
+
+export class AlertNotFound extends Schema.TaggedError<AlertNotFound>()(
+  "AlertNotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 }),
+) {}
+
+export const Me = Schema.Struct({
+  user_id: Schema.String,
+  role: Schema.NullOr(Schema.String),
+  expires_at: Schema.NullOr(Schema.String),
+})
+
+export class PublicGroup extends HttpApiGroup.make("public", { topLevel: true })
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Health).addError(Unavailable))
+  .add(HttpApiEndpoint.get("stats", "/v1/ws/stats").addSuccess(Stats))
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics").addSuccess(
+      HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }),
+    ),
+  ) {}
+
+export class AdminGroup extends HttpApiGroup.make("admin", { topLevel: true })
+  .add(HttpApiEndpoint.get("connections", "/v1/ws/connections").addSuccess(Schema.Array(ConnectionInfo)))
+  .add(
+    HttpApiEndpoint.post("ingest", "/v1/ingest")
+      .setPayload(IngestRequest)
+      .addSuccess(IngestAccepted, { status: 202 })
+      .addError(IngestRejected),
+  )
+  .addError(Forbidden)
+  .middleware(Authentication) {}
+
+export class UserGroup extends HttpApiGroup.make("user", { topLevel: true })
+  .add(HttpApiEndpoint.get("me", "/api/v1/users/me").addSuccess(Me))
+  .add(
+    HttpApiEndpoint.post("createAlert", "/v1/alerts")
+      .setPayload(AlertRequest)
+      .addSuccess(Alert, { status: 201 })
+      .addError(InvalidAlert),
+  )
+  .add(HttpApiEndpoint.get("listAlerts", "/v1/alerts").addSuccess(Schema.Array(Alert)))
+  .add(
+    HttpApiEndpoint.del("deleteAlert", "/v1/alerts/:id")
+      .setPath(Schema.Struct({ id: Schema.String }))
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(AlertNotFound),
+  )
+  .middleware(Authentication) {}
+
+export class QuotecastApi extends HttpApi.make("quotecast")
+  .add(PublicGroup)
+  .add(AdminGroup)
+  .add(UserGroup)
+  .annotate(OpenApi.Title, "quotecast HTTP API")
+  .annotate(
+    OpenApi.Description,
+    "Stats, admin, ingest and alerts for the quotecast market-data gateway. The stream itself is WS /v1/ws.",
+  ) {}

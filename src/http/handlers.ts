@@ -1,0 +1,223 @@
+/**
+ * Implementations of the HttpApi groups in `Api.ts`.
+ */
+import { randomUUID } from "node:crypto"
+import { HttpApiBuilder } from "@effect/platform"
+import { Clock, Effect, Layer, Option } from "effect"
+import { type AlertRecord, AlertStore } from "../alerts/AlertStore.js"
+import { Broker } from "../broker/Broker.js"
+import { ClusterView } from "../cluster/ClusterView.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { InstanceId } from "../config/InstanceId.js"
+import { Flusher } from "../connection/Flusher.js"
+import { Registry } from "../connection/Registry.js"
+import { MarketPipeline } from "../feed/MarketPipeline.js"
+import { Lifecycle } from "../lifecycle/Lifecycle.js"
+import { validateIngest } from "../market/ingest.js"
+import { MarketState } from "../market/MarketState.js"
+import { Universe } from "../market/Universe.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
+import { renderPrometheus } from "../metrics/prometheus.js"
+import { nowIso } from "../protocol/encode.js"
+import { SessionStore } from "../session/SessionStore.js"
+import { type Alert, AlertNotFound, IngestRejected, InvalidAlert, QuotecastApi, Unavailable } from "./Api.js"
+import { CurrentUser, requireRole } from "./auth.js"
+
+const alertView = (a: AlertRecord): Alert => ({
+  id: a.id,
+  user_id: a.userId,
+  code: a.code,
+  alert_type: a.alertType,
+  threshold: a.threshold,
+  status: a.firedAt === null ? "active" : "fired",
+  created_at: nowIso(a.createdAt),
+  fired_at: a.firedAt === null ? null : nowIso(a.firedAt),
+})
+
+export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (handlers) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const registry = yield* Registry
+    const stats = yield* GatewayStats
+    const flusher = yield* Flusher
+    const sessions = yield* SessionStore
+    const lifecycle = yield* Lifecycle
+    const broker = yield* Broker
+    const instanceId = yield* InstanceId
+    const cluster = yield* ClusterView
+
+    const subscriptionTotals = () => {
+      const byType = { stock: 0, market: 0, sector: 0 }
+      for (const { conn } of registry.byId.values()) {
+        byType.stock += conn.targets.stock.size
+        byType.market += conn.targets.market.size
+        byType.sector += conn.targets.sector.size
+      }
+      return byType
+    }
+
+    return handlers
+      .handle("health", () =>
+        Effect.gen(function* () {
+          const redis = yield* broker.degraded
+          const dependencies: Record<string, string> = Option.isSome(config.redisUrl)
+            ? { redis: redis === undefined ? "ok" : `down: ${redis}` }
+            : { redis: "not_used" }
+          if (lifecycle.draining) {
+            return yield* new Unavailable({ status: "draining", reason: "shutting down", dependencies })
+          }
+          if (redis !== undefined) {
+            return yield* new Unavailable({
+              status: "degraded",
+              reason: `redis unavailable: ${redis}`,
+              dependencies,
+            })
+          }
+          return {
+            status: "ok" as const,
+            instance_id: instanceId,
+            mode: Option.isSome(config.redisUrl) ? ("cluster" as const) : ("embedded" as const),
+            uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
+            active_connections: registry.size,
+            dependencies,
+          }
+        }),
+      )
+      .handle("stats", () =>
+        Effect.gen(function* () {
+          const byType = subscriptionTotals()
+          const saved = yield* sessions.savedCount.pipe(Effect.orElseSucceed(() => 0))
+          const local = {
+            active_connections: registry.size,
+            total_subscriptions: byType.stock + byType.market + byType.sector,
+            subscriptions_by_type: byType,
+            messages_sent: stats.messagesSent,
+          }
+          const clusterStats = yield* cluster.snapshot(local)
+          return {
+            ...local,
+            saved_sessions: saved,
+            batching_enabled: config.batching,
+            batch_interval_ms: config.batchIntervalMs,
+            queued_messages: flusher.queuedMessages(),
+            rate_limiting_enabled: true,
+            rate_limit: config.rateLimit,
+            instance_id: instanceId,
+            frames_sent: stats.framesSent,
+            conflated_messages: stats.conflated,
+            events_published: stats.eventsPublished,
+            ...(Option.isSome(clusterStats) ? { cluster: clusterStats.value } : {}),
+          }
+        }),
+      )
+      .handle("metrics", () =>
+        Effect.sync(() =>
+          renderPrometheus(stats, {
+            queuedMessages: flusher.queuedMessages(),
+            activeConnections: registry.size,
+            topics: broker.localTopicCount(),
+          }),
+        ),
+      )
+  }),
+)
+
+export const AdminGroupLive = HttpApiBuilder.group(QuotecastApi, "admin", (handlers) =>
+  Effect.gen(function* () {
+    const registry = yield* Registry
+    const pipeline = yield* MarketPipeline
+    const universe = yield* Universe
+    const state = yield* MarketState
+    return handlers
+      .handle("connections", () =>
+        Effect.gen(function* () {
+          yield* requireRole("admin")
+          return [...registry.byId.values()].map(({ conn }) => ({
+            connection_id: conn.id,
+            user_id: conn.userId,
+            session_id: conn.sessionId,
+            connected_at: nowIso(conn.connectedAt),
+            subscriptions: {
+              stock: [...conn.targets.stock],
+              market: [...conn.targets.market],
+              sector: [...conn.targets.sector],
+            },
+            message_count: conn.messagesSent + conn.messagesReceived,
+            last_activity: nowIso(conn.lastActivity),
+            queued_messages: conn.outbox.size,
+            buffered_bytes: conn.ws.bufferedAmount,
+          }))
+        }),
+      )
+      .handle("ingest", ({ payload }) =>
+        Effect.gen(function* () {
+          yield* requireRole("publisher", "admin")
+          const now = yield* Clock.currentTimeMillis
+          const { accepted, rejected } = validateIngest(payload.events, universe, state, now)
+          if (rejected.length > 0) {
+            return yield* new IngestRejected({
+              message: `${rejected.length} of ${payload.events.length} events rejected; none were published`,
+              rejected,
+            })
+          }
+          yield* pipeline.publish(accepted)
+          return { accepted: accepted.length }
+        }),
+      )
+  }),
+)
+
+export const UserGroupLive = HttpApiBuilder.group(QuotecastApi, "user", (handlers) =>
+  Effect.gen(function* () {
+    const alerts = yield* AlertStore
+    const universe = yield* Universe
+    return handlers
+      .handle("me", () =>
+        Effect.map(CurrentUser, (u) => ({
+          user_id: u.userId,
+          role: u.role ?? null,
+          expires_at: u.expiresAt === undefined ? null : nowIso(u.expiresAt),
+        })),
+      )
+      .handle("createAlert", ({ payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          if (!universe.byCode.has(payload.code)) {
+            return yield* new InvalidAlert({ message: `Unknown stock code ${payload.code}` })
+          }
+          if (payload.alert_type.startsWith("price_") && payload.threshold <= 0) {
+            return yield* new InvalidAlert({ message: "A price threshold must be positive" })
+          }
+          const record: AlertRecord = {
+            id: randomUUID(),
+            userId: user.userId,
+            code: payload.code,
+            alertType: payload.alert_type,
+            threshold: payload.threshold,
+            createdAt: yield* Clock.currentTimeMillis,
+            firedAt: null,
+          }
+          yield* alerts.create(record).pipe(Effect.orDie)
+          return alertView(record)
+        }),
+      )
+      .handle("listAlerts", () =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const list = yield* alerts.list(user.userId).pipe(Effect.orDie)
+          return list.map(alertView)
+        }),
+      )
+      .handle("deleteAlert", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const removed = yield* alerts.remove(user.userId, path.id).pipe(Effect.orDie)
+          if (!removed) return yield* new AlertNotFound({ message: `No alert ${path.id}` })
+        }),
+      )
+  }),
+)
+
+export const ApiLive = HttpApiBuilder.api(QuotecastApi).pipe(
+  Layer.provide([PublicGroupLive, AdminGroupLive, UserGroupLive]),
+)

@@ -1,0 +1,108 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of one instance's GatewayStats.
+ */
+import type { GatewayStatsImpl, Histogram } from "./GatewayStats.js"
+
+export interface Gauges {
+  readonly queuedMessages: number
+  readonly activeConnections: number
+  readonly topics: number
+}
+
+const line = (out: Array<string>, name: string, type: string, help: string, value: number) => {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`)
+}
+
+const histogram = (out: Array<string>, name: string, help: string, h: Histogram) => {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`)
+  let cumulative = 0
+  h.bounds.forEach((b, i) => {
+    cumulative += h.counts[i] as number
+    out.push(`${name}_bucket{le="${b}"} ${cumulative}`)
+  })
+  out.push(`${name}_bucket{le="+Inf"} ${h.count}`, `${name}_sum ${h.sum}`, `${name}_count ${h.count}`)
+}
+
+export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
+  const out: Array<string> = []
+  line(out, "quotecast_connections_active", "gauge", "Open WebSocket connections.", g.activeConnections)
+  line(
+    out,
+    "quotecast_connections_opened_total",
+    "counter",
+    "WebSocket connections accepted.",
+    s.connectionsOpened,
+  )
+  out.push(
+    "# HELP quotecast_connections_closed_total WebSocket connections closed, by close code.",
+    "# TYPE quotecast_connections_closed_total counter",
+  )
+  for (const [code, n] of s.closesByCode) out.push(`quotecast_connections_closed_total{code="${code}"} ${n}`)
+  line(
+    out,
+    "quotecast_messages_sent_total",
+    "counter",
+    "Protocol messages sent (inside batches counted one by one).",
+    s.messagesSent,
+  )
+  line(out, "quotecast_frames_sent_total", "counter", "WebSocket data frames sent.", s.framesSent)
+  line(
+    out,
+    "quotecast_bytes_sent_total",
+    "counter",
+    "Payload characters sent, before compression.",
+    s.bytesSent,
+  )
+  line(out, "quotecast_messages_received_total", "counter", "Client messages received.", s.messagesReceived)
+  line(out, "quotecast_queue_depth", "gauge", "Messages waiting in connection outboxes.", g.queuedMessages)
+  line(
+    out,
+    "quotecast_conflated_total",
+    "counter",
+    "Queued state messages replaced by a newer one.",
+    s.conflated,
+  )
+  line(
+    out,
+    "quotecast_rate_limit_rejections_total",
+    "counter",
+    "Client messages rejected by the rate limit.",
+    s.rateLimitRejections,
+  )
+  line(
+    out,
+    "quotecast_decode_errors_total",
+    "counter",
+    "Client messages answered with INVALID_MESSAGE.",
+    s.decodeErrors,
+  )
+  line(
+    out,
+    "quotecast_slow_consumer_closes_total",
+    "counter",
+    "Connections closed with 1013 for not reading.",
+    s.slowConsumerCloses,
+  )
+  line(
+    out,
+    "quotecast_events_published_total",
+    "counter",
+    "Market events that entered the pipeline here.",
+    s.eventsPublished,
+  )
+  line(
+    out,
+    "quotecast_topics_local",
+    "gauge",
+    "Topics with at least one subscriber on this instance.",
+    g.topics,
+  )
+  histogram(out, "quotecast_batch_size", "Messages per flushed frame.", s.batchSize)
+  histogram(
+    out,
+    "quotecast_flush_pass_ms",
+    "Duration of one flush pass over dirty connections.",
+    s.flushPassMs,
+  )
+  return `${out.join("\n")}\n`
+}

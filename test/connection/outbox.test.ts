@@ -1,0 +1,68 @@
+/**
+ * PROTOCOL.md "Slow consumers": state messages conflate per (type, code) in place; everything
+ * else is kept, in order.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { FastCheck } from "effect"
+import { Outbox } from "../../src/connection/Outbox.js"
+import type { Outgoing } from "../../src/protocol/encode.js"
+
+const price = (code: string, n: number): Outgoing => ({ key: `price_update|${code}`, body: `p${code}:${n}` })
+const answer = (n: number): Outgoing => ({ key: undefined, body: `a${n}` })
+
+describe("Outbox", () => {
+  it("replaces a waiting state message in place, keeping its position", () => {
+    const o = new Outbox()
+    o.offer(price("A", 1))
+    o.offer(answer(1))
+    o.offer(price("B", 1))
+    expect(o.offer(price("A", 2))).toBe(true)
+    expect(o.drain().map((m) => m.body)).toEqual(["pA:2", "a1", "pB:1"])
+  })
+
+  it("never conflates messages without a key", () => {
+    const o = new Outbox()
+    o.offer(answer(1))
+    o.offer(answer(1))
+    expect(o.drain()).toHaveLength(2)
+  })
+
+  it("starts fresh after a drain", () => {
+    const o = new Outbox()
+    o.offer(price("A", 1))
+    o.drain()
+    expect(o.offer(price("A", 2))).toBe(false)
+    expect(o.drain().map((m) => m.body)).toEqual(["pA:2"])
+  })
+
+  it("inserts answers at an earlier mark, ahead of later arrivals, and keeps conflating those", () => {
+    const o = new Outbox()
+    o.offer(answer(0))
+    const mark = o.mark()
+    o.offer(price("A", 1))
+    o.insertAt(mark, [answer(1), answer(2)])
+    o.offer(price("A", 2))
+    expect(o.drain().map((m) => m.body)).toEqual(["a0", "a1", "a2", "pA:2"])
+  })
+
+  it.prop(
+    "holds the latest value of each key once, unkeyed messages all, in first-arrival order",
+    [
+      FastCheck.array(
+        FastCheck.tuple(FastCheck.option(FastCheck.constantFrom("A", "B", "C")), FastCheck.nat(1000)),
+      ),
+    ],
+    ([ops]) => {
+      const o = new Outbox()
+      const expected: Array<{ key: string | undefined; body: string }> = []
+      for (const [key, n] of ops) {
+        const msg = { key: key ?? undefined, body: `${key}:${n}` }
+        o.offer(msg)
+        const at = key === null ? -1 : expected.findIndex((e) => e.key === key)
+        if (at >= 0) expected[at] = msg
+        else expected.push(msg)
+      }
+      expect(o.drain()).toEqual(expected)
+    },
+  )
+})

@@ -1,0 +1,193 @@
+/**
+ * The JavaScript client class printed in the original API document, run unchanged over `ws`:
+ * it connects, subscribes, receives batched and single updates, and restores its session after
+ * a dropped connection. Only the document's placeholders are filled in (the URL and token, its
+ * `// ... handle other types` comment, and the save-the-session-id step its prose asks for).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import WebSocket from "ws"
+import {
+  ingest,
+  priceEvent,
+  type RunningGateway,
+  signToken,
+  sleep,
+  startGateway,
+} from "../support/gateway.js"
+
+let gw: RunningGateway
+beforeAll(async () => {
+  gw = await startGateway()
+  await ingest(gw, [priceEvent("005930", 73000), priceEvent("000660", 145000), priceEvent("035720", 42000)])
+})
+afterAll(() => gw.stop())
+
+// biome-ignore lint/suspicious/noExplicitAny: the document's class is untyped JavaScript
+type Any = any
+
+/** Verbatim from websocket-api.txt "Best Practices / Client Implementation". */
+class StockWebSocket {
+  [k: string]: Any
+  constructor(url: Any, token: Any) {
+    this.url = url
+    this.token = token
+    this.ws = null
+    this.sessionId = null
+    this.reconnectAttempts = 0
+    this.maxReconnectAttempts = 5
+  }
+
+  connect() {
+    const wsUrl = this.sessionId
+      ? `${this.url}?session_id=${this.sessionId}&token=${this.token}`
+      : `${this.url}?token=${this.token}`
+
+    this.ws = new WebSocket(wsUrl, {
+      perMessageDeflate: true, // Enable compression
+    })
+
+    this.ws.onopen = () => {
+      console.log("Connected")
+      this.reconnectAttempts = 0
+    }
+
+    this.ws.onmessage = (event: Any) => {
+      const message = JSON.parse(event.data)
+      this.handleMessage(message)
+    }
+
+    this.ws.onclose = () => {
+      console.log("Disconnected")
+      this.reconnect()
+    }
+
+    this.ws.onerror = (error: Any) => {
+      console.error("WebSocket error:", error)
+    }
+  }
+
+  handleMessage(message: Any) {
+    // Handle batch messages
+    if (message.type === "batch") {
+      // biome-ignore lint/suspicious/useIterableCallbackReturn: verbatim from the document
+      message.messages.forEach((msg: Any) => this.processMessage(msg))
+      return
+    }
+
+    this.processMessage(message)
+  }
+
+  processMessage(message: Any) {
+    switch (message.type) {
+      case "price_update":
+        this.onPriceUpdate(message)
+        break
+      case "orderbook_update":
+        this.onOrderBookUpdate(message)
+        break
+      case "error":
+        this.onError(message)
+        break
+      // ... handle other types
+    }
+  }
+
+  subscribe(type: Any, targets: Any) {
+    this.ws.send(
+      JSON.stringify({
+        type: "subscribe",
+        subscription_type: type,
+        targets: targets,
+      }),
+    )
+  }
+
+  reconnect() {
+    if (this.reconnectAttempts >= this.maxReconnectAttempts) {
+      console.error("Max reconnect attempts reached")
+      return
+    }
+
+    this.reconnectAttempts++
+    // biome-ignore lint/style/useExponentiationOperator: verbatim from the document
+    const delay = Math.min(1000 * Math.pow(2, this.reconnectAttempts), 30000)
+
+    console.log(`Reconnecting in ${delay}ms...`)
+    setTimeout(() => this.connect(), delay)
+  }
+}
+
+/** What an application adds: the handlers the class calls, and "save session ID on connect". */
+class App extends StockWebSocket {
+  prices: Array<Any> = []
+  errors: Array<Any> = []
+  others: Array<Any> = []
+  frames: Array<Any> = []
+  onPriceUpdate(m: Any) {
+    this.prices.push(m)
+  }
+  onOrderBookUpdate(_m: Any) {}
+  onError(m: Any) {
+    this.errors.push(m)
+  }
+  override handleMessage(message: Any) {
+    this.frames.push(message)
+    if (message.type === "connected") this.sessionId ??= message.session_id
+    super.handleMessage(message)
+  }
+  override processMessage(message: Any) {
+    if (!["price_update", "orderbook_update", "error"].includes(message.type)) this.others.push(message)
+    super.processMessage(message)
+  }
+}
+
+const until = async (cond: () => boolean, timeoutMs = 8000) => {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time")
+    await sleep(20)
+  }
+}
+
+describe("the original document's StockWebSocket class", () => {
+  it("connects, subscribes, gets batched and single updates, and restores its session after a drop", async () => {
+    const log = console.log
+    console.log = () => {}
+    try {
+      const app = new App(gw.wsUrl, await signToken({ sub: "doc-user" }))
+      app.connect()
+      await until(() => app.sessionId !== null)
+      // `connected` is always a frame of its own, the first one.
+      expect(app.frames[0].type).toBe("connected")
+      app.subscribe("stock", ["005930", "000660", "035720"])
+      await until(() => app.prices.length >= 3)
+      expect(
+        app.prices
+          .slice(0, 3)
+          .map((p: Any) => p.code)
+          .sort(),
+      ).toEqual(["000660", "005930", "035720"])
+      // subscribed + three snapshots were queued together: they arrive as one batch.
+      expect(app.frames.some((f: Any) => f.type === "batch")).toBe(true)
+
+      await sleep(100)
+      await ingest(gw, [priceEvent("005930", 73500)])
+      await until(() => app.prices.some((p: Any) => p.price === 73500))
+      expect(app.frames.at(-1)).toMatchObject({ type: "price_update", code: "005930", price: 73500 })
+
+      const session = app.sessionId
+      app.ws._socket.destroy() // the network drops; the class reconnects after its 2 s backoff
+      await until(() => app.others.some((m: Any) => m.type === "reconnected"), 10_000)
+      const reconnected = app.others.find((m: Any) => m.type === "reconnected")
+      expect(reconnected.session_id).toBe(session)
+      expect(reconnected.restored_subscriptions.stock.sort()).toEqual(["000660", "005930", "035720"])
+      await ingest(gw, [priceEvent("000660", 146000)])
+      await until(() => app.prices.some((p: Any) => p.price === 146000))
+      expect(app.errors).toEqual([])
+      app.maxReconnectAttempts = 0
+      app.ws.close()
+    } finally {
+      console.log = log
+    }
+  }, 20_000)
+})

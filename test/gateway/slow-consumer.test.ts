@@ -1,0 +1,117 @@
+/**
+ * PROTOCOL.md "Slow consumers": a reader that stops reading gets conflated state (the latest
+ * price per code, no gaps in sequence), the server's memory for it stays bounded, and a socket
+ * that stays over its send-buffer limit is closed with 1013 with its session kept.
+ *
+ * The gateway runs in its own process with a fast simulator; the client really stops reading
+ * (its TCP socket is paused) right after subscribing, so the kernel's buffers fill and the
+ * stall reaches the gateway after a few seconds.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { connect, type GatewayProcess, type Msg, signToken, sleep, spawnGateway } from "../support/gateway.js"
+
+const LIMIT = 256 * 1024
+const CODES = Array.from({ length: 300 }, (_, i) => String(900000 + i))
+
+const busyGateway = (slowConsumerTimeoutMs: number) =>
+  spawnGateway({
+    FEED: "simulator",
+    FEED_RATE: "8000",
+    UNIVERSE_SIZE: "1000",
+    MAX_SUBSCRIPTIONS: "400",
+    SEND_BUFFER_LIMIT_BYTES: String(LIMIT),
+    SLOW_CONSUMER_TIMEOUT_MS: String(slowConsumerTimeoutMs),
+  })
+
+const connectionInfo = async (gw: GatewayProcess, id: string): Promise<Msg | undefined> => {
+  const token = await signToken({ sub: "ops", role: "admin" })
+  const res = await fetch(`${gw.httpUrl}/v1/ws/connections`, {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  return ((await res.json()) as Array<Msg>).find((c) => c.connection_id === id)
+}
+
+const metric = async (gw: GatewayProcess, name: string) => {
+  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text()
+  const found = text.split("\n").find((l) => l.startsWith(name))
+  return found === undefined ? 0 : Number(found.split(" ").at(-1))
+}
+
+const subscribeAllThenStopReading = async (gw: GatewayProcess) => {
+  const { client, connected } = await connect(gw)
+  for (let k = 0; k < CODES.length; k += 100) {
+    client.send({ type: "subscribe", subscription_type: "stock", targets: CODES.slice(k, k + 100) })
+  }
+  ;(client.ws as unknown as { _socket: { pause: () => void; resume: () => void } })._socket.pause()
+  return { client, connected }
+}
+
+const waitUntil = async (cond: () => Promise<boolean>, ms: number, what: string) => {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`)
+    await sleep(300)
+  }
+}
+
+describe("a reader that stops reading", () => {
+  it("is held in bounded memory, conflated, and then gets gap-free sequences when it reads again", async () => {
+    const gw = await busyGateway(120_000)
+    try {
+      const { client, connected } = await subscribeAllThenStopReading(gw)
+      // Stalled: the socket is over its limit and nothing more is written to it.
+      let sent = -1
+      await waitUntil(
+        async () => {
+          const before = sent
+          sent = await metric(gw, "quotecast_messages_sent_total")
+          const info = await connectionInfo(gw, connected.connection_id)
+          return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
+        },
+        40_000,
+        "the stall never reached the gateway",
+      )
+      const conflatedAtStall = await metric(gw, "quotecast_conflated_total")
+      for (let i = 0; i < 10; i++) {
+        const info = (await connectionInfo(gw, connected.connection_id)) as Msg
+        // The socket stops growing (at most one frame past the limit) and the outbox holds at most
+        // one message per (type, code): price and order book for each of the 300 codes.
+        expect(info.buffered_bytes).toBeLessThan(LIMIT + 512 * 1024)
+        expect(info.queued_messages).toBeLessThanOrEqual(2 * CODES.length + 10)
+        await sleep(100)
+      }
+      expect(await metric(gw, "quotecast_conflated_total")).toBeGreaterThan(conflatedAtStall)
+      expect(await metric(gw, "quotecast_messages_sent_total")).toBe(sent)
+      ;(client.ws as unknown as { _socket: { resume: () => void } })._socket.resume()
+      client.send({ type: "unsubscribe", subscription_type: "stock", targets: CODES.slice(0, 100) })
+      client.send({ type: "unsubscribe", subscription_type: "stock", targets: CODES.slice(100, 200) })
+      client.send({ type: "unsubscribe", subscription_type: "stock", targets: CODES.slice(200) })
+      await client.next((m) => m.type === "unsubscribed" && m.targets.includes(CODES[299]), 20_000)
+      await client.drain(300)
+      const seqs = client.messages.map((m) => m.sequence as number)
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1))
+      await client.close()
+    } finally {
+      await gw.stop()
+    }
+  }, 60_000)
+
+  it("is closed with 1013 when its socket stays over the limit, and its session is kept", async () => {
+    const gw = await busyGateway(1500)
+    try {
+      const { client, connected } = await subscribeAllThenStopReading(gw)
+      await waitUntil(
+        async () => (await metric(gw, 'quotecast_connections_closed_total{code="1013"}')) > 0,
+        30_000,
+        "the slow reader was not closed",
+      )
+      client.ws.terminate()
+      const again = await connect(gw, `session_id=${connected.session_id}`)
+      const reconnected = await again.client.nextOfType("reconnected")
+      expect(reconnected.restored_subscriptions.stock).toHaveLength(CODES.length)
+      await again.client.close()
+    } finally {
+      await gw.stop()
+    }
+  }, 60_000)
+})
