@@ -1,0 +1,366 @@
+/**
+ * The built-in market simulator (FEED=simulator): a seeded random walk per instrument on the KRX
+ * tick grid, a 10-level order book around each trade, and KOSPI/KOSDAQ index levels derived from
+ * their constituents. Everything goes out through MarketPipeline.publish.
+ *
+ * Rate: FEED_RATE counts trade ticks per second over the whole universe. One trade tick is one
+ * `price_update` plus one `orderbook_update` for the same stock, so the pipeline carries about
+ * 2 × FEED_RATE stock events per second, plus index `price_update`s (each open market at most once
+ * per `indexIntervalMs`). Ticks are emitted in groups every `intervalMs` on the Effect Clock, so
+ * large rates cost one publish per group and TestClock drives the whole thing in tests.
+ *
+ * Model:
+ * - Each stock has a latent continuous mid price doing a log-normal random walk whose per-tick
+ *   sigma scales a daily sigma (2%) to the expected number of ticks of that stock in a 6.5 h
+ *   session. The latent mid is clamped to the daily limit band (±30% of the previous close).
+ * - The book: best bid = the mid rounded down to the grid, best ask = the next grid price above;
+ *   then up to 9 more levels per side, one tick apart, never outside the limit band.
+ * - The trade prints at the best bid or ask, the ask with probability (mid − bid)/(ask − bid), so
+ *   the expected print is the mid (a realistic bid/ask bounce, always on the grid).
+ * - Trade size is exponential around a share count worth ~50M KRW; cumulative volume only grows.
+ * - Index level = index previous close × the equal-weighted mean of constituents' last/prevClose,
+ *   rounded to 2 decimals; index volume = sum of constituent volumes.
+ * - Only markets whose MarketClock status is `open` trade; nothing ticks in pre_open, closed or
+ *   halted markets.
+ * - If another source (ingest) moved a stock's price, the walk continues from that price.
+ */
+import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { orderbookChecksum } from "../market/checksum.js"
+import { MarketState, type MarketStateShape, type QuoteView } from "../market/MarketState.js"
+import { priceChange, round2 } from "../market/pricing.js"
+import { Prng } from "../market/prng.js"
+import { dailyLimits, floorToTick, tickDown, tickUp } from "../market/tickSize.js"
+import { Universe, type UniverseShape } from "../market/Universe.js"
+import { nowIso } from "../protocol/encode.js"
+import type { Level, Market, MarketEvent, OrderbookUpdate, PriceUpdate } from "../protocol/server.js"
+import { MarketClock } from "./MarketClock.js"
+import { MarketPipeline } from "./MarketPipeline.js"
+
+export const BOOK_DEPTH = 10
+/** Seconds in a KRX regular session (09:00-15:30). */
+export const SESSION_SECONDS = 6.5 * 3600
+
+export interface SimulatorOptions {
+  readonly seed: number
+  /** Trade ticks per second over the whole universe (FEED_RATE). */
+  readonly rate: number
+  /** Group interval in ms. */
+  readonly intervalMs?: number
+  /** Minimum ms between two index updates of a market. */
+  readonly indexIntervalMs?: number
+  /** Daily volatility (standard deviation of the daily log return). */
+  readonly dailySigma?: number
+}
+
+// ---- pure pieces, usable on their own in property tests ----
+
+/** Shares per book level: about 2 billion KRW worth divided over the level's price. */
+export const baseQuantity = (price: number): number => Math.max(1, Math.round(2_000_000_000 / price / 10))
+
+export interface Book {
+  readonly bids: ReadonlyArray<Level>
+  readonly asks: ReadonlyArray<Level>
+}
+
+/**
+ * A book with best bid `bid1` and best ask `ask1` (both on the grid, bid1 < ask1), levels one tick
+ * apart, none outside [lower, upper].
+ */
+export const buildBook = (rng: Prng, bid1: number, ask1: number, lower: number, upper: number): Book => {
+  const base = baseQuantity(ask1)
+  const qty = (i: number) => Math.max(1, Math.round(base * (0.3 + 1.4 * rng.next()) * (1 + 0.12 * i)))
+  const bids: Array<Level> = []
+  // `p < ask1` keeps the book uncrossed even in a degenerate band (lower = upper, prices of a few KRW).
+  for (let p = bid1, i = 0; i < BOOK_DEPTH && p >= lower && p < ask1; i++) {
+    bids.push({ price: p, quantity: qty(i) })
+    const next = tickDown(p)
+    if (next >= p) break
+    p = next
+  }
+  const asks: Array<Level> = []
+  for (let p = ask1, i = 0; i < BOOK_DEPTH && p <= upper; i++) {
+    asks.push({ price: p, quantity: qty(i) })
+    p = tickUp(p)
+  }
+  return { bids, asks }
+}
+
+export interface InstrumentTick {
+  /** New latent mid. */
+  readonly mid: number
+  readonly price: number
+  /** Shares traded by this tick (added to the cumulative volume). */
+  readonly quantity: number
+  readonly book: Book
+}
+
+/** Bid/ask around a latent mid, inside the limit band. */
+export const quoteAround = (
+  mid: number,
+  lower: number,
+  upper: number,
+): { readonly bid: number; readonly ask: number } => {
+  let bid = Math.max(lower, floorToTick(mid))
+  let ask = tickUp(bid)
+  if (ask > upper) {
+    // At the upper limit nothing can trade above it: the ask sits on the limit.
+    ask = upper
+    bid = Math.max(lower, tickDown(upper))
+  }
+  return { bid, ask }
+}
+
+/** One trade tick of one stock: pure given the PRNG state. */
+export const stepInstrument = (
+  rng: Prng,
+  input: { readonly prevClose: number; readonly mid: number; readonly sigma: number },
+): InstrumentTick => {
+  const { lower, upper } = dailyLimits(input.prevClose)
+  const mid = Math.min(upper, Math.max(lower, input.mid * Math.exp(input.sigma * rng.normal())))
+  const { bid, ask } = quoteAround(mid, lower, upper)
+  const pAsk = ask > bid ? Math.min(1, Math.max(0, (mid - bid) / (ask - bid))) : 0
+  const price = rng.next() < pAsk ? ask : bid
+  const meanQty = Math.max(1, 50_000_000 / price)
+  const quantity = Math.max(1, Math.round(-Math.log(1 - rng.next()) * meanQty))
+  return { mid, price, quantity, book: buildBook(rng, bid, ask, lower, upper) }
+}
+
+export const priceUpdateOf = (
+  q: QuoteView,
+  price: number,
+  volume: number,
+  timestamp: string,
+): PriceUpdate => {
+  const { change, change_percent } = priceChange(q.prevClose, price)
+  return {
+    type: "price_update",
+    code: q.code,
+    name: q.name,
+    price,
+    change,
+    change_percent,
+    volume,
+    timestamp,
+  }
+}
+
+export const orderbookUpdateOf = (
+  code: string,
+  book: Book,
+  timestamp: string,
+  checksum: number = orderbookChecksum(book.bids, book.asks),
+): OrderbookUpdate => ({
+  type: "orderbook_update",
+  code,
+  bids: book.bids,
+  asks: book.asks,
+  checksum,
+  timestamp,
+})
+
+/** Index level from constituents: prevClose × mean(last / prevClose), 2 decimals. */
+export const indexLevel = (indexPrevClose: number, members: ReadonlyArray<QuoteView>): number => {
+  if (members.length === 0) return indexPrevClose
+  let sum = 0
+  for (const m of members) sum += m.last / m.prevClose
+  return round2((indexPrevClose * sum) / members.length)
+}
+
+/**
+ * The simulator's state machine over MarketState. Deterministic for a given seed, universe and
+ * sequence of calls; `advance` is what the live loop calls every interval.
+ */
+export class SimulatorEngine {
+  readonly intervalMs: number
+  readonly indexIntervalMs: number
+  readonly sigma: number
+  private readonly rng: Prng
+  private readonly quotes: ReadonlyArray<QuoteView>
+  private readonly mids: Float64Array
+  /** Last price this engine printed per stock, to notice prices set by other sources. */
+  private readonly printed: Float64Array
+  private readonly pools: ReadonlyMap<string, ReadonlyArray<number>>
+  private readonly dirtyIndex = new Set<Market>()
+  private readonly lastIndexAt = new Map<Market, number>()
+  private carry = 0
+  private lastAdvance: number | undefined
+
+  constructor(
+    universe: UniverseShape,
+    private readonly state: MarketStateShape,
+    readonly options: SimulatorOptions,
+  ) {
+    this.intervalMs = options.intervalMs ?? 25
+    this.indexIntervalMs = options.indexIntervalMs ?? 1000
+    this.rng = new Prng(options.seed)
+    this.quotes = universe.instruments.map((i) => {
+      const q = state.get(i.code)
+      if (q === undefined) throw new Error(`MarketState has no quote for ${i.code}`)
+      return q
+    })
+    const n = Math.max(1, this.quotes.length)
+    // Expected ticks of one stock in a session: rate / n per second over SESSION_SECONDS.
+    const ticksPerSession = Math.max(1, (options.rate / n) * SESSION_SECONDS)
+    this.sigma = (options.dailySigma ?? 0.02) / Math.sqrt(ticksPerSession)
+    this.mids = Float64Array.from(this.quotes, (q) => q.last)
+    this.printed = Float64Array.from(this.quotes, (q) => q.last)
+    const all: Array<number> = []
+    const kospi: Array<number> = []
+    const kosdaq: Array<number> = []
+    this.quotes.forEach((q, i) => {
+      all.push(i)
+      ;(q.market === "KOSPI" ? kospi : kosdaq).push(i)
+    })
+    this.pools = new Map([
+      ["KOSPI,KOSDAQ", all],
+      ["KOSPI", kospi],
+      ["KOSDAQ", kosdaq],
+      ["", []],
+    ])
+  }
+
+  /** A price_update (at the current last price) and a fresh book for every stock, then both indices. */
+  initialEvents(now: number): Array<MarketEvent> {
+    const out: Array<MarketEvent> = []
+    const timestamp = nowIso(now)
+    for (const q of this.quotes) {
+      const { lower, upper } = dailyLimits(q.prevClose)
+      const { bid, ask } = quoteAround(q.last, lower, upper)
+      const book = buildBook(this.rng, bid, ask, lower, upper)
+      const checksum = orderbookChecksum(book.bids, book.asks)
+      this.state.recordBook(q.code, book.bids, book.asks, checksum)
+      out.push(
+        priceUpdateOf(q, q.last, q.volume, timestamp),
+        orderbookUpdateOf(q.code, book, timestamp, checksum),
+      )
+    }
+    for (const idx of this.state.indices) {
+      this.dirtyIndex.add(idx.market)
+      this.lastIndexAt.delete(idx.market)
+    }
+    out.push(...this.indexEvents(now, () => true))
+    return out
+  }
+
+  /** `count` trade ticks spread uniformly over the stocks of open markets. */
+  step(now: number, count: number, isOpen: (m: Market) => boolean): Array<MarketEvent> {
+    const key = [isOpen("KOSPI") ? "KOSPI" : "", isOpen("KOSDAQ") ? "KOSDAQ" : ""].filter((s) => s).join(",")
+    const pool = this.pools.get(key) ?? []
+    const out: Array<MarketEvent> = []
+    if (pool.length === 0 || count <= 0) return out
+    const timestamp = nowIso(now)
+    for (let k = 0; k < count; k++) {
+      const i = pool[this.rng.int(pool.length)] as number
+      const q = this.quotes[i] as QuoteView
+      // Another source moved the price since our last print: continue the walk from there.
+      if (q.last !== this.printed[i]) this.mids[i] = q.last
+      const t = stepInstrument(this.rng, {
+        prevClose: q.prevClose,
+        mid: this.mids[i] as number,
+        sigma: this.sigma,
+      })
+      this.mids[i] = t.mid
+      this.printed[i] = t.price
+      const volume = q.volume + t.quantity
+      this.state.recordTrade(q.code, t.price, volume, now)
+      const checksum = orderbookChecksum(t.book.bids, t.book.asks)
+      this.state.recordBook(q.code, t.book.bids, t.book.asks, checksum)
+      out.push(
+        priceUpdateOf(q, t.price, volume, timestamp),
+        orderbookUpdateOf(q.code, t.book, timestamp, checksum),
+      )
+      this.dirtyIndex.add(q.market)
+    }
+    return out
+  }
+
+  /** Index updates for markets that moved, at most once per indexIntervalMs each. */
+  indexEvents(now: number, isOpen: (m: Market) => boolean): Array<MarketEvent> {
+    const out: Array<MarketEvent> = []
+    for (const idx of this.state.indices) {
+      const m = idx.market
+      if (!this.dirtyIndex.has(m) || !isOpen(m)) continue
+      const last = this.lastIndexAt.get(m)
+      if (last !== undefined && now - last < this.indexIntervalMs) continue
+      const members = this.state.stocksOf(m)
+      const level = indexLevel(idx.prevClose, members)
+      let volume = 0
+      for (const s of members) volume += s.volume
+      this.state.recordTrade(idx.code, level, volume, now)
+      out.push(priceUpdateOf(idx, level, volume, nowIso(now)))
+      this.dirtyIndex.delete(m)
+      this.lastIndexAt.set(m, now)
+    }
+    return out
+  }
+
+  /**
+   * Trade ticks owed for the time since the previous call (fractional remainder carried), capped
+   * at one second's worth so a stalled process does not burst on resume.
+   */
+  ticksDue(now: number): number {
+    const elapsed = this.lastAdvance === undefined ? 0 : Math.max(0, now - this.lastAdvance)
+    this.lastAdvance = now
+    this.carry = Math.min(this.carry + (this.options.rate * elapsed) / 1000, Math.max(1, this.options.rate))
+    const n = Math.floor(this.carry)
+    this.carry -= n
+    return n
+  }
+
+  /** One loop iteration: the ticks owed since the last call, then any index updates due. */
+  advance(now: number, isOpen: (m: Market) => boolean): Array<MarketEvent> {
+    const out = this.step(now, this.ticksDue(now), isOpen)
+    const idx = this.indexEvents(now, isOpen)
+    for (const e of idx) out.push(e)
+    return out
+  }
+}
+
+/**
+ * Builds the engine over the live services and publishes the initial prices and books (so every
+ * stock and index has a snapshot before any trade); returns the loop, which runs until interrupted.
+ */
+export const startSimulator: Effect.Effect<
+  Effect.Effect<void>,
+  never,
+  AppConfig | Universe | MarketState | MarketClock | MarketPipeline
+> = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const universe = yield* Universe
+  const state = yield* MarketState
+  const clock = yield* MarketClock
+  const pipeline = yield* MarketPipeline
+  const start = yield* Clock.currentTimeMillis
+  const seed = Option.getOrElse(config.feedSeed, () => start % 2_147_483_647)
+  const engine = new SimulatorEngine(universe, state, { seed, rate: config.feedRate })
+  yield* pipeline.publish(engine.initialEvents(start))
+  yield* Effect.logInfo("simulator started").pipe(
+    Effect.annotateLogs({ seed, rate: config.feedRate, instruments: universe.instruments.length }),
+  )
+  const tick = Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const events = engine.advance(now, clock.isOpen)
+    if (events.length > 0) yield* pipeline.publish(events)
+  }).pipe(
+    // A bug in one iteration must not stop the feed for the rest of the process's life.
+    Effect.catchAllDefect((defect) => Effect.logError("simulator tick failed", defect)),
+  )
+  return Effect.asVoid(Effect.repeat(tick, Schedule.fixed(Duration.millis(engine.intervalMs))))
+})
+
+/**
+ * The whole simulator as one effect (initial snapshots, then the loop until interrupted), for a
+ * caller that decides where it runs, e.g. the cluster's simulator leader. Ignores FEED.
+ */
+export const runSimulator = Effect.flatten(startSimulator)
+
+/** Runs the simulator for the lifetime of the layer when FEED=simulator; a no-op otherwise. */
+export const SimulatorLive = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.feed !== "simulator") return
+    const loop = yield* startSimulator
+    yield* Effect.forkScoped(loop)
+  }),
+)

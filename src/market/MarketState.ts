@@ -1,0 +1,174 @@
+/**
+ * Live per-code market state shared by the simulator, ingest validation, sector aggregation and
+ * alerts: previous close, last price, cumulative volume and the last order book, for every stock
+ * and both indices. Plain mutable records behind synchronous accessors: it is read and written on
+ * the tick hot path, where an Effect per access would cost more than the work.
+ *
+ * Writers: the simulator records its own ticks; `MarketStateSyncLive` applies every event that
+ * goes through the MarketPipeline (ingest included), so whatever the source, the state follows
+ * what subscribers were sent.
+ */
+import { Context, Effect, Layer } from "effect"
+import { MarketPipeline } from "../feed/MarketPipeline.js"
+import type { Level, Market, MarketEvent } from "../protocol/server.js"
+import type { Sector } from "./types.js"
+import { Universe, type UniverseShape } from "./Universe.js"
+
+export interface QuoteView {
+  readonly code: string
+  readonly name: string
+  readonly market: Market
+  readonly kind: "stock" | "index"
+  /** Undefined for indices. */
+  readonly sector: Sector | undefined
+  readonly prevClose: number
+  readonly last: number
+  /** Cumulative volume of the current session. */
+  readonly volume: number
+  readonly bids: ReadonlyArray<Level>
+  readonly asks: ReadonlyArray<Level>
+  /** Checksum of the last book, undefined before the first one. */
+  readonly checksum: number | undefined
+  /** Epoch millis of the last price update, 0 when none since start or rollover. */
+  readonly updatedAt: number
+}
+
+class Quote implements QuoteView {
+  last: number
+  volume = 0
+  bids: ReadonlyArray<Level> = []
+  asks: ReadonlyArray<Level> = []
+  checksum: number | undefined = undefined
+  updatedAt = 0
+  constructor(
+    readonly code: string,
+    readonly name: string,
+    readonly market: Market,
+    readonly kind: "stock" | "index",
+    readonly sector: Sector | undefined,
+    public prevClose: number,
+  ) {
+    this.last = prevClose
+  }
+}
+
+export interface MarketStateShape {
+  readonly get: (code: string) => QuoteView | undefined
+  readonly stocks: ReadonlyArray<QuoteView>
+  readonly indices: ReadonlyArray<QuoteView>
+  readonly stocksOf: (market: Market) => ReadonlyArray<QuoteView>
+  /** Records a trade: last price and cumulative volume. Unknown codes are ignored. */
+  readonly recordTrade: (code: string, price: number, volume: number, at: number) => void
+  /** Records a full top of book. Unknown codes are ignored. */
+  readonly recordBook: (
+    code: string,
+    bids: ReadonlyArray<Level>,
+    asks: ReadonlyArray<Level>,
+    checksum: number,
+  ) => void
+  /** Applies one pipeline event (price and book updates; other types carry no per-code state). */
+  readonly apply: (event: MarketEvent) => void
+  readonly applyAll: (events: ReadonlyArray<MarketEvent>) => void
+  /**
+   * Starts a new session for a market: previous close := last price, volume := 0.
+   * The KRX clock calls it when a trading day begins.
+   */
+  readonly rollover: (market: Market) => void
+}
+
+export const makeMarketState = (universe: UniverseShape): MarketStateShape => {
+  const stocks = universe.instruments.map(
+    (i) => new Quote(i.code, i.name, i.market, "stock", i.sector, i.prevClose),
+  )
+  const indices = universe.indices.map(
+    (d) => new Quote(d.code, d.name, d.code, "index", undefined, d.prevClose),
+  )
+  const byCode = new Map<string, Quote>()
+  for (const q of stocks) byCode.set(q.code, q)
+  for (const q of indices) byCode.set(q.code, q)
+  const byMarket = new Map<Market, Array<Quote>>()
+  for (const q of stocks) {
+    const list = byMarket.get(q.market)
+    if (list === undefined) byMarket.set(q.market, [q])
+    else list.push(q)
+  }
+  const recordTrade = (code: string, price: number, volume: number, at: number) => {
+    const q = byCode.get(code)
+    if (q === undefined) return
+    q.last = price
+    q.volume = volume
+    q.updatedAt = at
+  }
+  const recordBook = (
+    code: string,
+    bids: ReadonlyArray<Level>,
+    asks: ReadonlyArray<Level>,
+    checksum: number,
+  ) => {
+    const q = byCode.get(code)
+    if (q === undefined) return
+    q.bids = bids
+    q.asks = asks
+    q.checksum = checksum
+  }
+  // Events of one publish share a timestamp: parse it once, not once per event.
+  let lastTimestamp = ""
+  let lastMillis = 0
+  const millisOf = (timestamp: string) => {
+    if (timestamp !== lastTimestamp) {
+      lastTimestamp = timestamp
+      lastMillis = Date.parse(timestamp)
+    }
+    return lastMillis
+  }
+  const apply = (e: MarketEvent) => {
+    switch (e.type) {
+      case "price_update":
+        recordTrade(e.code, e.price, e.volume, millisOf(e.timestamp))
+        return
+      case "orderbook_update":
+        recordBook(e.code, e.bids, e.asks, e.checksum)
+        return
+      default:
+        return
+    }
+  }
+  return {
+    get: (code) => byCode.get(code),
+    stocks,
+    indices,
+    stocksOf: (market) => byMarket.get(market) ?? [],
+    recordTrade,
+    recordBook,
+    apply,
+    applyAll: (events) => {
+      for (const e of events) apply(e)
+    },
+    rollover: (market) => {
+      for (const q of byMarket.get(market) ?? []) {
+        q.prevClose = q.last
+        q.volume = 0
+        q.updatedAt = 0
+      }
+      for (const q of indices) {
+        if (q.market !== market) continue
+        q.prevClose = q.last
+        q.volume = 0
+        q.updatedAt = 0
+      }
+    },
+  }
+}
+
+export class MarketState extends Context.Tag("quotecast/MarketState")<MarketState, MarketStateShape>() {
+  static readonly layer = Layer.effect(MarketState, Effect.map(Universe, makeMarketState))
+}
+
+/** Keeps MarketState in step with everything published through the pipeline (ingest included). */
+export const MarketStateSyncLive = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const state = yield* MarketState
+    const pipeline = yield* MarketPipeline
+    yield* pipeline.observe((events) => Effect.sync(() => state.applyAll(events)))
+  }),
+)
