@@ -42,6 +42,8 @@ export class Conn implements Sink {
   messagesSent = 0
   messagesReceived = 0
   lastActivity: number
+  /** Window bits for compressing this connection's frames; undefined without permessage-deflate. */
+  readonly deflateBits: number | undefined
   readonly targets: Record<SubscriptionType, Set<string>> = {
     stock: new Set(),
     market: new Set(),
@@ -57,7 +59,9 @@ export class Conn implements Sink {
     readonly requestClose: (req: CloseRequest) => void,
     readonly connectedAt: number,
     session: { readonly id: string; readonly userId: string | null; readonly lastSequence: number },
+    deflateBits?: number,
   ) {
+    this.deflateBits = deflateBits
     this.sessionId = session.id
     this.userId = session.userId
     this.seq = session.lastSequence

@@ -48,6 +48,7 @@ import {
 import { Takeover } from "../session/Takeover.js"
 import { SnapshotStore } from "../snapshot/SnapshotStore.js"
 import { type CloseRequest, Conn } from "./Conn.js"
+import { negotiatedWindowBits } from "./deflate.js"
 import { Flusher } from "./Flusher.js"
 import {
   connectedMsg,
@@ -204,6 +205,7 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
       requestClose,
       yield* Clock.currentTimeMillis,
       { id: session.id, userId, lastSequence: session.lastSequence },
+      negotiatedWindowBits(ws),
     )
     current = conn
     const done = yield* Deferred.make<void>()

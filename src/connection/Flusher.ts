@@ -14,6 +14,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
+import { FrameDeflater, sendCompressed } from "./deflate.js"
 
 export interface FlusherShape {
   readonly scheduler: FlushScheduler
@@ -31,6 +32,25 @@ export interface FlushOptions {
   readonly batching: boolean
   readonly sendBufferLimitBytes: number
   readonly slowConsumerTimeoutMs: number
+}
+
+/** Frames shorter than this go uncompressed: deflate costs more than it saves on them. */
+export const COMPRESSION_THRESHOLD = 1024
+/** zlib level 1: the fastest, and JSON with repeated keys still shrinks to about a quarter. */
+const deflater = new FrameDeflater(COMPRESSION_THRESHOLD, 1)
+
+/** Writes one text frame, compressed when the connection negotiated it and the frame is large enough. */
+const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => {
+  stats.bytesSent += frame.length
+  if (conn.deflateBits !== undefined && frame.length >= COMPRESSION_THRESHOLD) {
+    const payload = deflater.compress(Buffer.from(frame), conn.deflateBits)
+    sendCompressed(conn.ws, payload)
+    stats.compressedFrames++
+    stats.bytesOnWire += payload.length
+  } else {
+    conn.ws.send(frame, { compress: false })
+    stats.bytesOnWire += frame.length
+  }
 }
 
 /** Writes one connection's queue as one frame. Returns false when it must stay dirty. */
@@ -61,27 +81,13 @@ const writeOut = (
   const items = conn.outbox.drain()
   const n = items.length
   if (n === 0) return true
-  let frame: string
   if (n === 1 || !opts.batching) {
-    if (n === 1) {
-      frame = seal((items[0] as { body: string }).body, ++conn.seq)
-      ws.send(frame)
-      stats.bytesSent += frame.length
-      stats.framesSent++
-    } else {
-      for (const item of items) {
-        frame = seal(item.body, ++conn.seq)
-        ws.send(frame)
-        stats.bytesSent += frame.length
-      }
-      stats.framesSent += n
-    }
+    for (const item of items) sendFrame(conn, seal(item.body, ++conn.seq), stats)
+    stats.framesSent += n
   } else {
     const sealed = new Array<string>(n)
     for (let i = 0; i < n; i++) sealed[i] = seal((items[i] as { body: string }).body, ++conn.seq)
-    frame = sealBatch(sealed, conn.seq, nowIso(now))
-    ws.send(frame)
-    stats.bytesSent += frame.length
+    sendFrame(conn, sealBatch(sealed, conn.seq, nowIso(now)), stats)
     stats.framesSent++
   }
   stats.batchSize.observe(n)
@@ -92,13 +98,29 @@ const writeOut = (
 
 export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const dirty = new Set<Conn>()
-  const flushAll = Effect.map(Clock.currentTimeMillis, (now) => {
+  /** A failure on one socket must not stop the clock for everyone: that connection is closed instead. */
+  const failures: Array<unknown> = []
+  const safeWriteOut = (conn: Conn, now: number, force: boolean): boolean => {
+    try {
+      return writeOut(conn, stats, now, opts, force)
+    } catch (error) {
+      failures.push(error)
+      conn.requestClose({ code: 1011, reason: "internal error", flush: false })
+      return true
+    }
+  }
+  const flushAll = Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
     if (dirty.size === 0) return
     const started = performance.now()
     for (const conn of dirty) {
-      if (writeOut(conn, stats, now, opts, false)) dirty.delete(conn)
+      if (safeWriteOut(conn, now, false)) dirty.delete(conn)
     }
     stats.flushPassMs.observe(performance.now() - started)
+    if (failures.length > 0) {
+      const errors = failures.splice(0)
+      yield* Effect.logError("flush failed; connections closed", errors.map(String))
+    }
   })
   const flusher: FlusherShape = {
     scheduler: {
@@ -108,14 +130,14 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
           }
         : (conn) => {
             // Unbatched: send at once unless held or backpressured; then the clock retries.
-            if (!writeOut(conn, stats, Date.now(), opts, false)) dirty.add(conn)
+            if (!safeWriteOut(conn, Date.now(), false)) dirty.add(conn)
           },
       conflated: () => {
         stats.conflated++
       },
     },
     flushNow: (conn) => {
-      writeOut(conn, stats, Date.now(), opts, true)
+      safeWriteOut(conn, Date.now(), true)
       dirty.delete(conn)
     },
     queuedMessages: () => {

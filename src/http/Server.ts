@@ -20,20 +20,18 @@ import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
 
 /**
- * permessage-deflate as `ws` does it (README "Compression"): only frames of 1 KB or more are
- * compressed, no context takeover in either direction (each message compresses on its own, so
- * zlib keeps no history between messages), and small windows/memLevel so the deflate state a
- * connection keeps is ~24 KB instead of ~220 KB.
+ * permessage-deflate negotiation (README "Compression"). `ws` only negotiates and inflates what
+ * clients send; the gateway compresses outgoing frames itself in the flush loop
+ * (`connection/deflate.ts`), which needs `server_no_context_takeover`. Window sizes are left to
+ * the client (setting ours would make `ws` decline offers that ask for less), and the flusher
+ * compresses with whatever window was agreed.
  */
 export const perMessageDeflate = {
-  threshold: 1024,
   serverNoContextTakeover: true,
   clientNoContextTakeover: true,
-  serverMaxWindowBits: 11,
-  clientMaxWindowBits: 11,
-  concurrencyLimit: 4,
+  // Never used for sending (every send passes compress: false); kept small in case.
+  threshold: 1024,
   zlibDeflateOptions: { level: 1, memLevel: 5 },
-  zlibInflateOptions: { chunkSize: 16 * 1024 },
 } as const
 
 const reject = (socket: Duplex, status: number, reason: string) => {

@@ -30,7 +30,11 @@ export class GatewayStatsImpl {
   activeConnections = 0
   messagesSent = 0
   framesSent = 0
+  /** Characters of JSON written, before compression. */
   bytesSent = 0
+  /** Payload bytes handed to sockets, after compression. */
+  bytesOnWire = 0
+  compressedFrames = 0
   messagesReceived = 0
   conflated = 0
   rateLimitRejections = 0

@@ -53,6 +53,20 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "Payload characters sent, before compression.",
     s.bytesSent,
   )
+  line(
+    out,
+    "quotecast_wire_bytes_sent_total",
+    "counter",
+    "Payload bytes written to sockets, after compression.",
+    s.bytesOnWire,
+  )
+  line(
+    out,
+    "quotecast_compressed_frames_total",
+    "counter",
+    "Frames sent compressed (permessage-deflate).",
+    s.compressedFrames,
+  )
   line(out, "quotecast_messages_received_total", "counter", "Client messages received.", s.messagesReceived)
   line(out, "quotecast_queue_depth", "gauge", "Messages waiting in connection outboxes.", g.queuedMessages)
   line(

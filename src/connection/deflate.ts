@@ -1,0 +1,158 @@
+/**
+ * permessage-deflate done by the flush loop instead of by `ws` (README "Compression").
+ *
+ * `ws` compresses on libuv's threadpool with one zlib context per connection (~220 KB each with
+ * default settings) and queues every later send on that connection behind it; at fan-out rates
+ * that collapses. Here the flusher compresses each outgoing frame synchronously with ONE zlib
+ * context per window size for the whole process, reset after every message, which is exactly
+ * what `server_no_context_takeover` (always negotiated) allows. The frame is then written with
+ * RSV1 set through `ws`'s own framing. Per-connection compression state: none.
+ *
+ * Node exposes synchronous deflate only as `deflateRawSync`, which builds and frees a context per
+ * call (about 3x the CPU). Reusing a context needs the zlib handle's `writeSync`, a stable
+ * internal used by Node's own sync functions; `selfTest` checks it works at startup, and without
+ * it the code falls back to `deflateRawSync`.
+ */
+import * as zlib from "node:zlib"
+import type { WebSocket } from "ws"
+import * as wsModule from "ws"
+
+interface ZlibHandle {
+  writeSync(
+    flush: number,
+    input: Buffer,
+    inOff: number,
+    inLen: number,
+    out: Buffer,
+    outOff: number,
+    outLen: number,
+  ): void
+  reset(): void
+}
+interface ZlibInternals {
+  readonly _handle: ZlibHandle | null
+  readonly _writeState: Uint32Array
+}
+
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff])
+const OUT_CHUNK = 64 * 1024
+
+class ReusedDeflate {
+  private readonly engine: zlib.DeflateRaw & Partial<ZlibInternals>
+  private out = Buffer.allocUnsafe(OUT_CHUNK)
+
+  constructor(windowBits: number, level: number) {
+    this.engine = zlib.createDeflateRaw({ windowBits, level, memLevel: 8 })
+  }
+
+  /** Deflates `input` with a sync flush and resets the context; the result has no trailer. */
+  compress(input: Buffer): Buffer {
+    const handle = this.engine._handle
+    const state = this.engine._writeState
+    if (handle == null || state === undefined) throw new Error("zlib internals unavailable")
+    const parts: Array<Buffer> = []
+    let total = 0
+    let inOff = 0
+    let availIn = input.length
+    for (;;) {
+      handle.writeSync(zlib.constants.Z_SYNC_FLUSH, input, inOff, availIn, this.out, 0, this.out.length)
+      const availOutAfter = state[0] as number
+      const availInAfter = state[1] as number
+      const have = this.out.length - availOutAfter
+      if (have > 0) {
+        // The output buffer is reused: copy out what the socket will hold on to.
+        parts.push(Buffer.from(this.out.subarray(0, have)))
+        total += have
+      }
+      if (availOutAfter !== 0) break
+      inOff += availIn - availInAfter
+      availIn = availInAfter
+    }
+    handle.reset()
+    const all = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total)
+    // RFC 7692 7.2.1: a sync flush ends with 00 00 ff ff, which the sender removes.
+    return all.subarray(0, all.length - 4)
+  }
+}
+
+export class FrameDeflater {
+  private readonly engines = new Map<number, ReusedDeflate>()
+  private reuse: boolean
+
+  constructor(
+    readonly threshold: number,
+    private readonly level: number,
+  ) {
+    this.reuse = this.selfTest()
+  }
+
+  private engine(windowBits: number): ReusedDeflate {
+    let e = this.engines.get(windowBits)
+    if (e === undefined) {
+      e = new ReusedDeflate(windowBits, this.level)
+      this.engines.set(windowBits, e)
+    }
+    return e
+  }
+
+  compress(input: Buffer, windowBits: number): Buffer {
+    if (this.reuse) return this.engine(windowBits).compress(input)
+    const out = zlib.deflateRawSync(input, {
+      windowBits,
+      level: this.level,
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    })
+    return out.subarray(0, out.length - 4)
+  }
+
+  private selfTest(): boolean {
+    try {
+      const sample = Buffer.from(JSON.stringify({ type: "selftest", values: [1, 2, 3, 1, 2, 3, 1, 2, 3] }))
+      const e = new ReusedDeflate(15, this.level)
+      for (let i = 0; i < 2; i++) {
+        const back = zlib.inflateRawSync(Buffer.concat([e.compress(sample), TRAILER]), {
+          finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        })
+        if (!back.equals(sample)) return false
+      }
+      return true
+    } catch {
+      return false
+    }
+  }
+}
+
+/** What this module needs of `ws` internals: the negotiated extension and the frame sender. */
+interface WsInternals {
+  readonly _extensions: Record<string, { readonly params: Record<string, unknown> } | undefined>
+  readonly _sender: { sendFrame(list: ReadonlyArray<Buffer | string>, cb?: () => void): void }
+}
+
+/**
+ * The window size to compress a connection's frames with, or undefined when the client did not
+ * negotiate permessage-deflate (or asked for an 8-bit window, which zlib's raw deflate cannot honour).
+ */
+export const negotiatedWindowBits = (ws: WebSocket): number | undefined => {
+  const pmd = (ws as unknown as WsInternals)._extensions["permessage-deflate"]
+  if (pmd === undefined || pmd.params.server_no_context_takeover !== true) return undefined
+  const bits = pmd.params.server_max_window_bits
+  const n = typeof bits === "number" ? bits : 15
+  return n >= 9 && n <= 15 ? n : undefined
+}
+
+interface FrameOptions {
+  readonly fin: boolean
+  readonly rsv1: boolean
+  readonly opcode: number
+  readonly mask: boolean
+  readonly readOnly: boolean
+}
+/** `ws` exports its Sender at runtime but its type definitions do not declare it. */
+const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: FrameOptions): Array<Buffer> } })
+  .Sender
+
+/** Writes an already-compressed text message as one frame with RSV1 set. */
+export const sendCompressed = (ws: WebSocket, payload: Buffer): void => {
+  const frame = Sender.frame(payload, { fin: true, rsv1: true, opcode: 1, mask: false, readOnly: false })
+  ;(ws as unknown as WsInternals)._sender.sendFrame(frame)
+}
