@@ -30,9 +30,14 @@ const api = (token: string) => ({
       body: JSON.stringify(body),
     }),
   list: async () =>
-    (await (await fetch(`${gw.httpUrl}/v1/alerts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<Msg>,
+    (await (
+      await fetch(`${gw.httpUrl}/v1/alerts`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as Array<Msg>,
   remove: (id: string) =>
-    fetch(`${gw.httpUrl}/v1/alerts/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } }),
+    fetch(`${gw.httpUrl}/v1/alerts/${id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${token}` },
+    }),
 })
 
 describe("alert CRUD", () => {
@@ -42,7 +47,12 @@ describe("alert CRUD", () => {
     const res = await alice.create({ code: "005930", alert_type: "price_above", threshold: 80000 })
     expect(res.status).toBe(201)
     const alert = (await res.json()) as Msg
-    expect(alert).toMatchObject({ user_id: "alice", code: "005930", alert_type: "price_above", status: "active" })
+    expect(alert).toMatchObject({
+      user_id: "alice",
+      code: "005930",
+      alert_type: "price_above",
+      status: "active",
+    })
     expect((await alice.list()).map((a) => a.id)).toContain(alert.id)
     expect((await bob.list()).map((a) => a.id)).not.toContain(alert.id)
     expect((await bob.remove(alert.id)).status).toBe(404)
@@ -53,8 +63,12 @@ describe("alert CRUD", () => {
   it("validates the code, the type and the threshold, and needs a token", async () => {
     const carol = api(await signToken({ sub: "carol" }))
     expect((await carol.create({ code: "999999", alert_type: "price_above", threshold: 1 })).status).toBe(400)
-    expect((await carol.create({ code: "005930", alert_type: "price_sideways", threshold: 1 })).status).toBe(400)
-    expect((await carol.create({ code: "005930", alert_type: "price_below", threshold: -5 })).status).toBe(400)
+    expect((await carol.create({ code: "005930", alert_type: "price_sideways", threshold: 1 })).status).toBe(
+      400,
+    )
+    expect((await carol.create({ code: "005930", alert_type: "price_below", threshold: -5 })).status).toBe(
+      400,
+    )
     expect((await fetch(`${gw.httpUrl}/v1/alerts`)).status).toBe(401)
   })
 })
@@ -63,7 +77,9 @@ describe("alert delivery", () => {
   it("fires once when the condition becomes true, worded like the original document, to every live connection", async () => {
     const token = await signToken({ sub: "dana" })
     const dana = api(token)
-    const created = (await (await dana.create({ code: "000660", alert_type: "price_above", threshold: 150000 })).json()) as Msg
+    const created = (await (
+      await dana.create({ code: "000660", alert_type: "price_above", threshold: 150000 })
+    ).json()) as Msg
     const first = await connect(gw, `token=${token}`)
     const second = await connect(gw, `token=${token}`)
     await ingest(gw, [priceEvent("000660", 149500)])
@@ -103,7 +119,11 @@ describe("alert delivery", () => {
     const missed = await b.client.drain()
     expect(missed).toHaveLength(reconnected.missed_messages_count)
     const alert = missed.find((m) => m.type === "alert")
-    expect(alert).toMatchObject({ code: "005930", alert_type: "price_below", message: "Samsung Electronics fell below 72,000 KRW" })
+    expect(alert).toMatchObject({
+      code: "005930",
+      alert_type: "price_below",
+      message: "Samsung Electronics fell below 72,000 KRW",
+    })
     await b.client.close()
   })
 })
