@@ -64,7 +64,7 @@ import { Registry } from "./Registry.js"
 /** Inbound frames waiting for the actor; beyond this the client is flooding far past any limit. */
 const INBOUND_CAPACITY = 1024
 
-type Inbound = { readonly text: string } | { readonly binary: true }
+type Inbound = { readonly text: string } | { readonly binary: true } | { readonly socketError: string }
 
 export interface ConnectionParams {
   readonly token: string | undefined
@@ -129,8 +129,8 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
       if (current !== undefined) current.alive = true
     }
     const onError = (err: Error) => {
-      // `ws` emits the close right after; the error itself is only worth a debug line.
-      Effect.runFork(Effect.logDebug("socket error", err.message))
+      // `ws` emits the close right after; the actor logs the cause.
+      Queue.unsafeOffer(inbound, { socketError: err.message })
     }
     yield* Effect.acquireRelease(
       Effect.sync(() => {
@@ -144,6 +144,9 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
           ws.off("message", onMessage)
           ws.off("close", onClose)
           ws.off("pong", onPong)
+          ws.off("error", onError)
+          // A late error after the actor is gone must not crash the process.
+          ws.on("error", () => {})
         }),
     )
 
@@ -162,7 +165,11 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
         if (found.value.userId !== userId) {
           return yield* new SessionRestorationFailed({ sessionId, reason: "user_mismatch" })
         }
-        if (found.value.owner !== null) yield* takeover.takeover(sessionId, found.value.owner)
+        if (found.value.owner !== null) {
+          // A holder that does not let go in time loses the session anyway: its release is then
+          // a no-op, because it is no longer the owner.
+          yield* takeover.takeover(sessionId, found.value.owner).pipe(Effect.timeoutOption("5 seconds"))
+        }
         const claimed = yield* sessions.claim(sessionId, owner)
         if (Option.isNone(claimed))
           return yield* new SessionRestorationFailed({ sessionId, reason: "expired" })
@@ -467,6 +474,11 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
     const bucket = yield* limiter.bucket(claims?.rateLimit ?? config.rateLimit)
     const processOne = (item: Inbound) =>
       Effect.gen(function* () {
+        if ("socketError" in item) {
+          return yield* Effect.logDebug("socket error").pipe(
+            Effect.annotateLogs({ connection_id: connectionId, error: item.socketError }),
+          )
+        }
         conn.messagesReceived++
         stats.messagesReceived++
         conn.lastActivity = yield* Clock.currentTimeMillis

@@ -117,6 +117,12 @@ export class InvalidAlert extends Schema.TaggedError<InvalidAlert>()(
   HttpApiSchema.annotations({ status: 400 }),
 ) {}
 
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()(
+  "StoreUnavailable",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 }),
+) {}
+
 export class AlertNotFound extends Schema.TaggedError<AlertNotFound>()(
   "AlertNotFound",
   { message: Schema.String },
@@ -164,6 +170,7 @@ export class UserGroup extends HttpApiGroup.make("user", { topLevel: true })
       .addSuccess(HttpApiSchema.NoContent)
       .addError(AlertNotFound),
   )
+  .addError(StoreUnavailable)
   .middleware(Authentication) {}
 
 export class QuotecastApi extends HttpApi.make("quotecast")

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto"
 import { HttpApiBuilder } from "@effect/platform"
 import { Clock, Effect, Layer, Option } from "effect"
-import { type AlertRecord, AlertStore } from "../alerts/AlertStore.js"
+import { type AlertRecord, AlertStore, type AlertStoreError } from "../alerts/AlertStore.js"
 import { Broker } from "../broker/Broker.js"
 import { ClusterView } from "../cluster/ClusterView.js"
 import { AppConfig } from "../config/AppConfig.js"
@@ -20,8 +20,23 @@ import { GatewayStats } from "../metrics/GatewayStats.js"
 import { renderPrometheus } from "../metrics/prometheus.js"
 import { nowIso } from "../protocol/encode.js"
 import { SessionStore } from "../session/SessionStore.js"
-import { type Alert, AlertNotFound, IngestRejected, InvalidAlert, QuotecastApi, Unavailable } from "./Api.js"
+import {
+  type Alert,
+  AlertNotFound,
+  IngestRejected,
+  InvalidAlert,
+  QuotecastApi,
+  StoreUnavailable,
+  Unavailable,
+} from "./Api.js"
 import { CurrentUser, requireRole } from "./auth.js"
+
+/** The alert store failed (Redis down in cluster mode): 503, and the cause in the log. */
+const unavailable = (e: AlertStoreError) =>
+  Effect.zipRight(
+    Effect.logWarning("alert store unavailable", e.reason),
+    Effect.fail(new StoreUnavailable({ message: "Alert store unavailable, try again" })),
+  )
 
 const alertView = (a: AlertRecord): Alert => ({
   id: a.id,
@@ -197,21 +212,21 @@ export const UserGroupLive = HttpApiBuilder.group(QuotecastApi, "user", (handler
             createdAt: yield* Clock.currentTimeMillis,
             firedAt: null,
           }
-          yield* alerts.create(record).pipe(Effect.orDie)
+          yield* alerts.create(record).pipe(Effect.catchAll(unavailable))
           return alertView(record)
         }),
       )
       .handle("listAlerts", () =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
-          const list = yield* alerts.list(user.userId).pipe(Effect.orDie)
+          const list = yield* alerts.list(user.userId).pipe(Effect.catchAll(unavailable))
           return list.map(alertView)
         }),
       )
       .handle("deleteAlert", ({ path }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
-          const removed = yield* alerts.remove(user.userId, path.id).pipe(Effect.orDie)
+          const removed = yield* alerts.remove(user.userId, path.id).pipe(Effect.catchAll(unavailable))
           if (!removed) return yield* new AlertNotFound({ message: `No alert ${path.id}` })
         }),
       )

@@ -169,16 +169,48 @@ describe("GET /metrics, /docs and /", () => {
   })
 })
 
-describe("ingest reaches market subscribers", () => {
-  it("delivers market_status and the index to a market subscription", async () => {
+describe("ingest reaches market and sector subscribers", () => {
+  it("a market subscription gets its status (snapshot first) and its index as price_update", async () => {
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "market", targets: ["KOSDAQ"] })
     await client.nextOfType("subscribed")
-    await ingest(gw, [{ type: "market_status", market: "KOSDAQ", status: "halted" }])
+    expect(await client.nextOfType("market_status")).toMatchObject({
+      market: "KOSDAQ",
+      status: "open",
+      snapshot: true,
+    })
+    expect(
+      (
+        await ingest(gw, [
+          { type: "market_status", market: "KOSDAQ", status: "halted" },
+          priceEvent("KOSDAQ", 861.5),
+        ])
+      ).status,
+    ).toBe(202)
     expect(await client.next((m) => m.type === "market_status" && !m.snapshot)).toMatchObject({
       market: "KOSDAQ",
       status: "halted",
     })
+    expect(await client.next((m) => m.type === "price_update" && !m.snapshot)).toMatchObject({
+      code: "KOSDAQ",
+      price: 861.5,
+    })
+    await client.close()
+  })
+
+  it("a sector subscription gets sector_update computed from its members' prices", async () => {
+    const { client } = await connect(gw)
+    client.send({ type: "subscribe", subscription_type: "sector", targets: ["IT"] })
+    await client.nextOfType("subscribed")
+    await client.drain()
+    expect((await ingest(gw, [priceEvent("005930", 74000)])).status).toBe(202)
+    const update = await client.next((m) => m.type === "sector_update" && !m.snapshot, 3000)
+    expect(update).toMatchObject({ sector: "IT" })
+    for (const field of ["change_percent", "advancers", "decliners", "unchanged", "volume"]) {
+      expect(typeof update[field]).toBe("number")
+    }
+    expect(update.advancers).toBeGreaterThanOrEqual(1)
+    expect(update.top_movers.some((m: Msg) => m.code === "005930")).toBe(true)
     await client.close()
   })
 })
