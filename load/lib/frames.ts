@@ -6,6 +6,9 @@
  * This keeps one client process from becoming the bottleneck at hundreds of thousands of msg/s.
  */
 
+import { Either } from "effect"
+import { unpackFrame } from "../../src/client/frames.js"
+
 const BATCH_SIZE_KEY = Buffer.from('"batch_size":')
 const SEQUENCE_KEY = Buffer.from('"sequence":')
 const ERROR_TYPE = Buffer.from('"type":"error"')
@@ -99,17 +102,14 @@ const toMessage = (m: Readonly<Record<string, unknown>>): ParsedMessage => {
   }
 }
 
-/** Fully parses a frame (unpacking a batch). Undefined when the frame is not a JSON object. */
+/**
+ * Fully parses a frame, unpacking a batch the way the client SDK does (one definition of the
+ * wire format). Undefined when the frame is not a readable JSON object.
+ */
 export const parseFrame = (text: string): ParsedFrame | undefined => {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (!isRecord(parsed)) return undefined
-  const raw = parsed.type === "batch" && Array.isArray(parsed.messages) ? parsed.messages : [parsed]
-  const messages = raw.filter(isRecord).map(toMessage)
+  const unpacked = unpackFrame(text)
+  if (Either.isLeft(unpacked)) return undefined
+  const messages = unpacked.right.items.filter(isRecord).map(toMessage)
   let nonConsecutive = false
   for (let i = 1; i < messages.length; i++) {
     const prev = messages[i - 1]?.sequence
