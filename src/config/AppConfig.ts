@@ -54,6 +54,9 @@ export const appConfig = Config.all({
   feed: oneOf("FEED", ["simulator", "none"] as const, "simulator"),
   feedRate: positiveInt("FEED_RATE", 200),
   feedSeed: Config.option(Config.integer("FEED_SEED")),
+  // Not in PROTOCOL.md: off, a simulated trade is one price_update without its orderbook_update
+  // (the benchmark feeds every server one message per tick; README "Performance").
+  feedBooks: onOff("FEED_BOOKS", true),
   marketClock: oneOf("MARKET_CLOCK", ["always_open", "krx"] as const, "always_open"),
   universeSize: Config.option(positiveInt("UNIVERSE_SIZE", 1)),
   allowedOrigins: Config.option(Config.string("ALLOWED_ORIGINS")).pipe(
@@ -72,6 +75,8 @@ export const appConfig = Config.all({
   slowConsumerTimeoutMs: positiveInt("SLOW_CONSUMER_TIMEOUT_MS", 10_000),
   shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 2_000),
   compression: onOff("COMPRESSION", true),
+  // Cluster mode: the simulator leader's lease in Redis (failover takes up to about 4/3 of it).
+  leaderLeaseMs: positiveInt("LEADER_LEASE_MS", 3_000),
   logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warning", "error", "none"] as const, "info"),
 })
 

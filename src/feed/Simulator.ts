@@ -4,9 +4,9 @@
  * their constituents. Everything goes out through MarketPipeline.publish.
  *
  * Rate: FEED_RATE counts trade ticks per second over the whole universe. One trade tick is one
- * `price_update` plus one `orderbook_update` for the same stock, so the pipeline carries about
- * 2 × FEED_RATE stock events per second, plus index `price_update`s (each open market at most once
- * per `indexIntervalMs`). Ticks are emitted in groups every `intervalMs` on the Effect Clock, so
+ * `price_update` plus one `orderbook_update` for the same stock (only the `price_update` with
+ * FEED_BOOKS=off), so the pipeline carries about 2 × FEED_RATE stock events per second, plus index
+ * `price_update`s (each open market at most once per `indexIntervalMs`). Ticks are emitted in groups every `intervalMs` on the Effect Clock, so
  * large rates cost one publish per group and TestClock drives the whole thing in tests.
  *
  * Model:
@@ -25,6 +25,7 @@
  * - If another source (ingest) moved a stock's price, the walk continues from that price.
  */
 import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { FeedLeadership } from "../cluster/FeedLeadership.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { orderbookChecksum } from "../market/checksum.js"
 import { MarketState, type MarketStateShape, type QuoteView } from "../market/MarketState.js"
@@ -51,6 +52,17 @@ export interface SimulatorOptions {
   readonly indexIntervalMs?: number
   /** Daily volatility (standard deviation of the daily log return). */
   readonly dailySigma?: number
+  /**
+   * Whether a trade tick also emits an `orderbook_update` (FEED_BOOKS, default true). Off, a tick
+   * is exactly one message per subscriber, which is what the benchmark's baselines are fed. The
+   * book is still computed (and recorded in MarketState), so the PRNG sequence does not change.
+   */
+  readonly books?: boolean
+  /**
+   * Only these stocks trade (benchmarks: the same N codes in every server). Unknown codes are
+   * ignored; undefined means the whole universe.
+   */
+  readonly codes?: ReadonlyArray<string>
 }
 
 // ---- pure pieces, usable on their own in property tests ----
@@ -175,6 +187,7 @@ export class SimulatorEngine {
   readonly intervalMs: number
   readonly indexIntervalMs: number
   readonly sigma: number
+  readonly books: boolean
   private readonly rng: Prng
   private readonly quotes: ReadonlyArray<QuoteView>
   private readonly mids: Float64Array
@@ -193,6 +206,7 @@ export class SimulatorEngine {
   ) {
     this.intervalMs = options.intervalMs ?? 25
     this.indexIntervalMs = options.indexIntervalMs ?? 1000
+    this.books = options.books ?? true
     this.rng = new Prng(options.seed)
     this.quotes = universe.instruments.map((i) => {
       const q = state.get(i.code)
@@ -208,7 +222,9 @@ export class SimulatorEngine {
     const all: Array<number> = []
     const kospi: Array<number> = []
     const kosdaq: Array<number> = []
+    const only = options.codes === undefined ? undefined : new Set(options.codes)
     this.quotes.forEach((q, i) => {
+      if (only !== undefined && !only.has(q.code)) return
       all.push(i)
       ;(q.market === "KOSPI" ? kospi : kosdaq).push(i)
     })
@@ -266,10 +282,8 @@ export class SimulatorEngine {
       this.state.recordTrade(q.code, t.price, volume, now)
       const checksum = orderbookChecksum(t.book.bids, t.book.asks)
       this.state.recordBook(q.code, t.book.bids, t.book.asks, checksum)
-      out.push(
-        priceUpdateOf(q, t.price, volume, timestamp),
-        orderbookUpdateOf(q.code, t.book, timestamp, checksum),
-      )
+      out.push(priceUpdateOf(q, t.price, volume, timestamp))
+      if (this.books) out.push(orderbookUpdateOf(q.code, t.book, timestamp, checksum))
       this.dirtyIndex.add(q.market)
     }
     return out
@@ -333,7 +347,11 @@ export const startSimulator: Effect.Effect<
   const pipeline = yield* MarketPipeline
   const start = yield* Clock.currentTimeMillis
   const seed = Option.getOrElse(config.feedSeed, () => start % 2_147_483_647)
-  const engine = new SimulatorEngine(universe, state, { seed, rate: config.feedRate })
+  const engine = new SimulatorEngine(universe, state, {
+    seed,
+    rate: config.feedRate,
+    books: config.feedBooks,
+  })
   yield* pipeline.publish(engine.initialEvents(start))
   yield* Effect.logInfo("simulator started").pipe(
     Effect.annotateLogs({ seed, rate: config.feedRate, instruments: universe.instruments.length }),
@@ -360,7 +378,8 @@ export const SimulatorLive = Layer.scopedDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
     if (config.feed !== "simulator") return
-    const loop = yield* startSimulator
-    yield* Effect.forkScoped(loop)
+    // Cluster mode: only the feed leader simulates, restarting from the shared state on takeover.
+    const leadership = yield* FeedLeadership
+    yield* leadership.lead(startSimulator)
   }),
 )

@@ -1,0 +1,108 @@
+/**
+ * The whole benchmark: the chosen scenarios one after another, each server alone on the machine
+ * while it is measured; results as terminal tables, JSON and Markdown.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import { join } from "node:path"
+import { Clock, Effect } from "effect"
+import { checksFor } from "./checks.js"
+import { clusterChecks, clusterScenario, runCluster } from "./cluster.js"
+import { benchCodeList } from "./codes.js"
+import { type BenchResults, markdownReport, type ScenarioResult, textTable } from "./report.js"
+import { type RunResult, runOne, type Scenario, type ScenarioId } from "./scenario.js"
+
+export const CAVEATS: ReadonlyArray<string> = [
+  "One machine, 2 cores shared with other work: the server under test and the load client (this process) run as separate processes on loopback and compete for the same 2 cores. At 10,000 connections the client's own CPU and event-loop delay are part of every figure (see the JSON's `client` fields); the comparison between servers under the same client is the meaningful part, not the absolute numbers.",
+  "Servers are measured one at a time, with the same feed (quotecast's seeded SimulatorEngine, one price_update per trade tick, same codes, same 25 ms grouping), the same subscriptions and the same client.",
+  "Latency = client receive time - event timestamp (ms resolution, truncated): it includes batching (30 ms), the server's flush pass, the socket, and the client's event-loop delay.",
+  "Connections are opened before the feed starts (250 per 100 ms), then the feed starts, then a warm-up, then the measurement window.",
+]
+
+const noteFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Array<string> => {
+  const notes: Array<string> = []
+  for (const r of runs) {
+    if (r.client.eventLoopLagP99Ms > 50)
+      notes.push(
+        `${r.server}: the load client's event-loop lag p99 was ${r.client.eventLoopLagP99Ms} ms (client CPU ${r.client.cpuPercent}%): latency includes client-side delay.`,
+      )
+    if (r.gaps > 0 && r.kind !== "socketio")
+      notes.push(`${r.server}: ${r.gaps} sequence gaps seen by the client.`)
+    if (r.connections.failed > 0)
+      notes.push(
+        `${r.server}: ${r.connections.failed} connections failed: ${JSON.stringify(r.connections.connectErrors)}`,
+      )
+  }
+  if (s.id === "C") notes.push("RSS measured after a full GC in each server (`--expose-gc`), feed stopped.")
+  return notes
+}
+
+export interface BenchOptions {
+  readonly scenarios: ReadonlyArray<Scenario>
+  readonly cluster: boolean
+  /** Directory for `<stamp>.json` / `<stamp>.md` and `latest.*`; undefined: write nothing. */
+  readonly outDir: string | undefined
+  readonly log: (line: string) => void
+}
+
+export const runBench = (opts: BenchOptions): Effect.Effect<BenchResults> =>
+  Effect.gen(function* () {
+    const started = yield* Clock.currentTimeMillis
+    const loadAverageAtStart = os.loadavg()
+    const out: Array<ScenarioResult> = []
+    for (const scenario of opts.scenarios) {
+      opts.log(`Scenario ${scenario.id}: ${scenario.title}`)
+      const codes = benchCodeList(scenario.codes)
+      const runs: Array<RunResult> = []
+      for (const spec of scenario.servers) runs.push(yield* runOne(scenario, spec, codes, opts.log))
+      const result: ScenarioResult = {
+        scenario,
+        runs,
+        checks: checksFor(scenario, runs),
+        notes: noteFor(scenario, runs),
+      }
+      opts.log(textTable(result))
+      out.push(result)
+    }
+    if (opts.cluster) {
+      opts.log(`Scenario F: ${clusterScenario.title}`)
+      const runs = yield* runCluster(opts.log)
+      const result: ScenarioResult = {
+        scenario: clusterScenario,
+        runs,
+        checks: clusterChecks(runs),
+        notes: noteFor(clusterScenario, runs),
+      }
+      opts.log(textTable(result))
+      out.push(result)
+    }
+    const ended = yield* Clock.currentTimeMillis
+    const cpus = os.cpus()
+    const results: BenchResults = {
+      startedAt: new Date(started).toISOString(),
+      elapsedSec: (ended - started) / 1000,
+      machine: {
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model ?? "unknown",
+        memoryGb: Math.round(os.totalmem() / 1024 ** 3),
+        node: process.version,
+        loadAverageAtStart,
+      },
+      caveats: CAVEATS,
+      scenarios: out,
+    }
+    if (opts.outDir !== undefined) {
+      const stamp = results.startedAt.replace(/[:.]/g, "-")
+      mkdirSync(opts.outDir, { recursive: true })
+      const json = JSON.stringify(results, null, 2)
+      const md = markdownReport(results)
+      for (const name of [stamp, "latest"]) {
+        writeFileSync(join(opts.outDir, `${name}.json`), json)
+        writeFileSync(join(opts.outDir, `${name}.md`), md)
+      }
+      opts.log(`results: ${join(opts.outDir, `${stamp}.{json,md}`)} (and latest.*)`)
+    }
+    return results
+  })
+
+export type { ScenarioId }

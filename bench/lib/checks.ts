@@ -1,0 +1,85 @@
+/** The issue's targets, evaluated on what was measured (reported, never asserted). */
+import type { ScenarioResult } from "./report.js"
+import type { RunResult, Scenario } from "./scenario.js"
+
+type Check = ScenarioResult["checks"][number]
+
+const find = (runs: ReadonlyArray<RunResult>, kind: RunResult["kind"]) =>
+  runs.find((r) => r.kind === kind && r.status !== "failed")
+
+const f = (n: number, digits = 0) => n.toFixed(digits)
+
+const check = (target: string, met: boolean | undefined, detail: string): Check => ({ target, met, detail })
+
+export const checksFor = (s: Scenario, runs: ReadonlyArray<RunResult>): ReadonlyArray<Check> => {
+  const q = find(runs, "quotecast")
+  const ws = find(runs, "ws")
+  const sio = find(runs, "socketio")
+  if (q === undefined) return [check(s.targets, undefined, "quotecast run failed")]
+  const qOk = q.status === "ok" && q.connections.established === s.connections
+  switch (s.id) {
+    case "A":
+      return [
+        check(
+          "delivered msg/s >= 0.85 x bare ws",
+          ws === undefined ? undefined : q.msgPerSec >= 0.85 * ws.msgPerSec,
+          ws === undefined
+            ? "no baseline"
+            : `${f(q.msgPerSec)} vs ${f(ws.msgPerSec)}: ${f(q.msgPerSec / ws.msgPerSec, 2)}x`,
+        ),
+        check(
+          "p99 <= 1.2 x bare ws",
+          ws === undefined ? undefined : q.latencyMs.p99 <= 1.2 * ws.latencyMs.p99,
+          ws === undefined
+            ? "no baseline"
+            : `${f(q.latencyMs.p99)} ms vs ${f(ws.latencyMs.p99)} ms: ${f(q.latencyMs.p99 / ws.latencyMs.p99, 2)}x`,
+        ),
+        check(
+          "delivered msg/s >= 3 x Socket.IO",
+          sio === undefined ? undefined : q.msgPerSec >= 3 * sio.msgPerSec,
+          sio === undefined
+            ? "no baseline"
+            : `${f(q.msgPerSec)} vs ${f(sio.msgPerSec)}: ${sio.msgPerSec > 0 ? f(q.msgPerSec / sio.msgPerSec, 2) : "inf"}x`,
+        ),
+      ]
+    case "B":
+      return [check("p99 < 100 ms", qOk && q.latencyMs.p99 < 100, `p99 ${f(q.latencyMs.p99, 1)} ms`)]
+    case "C":
+      return [
+        check(
+          "RSS per connection <= 1.5 x bare ws",
+          ws === undefined ? undefined : q.rssPerConnKb <= 1.5 * ws.rssPerConnKb,
+          ws === undefined
+            ? "no baseline"
+            : `${f(q.rssPerConnKb, 1)} KB vs ${f(ws.rssPerConnKb, 1)} KB: ${f(q.rssPerConnKb / ws.rssPerConnKb, 2)}x`,
+        ),
+      ]
+    case "D":
+      return [
+        check(
+          ">= 0.8 x offered msg/s delivered",
+          qOk && q.msgPerSec >= 0.8 * q.offeredMsgPerSec,
+          `${f(q.msgPerSec)} of ${f(q.offeredMsgPerSec)} (${f((100 * q.msgPerSec) / q.offeredMsgPerSec)}%)`,
+        ),
+        check("p99 < 250 ms", qOk && q.latencyMs.p99 < 250, `p99 ${f(q.latencyMs.p99, 1)} ms`),
+        check("<= 64 KB per connection", q.rssPerConnKb <= 64, `${f(q.rssPerConnKb, 1)} KB`),
+      ]
+    case "E":
+      return [
+        check(
+          "stays up",
+          q.status === "ok" && q.connections.dropped === 0,
+          `status ${q.status}, ${q.connections.dropped} dropped`,
+        ),
+        check("RSS < 1 GB", q.serverRssPeakMb < 1024, `peak ${f(q.serverRssPeakMb)} MB`),
+        check(
+          "every connection keeps receiving",
+          q.staleConnections === 0 && q.connections.established === s.connections,
+          `${q.staleConnections} of ${q.connections.established} open connections got nothing in the last 3 s`,
+        ),
+        check("p99 < 1 s", q.latencyMs.p99 < 1000, `p99 ${f(q.latencyMs.p99)} ms`),
+      ]
+    default:
+      return []
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Results as tables: one per scenario, one row per server, the ratios quotecast / baseline, and
+ * the scenario's targets checked against what was measured (benchmark figures, not assertions).
+ */
+import type { RunResult, Scenario } from "./scenario.js"
+
+export interface ScenarioResult {
+  readonly scenario: Scenario
+  readonly runs: ReadonlyArray<RunResult>
+  /** Target checks: text and whether it held (undefined: not measurable in this run). */
+  readonly checks: ReadonlyArray<{
+    readonly target: string
+    readonly met: boolean | undefined
+    readonly detail: string
+  }>
+  readonly notes: ReadonlyArray<string>
+}
+
+export interface BenchResults {
+  readonly startedAt: string
+  readonly elapsedSec: number
+  readonly machine: {
+    readonly cpus: number
+    readonly cpuModel: string
+    readonly memoryGb: number
+    readonly node: string
+    readonly loadAverageAtStart: ReadonlyArray<number>
+  }
+  readonly caveats: ReadonlyArray<string>
+  readonly scenarios: ReadonlyArray<ScenarioResult>
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString("en-US")
+const ms = (n: number): string => (n >= 100 ? fmt(n) : n.toFixed(1))
+const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : "-")
+
+const HEADER = [
+  "server",
+  "conns",
+  "offered msg/s",
+  "delivered msg/s",
+  "frames/s",
+  "msg/frame",
+  "p50 ms",
+  "p99 ms",
+  "p999 ms",
+  "server CPU %",
+  "RSS MB (peak)",
+  "RSS/conn KB",
+  "stale conns",
+  "quotecast/this msg/s",
+  "quotecast/this p99",
+  "note",
+]
+
+const row = (r: RunResult, q: RunResult | undefined): ReadonlyArray<string> => [
+  r.server,
+  `${fmt(r.connections.established)}/${fmt(r.connections.target)}`,
+  fmt(r.offeredMsgPerSec),
+  fmt(r.msgPerSec),
+  fmt(r.framesPerSec),
+  r.msgPerFrame.toFixed(1),
+  ms(r.latencyMs.p50),
+  ms(r.latencyMs.p99),
+  ms(r.latencyMs.p999),
+  r.serverCpuPercent.toFixed(0),
+  `${r.serverRssMb.toFixed(0)} (${r.serverRssPeakMb.toFixed(0)})`,
+  r.rssPerConnKb.toFixed(1),
+  fmt(r.staleConnections),
+  q === undefined || q === r ? "" : ratio(q.msgPerSec, r.msgPerSec),
+  q === undefined || q === r ? "" : ratio(q.latencyMs.p99, r.latencyMs.p99),
+  [
+    r.status === "ok" ? "" : r.status,
+    r.note ?? "",
+    r.connections.dropped > 0 ? `${r.connections.dropped} dropped` : "",
+  ]
+    .filter((s) => s !== "")
+    .join("; "),
+]
+
+const quotecastRun = (s: ScenarioResult): RunResult | undefined => s.runs.find((r) => r.kind === "quotecast")
+
+export const markdownTable = (s: ScenarioResult): string => {
+  const q = quotecastRun(s)
+  const lines = [
+    `| ${HEADER.join(" | ")} |`,
+    `| ${HEADER.map(() => "---").join(" | ")} |`,
+    ...s.runs.map((r) => `| ${row(r, q).join(" | ")} |`),
+  ]
+  return lines.join("\n")
+}
+
+const checksText = (s: ScenarioResult): Array<string> =>
+  s.checks.map(
+    (c) => `- ${c.met === undefined ? "NOT MEASURED" : c.met ? "MET" : "NOT MET"}: ${c.target} (${c.detail})`,
+  )
+
+/** Plain-text table for the terminal. */
+export const textTable = (s: ScenarioResult): string => {
+  const q = quotecastRun(s)
+  const rows = [HEADER, ...s.runs.map((r) => row(r, q))]
+  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
+  const line = (r: ReadonlyArray<string>) =>
+    r
+      .map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ")
+  return [
+    `Scenario ${s.scenario.id}: ${s.scenario.title}`,
+    line(HEADER),
+    ...rows.slice(1).map(line),
+    ...checksText(s),
+    ...s.notes.map((n) => `  note: ${n}`),
+  ].join("\n")
+}
+
+export const markdownReport = (results: BenchResults): string =>
+  [
+    `# quotecast benchmark results`,
+    "",
+    `Run ${results.startedAt}, ${results.elapsedSec.toFixed(0)} s, \`npm run bench\`. Machine: ${results.machine.cpus} x ${results.machine.cpuModel}, ${results.machine.memoryGb} GB, Node ${results.machine.node}, load average at start ${results.machine.loadAverageAtStart.map((n) => n.toFixed(2)).join(" ")}.`,
+    "",
+    ...results.caveats.map((c) => `- ${c}`),
+    "",
+    "Columns: delivered msg/s and frames/s counted by the load client over the measurement window; latency = client receive time - the event's `timestamp` (sampled 1 frame in 20); server CPU in % of one core over the window; RSS at the end of the window (peak in parentheses); RSS/conn = (RSS at the end of the window - RSS before any connection) / connections; stale conns = open connections that received nothing in the window's last 3 s.",
+    "",
+    ...results.scenarios.flatMap((s) => [
+      `## Scenario ${s.scenario.id}: ${s.scenario.title}`,
+      "",
+      `Targets: ${s.scenario.targets}. Window ${s.scenario.windowSec} s after ${s.scenario.warmupSec} s of warm-up.`,
+      "",
+      markdownTable(s),
+      "",
+      ...checksText(s),
+      ...s.notes.map((n) => `- ${n}`),
+      "",
+    ]),
+  ].join("\n")

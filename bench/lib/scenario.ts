@@ -1,0 +1,361 @@
+/**
+ * One measurement: one server (or a cluster pair) under one scenario's load, on a fixed timeline
+ * that always ends by itself:
+ *
+ *   start server -> GC, base RSS -> ramp connections (feed stopped) -> all open and subscribed
+ *   -> start the feed -> warm-up -> measurement window (server CPU/RSS polled) -> close -> stop.
+ *
+ * The load client runs in this (the harness) process; every server is its own child process.
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { Clock, Duration, Effect } from "effect"
+import {
+  defaultLoadConfig,
+  emptySummary,
+  type LatencySummary,
+  type LoadConfig,
+  LoadStats,
+} from "../../load/lib/index.js"
+import { BenchPool, type Protocol } from "./clients.js"
+import { type BenchServer, type ProcSample, type ServerKind, serverLabel, startServer } from "./server.js"
+
+export type ScenarioId = "A" | "B" | "C" | "D" | "E" | "F" | "smoke"
+
+export interface ServerSpec {
+  readonly kind: ServerKind
+  /** Shown in the tables; defaults to the kind's label. */
+  readonly name?: string
+  /** Extra environment for this server (e.g. BENCH_DEFLATE=on). */
+  readonly env?: Record<string, string>
+}
+
+export interface Scenario {
+  readonly id: ScenarioId
+  readonly title: string
+  readonly connections: number
+  readonly subscriptions: number
+  /** Distinct codes the subscriptions (and the feed) spread over. */
+  readonly codes: number
+  /** Trade ticks per second over those codes; 0: no feed (idle). */
+  readonly feedRate: number
+  readonly compression: boolean
+  readonly servers: ReadonlyArray<ServerSpec>
+  readonly warmupSec: number
+  readonly windowSec: number
+  /** The server is killed (and the run marked) if its RSS passes this; protects the machine. */
+  readonly rssKillBytes: number
+  readonly targets: string
+}
+
+/** msg/s the feed offers: ticks/s × subscribers per code. */
+export const offeredMsgPerSec = (s: Scenario): number =>
+  s.feedRate * ((s.connections * Math.min(s.subscriptions, s.codes)) / s.codes)
+
+export interface RunResult {
+  readonly scenario: ScenarioId
+  readonly server: string
+  readonly kind: ServerKind
+  readonly status: "ok" | "killed" | "failed"
+  readonly note: string | undefined
+  readonly connections: {
+    readonly target: number
+    readonly established: number
+    readonly failed: number
+    readonly dropped: number
+    readonly closes: Record<string, number>
+    readonly connectErrors: Record<string, number>
+  }
+  readonly offeredMsgPerSec: number
+  readonly msgPerSec: number
+  readonly framesPerSec: number
+  readonly msgPerFrame: number
+  readonly latencyMs: LatencySummary
+  readonly gaps: number
+  readonly errors: Record<string, number>
+  /** Server CPU over the window, percent of one core. */
+  readonly serverCpuPercent: number
+  readonly serverRssBaseMb: number
+  readonly serverRssMb: number
+  readonly serverRssPeakMb: number
+  /** (RSS at the end of the window - RSS before any connection) / established connections. */
+  readonly rssPerConnKb: number
+  /** Open connections that received nothing in the last `STALE_WINDOW_MS` of the window. */
+  readonly staleConnections: number
+  readonly client: {
+    readonly cpuPercent: number
+    readonly eventLoopLagP99Ms: number
+    readonly rssMb: number
+  }
+}
+
+const STALE_WINDOW_MS = 3000
+const RAMP_BATCH = 250
+const RAMP_STEP = Duration.millis(100)
+const RAMP_LIMIT = Duration.seconds(45)
+const SUBSCRIBE_LIMIT = Duration.seconds(15)
+const POLL = Duration.millis(250)
+
+const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10
+const round1 = (n: number): number => Math.round(n * 10) / 10
+
+export const loadConfigFor = (scenario: Scenario, url: string, codes: ReadonlyArray<string>): LoadConfig => ({
+  ...defaultLoadConfig,
+  url,
+  connections: scenario.connections,
+  subscriptions: scenario.subscriptions,
+  codes,
+  compression: scenario.compression,
+  // Parse one frame in 20: at 200,000+ msg/s full parsing would measure the client (STACK.md).
+  sample: 20,
+  // Each source address has its own ephemeral ports; consecutive 10,000-connection runs leave
+  // TIME_WAIT sockets behind.
+  sourceIps: 8,
+  connectTimeoutSec: 30,
+  closeTimeoutSec: 5,
+})
+
+const waitUntil = (cond: () => boolean, limit: Duration.DurationInput) =>
+  Effect.sleep(POLL).pipe(Effect.repeat({ until: cond }), Effect.timeout(limit), Effect.ignore)
+
+/** Opens `n` connections in steps (RAMP_BATCH per RAMP_STEP) and waits for them to settle. */
+export const ramp = (pool: BenchPool, stats: LoadStats, n: number, offset = 0) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < n; i += RAMP_BATCH) {
+      for (let k = i; k < Math.min(n, i + RAMP_BATCH); k++) pool.open(offset + k)
+      yield* Effect.sleep(RAMP_STEP)
+    }
+    yield* waitUntil(() => stats.established + stats.failed >= n, RAMP_LIMIT)
+  })
+
+const protocolOf = (kind: ServerKind): Protocol => (kind === "socketio" ? "socketio" : "quotecast")
+
+export const serverEnv = (scenario: Scenario): Record<string, string> => ({
+  BENCH_FEED_RATE: String(Math.max(1, scenario.feedRate)),
+  BENCH_CODES: String(scenario.codes),
+  // quotecast: the production defaults otherwise; compression stays on (a client must ask for it).
+  LOG_LEVEL: "warning",
+})
+
+/** Measures one server under one scenario. Never fails: a failure is a result with its reason. */
+export const runOne = (
+  scenario: Scenario,
+  spec: ServerSpec,
+  codes: ReadonlyArray<string>,
+  log: (line: string) => void,
+): Effect.Effect<RunResult> => {
+  const name = spec.name ?? serverLabel[spec.kind]
+  return Effect.scoped(
+    Effect.gen(function* () {
+      // quotecast logs its "listening" line at info; keep the level there for it to be seen.
+      const server = yield* startServer(
+        spec.kind,
+        { ...serverEnv(scenario), LOG_LEVEL: "info", ...spec.env },
+        name,
+      )
+      return yield* measure(scenario, spec, server, codes, log)
+    }),
+  ).pipe(
+    Effect.timeout(Duration.seconds(scenario.windowSec + scenario.warmupSec + 150)),
+    Effect.catchAll((e) =>
+      Effect.succeed(
+        failedResult(
+          scenario,
+          spec.kind,
+          name,
+          e._tag === "TimeoutException" ? "run timed out" : describe(e),
+        ),
+      ),
+    ),
+  )
+}
+
+const describe = (e: { readonly _tag: string }): string =>
+  "reason" in e && typeof e.reason === "string"
+    ? `${e._tag}: ${e.reason}`
+    : "command" in e && typeof e.command === "string"
+      ? `${e._tag}: ${e.command}`
+      : e._tag
+
+export const failedResult = (
+  scenario: Scenario,
+  kind: ServerKind,
+  server: string,
+  note: string,
+): RunResult => ({
+  scenario: scenario.id,
+  server,
+  kind,
+  status: "failed",
+  note,
+  connections: {
+    target: scenario.connections,
+    established: 0,
+    failed: 0,
+    dropped: 0,
+    closes: {},
+    connectErrors: {},
+  },
+  offeredMsgPerSec: offeredMsgPerSec(scenario),
+  msgPerSec: 0,
+  framesPerSec: 0,
+  msgPerFrame: 0,
+  latencyMs: emptySummary,
+  gaps: 0,
+  errors: {},
+  serverCpuPercent: 0,
+  serverRssBaseMb: 0,
+  serverRssMb: 0,
+  serverRssPeakMb: 0,
+  rssPerConnKb: 0,
+  staleConnections: 0,
+  client: { cpuPercent: 0, eventLoopLagP99Ms: 0, rssMb: 0 },
+})
+
+const measure = (
+  scenario: Scenario,
+  spec: ServerSpec,
+  server: BenchServer,
+  codes: ReadonlyArray<string>,
+  log: (line: string) => void,
+) =>
+  Effect.gen(function* () {
+    const config = loadConfigFor(scenario, server.wsUrl, codes)
+    const stats = new LoadStats()
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => new BenchPool(protocolOf(spec.kind), config, stats)),
+      (p) => p.closeAll(Duration.seconds(config.closeTimeoutSec)),
+    )
+    yield* server.command("gc")
+    yield* Effect.sleep("300 millis")
+    const base = server.sample()
+    log(`  ${server.name}: ramping ${scenario.connections} connections`)
+    yield* ramp(pool, stats, scenario.connections)
+    const expectedTargets = stats.established * Math.min(scenario.subscriptions, codes.length)
+    yield* waitUntil(() => stats.subscribedTargets >= expectedTargets, SUBSCRIBE_LIMIT)
+    log(
+      `  ${server.name}: ${stats.established} open, ${stats.failed} failed, ${stats.subscribedTargets}/${expectedTargets} subscribed`,
+    )
+    if (scenario.feedRate > 0) {
+      yield* server.command("start-feed")
+      yield* Effect.sleep(Duration.seconds(scenario.warmupSec))
+    } else {
+      // Idle: what the server retains per connection, after a full GC.
+      yield* server.command("gc")
+      yield* Effect.sleep(Duration.seconds(scenario.warmupSec))
+    }
+
+    const lag = monitorEventLoopDelay({ resolution: 10 })
+    lag.enable()
+    const clientCpu0 = process.cpuUsage()
+    const s0 = server.sample()
+    let peak = s0?.rssBytes ?? 0
+    let killed: string | undefined
+    const t0 = yield* Clock.currentTimeMillis
+    stats.startWindow(t0)
+    const deadline = t0 + scenario.windowSec * 1000
+    let lastProgress = t0
+    let lastMessages = 0
+    for (;;) {
+      yield* Effect.sleep(POLL)
+      const now = yield* Clock.currentTimeMillis
+      const s = server.sample()
+      if (s !== undefined && s.rssBytes > peak) peak = s.rssBytes
+      if (s !== undefined && s.rssBytes > scenario.rssKillBytes) {
+        killed = `killed: RSS ${mb(s.rssBytes)} MB > ${mb(scenario.rssKillBytes)} MB after ${round1((now - t0) / 1000)} s`
+        break
+      }
+      if (!server.alive()) {
+        killed = "server exited during the window"
+        break
+      }
+      if (now - lastProgress >= 2000) {
+        const rate = Math.round(((stats.windowMessages - lastMessages) * 1000) / (now - lastProgress))
+        log(
+          `    ${round1((now - t0) / 1000)}s  ${rate} msg/s  p99 ${round1(stats.intervalLatency.percentileMillis(99))} ms  server RSS ${mb(s?.rssBytes ?? 0)} MB`,
+        )
+        stats.intervalLatency.reset()
+        lastProgress = now
+        lastMessages = stats.windowMessages
+      }
+      if (now >= deadline) break
+    }
+    const t1 = yield* Clock.currentTimeMillis
+    const s1 = server.sample()
+    stats.endWindow(t1)
+    const stale = pool.staleSince(t1 - STALE_WINDOW_MS)
+    if (killed !== undefined) server.child.kill("SIGKILL")
+    const clientCpu = process.cpuUsage(clientCpu0)
+    lag.disable()
+    const windowSec = Math.max(0.001, (t1 - t0) / 1000)
+    const result = resultOf(scenario, spec, server.name, stats, {
+      windowSec,
+      base,
+      s0,
+      s1,
+      peak,
+      stale: scenario.feedRate > 0 ? stale : 0,
+      killed,
+      client: {
+        cpuPercent: round1(((clientCpu.user + clientCpu.system) / 1e6 / windowSec) * 100),
+        eventLoopLagP99Ms: round1(Math.max(0, lag.percentile(99) / 1e6 - 10)),
+        rssMb: mb(process.memoryUsage().rss),
+      },
+    })
+    log(
+      `  ${server.name}: ${result.msgPerSec} msg/s, ${result.framesPerSec} frames/s, p99 ${result.latencyMs.p99} ms, CPU ${result.serverCpuPercent}%, RSS ${result.serverRssMb} MB${killed ? ` (${killed})` : ""}`,
+    )
+    return result
+  })
+
+export const resultOf = (
+  scenario: Scenario,
+  spec: ServerSpec,
+  name: string,
+  stats: LoadStats,
+  m: {
+    readonly windowSec: number
+    readonly base: ProcSample | undefined
+    readonly s0: ProcSample | undefined
+    readonly s1: ProcSample | undefined
+    readonly peak: number
+    readonly stale: number
+    readonly killed: string | undefined
+    readonly client: RunResult["client"]
+  },
+): RunResult => {
+  const cpu = m.s0 !== undefined && m.s1 !== undefined ? ((m.s1.cpuSec - m.s0.cpuSec) / m.windowSec) * 100 : 0
+  const rss = m.s1?.rssBytes ?? m.peak
+  const baseRss = m.base?.rssBytes ?? 0
+  const toRecord = (map: ReadonlyMap<string | number, number>) =>
+    Object.fromEntries([...map.entries()].map(([k, v]) => [String(k), v]))
+  return {
+    scenario: scenario.id,
+    server: name,
+    kind: spec.kind,
+    status: m.killed !== undefined ? "killed" : "ok",
+    note: m.killed,
+    connections: {
+      target: scenario.connections,
+      established: stats.established,
+      failed: stats.failed,
+      dropped: stats.dropped,
+      closes: toRecord(stats.closes),
+      connectErrors: toRecord(stats.connectErrors),
+    },
+    offeredMsgPerSec: offeredMsgPerSec(scenario),
+    msgPerSec: Math.round(stats.windowMessages / m.windowSec),
+    framesPerSec: Math.round(stats.windowFrames / m.windowSec),
+    msgPerFrame:
+      stats.windowFrames > 0 ? Math.round((stats.windowMessages / stats.windowFrames) * 100) / 100 : 0,
+    latencyMs: stats.latency.count > 0 ? stats.latency.summary() : emptySummary,
+    gaps: stats.gaps,
+    errors: toRecord(stats.errors),
+    serverCpuPercent: round1(cpu),
+    serverRssBaseMb: mb(baseRss),
+    serverRssMb: mb(rss),
+    serverRssPeakMb: mb(m.peak),
+    rssPerConnKb: stats.established > 0 ? round1((rss - baseRss) / 1024 / stats.established) : 0,
+    staleConnections: m.stale,
+    client: m.client,
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * `npm run bench [-- --scenarios A,B --no-cluster --out bench/results --smoke]`
+ *
+ * Runs quotecast, the bare `ws` baseline and Socket.IO under the issue's scenarios (A-E, plus the
+ * cluster scenario F) and writes bench/results/<timestamp>.{json,md} and latest.{json,md}.
+ * Every run is bounded in time; the whole suite takes about 8 minutes here.
+ */
+import { Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
+import { runBench } from "./lib/bench.js"
+import { scenarios, smokeScenario } from "./lib/scenarios.js"
+
+const scenarioList = Options.text("scenarios").pipe(
+  Options.withDescription("comma-separated scenario ids (A,B,C,D,E,F)"),
+  Options.withDefault("A,B,C,D,E,F"),
+)
+const out = Options.directory("out").pipe(
+  Options.withDescription("where results are written"),
+  Options.withDefault("bench/results"),
+)
+const smoke = Options.boolean("smoke").pipe(
+  Options.withDescription("the tiny smoke scenario only (npm test runs it)"),
+)
+
+const bench = Command.make("bench", { scenarios: scenarioList, out, smoke }, (o) =>
+  Effect.gen(function* () {
+    const ids = new Set(o.scenarios.split(",").map((s) => s.trim().toUpperCase()))
+    const chosen = o.smoke ? [smokeScenario] : scenarios.filter((s) => ids.has(s.id))
+    const results = yield* runBench({
+      scenarios: chosen,
+      cluster: !o.smoke && ids.has("F"),
+      outDir: o.out,
+      log: (line) => process.stderr.write(`${line}\n`),
+    })
+    yield* Console.log(`done in ${results.elapsedSec.toFixed(0)} s`)
+  }),
+)
+
+Command.run(bench, { name: "quotecast bench", version: "0.1.0" })(process.argv).pipe(
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain,
+)

@@ -1,0 +1,37 @@
+/**
+ * The harness <-> server control channel (Node IPC): the harness starts the feed once every
+ * connection is open (ramping 10,000 handshakes under a running feed starves them), and asks for a
+ * full GC before reading RSS so that every server is measured on what it retains, not on garbage
+ * it has not collected yet.
+ */
+export type ControlCommand = { readonly cmd: "start-feed" } | { readonly cmd: "gc" }
+export interface ControlReply {
+  readonly ok: ControlCommand["cmd"]
+}
+
+const isCommand = (u: unknown): u is ControlCommand =>
+  typeof u === "object" && u !== null && "cmd" in u && (u.cmd === "start-feed" || u.cmd === "gc")
+
+/** Server side: answers the harness's commands; `startFeed` runs at most once. */
+export const serveControl = (startFeed: () => void): void => {
+  let started = false
+  process.on("message", (m: unknown) => {
+    if (!isCommand(m)) return
+    if (m.cmd === "start-feed" && !started) {
+      started = true
+      startFeed()
+    }
+    if (m.cmd === "gc") {
+      const gc = (globalThis as { gc?: () => void }).gc
+      gc?.()
+    }
+    process.send?.({ ok: m.cmd } satisfies ControlReply)
+  })
+  // The harness going away must not leave a server behind.
+  process.on("disconnect", () => process.exit(0))
+}
+
+/** The line the harness waits for (the same shape quotecast logs). */
+export const announce = (name: string, port: number): void => {
+  process.stdout.write(`${name} listening port=${port}\n`)
+}

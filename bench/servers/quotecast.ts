@@ -1,0 +1,60 @@
+/**
+ * quotecast as the benchmark runs it: exactly the gateway `npm start` builds (`gateway(modeLayer)`,
+ * configured from the environment, embedded or cluster mode), with FEED=none and the benchmark
+ * feed instead of the built-in simulator. The feed is the same SimulatorEngine the simulator
+ * uses, published through the MarketPipeline on the simulator's 25 ms schedule, but restricted to
+ * the benchmark codes, one message per tick, and started by the harness (bench/servers/control.ts)
+ * once the connections are open. Everything else (snapshots, conflation, batching, compression,
+ * backpressure, metrics) is the production path.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Duration, Effect, FiberSet, Layer, Logger, LogLevel, Schedule } from "effect"
+import { AppConfig } from "../../src/config/AppConfig.js"
+import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
+import { gateway, modeLayer } from "../../src/Gateway.js"
+import { MarketState } from "../../src/market/MarketState.js"
+import { Universe } from "../../src/market/Universe.js"
+import { serveControl } from "./control.js"
+import { feedSettingsFromEnv, makeBenchEngine } from "./feed.js"
+
+const alwaysOpen = (): boolean => true
+
+/** The benchmark feed; BENCH_FEED=off (the second instance of scenario F) leaves it out. */
+const BenchFeedLive = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const universe = yield* Universe
+    const state = yield* MarketState
+    const pipeline = yield* MarketPipeline
+    const engine = makeBenchEngine(universe, state, feedSettingsFromEnv())
+    const tick = Effect.suspend(() => {
+      const events = engine.advance(Date.now(), alwaysOpen)
+      return events.length > 0 ? pipeline.publish(events) : Effect.void
+    })
+    const loop = Effect.sync(() => engine.advance(Date.now(), alwaysOpen)).pipe(
+      Effect.zipRight(Effect.repeat(tick, Schedule.fixed(Duration.millis(engine.intervalMs)))),
+    )
+    const run = yield* FiberSet.makeRuntime<never>()
+    serveControl(() => {
+      if (process.env.BENCH_FEED !== "off") run(loop)
+    })
+  }),
+)
+
+const levels = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None,
+} as const
+
+const Main = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) =>
+    BenchFeedLive.pipe(
+      Layer.provideMerge(gateway(modeLayer)),
+      Layer.provide(Logger.minimumLogLevel(levels[config.logLevel])),
+    ),
+  ),
+).pipe(Layer.provide(Logger.logFmt), Layer.provide(AppConfig.layer))
+
+Layer.launch(Main).pipe(NodeRuntime.runMain({ disablePrettyLogger: true }))

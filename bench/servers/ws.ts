@@ -1,0 +1,124 @@
+/**
+ * Baseline 1: the bare `ws` fan-out server, the practical limit for Node on this machine.
+ *
+ * It speaks just enough of quotecast's protocol for the same load client to measure it
+ * (`connected`, `subscribe` -> `subscribed`, numbered messages, `batch` envelopes) and does only
+ * what fan-out needs: each event serialized once (an open JSON body, like quotecast), appended to
+ * every subscriber's queue, and one process-wide 30 ms timer that writes each non-empty queue as
+ * one frame. No sessions, snapshots, conflation, backpressure, auth, rate limits or metrics: a
+ * slow reader's queue and socket buffer grow without bound (scenario E shows it).
+ *
+ * BENCH_DEFLATE=on enables `ws`'s own permessage-deflate (no context takeover, the load client's
+ * offer), the configuration scenario D shows collapsing.
+ */
+import { randomUUID } from "node:crypto"
+import * as http from "node:http"
+import { WebSocket, WebSocketServer } from "ws"
+import type { MarketEvent } from "../../src/protocol/server.js"
+import { announce, serveControl } from "./control.js"
+import { codeOf, feedSettingsFromEnv, makeBenchEngine, standaloneMarket, startFeedLoop } from "./feed.js"
+
+const BATCH_INTERVAL_MS = 30
+
+interface Client {
+  readonly ws: WebSocket
+  seq: number
+  /** Open bodies (JSON without the final brace) waiting for the next flush. */
+  queue: Array<string>
+}
+
+const topics = new Map<string, Set<Client>>()
+const dirty = new Set<Client>()
+
+const seal = (body: string, seq: number): string => `${body},"sequence":${seq}}`
+
+const enqueue = (c: Client, body: string): void => {
+  c.queue.push(body)
+  dirty.add(c)
+}
+
+const flush = (): void => {
+  const timestamp = new Date().toISOString()
+  for (const c of dirty) {
+    const q = c.queue
+    c.queue = []
+    if (c.ws.readyState !== WebSocket.OPEN || q.length === 0) continue
+    if (q.length === 1) {
+      c.ws.send(seal(q[0] as string, ++c.seq))
+      continue
+    }
+    const sealed = new Array<string>(q.length)
+    for (let i = 0; i < q.length; i++) sealed[i] = seal(q[i] as string, ++c.seq)
+    c.ws.send(
+      `{"type":"batch","batch_size":${q.length},"messages":[${sealed.join(",")}],"timestamp":"${timestamp}","sequence":${c.seq}}`,
+    )
+  }
+  dirty.clear()
+}
+
+const publish = (events: ReadonlyArray<MarketEvent>): void => {
+  for (const e of events) {
+    const code = codeOf(e)
+    const subs = code === undefined ? undefined : topics.get(code)
+    if (subs === undefined) continue
+    const body = JSON.stringify(e).slice(0, -1)
+    for (const c of subs) enqueue(c, body)
+  }
+}
+
+const onMessage = (c: Client, text: string): void => {
+  let msg: unknown
+  try {
+    msg = JSON.parse(text)
+  } catch {
+    return
+  }
+  if (typeof msg !== "object" || msg === null) return
+  const m = msg as { type?: unknown; subscription_type?: unknown; targets?: unknown }
+  if (m.type !== "subscribe" || m.subscription_type !== "stock" || !Array.isArray(m.targets)) return
+  const targets = m.targets.filter((t): t is string => typeof t === "string")
+  for (const t of targets) {
+    let set = topics.get(t)
+    if (set === undefined) {
+      set = new Set()
+      topics.set(t, set)
+    }
+    set.add(c)
+  }
+  enqueue(
+    c,
+    `{"type":"subscribed","subscription_type":"stock","targets":${JSON.stringify(targets)},"timestamp":"${new Date().toISOString()}"`,
+  )
+}
+
+const deflate = process.env.BENCH_DEFLATE === "on"
+const server = http.createServer((_req, res) => res.writeHead(404).end())
+const wss = new WebSocketServer({
+  server,
+  path: "/v1/ws",
+  perMessageDeflate: deflate ? { serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
+})
+wss.on("connection", (ws) => {
+  const c: Client = { ws, seq: 0, queue: [] }
+  ws.on("message", (data) => onMessage(c, data.toString()))
+  ws.on("error", () => ws.terminate())
+  ws.on("close", () => {
+    for (const set of topics.values()) set.delete(c)
+    dirty.delete(c)
+  })
+  ws.send(
+    seal(
+      `{"type":"connected","connection_id":"${randomUUID()}","session_id":"${randomUUID()}","user_id":null,"timestamp":"${new Date().toISOString()}"`,
+      ++c.seq,
+    ),
+  )
+})
+
+setInterval(flush, BATCH_INTERVAL_MS)
+const { universe, state } = standaloneMarket()
+const engine = makeBenchEngine(universe, state, feedSettingsFromEnv())
+serveControl(() => startFeedLoop(engine, publish))
+server.listen(0, "127.0.0.1", () => {
+  const address = server.address()
+  announce("ws-baseline", typeof address === "object" && address !== null ? address.port : 0)
+})
