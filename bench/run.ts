@@ -19,14 +19,22 @@ const out = Options.directory("out").pipe(
   Options.withDescription("where results are written"),
   Options.withDefault("bench/results"),
 )
+const servers = Options.text("servers").pipe(
+  Options.withDescription("comma-separated servers to run (quotecast,ws,socketio)"),
+  Options.withDefault("quotecast,ws,socketio"),
+)
 const smoke = Options.boolean("smoke").pipe(
   Options.withDescription("the tiny smoke scenario only (npm test runs it)"),
 )
 
-const bench = Command.make("bench", { scenarios: scenarioList, out, smoke }, (o) =>
+const bench = Command.make("bench", { scenarios: scenarioList, servers, out, smoke }, (o) =>
   Effect.gen(function* () {
     const ids = new Set(o.scenarios.split(",").map((s) => s.trim().toUpperCase()))
-    const chosen = o.smoke ? [smokeScenario] : scenarios.filter((s) => ids.has(s.id))
+    const kinds = new Set(o.servers.split(",").map((s) => s.trim()))
+    const chosen = (o.smoke ? [smokeScenario] : scenarios.filter((s) => ids.has(s.id))).map((s) => ({
+      ...s,
+      servers: s.servers.filter((spec) => kinds.has(spec.kind)),
+    }))
     const results = yield* runBench({
       scenarios: chosen,
       cluster: !o.smoke && ids.has("F"),

@@ -105,7 +105,7 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
   return Effect.scoped(
     Effect.gen(function* () {
       const redisUrl = yield* startRedis
-      const env = { ...serverEnv(s), LOG_LEVEL: "info", REDIS_URL: redisUrl }
+      const env = { ...serverEnv(s), REDIS_URL: redisUrl }
       const a = yield* startServer("quotecast", env, "quotecast #1 (feed)")
       const b = yield* startServer("quotecast", { ...env, BENCH_FEED: "off" }, "quotecast #2 (via Redis)")
       const codes = benchCodeList(s.codes)

@@ -146,12 +146,7 @@ export const runOne = (
   const name = spec.name ?? serverLabel[spec.kind]
   return Effect.scoped(
     Effect.gen(function* () {
-      // quotecast logs its "listening" line at info; keep the level there for it to be seen.
-      const server = yield* startServer(
-        spec.kind,
-        { ...serverEnv(scenario), LOG_LEVEL: "info", ...spec.env },
-        name,
-      )
+      const server = yield* startServer(spec.kind, { ...serverEnv(scenario), ...spec.env }, name)
       return yield* measure(scenario, spec, server, codes, log)
     }),
   ).pipe(

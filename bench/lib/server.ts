@@ -84,7 +84,9 @@ export const startServer = (
     let text = ""
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const c = spawn(process.execPath, ["--expose-gc", "--import", "tsx", entry[kind]], {
+        // BENCH_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+        const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
+        const c = spawn(process.execPath, ["--expose-gc", ...extra, "--import", "tsx", entry[kind]], {
           env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", LOG_LEVEL: "info", ...env },
           stdio: ["ignore", "pipe", "pipe", "ipc"],
         })

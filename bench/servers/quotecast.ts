@@ -12,9 +12,10 @@ import { Duration, Effect, FiberSet, Layer, Logger, LogLevel, Schedule } from "e
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
 import { gateway, modeLayer } from "../../src/Gateway.js"
+import { ServerAddress } from "../../src/http/Server.js"
 import { MarketState } from "../../src/market/MarketState.js"
 import { Universe } from "../../src/market/Universe.js"
-import { serveControl } from "./control.js"
+import { announce, serveControl } from "./control.js"
 import { feedSettingsFromEnv, makeBenchEngine } from "./feed.js"
 
 const alwaysOpen = (): boolean => true
@@ -37,6 +38,9 @@ const BenchFeedLive = Layer.scopedDiscard(
     serveControl(() => {
       if (process.env.BENCH_FEED !== "off") run(loop)
     })
+    // The harness runs quotecast at LOG_LEVEL=warning (no per-connection log lines through its
+    // pipe, the baselines log nothing either), so the port is announced here.
+    announce("quotecast", (yield* ServerAddress).port)
   }),
 )
 

@@ -1,0 +1,28 @@
+/**
+ * The benchmark's smoke run: the tiny scenario against all three servers (each a child process),
+ * so `npm run bench` cannot rot. It asserts only that every server ran and numbers came back;
+ * never timing thresholds (this machine is shared, and figures belong in bench/results/).
+ */
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import { runBench } from "../../bench/lib/bench.js"
+import { smokeScenario } from "../../bench/lib/scenarios.js"
+
+describe("npm run bench (smoke)", () => {
+  it("runs every server under the smoke scenario and reports numbers", { timeout: 90_000 }, async () => {
+    const results = await Effect.runPromise(
+      runBench({ scenarios: [smokeScenario], cluster: false, outDir: undefined, log: () => {} }),
+    )
+    const [scenario] = results.scenarios
+    expect(scenario?.runs.map((r) => r.kind)).toEqual(["quotecast", "ws", "socketio"])
+    for (const run of scenario?.runs ?? []) {
+      expect(run.status, `${run.server}: ${run.note ?? ""}`).toBe("ok")
+      expect(run.connections.established).toBe(smokeScenario.connections)
+      expect(run.msgPerSec).toBeGreaterThan(0)
+      expect(run.framesPerSec).toBeGreaterThan(0)
+      expect(run.latencyMs.count).toBeGreaterThan(0)
+      expect(Number.isFinite(run.latencyMs.p99)).toBe(true)
+      expect(run.serverRssMb).toBeGreaterThan(0)
+    }
+  })
+})
