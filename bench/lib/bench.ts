@@ -16,7 +16,7 @@ export const CAVEATS: ReadonlyArray<string> = [
   "One machine, 2 cores shared with other work: the server under test and the load client (this process) run as separate processes on loopback and compete for the same 2 cores. At 10,000 connections the client's own CPU and event-loop delay are part of every figure (see the JSON's `client` fields); the comparison between servers under the same client is the meaningful part, not the absolute numbers.",
   "Servers are measured one at a time, with the same feed (quotecast's seeded SimulatorEngine, one price_update per trade tick, same codes, same 25 ms grouping), the same subscriptions and the same client.",
   "Latency = client receive time - event timestamp (ms resolution, truncated): it includes batching (30 ms), the server's flush pass, the socket, and the client's event-loop delay.",
-  "Connections are opened before the feed starts (250 per 100 ms), then the feed starts, then a warm-up, then the measurement window.",
+  "Connections are opened before the feed starts (100 per 100 ms, 1,000/s), then the feed starts, then a warm-up, then the measurement window.",
 ]
 
 const noteFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Array<string> => {

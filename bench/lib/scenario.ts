@@ -89,7 +89,7 @@ export interface RunResult {
 }
 
 const STALE_WINDOW_MS = 3000
-const RAMP_BATCH = 250
+const RAMP_BATCH = 100
 const RAMP_STEP = Duration.millis(100)
 const RAMP_LIMIT = Duration.seconds(45)
 const SUBSCRIBE_LIMIT = Duration.seconds(15)
