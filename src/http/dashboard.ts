@@ -1,14 +1,215 @@
 /**
- * The live dashboard at `/`: a static page that uses the public WebSocket API like any client.
+ * The live dashboard at `/`: a static page whose script (`dashboard/app.ts`) is an ordinary client
+ * of the public WebSocket API through the SDK (`src/client`).
+ *
+ * The script is bundled for the browser with esbuild when this Layer starts, so `npm start` needs
+ * no separate build step. The build runs in the background (the gateway listens at once; a request
+ * for the script waits for it) and once per process. Its output is also kept on disk under
+ * `node_modules/.cache/` with a hash of every input file, so later starts (restarts, the
+ * test suite's many gateways, cluster instances spawned together) reuse it instead of spending a
+ * second or two of CPU each on an identical build.
  */
+import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { gzipSync } from "node:zlib"
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Option, Schema } from "effect"
 
 const page = readFileSync(new URL("./dashboard/index.html", import.meta.url), "utf8")
+const css = readFileSync(new URL("./dashboard/dashboard.css", import.meta.url), "utf8")
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const entry = "src/http/dashboard/app.ts"
+const cacheFile = join(root, "node_modules/.cache/quotecast-dashboard/bundle.json")
+
+/** A file served with an ETag and, for clients that accept it, pre-compressed with gzip. */
+interface Asset {
+  readonly contentType: string
+  readonly body: Uint8Array
+  readonly gzip: Uint8Array
+  readonly etag: string
+}
+
+const asset = (contentType: string, content: Uint8Array | string): Asset => {
+  const body = typeof content === "string" ? new TextEncoder().encode(content) : content
+  return {
+    contentType,
+    body,
+    gzip: gzipSync(body, { level: 9 }),
+    etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`,
+  }
+}
+
+const buildOptions = {
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  minify: true,
+  // Keep the Korean names readable in the bundle instead of \u escapes.
+  charset: "utf8",
+} as const
+
+const CacheEntry = Schema.Struct({
+  /** esbuild version and options: a different toolchain never reuses an old bundle. */
+  key: Schema.String,
+  /** A hash of every input esbuild read (from its metafile), by path relative to the repository root. */
+  inputs: Schema.Record({ key: Schema.String, value: Schema.String }),
+  code: Schema.String,
+})
+type CacheEntry = typeof CacheEntry.Type
+const decodeCache = Schema.decodeUnknownOption(Schema.parseJson(CacheEntry))
+
+/**
+ * A content hash, not size and mtime: package managers may give every installed file the same
+ * mtime, so an upgraded dependency could otherwise look unchanged. Hashing the ~600 inputs takes
+ * tens of milliseconds; the build it saves takes one to two seconds of CPU.
+ */
+const hashOf = async (file: string): Promise<string> =>
+  createHash("sha256")
+    .update(await readFile(join(root, file)))
+    .digest("base64url")
+
+const readCache = async (key: string): Promise<string | undefined> => {
+  const cached = decodeCache(await readFile(cacheFile, "utf8").catch(() => ""))
+  if (Option.isNone(cached) || cached.value.key !== key) return undefined
+  const fresh = await Promise.all(
+    Object.entries(cached.value.inputs).map(([file, was]) =>
+      hashOf(file).then(
+        (now) => now === was,
+        () => false,
+      ),
+    ),
+  )
+  return fresh.every(Boolean) ? cached.value.code : undefined
+}
+
+/** Renamed into place, so a concurrent reader (another gateway starting) never sees half a file. */
+const writeCache = async (entry: CacheEntry): Promise<void> => {
+  const tmp = `${cacheFile}.${process.pid}.tmp`
+  await mkdir(dirname(cacheFile), { recursive: true })
+  await writeFile(tmp, JSON.stringify(entry))
+  await rename(tmp, cacheFile)
+}
+
+/** Stores a fresh build for later starts; any failure here only means the next start builds again. */
+const keep = async (key: string, code: string, metafileInputs: ReadonlyArray<string>, startedAt: number) => {
+  if (metafileInputs.length === 0) return // nothing to check a cached copy against
+  try {
+    // tsconfig.json is read by esbuild too, but is not listed among the metafile's inputs.
+    const files = [...metafileInputs, "tsconfig.json"]
+    const inputs = Object.fromEntries(
+      await Promise.all(files.map(async (f) => [f, await hashOf(f)] as const)),
+    )
+    // A file saved while esbuild ran may not be what it read: serve this build, but do not keep it.
+    const mtimes = await Promise.all(files.map((f) => stat(join(root, f)).then((s) => s.mtimeMs)))
+    if (mtimes.every((m) => m < startedAt)) await writeCache({ key, inputs, code })
+  } catch {
+    // Best effort: a read-only install (or a missing tsconfig.json) just builds at every start.
+  }
+}
+
+type BuildResult =
+  | { readonly _tag: "Built"; readonly asset: Asset; readonly millis: number; readonly cached: boolean }
+  | { readonly _tag: "Failed"; readonly message: string; readonly millis: number }
+
+const build = async (): Promise<BuildResult> => {
+  const started = performance.now()
+  const startedAt = Date.now()
+  const done = (code: string, cached: boolean): BuildResult => ({
+    _tag: "Built",
+    asset: asset("text/javascript; charset=utf-8", code),
+    millis: performance.now() - started,
+    cached,
+  })
+  try {
+    // Imported here so a broken esbuild install costs the dashboard, not the gateway's startup.
+    const esbuild = await import("esbuild")
+    const key = `esbuild ${esbuild.version} ${JSON.stringify(buildOptions)}`
+    const cached = await readCache(key)
+    if (cached !== undefined) return done(cached, true)
+    const result = await esbuild.build({
+      ...buildOptions,
+      entryPoints: [entry],
+      absWorkingDir: root,
+      metafile: true,
+      write: false,
+      logLevel: "silent",
+    })
+    const code = result.outputFiles?.[0]?.text
+    if (code === undefined) throw new Error("esbuild produced no output")
+    await keep(key, code, Object.keys(result.metafile?.inputs ?? {}), startedAt)
+    return done(code, false)
+  } catch (error) {
+    return {
+      _tag: "Failed",
+      message: error instanceof Error ? error.message : String(error),
+      millis: performance.now() - started,
+    }
+  }
+}
+
+/** Never rejects; the same Promise for every caller in this process. */
+let bundle: Promise<BuildResult> | undefined
+const bundleOnce = (): Promise<BuildResult> => {
+  bundle ??= build()
+  return bundle
+}
+
+const stylesheet = asset("text/css; charset=utf-8", css)
+
+/** 304 when the browser has this version, else the body (gzipped when accepted). */
+const serve = (file: Asset) =>
+  Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+    // no-cache: browsers revalidate every load, so a restarted gateway's new bundle is picked up.
+    const headers = { etag: file.etag, "cache-control": "no-cache", vary: "accept-encoding" }
+    if (request.headers["if-none-match"] === file.etag) {
+      return HttpServerResponse.empty({ status: 304, headers })
+    }
+    const gzip = /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
+    return HttpServerResponse.uint8Array(gzip ? file.gzip : file.body, {
+      contentType: file.contentType,
+      headers: gzip ? { ...headers, "content-encoding": "gzip" } : headers,
+    })
+  })
 
 export const DashboardLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
+    const firstInProcess = bundle === undefined
+    yield* Effect.promise(bundleOnce).pipe(
+      Effect.flatMap((result) =>
+        result._tag === "Failed"
+          ? Effect.logError("dashboard bundle failed; / will not work").pipe(
+              Effect.annotateLogs({ error: result.message }),
+            )
+          : firstInProcess
+            ? Effect.logInfo(
+                result.cached ? "dashboard bundle loaded from cache" : "dashboard bundle built",
+              ).pipe(
+                Effect.annotateLogs({
+                  build_ms: Math.round(result.millis),
+                  bytes: result.asset.body.length,
+                  gzip_bytes: result.asset.gzip.length,
+                }),
+              )
+            : Effect.void,
+      ),
+      Effect.forkScoped,
+    )
+
     yield* router.get("/", HttpServerResponse.html(page))
+    yield* router.get("/assets/dashboard.css", serve(stylesheet))
+    yield* router.get(
+      "/assets/dashboard.js",
+      Effect.flatMap(Effect.promise(bundleOnce), (result) =>
+        result._tag === "Built"
+          ? serve(result.asset)
+          : Effect.succeed(
+              HttpServerResponse.text(`dashboard bundle failed to build: ${result.message}`, { status: 500 }),
+            ),
+      ),
+    )
   }),
 )
