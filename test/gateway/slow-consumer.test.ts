@@ -68,7 +68,7 @@ describe("a reader that stops reading", () => {
           const info = await connectionInfo(gw, connected.connection_id)
           return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
         },
-        40_000,
+        90_000,
         "the stall never reached the gateway",
       )
       const conflatedAtStall = await metric(gw, "quotecast_conflated_total")
@@ -94,7 +94,7 @@ describe("a reader that stops reading", () => {
     } finally {
       await gw.stop()
     }
-  }, 60_000)
+  }, 150_000)
 
   it("is closed with 1013 when its socket stays over the limit, and its session is kept", async () => {
     const gw = await busyGateway(1500)
@@ -102,7 +102,7 @@ describe("a reader that stops reading", () => {
       const { client, connected } = await subscribeAllThenStopReading(gw)
       await waitUntil(
         async () => (await metric(gw, 'quotecast_connections_closed_total{code="1013"}')) > 0,
-        30_000,
+        90_000,
         "the slow reader was not closed",
       )
       client.ws.terminate()
@@ -113,5 +113,5 @@ describe("a reader that stops reading", () => {
     } finally {
       await gw.stop()
     }
-  }, 60_000)
+  }, 150_000)
 })
