@@ -8,6 +8,7 @@ import { AlertEngineLive } from "./alerts/AlertEngine.js"
 import { MemoryAlertStoreLive } from "./alerts/AlertStore.js"
 import { JwtVerifier } from "./auth/JwtVerifier.js"
 import { MemoryBrokerLive } from "./broker/Broker.js"
+import { ClusterLive } from "./cluster/ClusterLive.js"
 import { ClusterView } from "./cluster/ClusterView.js"
 import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
 import { InstanceId } from "./config/InstanceId.js"
@@ -55,10 +56,9 @@ export const gateway = <E, R>(mode: Layer.Layer<Layer.Layer.Success<typeof Embed
   return Layer.provide(features, withPipeline).pipe(Layer.provideMerge(withPipeline))
 }
 
+/** The one place that chooses the mode: REDIS_URL set means cluster mode over Redis. */
 export const modeLayer = Layer.unwrapEffect(
-  Effect.map(AppConfig, (c) =>
-    Option.isSome(c.redisUrl) ? Layer.fail(new Error("cluster mode is not wired yet")) : EmbeddedLive,
-  ),
+  Effect.map(AppConfig, (c) => (Option.isSome(c.redisUrl) ? ClusterLive : EmbeddedLive)),
 )
 
 /** Test and embedding helper: the whole gateway with explicit config values. */

@@ -76,7 +76,13 @@ export const appConfig = Config.all({
   shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 2_000),
   compression: onOff("COMPRESSION", true),
   // Cluster mode: the simulator leader's lease in Redis (failover takes up to about 4/3 of it).
-  leaderLeaseMs: positiveInt("LEADER_LEASE_MS", 3_000),
+  leaderLeaseMs: Config.integer("LEADER_LEASE_MS").pipe(
+    Config.withDefault(3_000),
+    Config.validate({
+      message: "LEADER_LEASE_MS must be an integer of at least 500",
+      validation: (n) => n >= 500,
+    }),
+  ),
   logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warning", "error", "none"] as const, "info"),
 })
 

@@ -16,10 +16,18 @@
  * market closes at 15:30 anyway) would leave the next day's open halted with nobody to lift it.
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { ClusterFeed } from "../cluster/ClusterFeed.js"
+import { FeedLeadership } from "../cluster/FeedLeadership.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { MarketState } from "../market/MarketState.js"
 import { nowIso } from "../protocol/encode.js"
-import { MARKETS, type Market, type MarketStatus, type MarketStatusValue } from "../protocol/server.js"
+import {
+  MARKETS,
+  type Market,
+  type MarketEvent,
+  type MarketStatus,
+  type MarketStatusValue,
+} from "../protocol/server.js"
 import { MarketPipeline } from "./MarketPipeline.js"
 
 const MINUTE = 60_000
@@ -93,12 +101,25 @@ export const MarketClockLive = Layer.scoped(
     const setStatus = (market: Market, status: MarketStatusValue) => {
       current.set(market, status)
     }
-    yield* pipeline.observe((events) =>
+    const follow = (events: ReadonlyArray<MarketEvent>) =>
       Effect.sync(() => {
         for (const e of events) if (e.type === "market_status") setStatus(e.market, e.status)
-      }),
+      })
+    yield* pipeline.observe(follow)
+    // Cluster mode: the cluster's current statuses, then those that entered on other instances.
+    const remote = yield* ClusterFeed
+    yield* remote.followRemote(follow)
+    // Only the feed leader announces statuses: embedded at once (the initial ones); in a cluster
+    // whenever an instance takes the lead (the current ones, so an ingested halt stays).
+    const leadership = yield* FeedLeadership
+    yield* leadership.lead(
+      Effect.as(
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          pipeline.publish(MARKETS.map((m) => statusEvent(m, current.get(m) ?? initial, now))),
+        ),
+        Effect.never,
+      ),
     )
-    yield* pipeline.publish(MARKETS.map((m) => statusEvent(m, initial, start)))
 
     if (config.marketClock === "krx") {
       let scheduled = krxPhaseAt(start).status
@@ -114,7 +135,9 @@ export const MarketClockLive = Layer.scoped(
           for (const m of MARKETS) state.rollover(m)
         }
         scheduled = phase.status
-        yield* pipeline.publish(MARKETS.map((m) => statusEvent(m, phase.status, now)))
+        if (leadership.isLeader())
+          yield* pipeline.publish(MARKETS.map((m) => statusEvent(m, phase.status, now)))
+        else for (const m of MARKETS) setStatus(m, phase.status)
       })
       yield* Effect.forkScoped(Effect.forever(waitForTransition))
     }

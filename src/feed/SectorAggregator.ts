@@ -15,11 +15,13 @@
  *   Unchanged members are not movers, so the list can be shorter than 5 or empty.
  */
 import { Clock, Duration, Effect, Layer } from "effect"
+import { ClusterFeed } from "../cluster/ClusterFeed.js"
+import { FeedLeadership } from "../cluster/FeedLeadership.js"
 import { MarketState } from "../market/MarketState.js"
 import { percentChange, round2 } from "../market/pricing.js"
 import { Universe } from "../market/Universe.js"
 import { nowIso } from "../protocol/encode.js"
-import type { SectorUpdate } from "../protocol/server.js"
+import type { MarketEvent, SectorUpdate } from "../protocol/server.js"
 import { MarketPipeline } from "./MarketPipeline.js"
 
 export const SECTOR_INTERVAL = Duration.seconds(1)
@@ -72,17 +74,21 @@ export const SectorAggregatorLive = Layer.scopedDiscard(
     const universe = yield* Universe
     const state = yield* MarketState
     const pipeline = yield* MarketPipeline
+    const leadership = yield* FeedLeadership
+    const remote = yield* ClusterFeed
     // Every sector starts dirty: the first pass publishes them all (snapshots exist from startup).
     const dirty = new Set<string>(universe.sectors)
-    yield* pipeline.observe((events) =>
+    const markDirty = (events: ReadonlyArray<MarketEvent>) =>
       Effect.sync(() => {
         for (const e of events) {
           if (e.type !== "price_update") continue
           const sector = universe.byCode.get(e.code)?.sector
           if (sector !== undefined) dirty.add(sector)
         }
-      }),
-    )
+      })
+    yield* pipeline.observe(markDirty)
+    // Cluster mode: prices that entered on other instances move sectors too.
+    yield* remote.followRemote(markDirty)
     const flush = Effect.gen(function* () {
       if (dirty.size === 0) return
       const timestamp = nowIso(yield* Clock.currentTimeMillis)
@@ -98,8 +104,10 @@ export const SectorAggregatorLive = Layer.scopedDiscard(
       dirty.clear()
       yield* pipeline.publish(updates)
     })
-    yield* flush
     // sleep-then-flush: consecutive passes are at least a second apart, so each sector is too.
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(SECTOR_INTERVAL), flush)))
+    // Cluster mode: only the feed leader publishes sector updates.
+    yield* leadership.lead(
+      Effect.as(flush, Effect.forever(Effect.zipRight(Effect.sleep(SECTOR_INTERVAL), flush))),
+    )
   }),
 )

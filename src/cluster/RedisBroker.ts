@@ -1,0 +1,173 @@
+/**
+ * The Broker over Redis Pub/Sub (cluster mode). Local fan-out is the same TopicHub as embedded
+ * mode; Redis carries messages between instances:
+ *
+ * - Channel = REDIS_PREFIX + topic (`quotecast:stock:{005930}`). The topic's `{hash tag}` is what
+ *   Redis Cluster's sharded pub/sub hashes, so moving to SPUBLISH/SSUBSCRIBE is a change here only.
+ * - An instance SUBSCRIBEs a topic's channel when its first local subscriber arrives and
+ *   UNSUBSCRIBEs when the last one leaves (TopicHub's first/last transitions, synchronous, so the
+ *   commands of one channel reach Redis in order). A new subscriber waits (bounded) for the
+ *   SUBSCRIBE confirmation, so the snapshot it reads next cannot miss an event published meanwhile.
+ * - Publish delivers to local subscribers at once, then PUBLISHes once; every instance skips its
+ *   own messages. So local delivery never waits for Redis and goes on during an outage.
+ * - Wire payload: `origin \n conflation key \n replay id \n open body`. The body is the pipeline's
+ *   serialized text; a receiving instance builds one Outgoing from it and hands that same object
+ *   to all its local sinks (one serialization per event cluster-wide, one parse of the header per
+ *   instance).
+ * - User topics (alerts) are rare and must not be lost: they are PUBLISHed by a Lua script that
+ *   also appends them, with a cluster-wide id, to a capped list. After its connections recover,
+ *   an instance replays the entries for its local users that it did not receive.
+ */
+import { Clock, Effect, Layer } from "effect"
+import { Broker, type BrokerShape, hubSubscription } from "../broker/Broker.js"
+import { TopicHub } from "../broker/TopicHub.js"
+import type { Topic } from "../broker/topics.js"
+import type { Outgoing } from "../protocol/encode.js"
+import { luaScript, RedisClient } from "./RedisClient.js"
+
+export interface WireMessage {
+  readonly origin: string
+  readonly rid: string
+  readonly msg: Outgoing
+}
+
+export const encodeWire = (origin: string, msg: Outgoing, rid = ""): string =>
+  `${origin}\n${msg.key ?? ""}\n${rid}\n${msg.body}`
+
+/** Undefined for a payload that is not ours. JSON text never contains a raw newline. */
+export const decodeWire = (payload: string): WireMessage | undefined => {
+  const a = payload.indexOf("\n")
+  const b = a < 0 ? -1 : payload.indexOf("\n", a + 1)
+  const c = b < 0 ? -1 : payload.indexOf("\n", b + 1)
+  if (c < 0) return undefined
+  const key = payload.slice(a + 1, b)
+  return {
+    origin: payload.slice(0, a),
+    rid: payload.slice(b + 1, c),
+    msg: { key: key === "" ? undefined : key, body: payload.slice(c + 1) },
+  }
+}
+
+/** How many recent user-topic messages Redis keeps for replay after an instance's outage. */
+const RECENT_USER_MESSAGES = 1000
+/** Replay also what was published this long before the connection loss was noticed (clock skew). */
+const REPLAY_MARGIN_MS = 5_000
+/** Replay ids remembered per instance to skip what was already delivered. */
+const SEEN_IDS = 4096
+/** A subscriber waits at most this long for the SUBSCRIBE confirmation (longer only in an outage). */
+const SUBSCRIBE_WAIT = "1 second"
+
+/** KEYS: id counter, recent list. ARGV: channel, payload without id, publish time, list size. */
+const publishDurable = luaScript(`
+local id = redis.call('INCR', KEYS[1])
+local payload = ARGV[2]
+local a = string.find(payload, '\\n', 1, true)
+local b = string.find(payload, '\\n', a + 1, true)
+local wire = string.sub(payload, 1, b) .. id .. string.sub(payload, b + 1)
+redis.call('LPUSH', KEYS[2], id .. '\\t' .. ARGV[1] .. '\\t' .. ARGV[3] .. '\\t' .. wire)
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+redis.call('PUBLISH', ARGV[1], wire)
+return id
+`)
+
+const isUserTopic = (topic: Topic) => topic.startsWith("user:")
+
+export const RedisBrokerLive = Layer.scoped(
+  Broker,
+  Effect.gen(function* () {
+    const redis = yield* RedisClient
+    const { prefix, instanceId } = redis
+    const hub = new TopicHub()
+    const channelOf = (topic: Topic) => `${prefix}${topic}`
+    const counterKey = `${prefix}user-messages:seq`
+    const recentKey = `${prefix}user-messages:recent`
+
+    // Replay ids delivered here (insertion-ordered, trimmed to SEEN_IDS).
+    const seen = new Set<string>()
+    const markSeen = (rid: string) => {
+      seen.add(rid)
+      if (seen.size > SEEN_IDS) {
+        const oldest = seen.values().next()
+        if (!oldest.done) seen.delete(oldest.value)
+      }
+    }
+
+    const receiver = (topic: Topic) => (payload: string) => {
+      const wire = decodeWire(payload)
+      if (wire === undefined) return redis.report("decoding a pub/sub message", `on ${topic}`)
+      if (wire.origin === instanceId) return
+      if (wire.rid !== "") {
+        if (seen.has(wire.rid)) return
+        markSeen(wire.rid)
+      }
+      hub.deliver(topic, wire.msg)
+    }
+
+    /** Confirmation of the latest SUBSCRIBE per topic with local subscribers. */
+    const confirmed = new Map<Topic, Promise<void>>()
+    const onFirst = (topic: Topic) => {
+      confirmed.set(topic, redis.subscribe(channelOf(topic), receiver(topic)))
+    }
+    const onLast = (topic: Topic) => {
+      confirmed.delete(topic)
+      redis.unsubscribe(channelOf(topic))
+    }
+
+    yield* redis.onRecovered(({ downSince }) =>
+      Effect.gen(function* () {
+        const entries = yield* redis.exec("LRANGE recent", (r) => r.lrange(recentKey, 0, -1))
+        let replayed = 0
+        // LPUSH keeps the newest first: replay oldest first.
+        for (let i = entries.length - 1; i >= 0; i--) {
+          const [rid, channel, at, wirePayload] = (entries[i] as string).split("\t")
+          if (rid === undefined || channel === undefined || wirePayload === undefined) continue
+          if (Number(at) < downSince - REPLAY_MARGIN_MS || seen.has(rid)) continue
+          const topic = channel.slice(prefix.length)
+          const wire = decodeWire(wirePayload)
+          if (wire === undefined || wire.origin === instanceId || !hub.has(topic)) continue
+          markSeen(rid)
+          hub.deliver(topic, wire.msg)
+          replayed++
+        }
+        if (replayed > 0)
+          yield* Effect.logInfo("replayed missed user messages").pipe(Effect.annotateLogs({ replayed }))
+      }),
+    )
+
+    const broker: BrokerShape = {
+      publish: (topic, msg) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            hub.deliver(topic, msg)
+            const channel = channelOf(topic)
+            if (isUserTopic(topic)) {
+              redis.fire("PUBLISH (durable)", (r) =>
+                publishDurable(
+                  r,
+                  [counterKey, recentKey],
+                  [channel, encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES],
+                ),
+              )
+            } else {
+              redis.fire("PUBLISH", (r) => r.publish(channel, encodeWire(instanceId, msg)))
+            }
+          }),
+        ),
+      subscribe: (topic, sink) =>
+        Effect.gen(function* () {
+          yield* hubSubscription(hub, topic, sink, onFirst, onLast)
+          const pending = confirmed.get(topic)
+          if (pending === undefined) return
+          yield* Effect.promise(() => pending).pipe(
+            Effect.timeout(SUBSCRIBE_WAIT),
+            Effect.catchTag("TimeoutException", () =>
+              Effect.logDebug("SUBSCRIBE not confirmed yet; continuing").pipe(Effect.annotateLogs({ topic })),
+            ),
+          )
+        }),
+      localTopicCount: () => hub.topicCount,
+      degraded: Effect.sync(redis.degraded),
+    }
+    return broker
+  }),
+)

@@ -1,0 +1,313 @@
+/**
+ * The two Redis connections of one instance (cluster mode): `cmd` for commands and publishes,
+ * `sub` for SUBSCRIBE. Everything Redis-backed in `cluster/` goes through this service, so
+ * connection state, error reporting and recovery after an outage live in one place.
+ *
+ * Outage behaviour (README "Cluster mode"):
+ * - `cmd` has no offline queue: while it is not ready a command fails at once instead of
+ *   buffering without bound, so publishing never blocks the hot path.
+ * - `sub` keeps ioredis' offline queue (it only ever holds SUBSCRIBE/UNSUBSCRIBE, bounded by topic
+ *   churn) and `autoResubscribe`; after a reconnect we also re-SUBSCRIBE every routed channel
+ *   ourselves, so the subscription set is right even if the two views diverged.
+ * - When both connections are ready again after a loss, the registered recovery handlers run
+ *   (alert cache reload, missed alert replay, re-seeding after data loss). Data loss (a Redis that
+ *   restarted empty) is detected with an epoch key written at startup.
+ */
+import { createHash, randomUUID } from "node:crypto"
+import { Clock, Context, Data, Duration, Effect, Layer, Option, Queue, Runtime, type Scope } from "effect"
+import { Redis, type RedisOptions } from "ioredis"
+import { AppConfig } from "../config/AppConfig.js"
+import { InstanceId } from "../config/InstanceId.js"
+
+/** Startup could not reach Redis: cluster mode does not start without it. */
+export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{
+  readonly reason: string
+  readonly message: string
+}> {}
+const unavailable = (reason: string) =>
+  new RedisUnavailable({ reason, message: `Redis unavailable: ${reason}` })
+
+export class RedisCommandError extends Data.TaggedError("RedisCommandError")<{
+  readonly command: string
+  readonly reason: string
+}> {}
+
+export interface Recovery {
+  /** Redis came back without our data (restarted without persistence, flushed). */
+  readonly dataLost: boolean
+  /** Epoch ms when the first of the two connections was lost. */
+  readonly downSince: number
+}
+
+export type MessageHandler = (message: string) => void
+
+export interface RedisClientShape {
+  readonly prefix: string
+  readonly instanceId: string
+  /** The command connection (no offline queue: fails fast while disconnected). */
+  readonly cmd: Redis
+  /** Undefined when both connections are ready, else what is wrong. */
+  readonly degraded: () => string | undefined
+  /** Runs a command as an Effect. */
+  readonly exec: <A>(command: string, f: (r: Redis) => Promise<A>) => Effect.Effect<A, RedisCommandError>
+  /**
+   * Issues a command now (so call order is wire order) without waiting for its reply; a failure
+   * is reported (rate-limited), never thrown. For publishes and writes on the event hot path.
+   */
+  readonly fire: (command: string, f: (r: Redis) => Promise<unknown>) => void
+  /** Logs a failure, at most once per 5 s per `what` (with the number suppressed meanwhile). */
+  readonly report: (what: string, cause: unknown) => void
+  /**
+   * Routes `channel`'s messages to `handler` and SUBSCRIBEs. Synchronous, so the SUBSCRIBE and
+   * UNSUBSCRIBE calls of one channel reach Redis in call order; the promise settles when Redis
+   * confirmed (or the attempt failed, which is reported).
+   */
+  readonly subscribe: (channel: string, handler: MessageHandler) => Promise<void>
+  readonly unsubscribe: (channel: string) => void
+  /** `subscribe` for the lifetime of the scope, waiting for the confirmation. */
+  readonly listen: (channel: string, handler: MessageHandler) => Effect.Effect<void, never, Scope.Scope>
+  /** Runs `f` after every recovery from a lost connection, for the lifetime of the scope. */
+  readonly onRecovered: (
+    f: (r: Recovery) => Effect.Effect<void, RedisCommandError>,
+  ) => Effect.Effect<void, never, Scope.Scope>
+}
+
+export class RedisClient extends Context.Tag("quotecast/cluster/RedisClient")<
+  RedisClient,
+  RedisClientShape
+>() {}
+
+const errorText = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/** A Lua script run by EVALSHA, falling back to EVAL when Redis does not know it (first use, restart). */
+export const luaScript = (source: string) => {
+  const sha = createHash("sha1").update(source).digest("hex")
+  return (r: Redis, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>): Promise<unknown> =>
+    r.evalsha(sha, keys.length, ...keys, ...args).catch((e: unknown) => {
+      if (e instanceof Error && e.message.startsWith("NOSCRIPT"))
+        return r.eval(source, keys.length, ...keys, ...args)
+      throw e
+    })
+}
+
+/** QUIT when connected (at most 1 s), then drop the socket and stop reconnecting. */
+const closeGracefully = (r: Redis): Promise<void> => {
+  if (r.status !== "ready") {
+    r.disconnect()
+    return Promise.resolve()
+  }
+  let timer: NodeJS.Timeout | undefined
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 1_000)
+  })
+  const quit = r.quit().then(
+    () => undefined,
+    () => undefined,
+  )
+  return Promise.race([quit, gaveUp]).then(() => {
+    clearTimeout(timer)
+    r.disconnect()
+  })
+}
+
+const STARTUP_TIMEOUT = Duration.seconds(10)
+const CONFIRM_WAIT_MS = 5_000
+const REPORT_EVERY_MS = 5_000
+
+export const RedisClientLive = Layer.scoped(
+  RedisClient,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const instanceId = yield* InstanceId
+    const url = Option.getOrElse(config.redisUrl, () => "redis://127.0.0.1:6379")
+    const prefix = config.redisPrefix
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+
+    // ---- rate-limited failure reports: an outage must not turn every publish into a log line ----
+    const reports = new Map<string, { last: number; suppressed: number }>()
+    const report = (what: string, cause: unknown) => {
+      const now = Date.now()
+      const r = reports.get(what)
+      if (r !== undefined && now - r.last < REPORT_EVERY_MS) {
+        r.suppressed++
+        return
+      }
+      reports.set(what, { last: now, suppressed: 0 })
+      runFork(
+        Effect.logWarning(`redis: ${what} failed`).pipe(
+          Effect.annotateLogs({ error: errorText(cause), suppressed_since_last: r?.suppressed ?? 0 }),
+        ),
+      )
+    }
+
+    const common: RedisOptions = {
+      lazyConnect: true,
+      // Reconnect quickly: an instance serves stale cluster state until Redis is back.
+      retryStrategy: (times) => Math.min(times * 100, 1_000),
+      keepAlive: 10_000,
+    }
+    const make = (role: "cmd" | "sub", options: RedisOptions) =>
+      Effect.acquireRelease(
+        Effect.sync(
+          () => new Redis(url, { ...common, ...options, connectionName: `${prefix}${instanceId}:${role}` }),
+        ),
+        // QUIT lets pending replies arrive; bounded in plain JS because a release runs
+        // uninterruptibly (an Effect.timeout here could not cut a QUIT stuck in an offline queue).
+        (r) => Effect.promise(() => closeGracefully(r)),
+      )
+    const cmd = yield* make("cmd", {
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      // Bounds a hung server (no RST): a command fails instead of waiting for TCP to give up.
+      commandTimeout: 2_000,
+    })
+    const sub = yield* make("sub", { autoResubscribe: true, maxRetriesPerRequest: null })
+
+    // ---- connection state ----
+    let started = false
+    let downSince: number | undefined
+    const recoveries = yield* Queue.sliding<number>(1)
+    const watch = (r: Redis, role: string) => {
+      let wasReady = false
+      r.on("error", (e: unknown) => report(`${role} connection`, e))
+      r.on("close", () => {
+        if (!wasReady) return
+        wasReady = false
+        if (started && downSince === undefined) downSince = Date.now()
+        runFork(Effect.logWarning("redis connection lost").pipe(Effect.annotateLogs({ connection: role })))
+      })
+      r.on("ready", () => {
+        wasReady = true
+        if (!started) return
+        runFork(Effect.logInfo("redis connection ready").pipe(Effect.annotateLogs({ connection: role })))
+        if (downSince !== undefined && cmd.status === "ready" && sub.status === "ready") {
+          const since = downSince
+          downSince = undefined
+          Queue.unsafeOffer(recoveries, since)
+        }
+      })
+    }
+    watch(cmd, "command")
+    watch(sub, "subscriber")
+
+    const connect = (r: Redis, role: string) =>
+      Effect.tryPromise({
+        try: () => r.connect(),
+        catch: (e) => unavailable(`${role} connection to ${url}: ${errorText(e)}`),
+      }).pipe(
+        Effect.timeoutFail({
+          duration: STARTUP_TIMEOUT,
+          onTimeout: () => unavailable(`${role} connection to ${url}: timed out`),
+        }),
+      )
+    yield* Effect.all([connect(cmd, "command"), connect(sub, "subscriber")], { concurrency: 2 })
+
+    const exec = <A>(command: string, f: (r: Redis) => Promise<A>) =>
+      Effect.tryPromise({
+        try: () => f(cmd),
+        catch: (e) => new RedisCommandError({ command, reason: errorText(e) }),
+      })
+    const fire = (command: string, f: (r: Redis) => Promise<unknown>) => {
+      try {
+        f(cmd).catch((e: unknown) => report(command, e))
+      } catch (e) {
+        report(command, e)
+      }
+    }
+
+    // ---- the epoch: a key that exists as long as Redis kept our data ----
+    const epochKey = `${prefix}epoch`
+    const adoptEpoch = Effect.gen(function* () {
+      yield* exec("SET epoch", (r) => r.set(epochKey, randomUUID(), "NX"))
+      return yield* exec("GET epoch", (r) => r.get(epochKey))
+    })
+    let epoch = yield* adoptEpoch.pipe(Effect.mapError((e) => unavailable(`${e.command}: ${e.reason}`)))
+
+    // ---- subscriptions: one message listener, routed by channel ----
+    const routes = new Map<string, MessageHandler>()
+    sub.on("message", (channel: string, message: string) => {
+      routes.get(channel)?.(message)
+    })
+    const subscribe = (channel: string, handler: MessageHandler): Promise<void> => {
+      routes.set(channel, handler)
+      let timer: NodeJS.Timeout | undefined
+      // Settles within CONFIRM_WAIT_MS whatever happens: callers may wait uninterruptibly (an
+      // acquire), and a SUBSCRIBE queued offline is only confirmed once Redis is back.
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          report("SUBSCRIBE confirmation", `${channel} not confirmed within ${CONFIRM_WAIT_MS} ms`)
+          resolve()
+        }, CONFIRM_WAIT_MS)
+      })
+      const confirmed = sub.subscribe(channel).then(
+        () => undefined,
+        (e: unknown) => report("SUBSCRIBE", e),
+      )
+      return Promise.race([confirmed, late]).then(() => clearTimeout(timer))
+    }
+    const unsubscribe = (channel: string) => {
+      routes.delete(channel)
+      sub.unsubscribe(channel).catch((e: unknown) => report("UNSUBSCRIBE", e))
+    }
+    const listen = (channel: string, handler: MessageHandler) =>
+      Effect.acquireRelease(
+        Effect.promise(() => subscribe(channel, handler)),
+        () => Effect.sync(() => unsubscribe(channel)),
+      )
+
+    // ---- recovery after an outage ----
+    const handlers = new Set<(r: Recovery) => Effect.Effect<void, RedisCommandError>>()
+    const onRecovered = (f: (r: Recovery) => Effect.Effect<void, RedisCommandError>) =>
+      Effect.acquireRelease(
+        Effect.sync(() => handlers.add(f)),
+        () => Effect.sync(() => handlers.delete(f)),
+      ).pipe(Effect.asVoid)
+    const recover = (since: number) =>
+      Effect.gen(function* () {
+        // Belt and braces beside autoResubscribe: SUBSCRIBE is idempotent.
+        if (routes.size > 0) yield* exec("re-SUBSCRIBE", () => sub.subscribe(...routes.keys()))
+        const current = yield* exec("GET epoch", (r) => r.get(epochKey))
+        const dataLost = current !== epoch
+        if (dataLost) epoch = yield* adoptEpoch
+        const now = yield* Clock.currentTimeMillis
+        yield* Effect.logInfo("redis recovered").pipe(
+          Effect.annotateLogs({ data_lost: dataLost, down_ms: now - since, channels: routes.size }),
+        )
+        for (const h of handlers) {
+          yield* h({ dataLost, downSince: since }).pipe(
+            Effect.catchAllCause((cause) => Effect.logError("redis recovery step failed", cause)),
+          )
+        }
+      }).pipe(
+        // The connection dropped again: the next "ready" queues another recovery.
+        Effect.catchAll((e) => Effect.logWarning("redis recovery interrupted", e.reason)),
+      )
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(recoveries), recover)))
+
+    started = true
+    yield* Effect.logInfo("redis connected").pipe(
+      Effect.annotateLogs({ url, prefix, instance_id: instanceId }),
+    )
+
+    const degraded = (): string | undefined => {
+      if (cmd.status !== "ready") return `command connection ${cmd.status}`
+      if (sub.status !== "ready") return `subscriber connection ${sub.status}`
+      return undefined
+    }
+
+    return {
+      prefix,
+      instanceId,
+      cmd,
+      degraded,
+      exec,
+      fire,
+      report,
+      subscribe,
+      unsubscribe,
+      listen,
+      onRecovered,
+    } satisfies RedisClientShape
+  }),
+)

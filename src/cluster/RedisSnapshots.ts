@@ -1,0 +1,223 @@
+/**
+ * Latest state per topic in Redis, and the cluster feed that keeps every instance's market state
+ * in step (cluster mode). Both hang off `SnapshotStore.put`, which the pipeline calls exactly
+ * once per market event, on the instance where the event entered:
+ *
+ * - Redis: one hash per topic (`prefix + "snap:" + topic`), field = snapshot key, value =
+ *   conflation key + "\n" + open body. `getMany` reads it, so a subscribe or restore on any
+ *   instance gets the state current in Redis, whichever instance produced it.
+ * - A local mirror of the same data, kept from this instance's puts and every other instance's
+ *   (through the feed): the answer when Redis cannot be read, and the source for re-seeding a
+ *   Redis that lost its data.
+ * - The feed: the puts of one event-loop turn go out as one PUBLISH on `prefix + "feed:{market}"`.
+ *   Every other instance applies them to its mirror and MarketState and hands them to the
+ *   `ClusterFeed` observers (market clock statuses, sector aggregator). So ingest validation on
+ *   any instance, and the simulator after a leadership change, see the cluster's latest prices.
+ * - Startup: before anything reads MarketState, the snapshots of the whole universe are loaded
+ *   from Redis into the mirror and MarketState (a joining instance starts from the cluster's state).
+ */
+import { Context, Effect, Layer, Queue } from "effect"
+import type { Topic } from "../broker/topics.js"
+import { topicOf } from "../broker/topics.js"
+import { MarketState } from "../market/MarketState.js"
+import { Universe } from "../market/Universe.js"
+import type { Outgoing } from "../protocol/encode.js"
+import { MARKETS, type MarketEvent } from "../protocol/server.js"
+import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
+import { ClusterFeed, type ClusterFeedShape, type RemoteObserver } from "./ClusterFeed.js"
+import { RedisClient } from "./RedisClient.js"
+
+/** Order of a topic's snapshot messages: status before index price, price before book. */
+const RANK: Readonly<Record<string, number>> = {
+  market_status: 0,
+  price_update: 1,
+  orderbook_update: 2,
+  sector_update: 3,
+}
+const rankOf = (snapshotKey: string) => RANK[snapshotKey.slice(0, snapshotKey.indexOf("|"))] ?? 9
+
+const encodeValue = (msg: Outgoing) => `${msg.key ?? ""}\n${msg.body}`
+const decodeValue = (value: string): Outgoing | undefined => {
+  const i = value.indexOf("\n")
+  if (i < 0) return undefined
+  const key = value.slice(0, i)
+  return { key: key === "" ? undefined : key, body: value.slice(i + 1) }
+}
+
+/** Open body back to the event it was serialized from (our own serialization; trusted). */
+const eventOf = (msg: Outgoing): MarketEvent => JSON.parse(`${msg.body}}`) as MarketEvent
+
+const sortedValues = (m: ReadonlyMap<string, Outgoing>): ReadonlyArray<Outgoing> =>
+  [...m.entries()].sort((a, b) => rankOf(a[0]) - rankOf(b[0])).map(([, msg]) => msg)
+
+/** Remote batches waiting for the consumer; beyond this a stalled consumer drops (and says so). */
+const REMOTE_BACKLOG = 10_000
+/** Topics per round trip when loading the universe's snapshots. */
+const LOAD_CHUNK = 500
+
+export const RedisSnapshotsLive = Layer.scopedContext(
+  Effect.gen(function* () {
+    const redis = yield* RedisClient
+    const state = yield* MarketState
+    const universe = yield* Universe
+    const { prefix, instanceId } = redis
+    const keyOf = (topic: Topic) => `${prefix}snap:${topic}`
+    const feedChannel = `${prefix}feed:{market}`
+
+    const mirror = new Map<Topic, Map<string, Outgoing>>()
+    const mirrorPut = (topic: Topic, key: string, msg: Outgoing) => {
+      let m = mirror.get(topic)
+      if (m === undefined) {
+        m = new Map()
+        mirror.set(topic, m)
+      }
+      m.set(key, msg)
+    }
+
+    // ---- Redis reads ----
+    const readTopics = (topics: ReadonlyArray<Topic>) =>
+      redis.exec("HGETALL snapshots", (r) => Promise.all(topics.map((t) => r.hgetall(keyOf(t)))))
+    /** Stores what Redis holds for `topics` in the mirror; returns those messages as events. */
+    const loadIntoMirror = (topics: ReadonlyArray<Topic>) =>
+      Effect.gen(function* () {
+        const events: Array<MarketEvent> = []
+        for (let i = 0; i < topics.length; i += LOAD_CHUNK) {
+          const chunk = topics.slice(i, i + LOAD_CHUNK)
+          const hashes = yield* readTopics(chunk)
+          chunk.forEach((topic, j) => {
+            const entries = Object.entries(hashes[j] ?? {}).sort((a, b) => rankOf(a[0]) - rankOf(b[0]))
+            for (const [field, value] of entries) {
+              const msg = decodeValue(value)
+              if (msg === undefined) continue
+              mirrorPut(topic, field, msg)
+              events.push(eventOf(msg))
+            }
+          })
+        }
+        return events
+      })
+    const universeTopics: ReadonlyArray<Topic> = [
+      ...MARKETS.map((m) => topicOf("market", m)),
+      ...universe.sectors.map((s) => topicOf("sector", s)),
+      ...universe.instruments.map((i) => topicOf("stock", i.code)),
+    ]
+
+    // ---- remote events: applied in arrival order by one consumer ----
+    const observers = new Set<RemoteObserver>()
+    const remote = yield* Queue.dropping<ReadonlyArray<MarketEvent>>(REMOTE_BACKLOG)
+    const applyRemote = (events: ReadonlyArray<MarketEvent>) =>
+      Effect.gen(function* () {
+        state.applyAll(events)
+        for (const o of observers) yield* o(events)
+      }).pipe(Effect.catchAllCause((cause) => Effect.logError("applying remote market events failed", cause)))
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(remote), applyRemote)))
+
+    const onFeed = (payload: string) => {
+      const nl = payload.indexOf("\n")
+      if (nl < 0 || payload.slice(0, nl) === instanceId) return
+      const events: Array<MarketEvent> = []
+      for (const line of payload.slice(nl + 1).split("\n")) {
+        const a = line.indexOf("\t")
+        const b = line.indexOf("\t", a + 1)
+        const c = line.indexOf("\t", b + 1)
+        if (a < 0 || b < 0 || c < 0) continue
+        const key = line.slice(b + 1, c)
+        const msg: Outgoing = { key: key === "" ? undefined : key, body: line.slice(c + 1) }
+        mirrorPut(line.slice(0, a), line.slice(a + 1, b), msg)
+        try {
+          events.push(eventOf(msg))
+        } catch (e) {
+          redis.report("decoding a feed event", e)
+        }
+      }
+      if (events.length > 0 && !Queue.unsafeOffer(remote, events))
+        redis.report("feed backlog", "batch dropped")
+    }
+
+    // Warm-up first, then follow: anything published after the load arrives through the feed.
+    yield* redis.listen(feedChannel, onFeed)
+    const loaded = yield* loadIntoMirror(universeTopics).pipe(
+      Effect.tap((events) => Effect.sync(() => state.applyAll(events))),
+      Effect.catchAll((e) =>
+        Effect.as(Effect.logWarning("could not load snapshots from redis", e.reason), []),
+      ),
+    )
+    yield* Effect.logInfo("cluster state loaded").pipe(Effect.annotateLogs({ snapshots: loaded.length }))
+
+    yield* redis.onRecovered(({ dataLost }) =>
+      dataLost
+        ? // Redis restarted empty: give it back the latest state we know (never over newer data).
+          Effect.gen(function* () {
+            let fields = 0
+            yield* redis.exec("HSETNX snapshots", (r) => {
+              const writes: Array<Promise<number>> = []
+              for (const [topic, m] of mirror) {
+                for (const [key, msg] of m) writes.push(r.hsetnx(keyOf(topic), key, encodeValue(msg)))
+              }
+              fields = writes.length
+              return Promise.all(writes)
+            })
+            yield* Effect.logInfo("snapshots re-seeded").pipe(Effect.annotateLogs({ fields }))
+          })
+        : // Feed batches may have been missed while we were cut off: catch up from Redis.
+          Effect.flatMap(loadIntoMirror(universeTopics), (events) => Queue.offer(remote, events)),
+    )
+
+    // ---- the local side ----
+    let pending: Array<string> = []
+    const flushFeed = () => {
+      const lines = pending
+      pending = []
+      redis.fire("PUBLISH feed", (r) => r.publish(feedChannel, `${instanceId}\n${lines.join("\n")}`))
+    }
+
+    const store: SnapshotStoreShape = {
+      put: (topic, key, msg) =>
+        Effect.sync(() => {
+          mirrorPut(topic, key, msg)
+          redis.fire("HSET snapshot", (r) => r.hset(keyOf(topic), key, encodeValue(msg)))
+          // One feed message per event-loop turn (a simulator group, an ingest request).
+          if (pending.length === 0) setImmediate(flushFeed)
+          pending.push(`${topic}\t${key}\t${msg.key ?? ""}\t${msg.body}`)
+        }),
+      getMany: (topics) =>
+        readTopics(topics).pipe(
+          Effect.map((hashes) =>
+            topics.map((topic, i) => {
+              const hash = hashes[i] ?? {}
+              const entries = Object.entries(hash)
+              // Nothing in Redis (e.g. just restarted empty): what this instance last saw.
+              if (entries.length === 0) return sortedValues(mirror.get(topic) ?? new Map())
+              return entries
+                .sort((a, b) => rankOf(a[0]) - rankOf(b[0]))
+                .flatMap(([, v]) => {
+                  const msg = decodeValue(v)
+                  return msg === undefined ? [] : [msg]
+                })
+            }),
+          ),
+          Effect.catchAll((e) =>
+            Effect.sync(() => {
+              redis.report("reading snapshots (serving local copies)", e.reason)
+              return topics.map((t) => sortedValues(mirror.get(t) ?? new Map()))
+            }),
+          ),
+        ),
+    }
+
+    const feed: ClusterFeedShape = {
+      followRemote: (observer) =>
+        Effect.gen(function* () {
+          yield* Effect.acquireRelease(
+            Effect.sync(() => observers.add(observer)),
+            () => Effect.sync(() => observers.delete(observer)),
+          )
+          const current: Array<MarketEvent> = []
+          for (const m of mirror.values()) for (const msg of sortedValues(m)) current.push(eventOf(msg))
+          yield* observer(current)
+        }),
+    }
+
+    return Context.make(SnapshotStore, store).pipe(Context.add(ClusterFeed, feed))
+  }),
+)

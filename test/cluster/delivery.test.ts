@@ -1,0 +1,206 @@
+/**
+ * Cluster mode (PROTOCOL.md "Cluster mode", issue 4 items 1, 3, 7, 8): instances in separate
+ * processes sharing one Redis under a test-only prefix. An event ingested on any instance reaches
+ * subscribers on every instance exactly once; Redis channels follow local subscribers; snapshots
+ * come from Redis; stats has a cluster section; nothing leaks outside REDIS_PREFIX.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Redis } from "ioredis"
+import {
+  connect,
+  type GatewayProcess,
+  ingest,
+  type Msg,
+  priceEvent,
+  signToken,
+  type TestClient,
+} from "../support/gateway.js"
+import {
+  cleanPrefix,
+  healthOf,
+  keysUnder,
+  SHARED_REDIS_URL,
+  startInstances,
+  statsOf,
+  stopAll,
+  uniquePrefix,
+  waitFor,
+} from "./support.js"
+
+const prefix = uniquePrefix()
+const otherPrefix = uniquePrefix()
+let a: GatewayProcess
+let b: GatewayProcess
+let other: GatewayProcess
+let redis: Redis
+
+beforeAll(async () => {
+  redis = new Redis(SHARED_REDIS_URL)
+  const [n1, n2, n3] = await Promise.all([
+    startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix }),
+    startInstances(1, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: otherPrefix }),
+  ]).then(([two, one]) => [...two, ...one])
+  a = n1 as GatewayProcess
+  b = n2 as GatewayProcess
+  other = n3 as GatewayProcess
+}, 120_000)
+
+afterAll(async () => {
+  await stopAll([a, b, other].filter((n) => n !== undefined))
+  await cleanPrefix(SHARED_REDIS_URL, prefix)
+  await cleanPrefix(SHARED_REDIS_URL, otherPrefix)
+  redis.disconnect()
+}, 30_000)
+
+const subscribeTo = async (gw: GatewayProcess, type: string, targets: Array<string>) => {
+  const { client, connected } = await connect(gw)
+  client.send({ type: "subscribe", subscription_type: type, targets })
+  await client.nextOfType("subscribed")
+  await client.drain(100)
+  return { client, connected }
+}
+
+const updatesOf = (msgs: ReadonlyArray<Msg>, code: string, price: number) =>
+  msgs.filter((m) => m.type === "price_update" && m.code === code && m.price === price && m.snapshot !== true)
+
+const numsub = async (topic: string): Promise<number> => {
+  const reply = (await redis.pubsub("NUMSUB", `${prefix}${topic}`)) as Array<string | number>
+  return Number(reply[1])
+}
+
+describe("cross-instance delivery", () => {
+  it("an event ingested on either instance reaches subscribers on both, exactly once", async () => {
+    const onA = await subscribeTo(a, "stock", ["005930"])
+    const onB = await subscribeTo(b, "stock", ["005930"])
+    expect((await ingest(a, [priceEvent("005930", 73100)])).status).toBe(202)
+    expect((await ingest(b, [priceEvent("005930", 73200)])).status).toBe(202)
+    for (const c of [onA.client, onB.client]) {
+      await c.next((m) => m.type === "price_update" && m.price === 73200)
+    }
+    const restA = onA.client.messages
+    const restB = onB.client.messages
+    await Promise.all([onA.client.drain(300), onB.client.drain(300)])
+    for (const msgs of [restA, restB]) {
+      expect(updatesOf(msgs, "005930", 73100)).toHaveLength(1)
+      expect(updatesOf(msgs, "005930", 73200)).toHaveLength(1)
+      // Sequence numbers stay gap-free per connection whatever instance the event came from.
+      const seqs = msgs.map((m) => m.sequence as number)
+      expect(seqs).toEqual(seqs.map((_, i) => (seqs[0] as number) + i))
+    }
+    await Promise.all([onA.client.close(), onB.client.close()])
+  })
+
+  it("alerts and market topics work the same way: a market status ingested on B reaches a market subscriber on A", async () => {
+    const onA = await subscribeTo(a, "market", ["KOSDAQ"])
+    expect((await ingest(b, [{ type: "market_status", market: "KOSDAQ", status: "halted" }])).status).toBe(
+      202,
+    )
+    const status = await onA.client.next((m) => m.type === "market_status" && m.snapshot !== true)
+    expect(status).toMatchObject({ market: "KOSDAQ", status: "halted" })
+    expect((await ingest(b, [{ type: "market_status", market: "KOSDAQ", status: "open" }])).status).toBe(202)
+    await onA.client.next((m) => m.type === "market_status" && m.status === "open")
+    await onA.client.close()
+  })
+})
+
+describe("Redis channels follow local subscribers", () => {
+  it("an instance subscribes on its first local subscriber and unsubscribes after its last", async () => {
+    const topic = "stock:{000660}"
+    expect(await numsub(topic)).toBe(0)
+    const x = await subscribeTo(a, "stock", ["000660"])
+    const y = await subscribeTo(a, "stock", ["000660"])
+    expect(await numsub(topic)).toBe(1) // one per instance, not per connection
+    const z = await subscribeTo(b, "stock", ["000660"])
+    expect(await numsub(topic)).toBe(2)
+    x.client.send({ type: "unsubscribe", subscription_type: "stock", targets: ["000660"] })
+    await x.client.nextOfType("unsubscribed")
+    expect(await numsub(topic)).toBe(2)
+    await y.client.close()
+    await waitFor(async () => (await numsub(topic)) === 1, 3000, "A to unsubscribe")
+    await z.client.close()
+    await waitFor(async () => (await numsub(topic)) === 0, 3000, "B to unsubscribe")
+    await x.client.close()
+  })
+})
+
+describe("snapshots in Redis", () => {
+  it("a subscribe on any instance gets the latest state, whichever instance it entered on", async () => {
+    expect((await ingest(b, [priceEvent("035420", 191000)])).status).toBe(202)
+    await waitFor(
+      async () => (await redis.hget(`${prefix}snap:stock:{035420}`, "price_update|035420")) !== null,
+      3000,
+      "the snapshot in Redis",
+    )
+    const { client } = await connect(a)
+    client.send({ type: "subscribe", subscription_type: "stock", targets: ["035420"] })
+    await client.nextOfType("subscribed")
+    const snap = await client.next((m) => m.type === "price_update")
+    expect(snap).toMatchObject({ code: "035420", price: 191000, snapshot: true })
+    await client.close()
+  })
+})
+
+describe("stats and connections", () => {
+  it("/health says cluster mode with redis ok; /v1/ws/stats has a cluster section with every live instance", async () => {
+    const [ha, hb] = await Promise.all([healthOf(a), healthOf(b)])
+    expect(ha.status).toBe(200)
+    expect(ha.body).toMatchObject({ mode: "cluster", dependencies: { redis: "ok" } })
+    const ids = [ha.body.instance_id, hb.body.instance_id].sort()
+    const x = await subscribeTo(a, "stock", ["005930", "000660"])
+    const y = await subscribeTo(b, "sector", ["IT"])
+    const stats = await statsOf(a)
+    expect(stats.cluster.instances).toBe(2)
+    expect(stats.cluster.members.map((m: Msg) => m.instance_id).sort()).toEqual(ids)
+    const mine = stats.cluster.members.find((m: Msg) => m.instance_id === ha.body.instance_id)
+    expect(mine).toMatchObject({ active_connections: 1, total_subscriptions: 2 })
+    // B's entry is at most one heartbeat old.
+    await waitFor(
+      async () => {
+        const s = await statsOf(a)
+        return s.cluster.active_connections === 2 && s.cluster.total_subscriptions === 3
+      },
+      5000,
+      "B's totals in A's cluster section",
+    )
+    // The other deployment (another prefix) is not a member.
+    expect(stats.cluster.members.map((m: Msg) => m.instance_id)).not.toContain(
+      (await healthOf(other)).body.instance_id,
+    )
+    await Promise.all([x.client.close(), y.client.close()])
+  })
+
+  it("/v1/ws/connections lists the connections of the instance it is asked", async () => {
+    const admin = await signToken({ sub: "root", role: "admin" })
+    const onA = await subscribeTo(a, "stock", ["005930"])
+    const onB = await subscribeTo(b, "stock", ["005930"])
+    const list = async (gw: GatewayProcess) =>
+      (await (
+        await fetch(`${gw.httpUrl}/v1/ws/connections`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as Array<Msg>
+    const [la, lb] = await Promise.all([list(a), list(b)])
+    expect(la.map((c) => c.connection_id)).toEqual([onA.connected.connection_id])
+    expect(lb.map((c) => c.connection_id)).toEqual([onB.connected.connection_id])
+    await Promise.all([onA.client.close(), onB.client.close()])
+  })
+})
+
+describe("REDIS_PREFIX", () => {
+  it("keeps deployments apart: nothing crosses prefixes, and every key and channel is under the prefix", async () => {
+    const mine = await subscribeTo(a, "stock", ["005930"])
+    const theirs: { client: TestClient } = await subscribeTo(other, "stock", ["005930"])
+    expect((await ingest(b, [priceEvent("005930", 73500)])).status).toBe(202)
+    await mine.client.next((m) => m.type === "price_update" && m.price === 73500)
+    const seen = await theirs.client.drain(300)
+    expect(updatesOf(seen, "005930", 73500)).toHaveLength(0)
+
+    const keys = await keysUnder(SHARED_REDIS_URL, prefix)
+    expect(keys.length).toBeGreaterThan(0)
+    const channels = (await redis.pubsub("CHANNELS", `${prefix}*`)) as Array<string>
+    expect(channels).toContain(`${prefix}stock:{005930}`)
+    // Every channel an instance of this deployment listens on carries the prefix.
+    const clientList = (await redis.client("LIST")) as string
+    const ours = clientList.split("\n").filter((l) => l.includes(`name=${prefix}`))
+    expect(ours.length).toBe(4) // two instances, one command and one subscriber connection each
+    await Promise.all([mine.client.close(), theirs.client.close()])
+  })
+})

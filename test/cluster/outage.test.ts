@@ -1,0 +1,186 @@
+/**
+ * Redis outages (issue 4 item 6): instances keep serving their connected clients from local
+ * state, /health reports the degraded dependency, they reconnect and resubscribe by themselves,
+ * and delivery resumes with no alert lost:
+ * - connections killed with CLIENT KILL (shared Redis, only this test's connections, by name);
+ * - a private redis-server killed and restarted empty (sessions, alerts and snapshots come back
+ *   from the instances);
+ * - a subscriber connection kept away while an alert fires elsewhere (replayed on recovery).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import type { Redis } from "ioredis"
+import { Redis as RedisClient } from "ioredis"
+import { connect, type GatewayProcess, ingest, type Msg, priceEvent, TestClient } from "../support/gateway.js"
+import {
+  alertsApi,
+  cleanPrefix,
+  healthOf,
+  killClients,
+  type PrivateRedis,
+  SHARED_REDIS_URL,
+  startInstances,
+  startPrivateRedis,
+  stopAll,
+  uniquePrefix,
+  waitFor,
+} from "./support.js"
+
+const sharedPrefix = uniquePrefix()
+const privatePrefix = uniquePrefix()
+let shared: Array<GatewayProcess> = []
+let priv: Array<GatewayProcess> = []
+let server: PrivateRedis
+let admin: Redis
+
+beforeAll(async () => {
+  server = await startPrivateRedis()
+  admin = server.client()
+  ;[shared, priv] = await Promise.all([
+    startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: sharedPrefix }),
+    startInstances(2, { REDIS_URL: server.url, REDIS_PREFIX: privatePrefix }),
+  ])
+}, 120_000)
+
+afterAll(async () => {
+  await stopAll([...shared, ...priv])
+  await cleanPrefix(SHARED_REDIS_URL, sharedPrefix)
+  admin?.disconnect()
+  await server?.kill()
+}, 30_000)
+
+const allHealthy = (nodes: ReadonlyArray<GatewayProcess>) => async () =>
+  (await Promise.all(nodes.map(healthOf))).every((h) => h.status === 200)
+
+const subscribed = async (gw: GatewayProcess, query = "") => {
+  const { client, connected } = await connect(gw, query)
+  client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
+  await client.nextOfType("subscribed")
+  await client.drain(100)
+  return { client, connected }
+}
+
+const priceSeen = (client: TestClient, price: number, timeoutMs = 5000) =>
+  client.next((m) => m.type === "price_update" && m.price === price && m.snapshot !== true, timeoutMs)
+
+const alertsIn = (msgs: ReadonlyArray<Msg>, id: string) =>
+  msgs.filter((m) => m.type === "alert" && m.alert_id === id)
+
+describe("CLIENT KILL", () => {
+  it("killed connections reconnect and resubscribe; delivery across instances resumes", async () => {
+    const [a, b] = shared as [GatewayProcess, GatewayProcess]
+    const onA = await subscribed(a)
+    expect((await ingest(b, [priceEvent("005930", 73100)])).status).toBe(202)
+    await priceSeen(onA.client, 73100)
+
+    const redis = new RedisClient(SHARED_REDIS_URL)
+    try {
+      // Subscriber connections only (what CLIENT KILL TYPE pubsub does), then everything.
+      expect(await killClients(redis, sharedPrefix, "sub")).toBe(2)
+      await waitFor(allHealthy(shared), 5000, "both instances healthy again")
+      expect((await ingest(b, [priceEvent("005930", 73200)])).status).toBe(202)
+      await priceSeen(onA.client, 73200)
+
+      expect(await killClients(redis, sharedPrefix)).toBe(4)
+      await waitFor(allHealthy(shared), 5000, "both instances healthy again")
+      expect((await ingest(b, [priceEvent("005930", 73300)])).status).toBe(202)
+      await priceSeen(onA.client, 73300)
+    } finally {
+      redis.disconnect()
+    }
+    // The client never noticed.
+    expect(onA.client.ws.readyState).toBe(onA.client.ws.OPEN)
+    await onA.client.close()
+  })
+})
+
+describe("redis-server killed and restarted empty", () => {
+  it("serves connected clients meanwhile, reports it, and afterwards delivers again with no alert lost", async () => {
+    const [a, b] = priv as [GatewayProcess, GatewayProcess]
+    const api = await alertsApi(a, "steady-trader")
+    const watcher = await subscribed(a)
+    const userOnA = await connect(a, `token=${api.token}`)
+    const userOnB = await connect(b, `token=${api.token}`)
+    const alert = await api.create({ code: "005930", alert_type: "price_above", threshold: 74000 })
+    await new Promise((r) => setTimeout(r, 300))
+
+    await server.kill()
+    await waitFor(
+      async () => (await Promise.all(priv.map(healthOf))).every((h) => h.status === 503),
+      5000,
+      "both instances to report redis down",
+    )
+    const h = await healthOf(a)
+    expect(h.body).toMatchObject({ status: "degraded" })
+    expect(h.body.dependencies.redis).toMatch(/^down: /)
+
+    // Local state keeps serving: an event entering on A reaches A's subscriber; a new
+    // subscriber on A gets its snapshot from A's own copy.
+    expect((await ingest(a, [priceEvent("005930", 73300)])).status).toBe(202)
+    await priceSeen(watcher.client, 73300)
+    const late = await connect(a)
+    late.client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
+    await late.client.nextOfType("subscribed")
+    expect(await late.client.next((m) => m.type === "price_update")).toMatchObject({
+      price: 73300,
+      snapshot: true,
+    })
+    await late.client.close()
+    // A crossing price while Redis is away cannot be arbitrated: the alert waits.
+    expect((await ingest(a, [priceEvent("005930", 74100)])).status).toBe(202)
+
+    const downAt = Date.now()
+    await server.start()
+    await waitFor(allHealthy(priv), 10_000, "both instances healthy again", 100)
+    console.log(`recovered ${Date.now() - downAt} ms after redis-server came back`)
+
+    // Resubscribed: B's events reach A's subscriber again.
+    expect((await ingest(b, [priceEvent("005930", 73500)])).status).toBe(202)
+    await priceSeen(watcher.client, 73500)
+
+    // The alert was written back from the instances' caches and fires exactly once, everywhere.
+    expect((await ingest(b, [priceEvent("005930", 74200)])).status).toBe(202)
+    for (const c of [userOnA.client, userOnB.client])
+      await c.next((m) => m.type === "alert" && m.alert_id === alert.id)
+    expect((await ingest(a, [priceEvent("005930", 74300)])).status).toBe(202)
+    await Promise.all([userOnA.client.drain(400), userOnB.client.drain(400)])
+    for (const c of [userOnA.client, userOnB.client]) expect(alertsIn(c.messages, alert.id)).toHaveLength(1)
+    expect((await api.list()).find((x) => x.id === alert.id)).toMatchObject({ status: "fired" })
+
+    // The sessions of live connections were written back too: restorable after they leave.
+    await userOnB.client.close()
+    await new Promise((r) => setTimeout(r, 200))
+    const back = await connect(a, `token=${api.token}&session_id=${userOnB.connected.session_id}`)
+    expect(back.connected.session_id).toBe(userOnB.connected.session_id)
+    await back.client.nextOfType("reconnected")
+    await Promise.all([back.client.close(), userOnA.client.close(), watcher.client.close()])
+  }, 40_000)
+})
+
+describe("subscriber connection away while an alert fires", () => {
+  it("the alert published meanwhile is replayed to the user's connection when it comes back", async () => {
+    const [a, b] = priv as [GatewayProcess, GatewayProcess]
+    const api = await alertsApi(a, "patient-trader")
+    const onB = await connect(b, `token=${api.token}`)
+    const alert = await api.create({ code: "000660", alert_type: "price_above", threshold: 146000 })
+    await new Promise((r) => setTimeout(r, 300))
+    const bId = (await healthOf(b)).body.instance_id as string
+
+    // Keep B's subscriber out: no new connections admitted, then cut it.
+    const clients = Number(/connected_clients:(\d+)/.exec(await admin.info("clients"))?.[1])
+    await admin.config("SET", "maxclients", String(clients - 1))
+    try {
+      expect(await killClients(admin, `${privatePrefix}${bId}:sub`)).toBe(1)
+      await waitFor(async () => (await healthOf(b)).status === 503, 3000, "B to report its subscriber down")
+      expect((await ingest(a, [priceEvent("000660", 146500)])).status).toBe(202)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(alertsIn(onB.client.messages, alert.id)).toHaveLength(0)
+    } finally {
+      await admin.config("SET", "maxclients", "10000")
+    }
+    await waitFor(async () => (await healthOf(b)).status === 200, 5000, "B healthy again")
+    await onB.client.next((m) => m.type === "alert" && m.alert_id === alert.id)
+    await onB.client.drain(300)
+    expect(alertsIn(onB.client.messages, alert.id)).toHaveLength(1)
+    await onB.client.close()
+  }, 30_000)
+})

@@ -1,0 +1,153 @@
+/**
+ * Sessions in cluster mode (PROTOCOL.md lifecycle 4-5, issue 4 item 2): a session saved by one
+ * instance is restored by another with its subscriptions and its sequence numbering; restoring a
+ * session that is live on another instance takes it over (the older connection closes with 4000)
+ * and numbering continues; alerts are kept for a disconnected session whichever instance fires them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import {
+  connect,
+  type GatewayProcess,
+  ingest,
+  type Msg,
+  priceEvent,
+  signToken,
+  TestClient,
+} from "../support/gateway.js"
+import { alertsApi, cleanPrefix, SHARED_REDIS_URL, startInstances, stopAll, uniquePrefix } from "./support.js"
+
+const prefix = uniquePrefix()
+let a: GatewayProcess
+let b: GatewayProcess
+
+beforeAll(async () => {
+  ;[a, b] = (await startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix })) as [
+    GatewayProcess,
+    GatewayProcess,
+  ]
+  expect((await ingest(a, [priceEvent("005930", 73000), priceEvent("000660", 145000)])).status).toBe(202)
+}, 120_000)
+
+afterAll(async () => {
+  await stopAll([a, b].filter((n) => n !== undefined))
+  await cleanPrefix(SHARED_REDIS_URL, prefix)
+}, 30_000)
+
+const lastSeq = (msgs: ReadonlyArray<Msg>) => Math.max(...msgs.map((m) => m.sequence as number))
+
+describe("restore across instances", () => {
+  it("a session saved on A is restored on B with its subscriptions, and numbering continues", async () => {
+    const token = await signToken({ sub: "roamer" })
+    const first = await connect(a, `token=${token}`)
+    first.client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "000660"] })
+    first.client.send({ type: "subscribe", subscription_type: "market", targets: ["KOSPI"] })
+    await first.client.next((m) => m.type === "subscribed" && m.subscription_type === "market")
+    await first.client.drain(150)
+    const before = lastSeq(first.client.messages)
+    await first.client.close()
+
+    const second = await TestClient.open(`${b.wsUrl}?token=${token}&session_id=${first.connected.session_id}`)
+    const connected = await second.next()
+    expect(connected).toMatchObject({
+      type: "connected",
+      session_id: first.connected.session_id,
+      sequence: before + 1,
+    })
+    const reconnected = await second.next()
+    expect(reconnected).toMatchObject({
+      type: "reconnected",
+      restored_subscriptions: { stock: ["005930", "000660"], market: ["KOSPI"] },
+      sequence: before + 2,
+    })
+    const missed = await second.drain(200)
+    expect(missed).toHaveLength(reconnected.missed_messages_count)
+    expect(missed.find((m) => m.type === "price_update" && m.code === "005930")).toMatchObject({
+      price: 73000,
+      snapshot: true,
+    })
+    // The restored subscriptions are live on B, for events entering on A.
+    expect((await ingest(a, [priceEvent("000660", 145500)])).status).toBe(202)
+    const live = await second.next((m) => m.type === "price_update" && m.price === 145500)
+    expect(live.sequence).toBe(before + 2 + missed.length + 1)
+    await second.close()
+  })
+
+  it("a session of another user is not restored on the other instance either", async () => {
+    const owner = await signToken({ sub: "owner-1" })
+    const intruder = await signToken({ sub: "intruder-1" })
+    const first = await connect(a, `token=${owner}`)
+    await first.client.close()
+    const second = await connect(b, `token=${intruder}&session_id=${first.connected.session_id}`)
+    expect(second.connected.session_id).not.toBe(first.connected.session_id)
+    const err = await second.client.nextOfType("error")
+    expect(err.code).toBe("SESSION_RESTORATION_FAILED")
+    await second.client.close()
+  })
+})
+
+describe("takeover across instances", () => {
+  it("restoring on B a session live on A closes A's connection with 4000; B continues its numbering", async () => {
+    const token = await signToken({ sub: "twin" })
+    const first = await connect(a, `token=${token}`)
+    first.client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
+    await first.client.nextOfType("subscribed")
+    await first.client.drain(100)
+
+    const started = Date.now()
+    const second = await TestClient.open(`${b.wsUrl}?token=${token}&session_id=${first.connected.session_id}`)
+    const closed = await first.client.closed
+    expect(closed.code).toBe(4000)
+    const connected = await second.next()
+    const tookMs = Date.now() - started
+    // Everything A sent before closing counts: B's first message is the next number.
+    expect(connected).toMatchObject({ type: "connected", sequence: lastSeq(first.client.messages) + 1 })
+    const reconnected = await second.next()
+    expect(reconnected).toMatchObject({ type: "reconnected", restored_subscriptions: { stock: ["005930"] } })
+    expect(tookMs).toBeLessThan(2000) // a confirmed handover, not the 3 s fallback
+    await second.close()
+  })
+
+  it("a session whose instance died is claimed without waiting", async () => {
+    // Simulated by an owner on an instance id that nobody listens for: the record says attached.
+    const token = await signToken({ sub: "orphan" })
+    const first = await connect(a, `token=${token}`)
+    await first.client.close()
+    const { Redis } = await import("ioredis")
+    const redis = new Redis(SHARED_REDIS_URL)
+    await redis.hset(`${prefix}session:{${first.connected.session_id}}`, {
+      owner_instance: "gone-instance",
+      owner_conn: "gone-connection",
+    })
+    redis.disconnect()
+    const started = Date.now()
+    const second = await connect(b, `token=${token}&session_id=${first.connected.session_id}`)
+    expect(second.connected.session_id).toBe(first.connected.session_id)
+    await second.client.nextOfType("reconnected")
+    expect(Date.now() - started).toBeLessThan(1500)
+    await second.client.close()
+  })
+})
+
+describe("alerts for disconnected sessions", () => {
+  it("an alert fired on B while the user is away from A is delivered on restore (on either instance)", async () => {
+    const user = "absent-trader"
+    const api = await alertsApi(b, user)
+    const first = await connect(a, `token=${api.token}`)
+    await first.client.close()
+    const alert = await api.create({ code: "035420", alert_type: "price_above", threshold: 195000 })
+    expect((await ingest(b, [priceEvent("035420", 195500)])).status).toBe(202)
+    // A little time for the alert to be appended to the released session.
+    await new Promise((r) => setTimeout(r, 300))
+    const second = await TestClient.open(
+      `${a.wsUrl}?token=${api.token}&session_id=${first.connected.session_id}`,
+    )
+    await second.nextOfType("connected")
+    const reconnected = await second.nextOfType("reconnected")
+    const missed = await second.drain(200)
+    expect(missed).toHaveLength(reconnected.missed_messages_count)
+    const alerts = missed.filter((m) => m.type === "alert")
+    expect(alerts).toHaveLength(1)
+    expect(alerts[0]).toMatchObject({ alert_id: alert.id, code: "035420", current_price: 195500 })
+    await second.close()
+  })
+})
