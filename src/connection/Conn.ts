@@ -4,7 +4,7 @@
  * connection's behaviour lives in `Connection.ts`; this is only its data plus `deliver`,
  * the sink the topic hub calls for every event.
  */
-import type { Deferred } from "effect"
+import type { Deferred, Queue } from "effect"
 import type { WebSocket } from "ws"
 import type { Sink } from "../broker/TopicHub.js"
 import type { SubscriptionType } from "../protocol/client.js"
@@ -26,6 +26,13 @@ export interface FlushScheduler {
 /** Above this many unkeyed messages waiting, the reader is hopeless: close with 1013. */
 export const MAX_UNKEYED = 5_000
 
+/** Tells the actor to stop taking frames: the connection is closing. */
+export const CLOSE = Symbol("close")
+/** A binary frame (the protocol is JSON text only). */
+export const BINARY = Symbol("binary")
+/** What the socket callbacks hand to the actor, in arrival order. */
+export type Inbound = string | typeof CLOSE | typeof BINARY | { readonly socketError: string }
+
 export class Conn implements Sink {
   /** Last sequence number sent on this connection's session. */
   seq: number
@@ -35,6 +42,8 @@ export class Conn implements Sink {
   held = 0
   /** Set once the connection decided to close; no more deliveries. */
   closing = false
+  /** The first close asked for (by the client, a limit, a takeover, ...); later ones are ignored. */
+  closeRequest: CloseRequest | undefined = undefined
   /** Heartbeat: whether a pong (or any frame) arrived since the last ping. */
   alive = true
   /** When the socket first stayed over its send-buffer limit, 0 when it is not. */
@@ -55,8 +64,10 @@ export class Conn implements Sink {
     readonly ws: WebSocket,
     readonly outbox: Outbox,
     readonly scheduler: FlushScheduler,
-    readonly shutdown: Deferred.Deferred<CloseRequest>,
-    readonly requestClose: (req: CloseRequest) => void,
+    /** Frames for the actor. Unbounded so CLOSE always fits; floods are cut by `Connection.ts`. */
+    readonly inbound: Queue.Queue<Inbound>,
+    /** Completed once the connection's scope has closed (see Registry.takeover). */
+    readonly done: Deferred.Deferred<void>,
     readonly connectedAt: number,
     session: { readonly id: string; readonly userId: string | null; readonly lastSequence: number },
     deflateBits?: number,
@@ -76,6 +87,13 @@ export class Conn implements Sink {
       return
     }
     this.scheduler.schedule(this)
+  }
+
+  /** Asks the actor to end the connection; the first request wins. Safe from any callback. */
+  requestClose(req: CloseRequest): void {
+    if (this.closeRequest !== undefined) return
+    this.closeRequest = req
+    this.inbound.unsafeOffer(CLOSE)
   }
 
   /** Queues a connection-specific message (answer, error, snapshot). */

@@ -4,6 +4,11 @@
  * Flusher's clock, and every resource it acquires (topic subscriptions, the session claim, the
  * registry entry, the token-expiry timer) bound to that Scope. However the connection ends
  * (client close, error, takeover, slow reader, shutdown), closing the Scope releases them.
+ *
+ * Memory matters here: 10,000+ of these are alive at once. So the behaviour is module-level
+ * functions over one shared `Env` and the connection's `Conn`, not closures made per
+ * connection; the socket listeners are shared functions that find their `Conn` through a
+ * WeakMap; and the actor is one fiber (no race, no helper fibers) that waits on its queue.
  */
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
@@ -20,13 +25,13 @@ import {
   Scope,
 } from "effect"
 import type { RawData, WebSocket } from "ws"
-import { type Claims, JwtVerifier } from "../auth/JwtVerifier.js"
-import { Broker } from "../broker/Broker.js"
+import { type Claims, JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
+import { Broker, type BrokerShape } from "../broker/Broker.js"
 import { type Topic, topicOf, userTopic } from "../broker/topics.js"
-import { AppConfig } from "../config/AppConfig.js"
+import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
-import { Universe } from "../market/Universe.js"
-import { GatewayStats } from "../metrics/GatewayStats.js"
+import { Universe, type UniverseShape } from "../market/Universe.js"
+import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { type ClientMessage, SUBSCRIPTION_TYPES, type SubscriptionType } from "../protocol/client.js"
 import { binaryFrame, decodeText } from "../protocol/decode.js"
 import { asSnapshot, nowIso, type Outgoing } from "../protocol/encode.js"
@@ -38,18 +43,20 @@ import {
   SubscriptionFailed,
   TokenRefreshError,
 } from "../protocol/errors.js"
-import { RateLimiter } from "../ratelimit/RateLimiter.js"
+import { type Bucket, RateLimiter, type RateLimiterShape } from "../ratelimit/RateLimiter.js"
 import {
   emptySubscriptions,
+  type Owner,
   type SessionRecord,
   SessionStore,
+  type SessionStoreShape,
   type Subscriptions,
 } from "../session/SessionStore.js"
-import { Takeover } from "../session/Takeover.js"
-import { SnapshotStore } from "../snapshot/SnapshotStore.js"
-import { type CloseRequest, Conn } from "./Conn.js"
+import { Takeover, type TakeoverShape } from "../session/Takeover.js"
+import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
+import { BINARY, CLOSE, type CloseRequest, Conn, type Inbound } from "./Conn.js"
 import { negotiatedWindowBits } from "./deflate.js"
-import { Flusher } from "./Flusher.js"
+import { Flusher, type FlusherShape } from "./Flusher.js"
 import {
   connectedMsg,
   errorMsg,
@@ -59,12 +66,10 @@ import {
   tokenRefreshedMsg,
 } from "./messages.js"
 import { Outbox } from "./Outbox.js"
-import { Registry } from "./Registry.js"
+import { Registry, type RegistryImpl } from "./Registry.js"
 
-/** Inbound frames waiting for the actor; beyond this the client is flooding far past any limit. */
+/** Frames waiting for the actor; beyond this the client is flooding far past any limit (1008). */
 const INBOUND_CAPACITY = 1024
-
-type Inbound = { readonly text: string } | { readonly binary: true } | { readonly socketError: string }
 
 export interface ConnectionParams {
   readonly token: string | undefined
@@ -83,122 +88,471 @@ export const paramsOf = (req: IncomingMessage): ConnectionParams => {
   }
 }
 
+/** The services every connection uses, resolved once per server. */
+export interface Env {
+  readonly config: AppConfigShape
+  readonly universe: UniverseShape
+  readonly broker: BrokerShape
+  readonly snapshots: SnapshotStoreShape
+  readonly sessions: SessionStoreShape
+  readonly takeover: TakeoverShape
+  readonly jwt: JwtVerifierShape
+  readonly limiter: RateLimiterShape
+  readonly flusher: FlusherShape
+  readonly registry: RegistryImpl
+  readonly stats: GatewayStatsImpl
+  readonly instanceId: string
+}
+
+export const makeEnv = Effect.all({
+  config: AppConfig,
+  universe: Universe,
+  broker: Broker,
+  snapshots: SnapshotStore,
+  sessions: SessionStore,
+  takeover: Takeover,
+  jwt: JwtVerifier,
+  limiter: RateLimiter,
+  flusher: Flusher,
+  registry: Registry,
+  stats: GatewayStats,
+  instanceId: InstanceId,
+})
+
+/** What a connection holds beyond `Conn`: only what the actor itself touches. */
+interface Actor {
+  readonly conn: Conn
+  readonly owner: Owner
+  readonly scope: Scope.Scope
+  readonly bucket: Bucket
+  /** One child scope per subscribed topic, closed by `unsubscribe` or with the connection. */
+  readonly topics: Map<Topic, Scope.CloseableScope>
+  /** The token-expiry timer, made only for tokens that expire. */
+  expiry: FiberHandle.FiberHandle<void, never> | undefined
+}
+
+// ---- socket listeners: shared functions, `this` is the socket ----
+
+const conns = new WeakMap<WebSocket, Conn>()
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const conn = conns.get(this)
+  if (conn === undefined) return
+  conn.alive = true
+  if (Option.getOrElse(conn.inbound.unsafeSize(), () => 0) >= INBOUND_CAPACITY) {
+    conn.requestClose({ code: 1008, reason: "message flood", flush: false })
+    return
+  }
+  conn.inbound.unsafeOffer(isBinary ? BINARY : data.toString())
+}
+function onClose(this: WebSocket, code: number): void {
+  conns.get(this)?.requestClose({ code, reason: "client closed", flush: false })
+}
+function onPong(this: WebSocket): void {
+  const conn = conns.get(this)
+  if (conn !== undefined) conn.alive = true
+}
+function onError(this: WebSocket, err: Error): void {
+  // `ws` emits the close right after; the actor logs the cause.
+  conns.get(this)?.inbound.unsafeOffer({ socketError: err.message })
+}
+function ignoreError(): void {}
+
+const attachListeners = (ws: WebSocket, conn: Conn) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      conns.set(ws, conn)
+      ws.on("message", onMessage)
+      ws.on("close", onClose)
+      ws.on("pong", onPong)
+      ws.on("error", onError)
+    }),
+    () =>
+      Effect.sync(() => {
+        conns.delete(ws)
+        ws.off("message", onMessage)
+        ws.off("close", onClose)
+        ws.off("pong", onPong)
+        ws.off("error", onError)
+        // A late error after the actor is gone must not crash the process.
+        ws.on("error", ignoreError)
+      }),
+  )
+
+// ---- helpers ----
+
+const now = Effect.map(Clock.currentTimeMillis, nowIso)
+
 const subscriptionsOf = (conn: Conn): Subscriptions => ({
   stock: [...conn.targets.stock],
   market: [...conn.targets.market],
   sector: [...conn.targets.sector],
 })
 
-/** Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged. */
-export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
+const send = (conn: Conn, msg: Outgoing) => Effect.sync(() => conn.enqueue(msg))
+const sendError = (conn: Conn, e: ProtocolError) => Effect.flatMap(now, (ts) => send(conn, errorMsg(e, ts)))
+
+const attach = (env: Env, a: Actor, topic: Topic) =>
+  Effect.suspend(() => {
+    if (a.topics.has(topic)) return Effect.void
+    return Effect.flatMap(Scope.fork(a.scope, ExecutionStrategy.sequential), (scope) => {
+      a.topics.set(topic, scope)
+      return Scope.extend(env.broker.subscribe(topic, a.conn), scope)
+    })
+  })
+
+const detach = (a: Actor, topic: Topic) =>
+  Effect.suspend(() => {
+    const scope = a.topics.get(topic)
+    if (scope === undefined) return Effect.void
+    a.topics.delete(topic)
+    return Scope.close(scope, Exit.void)
+  })
+
+/** Latest state of targets, as snapshot messages, in target order. */
+const snapshotOf = (env: Env, type: SubscriptionType, targets: ReadonlyArray<string>) =>
+  Effect.map(env.snapshots.getMany(targets.map((t) => topicOf(type, t))), (lists) =>
+    lists.flat().map(asSnapshot),
+  )
+
+/**
+ * Runs `f` with flushing held, then places its messages where the queue stood when it
+ * started: answers and snapshots go out before live events that arrived meanwhile.
+ */
+const answerAtMark = <E, R>(env: Env, conn: Conn, f: Effect.Effect<ReadonlyArray<Outgoing>, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      conn.held++
+      return conn.outbox.mark()
+    }),
+    (mark) => Effect.map(f, (msgs) => conn.outbox.insertAt(mark, msgs)),
+    () =>
+      Effect.sync(() => {
+        conn.held--
+        env.flusher.scheduler.schedule(conn)
+      }),
+  )
+
+// ---- sessions ----
+
+const restore = (env: Env, sessionId: string, userId: string | null, owner: Owner) =>
   Effect.gen(function* () {
-    const config = yield* AppConfig
-    const universe = yield* Universe
-    const broker = yield* Broker
-    const snapshots = yield* SnapshotStore
-    const sessions = yield* SessionStore
-    const takeover = yield* Takeover
-    const jwt = yield* JwtVerifier
-    const limiter = yield* RateLimiter
-    const flusher = yield* Flusher
-    const registry = yield* Registry
-    const stats = yield* GatewayStats
-    const instanceId = yield* InstanceId
-    const connScope = yield* Effect.scope
-
-    const connectionId = randomUUID()
-    const owner = { instanceId, connectionId }
-    const now = () => Effect.map(Clock.currentTimeMillis, nowIso)
-
-    // ---- socket wiring first, so no frame or close is missed while we authenticate ----
-    const inbound = yield* Queue.bounded<Inbound>(INBOUND_CAPACITY)
-    const shutdown = yield* Deferred.make<CloseRequest>()
-    const requestClose = (req: CloseRequest) => {
-      Deferred.unsafeDone(shutdown, Exit.succeed(req))
+    const found = yield* env.sessions.get(sessionId)
+    if (Option.isNone(found)) return yield* new SessionRestorationFailed({ sessionId, reason: "not_found" })
+    if (found.value.userId !== userId) {
+      return yield* new SessionRestorationFailed({ sessionId, reason: "user_mismatch" })
     }
-    let current: Conn | undefined
-    const onMessage = (data: RawData, isBinary: boolean) => {
-      if (current !== undefined) current.alive = true
-      const item: Inbound = isBinary ? { binary: true } : { text: data.toString() }
-      if (!Queue.unsafeOffer(inbound, item)) {
-        requestClose({ code: 1008, reason: "message flood", flush: false })
+    if (found.value.owner !== null) {
+      // A holder that does not let go in time loses the session anyway: its release is then
+      // a no-op, because it is no longer the owner.
+      yield* env.takeover.takeover(sessionId, found.value.owner).pipe(Effect.timeoutOption("5 seconds"))
+    }
+    const claimed = yield* env.sessions.claim(sessionId, owner)
+    if (Option.isNone(claimed)) return yield* new SessionRestorationFailed({ sessionId, reason: "expired" })
+    return claimed.value
+  }).pipe(
+    Effect.catchTag("SessionStoreError", () =>
+      Effect.fail(new SessionRestorationFailed({ sessionId, reason: "store_unavailable" })),
+    ),
+  )
+
+/** Takes over a restored session's subscriptions and sends `reconnected` + what was missed. */
+const adopt = (env: Env, a: Actor, record: SessionRecord) =>
+  answerAtMark(
+    env,
+    a.conn,
+    Effect.gen(function* () {
+      const conn = a.conn
+      const restored: Record<SubscriptionType, Array<string>> = { stock: [], market: [], sector: [] }
+      const snaps: Array<Outgoing> = []
+      for (const type of SUBSCRIPTION_TYPES) {
+        const valid = record.subscriptions[type].filter(
+          (t) => env.universe.has(type, t) && conn.subscriptionCount() < env.config.maxSubscriptions,
+        )
+        for (const target of valid) {
+          conn.targets[type].add(target)
+          yield* attach(env, a, topicOf(type, target))
+        }
+        restored[type] = valid
+        snaps.push(...(yield* snapshotOf(env, type, valid)))
+      }
+      const alerts = yield* env.sessions
+        .takeAlerts(record.id)
+        .pipe(
+          Effect.catchAll((e) =>
+            Effect.as(Effect.logWarning("kept alerts unavailable", e.reason), [] as ReadonlyArray<string>),
+          ),
+        )
+      const missed = [...snaps, ...alerts.map((body): Outgoing => ({ key: undefined, body }))]
+      return [reconnectedMsg(record.id, restored, missed.length, yield* now), ...missed]
+    }),
+  )
+
+// ---- client messages ----
+
+const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const conn = a.conn
+    const accepted: Array<string> = []
+    const rejected: Array<{ target: string; reason: string }> = []
+    let total = conn.subscriptionCount()
+    for (const target of new Set(requested)) {
+      if (conn.targets[type].has(target)) accepted.push(target)
+      else if (!env.universe.has(type, target)) rejected.push({ target, reason: "unknown_target" })
+      else if (total >= env.config.maxSubscriptions) rejected.push({ target, reason: "max_subscriptions" })
+      else {
+        accepted.push(target)
+        total++
       }
     }
-    const onClose = (code: number) => requestClose({ code, reason: "client closed", flush: false })
-    const onPong = () => {
-      if (current !== undefined) current.alive = true
-    }
-    const onError = (err: Error) => {
-      // `ws` emits the close right after; the actor logs the cause.
-      Queue.unsafeOffer(inbound, { socketError: err.message })
-    }
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        ws.on("message", onMessage)
-        ws.on("close", onClose)
-        ws.on("pong", onPong)
-        ws.on("error", onError)
-      }),
-      () =>
-        Effect.sync(() => {
-          ws.off("message", onMessage)
-          ws.off("close", onClose)
-          ws.off("pong", onPong)
-          ws.off("error", onError)
-          // A late error after the actor is gone must not crash the process.
-          ws.on("error", () => {})
+    if (accepted.length > 0) {
+      yield* answerAtMark(
+        env,
+        conn,
+        Effect.gen(function* () {
+          for (const target of accepted) {
+            conn.targets[type].add(target)
+            yield* attach(env, a, topicOf(type, target))
+          }
+          const snaps = yield* snapshotOf(env, type, accepted)
+          return [subscribedMsg("subscribed", type, accepted, yield* now), ...snaps]
         }),
-    )
+      )
+    }
+    if (rejected.length > 0) {
+      yield* sendError(
+        conn,
+        new SubscriptionFailed({
+          subscriptionType: type,
+          rejected,
+          accepted,
+          limit: env.config.maxSubscriptions,
+        }),
+      )
+    }
+  })
 
-    // ---- identity ----
+const unsubscribe = (a: Actor, type: SubscriptionType, requested: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const removed: Array<string> = []
+    for (const target of new Set(requested)) {
+      if (a.conn.targets[type].delete(target)) {
+        removed.push(target)
+        yield* detach(a, topicOf(type, target))
+      }
+    }
+    yield* send(a.conn, subscribedMsg("unsubscribed", type, removed, yield* now))
+  })
+
+/** Arms (or replaces, or clears) the one timer that closes the connection when its token expires. */
+const armExpiry = (a: Actor, expiresAt: number | undefined): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    if (expiresAt === undefined) {
+      if (a.expiry !== undefined) yield* FiberHandle.clear(a.expiry)
+      return
+    }
+    if (a.expiry === undefined) a.expiry = yield* Scope.extend(FiberHandle.make<void, never>(), a.scope)
+    yield* FiberHandle.run(
+      a.expiry,
+      Effect.gen(function* () {
+        const left = expiresAt - (yield* Clock.currentTimeMillis)
+        yield* Effect.sleep(`${Math.max(0, left)} millis`)
+        yield* sendError(a.conn, new InvalidToken({ reason: "expired" }))
+        a.conn.requestClose({ code: 4001, reason: "token expired", flush: true })
+      }),
+    )
+  })
+
+const refreshToken = (env: Env, a: Actor, token: string) =>
+  Effect.gen(function* () {
+    const next = yield* env.jwt
+      .verify(token)
+      .pipe(Effect.mapError((e) => new TokenRefreshError({ reason: e.reason })))
+    if (next.userId !== a.conn.userId) return yield* new TokenRefreshError({ reason: "different_user" })
+    yield* armExpiry(a, next.expiresAt)
+    yield* send(
+      a.conn,
+      tokenRefreshedMsg(
+        next.userId,
+        next.expiresAt === undefined ? null : nowIso(next.expiresAt),
+        yield* now,
+      ),
+    )
+  })
+
+const reconnect = (env: Env, a: Actor, sessionId: string) =>
+  Effect.gen(function* () {
+    const conn = a.conn
+    if (sessionId === conn.sessionId) {
+      // Already attached here: nothing was missed.
+      yield* send(conn, reconnectedMsg(conn.sessionId, subscriptionsOf(conn), 0, yield* now))
+      return
+    }
+    const record = yield* restore(env, sessionId, conn.userId, a.owner)
+    // Messages of the session being left are numbered in its own sequence, so send them now.
+    env.flusher.flushNow(conn)
+    for (const topic of [...a.topics.keys()]) {
+      if (!topic.startsWith("user:")) yield* detach(a, topic)
+    }
+    for (const type of SUBSCRIPTION_TYPES) conn.targets[type].clear()
+    yield* env.sessions
+      .remove(conn.sessionId)
+      .pipe(Effect.catchAll((e) => Effect.logWarning("abandoned session not removed", e.reason)))
+    conn.sessionId = record.id
+    conn.seq = record.lastSequence
+    yield* adopt(env, a, record)
+  })
+
+const handle = (env: Env, a: Actor, msg: ClientMessage): Effect.Effect<void, ProtocolError> => {
+  switch (msg.type) {
+    case "subscribe":
+      return subscribe(env, a, msg.subscription_type, msg.targets)
+    case "unsubscribe":
+      return unsubscribe(a, msg.subscription_type, msg.targets)
+    case "ping":
+      return Effect.flatMap(now, (ts) => send(a.conn, pongMsg(msg.id, ts)))
+    case "refresh_token":
+      return refreshToken(env, a, msg.token)
+    case "reconnect":
+      return reconnect(env, a, msg.session_id)
+  }
+}
+
+const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
+  Effect.gen(function* () {
+    const conn = a.conn
+    if (typeof item === "object") {
+      return yield* Effect.logDebug("socket error").pipe(
+        Effect.annotateLogs({ connection_id: conn.id, error: item.socketError }),
+      )
+    }
+    conn.messagesReceived++
+    env.stats.messagesReceived++
+    conn.lastActivity = yield* Clock.currentTimeMillis
+    const verdict = yield* env.limiter.take(a.bucket)
+    if (verdict !== "allow") {
+      env.stats.rateLimitRejections++
+      if (verdict === "abuse") conn.requestClose({ code: 1008, reason: "rate limit abuse", flush: true })
+      else if (verdict === "reject_report")
+        yield* sendError(conn, new RateLimitExceeded({ limit: a.bucket.limit }))
+      return
+    }
+    const decoded = item === BINARY ? Either.left(binaryFrame()) : decodeText(item)
+    if (Either.isLeft(decoded)) {
+      env.stats.decodeErrors++
+      return yield* sendError(conn, decoded.left)
+    }
+    yield* handle(env, a, decoded.right).pipe(Effect.catchAll((e) => sendError(conn, e)))
+  })
+
+/** Takes frames until a CLOSE arrives. */
+const conversation = (env: Env, a: Actor): Effect.Effect<void> =>
+  Effect.flatMap(Queue.take(a.conn.inbound), (item) =>
+    item === CLOSE ? Effect.void : Effect.zipRight(processOne(env, a, item), conversation(env, a)),
+  )
+
+// ---- the connection's resources, released in reverse order ----
+
+/** Registry entry and stats; releasing it tells a waiting takeover that the session is free. */
+const register = (env: Env, conn: Conn) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      env.registry.byId.set(conn.id, { conn })
+      env.stats.connectionsOpened++
+      env.stats.activeConnections++
+    }),
+    () =>
+      Effect.zipRight(
+        Effect.sync(() => {
+          env.registry.byId.delete(conn.id)
+          env.stats.activeConnections--
+        }),
+        Deferred.succeed(conn.done, undefined),
+      ),
+  )
+
+/** The session stays the connection's until it ends, then is kept with its final state. */
+const holdSession = (env: Env, conn: Conn, owner: Owner) =>
+  Effect.addFinalizer(() =>
+    env.sessions
+      .release(
+        {
+          id: conn.sessionId,
+          userId: conn.userId,
+          subscriptions: subscriptionsOf(conn),
+          lastSequence: conn.seq,
+        },
+        owner,
+      )
+      .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
+  )
+
+/** Flushes what is queued (unless the reader is stuck) and closes the socket with the requested code. */
+const closeSocket = (env: Env, conn: Conn) =>
+  Effect.addFinalizer((exit) =>
+    Effect.gen(function* () {
+      conn.closing = true
+      const req: CloseRequest =
+        conn.closeRequest ??
+        (Exit.isInterrupted(exit)
+          ? { code: 1012, reason: "server restart", flush: true }
+          : { code: 1011, reason: "internal error", flush: true })
+      if (req.flush) env.flusher.flushNow(conn)
+      const ws = conn.ws
+      if (ws.readyState === ws.OPEN) {
+        ws.close(req.code, req.reason)
+        // A stuck reader may never complete the closing handshake.
+        if (!req.flush) setTimeout(() => ws.terminate(), 1000).unref()
+      }
+      env.stats.closed(req.code)
+      yield* Effect.logInfo("connection closed").pipe(
+        Effect.annotateLogs({
+          connection_id: conn.id,
+          session_id: conn.sessionId,
+          user_id: conn.userId ?? "anonymous",
+          code: req.code,
+          reason: req.reason,
+          messages_sent: conn.messagesSent,
+        }),
+      )
+    }),
+  )
+
+// ---- one connection ----
+
+/** Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged. */
+export const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<void> =>
+  // Setup returns the actor and its generator ends, so nothing of setup stays alive with the connection.
+  Effect.scoped(Effect.flatMap(setup(env, ws, params), (a) => conversation(env, a)))
+
+/** Authenticates, restores or creates the session, acquires the connection's resources, says `connected`. */
+const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<Actor, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const connectionId = randomUUID()
+    const owner: Owner = { instanceId: env.instanceId, connectionId }
+    const inbound = yield* Queue.unbounded<Inbound>()
+    const done = yield* Deferred.make<void>()
+
+    // Identity first: the session to restore depends on it. Frames that arrive meanwhile wait
+    // in the socket's buffer because the listeners are attached only once `Conn` exists.
     const auth: Either.Either<Claims | undefined, InvalidToken> =
-      params.token === undefined ? Either.right(undefined) : yield* Effect.either(jwt.verify(params.token))
+      params.token === undefined
+        ? Either.right(undefined)
+        : yield* Effect.either(env.jwt.verify(params.token))
     const claims = Either.getOrUndefined(auth)
     const userId = claims?.userId ?? null
 
-    // ---- restore or create the session ----
-    const restore = (sessionId: string) =>
-      Effect.gen(function* () {
-        const found = yield* sessions.get(sessionId)
-        if (Option.isNone(found))
-          return yield* new SessionRestorationFailed({ sessionId, reason: "not_found" })
-        if (found.value.userId !== userId) {
-          return yield* new SessionRestorationFailed({ sessionId, reason: "user_mismatch" })
-        }
-        if (found.value.owner !== null) {
-          // A holder that does not let go in time loses the session anyway: its release is then
-          // a no-op, because it is no longer the owner.
-          yield* takeover.takeover(sessionId, found.value.owner).pipe(Effect.timeoutOption("5 seconds"))
-        }
-        const claimed = yield* sessions.claim(sessionId, owner)
-        if (Option.isNone(claimed))
-          return yield* new SessionRestorationFailed({ sessionId, reason: "expired" })
-        return claimed.value
-      }).pipe(
-        Effect.catchTag("SessionStoreError", () =>
-          Effect.fail(new SessionRestorationFailed({ sessionId, reason: "store_unavailable" })),
-        ),
-      )
-
-    const freshSession = (): SessionRecord => ({
-      id: randomUUID(),
-      userId,
-      subscriptions: emptySubscriptions(),
-      lastSequence: 0,
-      owner,
-    })
-
-    const restored: Option.Option<Either.Either<SessionRecord, SessionRestorationFailed>> =
+    const restored =
       Either.isRight(auth) && params.sessionId !== undefined
-        ? Option.some(yield* Effect.either(restore(params.sessionId)))
-        : Option.none()
-    const session = Option.match(restored, {
-      onNone: freshSession,
-      onSome: Either.match({ onLeft: freshSession, onRight: (s) => s }),
-    })
+        ? Option.some(yield* Effect.either(restore(env, params.sessionId, userId, owner)))
+        : Option.none<Either.Either<SessionRecord, SessionRestorationFailed>>()
+    const session: SessionRecord =
+      Option.isSome(restored) && Either.isRight(restored.value)
+        ? restored.value.right
+        : { id: randomUUID(), userId, subscriptions: emptySubscriptions(), lastSequence: 0, owner }
     const isNew = Option.isNone(restored) || Either.isLeft(restored.value)
     if (isNew && Either.isRight(auth)) {
-      yield* sessions
+      yield* env.sessions
         .create(session)
         .pipe(Effect.catchAll((e) => Effect.logWarning("session not stored", e.reason)))
     }
@@ -207,75 +561,30 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
       connectionId,
       ws,
       new Outbox(),
-      flusher.scheduler,
-      shutdown,
-      requestClose,
+      env.flusher.scheduler,
+      inbound,
+      done,
       yield* Clock.currentTimeMillis,
       { id: session.id, userId, lastSequence: session.lastSequence },
       negotiatedWindowBits(ws),
     )
-    current = conn
-    const done = yield* Deferred.make<void>()
-
-    // Release order is the reverse of these acquisitions: subscriptions first, then the socket
-    // is flushed and closed, then the session is released with its final sequence, then the
-    // registry entry goes and `done` tells a waiting takeover that the session is free.
-    yield* Effect.addFinalizer(() => Deferred.succeed(done, undefined))
-    yield* registry.register({ conn, done })
-    stats.connectionsOpened++
-    stats.activeConnections++
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        stats.activeConnections--
-      }),
-    )
-    if (Either.isRight(auth)) {
-      yield* Effect.addFinalizer(() =>
-        sessions
-          .release(
-            {
-              id: conn.sessionId,
-              userId: conn.userId,
-              subscriptions: subscriptionsOf(conn),
-              lastSequence: conn.seq,
-            },
-            owner,
-          )
-          .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
-      )
+    const a: Actor = {
+      conn,
+      owner,
+      scope: yield* Effect.scope,
+      bucket: yield* env.limiter.bucket(claims?.rateLimit ?? env.config.rateLimit),
+      topics: new Map(),
+      expiry: undefined,
     }
-    yield* Effect.addFinalizer((exit) =>
-      Effect.gen(function* () {
-        conn.closing = true
-        const req = Option.getOrElse(
-          yield* Deferred.poll(shutdown).pipe(Effect.flatMap(Effect.transposeOption)),
-          () =>
-            Exit.isInterrupted(exit)
-              ? { code: 1012, reason: "server restart", flush: true }
-              : { code: 1011, reason: "internal error", flush: true },
-        )
-        if (req.flush) flusher.flushNow(conn)
-        if (ws.readyState === ws.OPEN) {
-          if (req.code === 1013 || req.code === 1008 || req.code === 1006) {
-            ws.close(req.code, req.reason)
-            // A stuck reader may never complete the closing handshake.
-            ws.once("close", () => {})
-            setTimeout(() => ws.terminate(), 1000).unref()
-          } else ws.close(req.code, req.reason)
-        }
-        stats.closed(req.code)
-        yield* Effect.logInfo("connection closed").pipe(
-          Effect.annotateLogs({
-            connection_id: connectionId,
-            session_id: conn.sessionId,
-            user_id: conn.userId ?? "anonymous",
-            code: req.code,
-            reason: req.reason,
-            messages_sent: conn.messagesSent,
-          }),
-        )
-      }),
-    )
+
+    // Released in reverse: subscriptions, socket (flush + close), session, registry.
+    yield* register(env, conn)
+    if (Either.isRight(auth)) yield* holdSession(env, conn, owner)
+    yield* closeSocket(env, conn)
+    yield* attachListeners(ws, conn)
+    if (ws.readyState !== ws.OPEN)
+      conn.requestClose({ code: 1006, reason: "closed during setup", flush: false })
+
     yield* Effect.logInfo("connection opened").pipe(
       Effect.annotateLogs({
         connection_id: connectionId,
@@ -286,234 +595,19 @@ export const serveConnection = (ws: WebSocket, params: ConnectionParams) =>
       }),
     )
 
-    // ---- subscriptions: one child scope per topic, closed on unsubscribe or with the connection ----
-    const topicScopes = new Map<Topic, Scope.CloseableScope>()
-    const attach = (topic: Topic) =>
-      Effect.gen(function* () {
-        if (topicScopes.has(topic)) return
-        const scope = yield* Scope.fork(connScope, ExecutionStrategy.sequential)
-        topicScopes.set(topic, scope)
-        yield* Scope.extend(broker.subscribe(topic, conn), scope)
-      })
-    const detach = (topic: Topic) =>
-      Effect.suspend(() => {
-        const scope = topicScopes.get(topic)
-        if (scope === undefined) return Effect.void
-        topicScopes.delete(topic)
-        return Scope.close(scope, Exit.void)
-      })
-
-    /** Latest state of targets, as snapshot messages, in target order. */
-    const snapshotOf = (type: SubscriptionType, targets: ReadonlyArray<string>) =>
-      Effect.map(snapshots.getMany(targets.map((t) => topicOf(type, t))), (lists) =>
-        lists.flat().map(asSnapshot),
-      )
-
-    /**
-     * Runs `f` with flushing held, then places its messages where the queue stood when it
-     * started: answers and snapshots go out before live events that arrived meanwhile.
-     */
-    const answerAtMark = <E, R>(f: Effect.Effect<ReadonlyArray<Outgoing>, E, R>) =>
-      Effect.acquireUseRelease(
-        Effect.sync(() => {
-          conn.held++
-          return conn.outbox.mark()
-        }),
-        (mark) => Effect.map(f, (msgs) => conn.outbox.insertAt(mark, msgs)),
-        () =>
-          Effect.sync(() => {
-            conn.held--
-            flusher.scheduler.schedule(conn)
-          }),
-      )
-
-    const send = (msg: Outgoing) => Effect.sync(() => conn.enqueue(msg))
-    const sendError = (e: ProtocolError) => Effect.flatMap(now(), (ts) => send(errorMsg(e, ts)))
-
-    const subscribe = (type: SubscriptionType, requested: ReadonlyArray<string>) =>
-      Effect.gen(function* () {
-        const accepted: Array<string> = []
-        const rejected: Array<{ target: string; reason: string }> = []
-        let total = conn.subscriptionCount()
-        for (const target of new Set(requested)) {
-          if (conn.targets[type].has(target)) accepted.push(target)
-          else if (!universe.has(type, target)) rejected.push({ target, reason: "unknown_target" })
-          else if (total >= config.maxSubscriptions) rejected.push({ target, reason: "max_subscriptions" })
-          else {
-            accepted.push(target)
-            total++
-          }
-        }
-        if (accepted.length > 0) {
-          yield* answerAtMark(
-            Effect.gen(function* () {
-              for (const target of accepted) {
-                conn.targets[type].add(target)
-                yield* attach(topicOf(type, target))
-              }
-              const snaps = yield* snapshotOf(type, accepted)
-              return [subscribedMsg("subscribed", type, accepted, yield* now()), ...snaps]
-            }),
-          )
-        }
-        if (rejected.length > 0) {
-          yield* sendError(
-            new SubscriptionFailed({
-              subscriptionType: type,
-              rejected,
-              accepted,
-              limit: config.maxSubscriptions,
-            }),
-          )
-        }
-      })
-
-    const unsubscribe = (type: SubscriptionType, requested: ReadonlyArray<string>) =>
-      Effect.gen(function* () {
-        const removed: Array<string> = []
-        for (const target of new Set(requested)) {
-          if (conn.targets[type].delete(target)) {
-            removed.push(target)
-            yield* detach(topicOf(type, target))
-          }
-        }
-        yield* send(subscribedMsg("unsubscribed", type, removed, yield* now()))
-      })
-
-    /** Takes over a restored session's subscriptions and sends `reconnected` + what was missed. */
-    const adopt = (record: SessionRecord) =>
-      answerAtMark(
-        Effect.gen(function* () {
-          const restoredSubs: Record<SubscriptionType, Array<string>> = { stock: [], market: [], sector: [] }
-          const snaps: Array<Outgoing> = []
-          for (const type of SUBSCRIPTION_TYPES) {
-            const valid = record.subscriptions[type].filter(
-              (t) => universe.has(type, t) && conn.subscriptionCount() < config.maxSubscriptions,
-            )
-            for (const target of valid) {
-              conn.targets[type].add(target)
-              yield* attach(topicOf(type, target))
-            }
-            restoredSubs[type] = valid
-            snaps.push(...(yield* snapshotOf(type, valid)))
-          }
-          const alerts = yield* sessions
-            .takeAlerts(record.id)
-            .pipe(Effect.catchAll(() => Effect.succeed<ReadonlyArray<string>>([])))
-          const missed = [...snaps, ...alerts.map((body): Outgoing => ({ key: undefined, body }))]
-          return [reconnectedMsg(record.id, restoredSubs, missed.length, yield* now()), ...missed]
-        }),
-      )
-
-    // ---- token expiry: one timer per authenticated connection, replaced on refresh ----
-    const expiryTimer = yield* FiberHandle.make<void, never>()
-    const armExpiry = (expiresAt: number | undefined) =>
-      expiresAt === undefined
-        ? FiberHandle.clear(expiryTimer)
-        : FiberHandle.run(
-            expiryTimer,
-            Effect.gen(function* () {
-              const left = expiresAt - (yield* Clock.currentTimeMillis)
-              yield* Effect.sleep(`${Math.max(0, left)} millis`)
-              yield* sendError(new InvalidToken({ reason: "expired" }))
-              requestClose({ code: 4001, reason: "token expired", flush: true })
-            }),
-          ).pipe(Effect.asVoid)
-
-    const refreshToken = (token: string) =>
-      Effect.gen(function* () {
-        const next = yield* jwt
-          .verify(token)
-          .pipe(Effect.mapError((e) => new TokenRefreshError({ reason: e.reason })))
-        if (next.userId !== conn.userId) return yield* new TokenRefreshError({ reason: "different_user" })
-        yield* armExpiry(next.expiresAt)
-        yield* send(
-          tokenRefreshedMsg(
-            next.userId,
-            next.expiresAt === undefined ? null : nowIso(next.expiresAt),
-            yield* now(),
-          ),
-        )
-      })
-
-    const reconnect = (sessionId: string) =>
-      Effect.gen(function* () {
-        if (sessionId === conn.sessionId) {
-          // Already attached here: nothing was missed.
-          yield* send(reconnectedMsg(conn.sessionId, subscriptionsOf(conn), 0, yield* now()))
-          return
-        }
-        const record = yield* restore(sessionId)
-        // Messages of the session being left are numbered in its own sequence, so send them now.
-        flusher.flushNow(conn)
-        for (const topic of [...topicScopes.keys()]) {
-          if (!topic.startsWith("user:")) yield* detach(topic)
-        }
-        for (const type of SUBSCRIPTION_TYPES) conn.targets[type].clear()
-        yield* sessions.remove(conn.sessionId).pipe(Effect.ignore)
-        conn.sessionId = record.id
-        conn.seq = record.lastSequence
-        yield* adopt(record)
-      })
-
-    const handle = (msg: ClientMessage): Effect.Effect<void, ProtocolError> => {
-      switch (msg.type) {
-        case "subscribe":
-          return subscribe(msg.subscription_type, msg.targets)
-        case "unsubscribe":
-          return unsubscribe(msg.subscription_type, msg.targets)
-        case "ping":
-          return Effect.flatMap(now(), (ts) => send(pongMsg(msg.id, ts)))
-        case "refresh_token":
-          return refreshToken(msg.token)
-        case "reconnect":
-          return reconnect(msg.session_id)
-      }
-    }
-
-    const bucket = yield* limiter.bucket(claims?.rateLimit ?? config.rateLimit)
-    const processOne = (item: Inbound) =>
-      Effect.gen(function* () {
-        if ("socketError" in item) {
-          return yield* Effect.logDebug("socket error").pipe(
-            Effect.annotateLogs({ connection_id: connectionId, error: item.socketError }),
-          )
-        }
-        conn.messagesReceived++
-        stats.messagesReceived++
-        conn.lastActivity = yield* Clock.currentTimeMillis
-        const verdict = yield* limiter.take(bucket)
-        if (verdict !== "allow") {
-          stats.rateLimitRejections++
-          if (verdict === "abuse") requestClose({ code: 1008, reason: "rate limit abuse", flush: true })
-          else if (verdict === "reject_report")
-            yield* sendError(new RateLimitExceeded({ limit: bucket.limit }))
-          return
-        }
-        const decoded = "text" in item ? decodeText(item.text) : Either.left(binaryFrame())
-        if (Either.isLeft(decoded)) {
-          stats.decodeErrors++
-          return yield* sendError(decoded.left)
-        }
-        yield* handle(decoded.right).pipe(Effect.catchAll(sendError))
-      })
-
-    // ---- the conversation ----
     // `connected` goes out alone and at once: clients read the first frame to learn their ids.
-    yield* send(connectedMsg(connectionId, conn.sessionId, userId, yield* now()))
-    flusher.flushNow(conn)
+    yield* send(conn, connectedMsg(connectionId, conn.sessionId, userId, yield* now))
+    env.flusher.flushNow(conn)
     if (Either.isLeft(auth)) {
-      yield* sendError(auth.left)
-      requestClose({ code: 4001, reason: "invalid token", flush: true })
+      yield* sendError(conn, auth.left)
+      conn.requestClose({ code: 4001, reason: "invalid token", flush: true })
     } else {
       if (Option.isSome(restored)) {
-        yield* Either.match(restored.value, { onLeft: sendError, onRight: adopt })
+        const r = restored.value
+        yield* Either.isLeft(r) ? sendError(conn, r.left) : adopt(env, a, r.right)
       }
-      if (userId !== null) yield* attach(userTopic(userId))
-      yield* armExpiry(claims?.expiresAt)
+      if (userId !== null) yield* attach(env, a, userTopic(userId))
+      yield* armExpiry(a, claims?.expiresAt)
     }
-    yield* Effect.raceFirst(
-      Effect.forever(Effect.flatMap(Queue.take(inbound), processOne)),
-      Deferred.await(shutdown),
-    )
-  }).pipe(Effect.scoped)
+    return a
+  })

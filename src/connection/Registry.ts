@@ -1,30 +1,17 @@
 /**
  * The live connections of this instance: for stats, the admin connection list, the heartbeat
  * sweep, shutdown, and session takeover (closing the connection that holds a session).
+ * Entries are added and removed by each connection's own scope (`Connection.ts` `register`).
  */
-import { Context, Deferred, Effect, Layer, type Scope } from "effect"
+import { Context, Deferred, Effect, Layer } from "effect"
 import type { Conn } from "./Conn.js"
 
 export interface LiveConnection {
   readonly conn: Conn
-  /** Completed after the connection's scope has closed (socket closed, session released). */
-  readonly done: Deferred.Deferred<void>
 }
 
 export class RegistryImpl {
   readonly byId = new Map<string, LiveConnection>()
-
-  register(entry: LiveConnection): Effect.Effect<void, never, Scope.Scope> {
-    return Effect.acquireRelease(
-      Effect.sync(() => {
-        this.byId.set(entry.conn.id, entry)
-      }),
-      () =>
-        Effect.sync(() => {
-          this.byId.delete(entry.conn.id)
-        }),
-    )
-  }
 
   get size(): number {
     return this.byId.size
@@ -35,10 +22,10 @@ export class RegistryImpl {
    * session, so the next owner continues from its final sequence number.
    */
   takeover(connectionId: string): Effect.Effect<boolean> {
-    const entry = this.byId.get(connectionId)
-    if (entry === undefined) return Effect.succeed(false)
-    entry.conn.requestClose({ code: 4000, reason: "session taken over", flush: true })
-    return Effect.as(Deferred.await(entry.done), true)
+    const conn = this.byId.get(connectionId)?.conn
+    if (conn === undefined) return Effect.succeed(false)
+    conn.requestClose({ code: 4000, reason: "session taken over", flush: true })
+    return Effect.as(Deferred.await(conn.done), true)
   }
 }
 

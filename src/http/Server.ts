@@ -13,7 +13,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, FiberSet, Layer } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
-import { paramsOf, serveConnection } from "../connection/Connection.js"
+import { makeEnv, paramsOf, serveConnection } from "../connection/Connection.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
 import { AuthenticationLive } from "./auth.js"
 import { DashboardLive } from "./dashboard.js"
@@ -61,6 +61,10 @@ const ServerLive = Layer.scoped(
     const handler = yield* NodeHttpServer.makeHandler(app)
 
     const sockets = new Set<WebSocket>()
+    // One shared listener (not a closure per socket): `this` is the socket that closed.
+    function forget(this: WebSocket) {
+      sockets.delete(this)
+    }
     // Runs last: give close handshakes a moment, then cut whatever is left.
     yield* Effect.addFinalizer(() =>
       Effect.async<void>((resume) => {
@@ -79,8 +83,8 @@ const ServerLive = Layer.scoped(
       }),
     )
 
-    const runConnection =
-      yield* FiberSet.makeRuntime<Effect.Effect.Context<ReturnType<typeof serveConnection>>>()
+    const env = yield* makeEnv
+    const runConnection = yield* FiberSet.makeRuntime<never, void, never>()
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -96,8 +100,8 @@ const ServerLive = Layer.scoped(
       if (!originAllowed(config, req.headers.origin)) return reject(socket, 403, "Forbidden")
       wss.handleUpgrade(req, socket, head, (ws) => {
         sockets.add(ws)
-        ws.once("close", () => sockets.delete(ws))
-        runConnection(serveConnection(ws, paramsOf(req)))
+        ws.once("close", forget)
+        runConnection(serveConnection(env, ws, paramsOf(req)))
       })
     })
 

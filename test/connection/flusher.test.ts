@@ -5,10 +5,10 @@
  */
 import { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, TestClock } from "effect"
+import { Deferred, Effect, Layer, Queue, TestClock } from "effect"
 import WebSocket, { WebSocketServer } from "ws"
 import { AppConfig } from "../../src/config/AppConfig.js"
-import { Conn } from "../../src/connection/Conn.js"
+import { Conn, type Inbound } from "../../src/connection/Conn.js"
 import { Flusher, FlusherLive } from "../../src/connection/Flusher.js"
 import { Outbox } from "../../src/connection/Outbox.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
@@ -49,8 +49,9 @@ const flusherLayer = (batching: boolean) =>
 const makeConn = (ws: WebSocket) =>
   Effect.gen(function* () {
     const flusher = yield* Flusher
-    const shutdown = yield* Deferred.make<never>()
-    return new Conn("c1", ws, new Outbox(), flusher.scheduler, shutdown as never, () => {}, 0, {
+    const inbound = yield* Queue.unbounded<Inbound>()
+    const done = yield* Deferred.make<void>()
+    return new Conn("c1", ws, new Outbox(), flusher.scheduler, inbound, done, 0, {
       id: "s1",
       userId: null,
       lastSequence: 0,
