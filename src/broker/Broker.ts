@@ -11,8 +11,13 @@ import type { Topic } from "./topics.js"
 export interface BrokerShape {
   /** Sends a message to every subscriber of `topic`, on every instance. */
   readonly publish: (topic: Topic, msg: Outgoing) => Effect.Effect<void>
-  /** Registers a local sink for the lifetime of the current Scope. */
-  readonly subscribe: (topic: Topic, sink: Sink) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Adds a local sink to a topic. In cluster mode the first local sink of a topic subscribes
+   * upstream, and this waits (bounded) for that, so a snapshot read afterwards misses nothing.
+   */
+  readonly join: (topic: Topic, sink: Sink) => Effect.Effect<void>
+  /** Removes a local sink from a topic; the last one leaving unsubscribes upstream. */
+  readonly leave: (topic: Topic, sink: Sink) => void
   /** Number of topics with at least one local subscriber. */
   readonly localTopicCount: () => number
   /** Health of the transport: undefined when healthy, else the reason. */
@@ -21,23 +26,13 @@ export interface BrokerShape {
 
 export class Broker extends Context.Tag("quotecast/Broker")<Broker, BrokerShape>() {}
 
-/** Subscribes a sink to a hub for the lifetime of the current scope. */
-export const hubSubscription = (
-  hub: TopicHub,
+/** A sink's membership of one topic for the lifetime of the current scope. */
+export const subscription = (
+  broker: BrokerShape,
   topic: Topic,
   sink: Sink,
-  onFirst: (topic: Topic) => void = () => {},
-  onLast: (topic: Topic) => void = () => {},
 ): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      if (hub.add(topic, sink)) onFirst(topic)
-    }),
-    () =>
-      Effect.sync(() => {
-        if (hub.remove(topic, sink)) onLast(topic)
-      }),
-  )
+  Effect.acquireRelease(broker.join(topic, sink), () => Effect.sync(() => broker.leave(topic, sink)))
 
 export const makeMemoryBroker = (): BrokerShape => {
   const hub = new TopicHub()
@@ -46,7 +41,13 @@ export const makeMemoryBroker = (): BrokerShape => {
       Effect.sync(() => {
         hub.deliver(topic, msg)
       }),
-    subscribe: (topic, sink) => hubSubscription(hub, topic, sink),
+    join: (topic, sink) =>
+      Effect.sync(() => {
+        hub.add(topic, sink)
+      }),
+    leave: (topic, sink) => {
+      hub.remove(topic, sink)
+    },
     localTopicCount: () => hub.topicCount,
     degraded: Effect.succeed(undefined),
   }

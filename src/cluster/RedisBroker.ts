@@ -19,7 +19,7 @@
  *   an instance replays the entries for its local users that it did not receive.
  */
 import { Clock, Effect, Layer } from "effect"
-import { Broker, type BrokerShape, hubSubscription } from "../broker/Broker.js"
+import { Broker, type BrokerShape } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import type { Topic } from "../broker/topics.js"
 import type { Outgoing } from "../protocol/encode.js"
@@ -136,35 +136,40 @@ export const RedisBrokerLive = Layer.scoped(
 
     const broker: BrokerShape = {
       publish: (topic, msg) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.sync(() => {
-            hub.deliver(topic, msg)
-            const channel = channelOf(topic)
-            if (isUserTopic(topic)) {
-              redis.fire("PUBLISH (durable)", (r) =>
-                publishDurable(
-                  r,
-                  [counterKey, recentKey],
-                  [channel, encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES],
-                ),
-              )
-            } else {
-              redis.fire("PUBLISH", (r) => r.publish(channel, encodeWire(instanceId, msg)))
-            }
-          }),
-        ),
-      subscribe: (topic, sink) =>
-        Effect.gen(function* () {
-          yield* hubSubscription(hub, topic, sink, onFirst, onLast)
+        isUserTopic(topic)
+          ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.sync(() => {
+                hub.deliver(topic, msg)
+                redis.fire("PUBLISH (durable)", (r) =>
+                  publishDurable(
+                    r,
+                    [counterKey, recentKey],
+                    [channelOf(topic), encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES],
+                  ),
+                )
+              }),
+            )
+          : // The market-data hot path: one synchronous step per event.
+            Effect.sync(() => {
+              hub.deliver(topic, msg)
+              redis.fire("PUBLISH", (r) => r.publish(channelOf(topic), encodeWire(instanceId, msg)))
+            }),
+      join: (topic, sink) =>
+        Effect.suspend(() => {
+          if (hub.add(topic, sink)) onFirst(topic)
           const pending = confirmed.get(topic)
-          if (pending === undefined) return
-          yield* Effect.promise(() => pending).pipe(
+          if (pending === undefined) return Effect.void
+          return Effect.promise(() => pending).pipe(
             Effect.timeout(SUBSCRIBE_WAIT),
             Effect.catchTag("TimeoutException", () =>
               Effect.logDebug("SUBSCRIBE not confirmed yet; continuing").pipe(Effect.annotateLogs({ topic })),
             ),
           )
         }),
+      leave: (topic, sink) => {
+        if (hub.remove(topic, sink)) onLast(topic)
+      },
+      // DBG
       localTopicCount: () => hub.topicCount,
       degraded: Effect.sync(redis.degraded),
     }

@@ -12,21 +12,11 @@
  */
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
-import {
-  Clock,
-  Deferred,
-  Effect,
-  Either,
-  ExecutionStrategy,
-  Exit,
-  FiberHandle,
-  Option,
-  Queue,
-  Scope,
-} from "effect"
+import { Clock, Deferred, Effect, Either, Exit, FiberHandle, Option, Queue, Scope } from "effect"
 import type { RawData, WebSocket } from "ws"
 import { type Claims, JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
+import { SubscriptionSet } from "../broker/SubscriptionSet.js"
 import { type Topic, topicOf, userTopic } from "../broker/topics.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
@@ -125,8 +115,8 @@ interface Actor {
   readonly owner: Owner
   readonly scope: Scope.Scope
   readonly bucket: Bucket
-  /** One child scope per subscribed topic, closed by `unsubscribe` or with the connection. */
-  readonly topics: Map<Topic, Scope.CloseableScope>
+  /** The topics this connection receives; leaving the connection's scope leaves them all. */
+  readonly subs: SubscriptionSet
   /** The token-expiry timer, made only for tokens that expire. */
   expiry: FiberHandle.FiberHandle<void, never> | undefined
 }
@@ -192,22 +182,9 @@ const subscriptionsOf = (conn: Conn): Subscriptions => ({
 const send = (conn: Conn, msg: Outgoing) => Effect.sync(() => conn.enqueue(msg))
 const sendError = (conn: Conn, e: ProtocolError) => Effect.flatMap(now, (ts) => send(conn, errorMsg(e, ts)))
 
-const attach = (env: Env, a: Actor, topic: Topic) =>
-  Effect.suspend(() => {
-    if (a.topics.has(topic)) return Effect.void
-    return Effect.flatMap(Scope.fork(a.scope, ExecutionStrategy.sequential), (scope) => {
-      a.topics.set(topic, scope)
-      return Scope.extend(env.broker.subscribe(topic, a.conn), scope)
-    })
-  })
+const attach = (a: Actor, topic: Topic) => a.subs.join(topic)
 
-const detach = (a: Actor, topic: Topic) =>
-  Effect.suspend(() => {
-    const scope = a.topics.get(topic)
-    if (scope === undefined) return Effect.void
-    a.topics.delete(topic)
-    return Scope.close(scope, Exit.void)
-  })
+const detach = (a: Actor, topic: Topic) => Effect.sync(() => a.subs.leave(topic))
 
 /** Latest state of targets, as snapshot messages, in target order. */
 const snapshotOf = (env: Env, type: SubscriptionType, targets: ReadonlyArray<string>) =>
@@ -271,7 +248,7 @@ const adopt = (env: Env, a: Actor, record: SessionRecord) =>
         )
         for (const target of valid) {
           conn.targets[type].add(target)
-          yield* attach(env, a, topicOf(type, target))
+          yield* attach(a, topicOf(type, target))
         }
         restored[type] = valid
         snaps.push(...(yield* snapshotOf(env, type, valid)))
@@ -312,7 +289,7 @@ const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Readon
         Effect.gen(function* () {
           for (const target of accepted) {
             conn.targets[type].add(target)
-            yield* attach(env, a, topicOf(type, target))
+            yield* attach(a, topicOf(type, target))
           }
           const snaps = yield* snapshotOf(env, type, accepted)
           return [subscribedMsg("subscribed", type, accepted, yield* now), ...snaps]
@@ -391,7 +368,7 @@ const reconnect = (env: Env, a: Actor, sessionId: string) =>
     const record = yield* restore(env, sessionId, conn.userId, a.owner)
     // Messages of the session being left are numbered in its own sequence, so send them now.
     env.flusher.flushNow(conn)
-    for (const topic of [...a.topics.keys()]) {
+    for (const topic of a.subs.keys()) {
       if (!topic.startsWith("user:")) yield* detach(a, topic)
     }
     for (const type of SUBSCRIPTION_TYPES) conn.targets[type].clear()
@@ -568,20 +545,19 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect
       { id: session.id, userId, lastSequence: session.lastSequence },
       negotiatedWindowBits(ws),
     )
+    // Released in reverse: subscriptions, listeners, socket (flush + close), session, registry.
+    yield* register(env, conn)
+    if (Either.isRight(auth)) yield* holdSession(env, conn, owner)
+    yield* closeSocket(env, conn)
+    yield* attachListeners(ws, conn)
     const a: Actor = {
       conn,
       owner,
       scope: yield* Effect.scope,
       bucket: yield* env.limiter.bucket(claims?.rateLimit ?? env.config.rateLimit),
-      topics: new Map(),
+      subs: yield* SubscriptionSet.make(env.broker, conn),
       expiry: undefined,
     }
-
-    // Released in reverse: subscriptions, socket (flush + close), session, registry.
-    yield* register(env, conn)
-    if (Either.isRight(auth)) yield* holdSession(env, conn, owner)
-    yield* closeSocket(env, conn)
-    yield* attachListeners(ws, conn)
     if (ws.readyState !== ws.OPEN)
       conn.requestClose({ code: 1006, reason: "closed during setup", flush: false })
 
@@ -606,7 +582,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect
         const r = restored.value
         yield* Either.isLeft(r) ? sendError(conn, r.left) : adopt(env, a, r.right)
       }
-      if (userId !== null) yield* attach(env, a, userTopic(userId))
+      if (userId !== null) yield* attach(a, userTopic(userId))
       yield* armExpiry(a, claims?.expiresAt)
     }
     return a
