@@ -42,14 +42,17 @@ export const LeadershipLive = Layer.scoped(
 
     const state = yield* SubscriptionRef.make(false)
     let leader = false
-    const setLeader = (value: boolean, reason: string) =>
+    const setLeader = (value: boolean, reason: string, clean = false) =>
       Effect.gen(function* () {
         if (leader === value) return
         leader = value
         yield* SubscriptionRef.set(state, value)
-        yield* (
-          value ? Effect.logInfo("feed leadership acquired") : Effect.logWarning("feed leadership lost")
-        ).pipe(Effect.annotateLogs({ instance_id: me, reason }))
+        const log = value
+          ? Effect.logInfo("feed leadership acquired")
+          : clean
+            ? Effect.logInfo("feed leadership released")
+            : Effect.logWarning("feed leadership lost")
+        yield* log.pipe(Effect.annotateLogs({ instance_id: me, reason }))
       })
 
     // Steps down when the lease runs out unconfirmed; restarted by every confirmation.
@@ -91,7 +94,7 @@ export const LeadershipLive = Layer.scoped(
     yield* Effect.addFinalizer(() =>
       leader
         ? Effect.zipRight(
-            setLeader(false, "shutting down"),
+            setLeader(false, "shutting down", true),
             redis
               .exec("release leader lease", (r) => releaseScript(r, [key], [me]))
               .pipe(

@@ -158,7 +158,8 @@ export const RedisBrokerLive = Layer.scoped(
         Effect.suspend(() => {
           if (hub.add(topic, sink)) onFirst(topic)
           const pending = confirmed.get(topic)
-          if (pending === undefined) return Effect.void
+          // In an outage the SUBSCRIBE waits in the offline queue: do not hold the client for it.
+          if (pending === undefined || redis.degraded() !== undefined) return Effect.void
           return Effect.promise(() => pending).pipe(
             Effect.timeout(SUBSCRIBE_WAIT),
             Effect.catchTag("TimeoutException", () =>
@@ -169,7 +170,6 @@ export const RedisBrokerLive = Layer.scoped(
       leave: (topic, sink) => {
         if (hub.remove(topic, sink)) onLast(topic)
       },
-      // DBG
       localTopicCount: () => hub.topicCount,
       degraded: Effect.sync(redis.degraded),
     }

@@ -166,13 +166,20 @@ export const RedisClientLive = Layer.scoped(
 
     // ---- connection state ----
     let started = false
+    // Runs before the connections' releases (added after them): a clean shutdown is no outage.
+    let stopping = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        stopping = true
+      }),
+    )
     let downSince: number | undefined
     const recoveries = yield* Queue.sliding<number>(1)
     const watch = (r: Redis, role: string) => {
       let wasReady = false
       r.on("error", (e: unknown) => report(`${role} connection`, e))
       r.on("close", () => {
-        if (!wasReady) return
+        if (!wasReady || stopping) return
         wasReady = false
         if (started && downSince === undefined) downSince = Date.now()
         runFork(Effect.logWarning("redis connection lost").pipe(Effect.annotateLogs({ connection: role })))
@@ -227,7 +234,15 @@ export const RedisClientLive = Layer.scoped(
     // ---- subscriptions: one message listener, routed by channel ----
     const routes = new Map<string, MessageHandler>()
     sub.on("message", (channel: string, message: string) => {
-      routes.get(channel)?.(message)
+      // A throw here would unwind into ioredis' reply parser and lose the replies behind it.
+      try {
+        routes.get(channel)?.(message)
+      } catch (e) {
+        report(
+          `handling a message on ${channel.slice(prefix.length)}`,
+          e instanceof Error ? (e.stack ?? e) : e,
+        )
+      }
     })
     const subscribe = (channel: string, handler: MessageHandler): Promise<void> => {
       routes.set(channel, handler)

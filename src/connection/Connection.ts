@@ -509,9 +509,13 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect
     const owner: Owner = { instanceId: env.instanceId, connectionId }
     const inbound = yield* Queue.unbounded<Inbound>()
     const done = yield* Deferred.make<void>()
+    // `ws` drops frames that arrive while no "message" listener is attached, and setup waits
+    // (token check, session store: a Redis round trip in cluster mode): hold the socket until
+    // the listeners are on.
+    ws.pause()
 
     // Identity first: the session to restore depends on it. Frames that arrive meanwhile wait
-    // in the socket's buffer because the listeners are attached only once `Conn` exists.
+    // in the socket's buffer (paused above) because the listeners are attached only once `Conn` exists.
     const auth: Either.Either<Claims | undefined, InvalidToken> =
       params.token === undefined
         ? Either.right(undefined)
@@ -550,6 +554,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect
     if (Either.isRight(auth)) yield* holdSession(env, conn, owner)
     yield* closeSocket(env, conn)
     yield* attachListeners(ws, conn)
+    ws.resume()
     const a: Actor = {
       conn,
       owner,

@@ -13,7 +13,7 @@ import {
   type Msg,
   priceEvent,
   signToken,
-  type TestClient,
+  TestClient,
 } from "../support/gateway.js"
 import {
   cleanPrefix,
@@ -72,11 +72,13 @@ describe("cross-instance delivery", () => {
   it("an event ingested on either instance reaches subscribers on both, exactly once", async () => {
     const onA = await subscribeTo(a, "stock", ["005930"])
     const onB = await subscribeTo(b, "stock", ["005930"])
+    // One at a time: two updates of one stock inside a batch interval may be conflated (by design).
     expect((await ingest(a, [priceEvent("005930", 73100)])).status).toBe(202)
+    for (const c of [onA.client, onB.client])
+      await c.next((m) => m.type === "price_update" && m.price === 73100)
     expect((await ingest(b, [priceEvent("005930", 73200)])).status).toBe(202)
-    for (const c of [onA.client, onB.client]) {
+    for (const c of [onA.client, onB.client])
       await c.next((m) => m.type === "price_update" && m.price === 73200)
-    }
     const restA = onA.client.messages
     const restB = onB.client.messages
     await Promise.all([onA.client.drain(300), onB.client.drain(300)])
@@ -103,10 +105,28 @@ describe("cross-instance delivery", () => {
   })
 })
 
+describe("first frames", () => {
+  // Setting up a connection waits for Redis (session store); a client that does not wait for
+  // `connected` before its first message must not lose it.
+  it("a subscribe sent the moment the socket opens is answered, with and without a token", async () => {
+    const token = await signToken({ sub: "eager" })
+    for (const query of ["", `?token=${token}`]) {
+      const client = await TestClient.open(`${a.wsUrl}${query}`)
+      try {
+        client.send({ type: "subscribe", subscription_type: "stock", targets: ["035720", "066570"] })
+        const answer = await client.next((m) => m.type === "subscribed" || m.type === "error", 3000)
+        expect(answer).toMatchObject({ type: "subscribed", targets: ["035720", "066570"] })
+      } finally {
+        await client.close()
+      }
+    }
+  })
+})
+
 describe("Redis channels follow local subscribers", () => {
   it("an instance subscribes on its first local subscriber and unsubscribes after its last", async () => {
     const topic = "stock:{000660}"
-    expect(await numsub(topic)).toBe(0)
+    await waitFor(async () => (await numsub(topic)) === 0, 3000, "no subscriber of the topic yet")
     const x = await subscribeTo(a, "stock", ["000660"])
     const y = await subscribeTo(a, "stock", ["000660"])
     expect(await numsub(topic)).toBe(1) // one per instance, not per connection
