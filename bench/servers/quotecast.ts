@@ -8,8 +8,9 @@
  * backpressure, metrics) is the production path.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Duration, Effect, FiberSet, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Duration, Effect, FiberSet, Layer, Logger, Schedule } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
+import { logLevelLayer } from "../../src/config/logging.js"
 import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
 import { gateway, modeLayer } from "../../src/Gateway.js"
 import { ServerAddress } from "../../src/http/Server.js"
@@ -44,20 +45,9 @@ const BenchFeedLive = Layer.scopedDiscard(
   }),
 )
 
-const levels = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-  none: LogLevel.None,
-} as const
-
 const Main = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
-    BenchFeedLive.pipe(
-      Layer.provideMerge(gateway(modeLayer)),
-      Layer.provide(Logger.minimumLogLevel(levels[config.logLevel])),
-    ),
+    BenchFeedLive.pipe(Layer.provideMerge(gateway(modeLayer)), Layer.provide(logLevelLayer(config))),
   ),
 ).pipe(Layer.provide(Logger.logFmt), Layer.provide(AppConfig.layer))
 
