@@ -58,6 +58,7 @@ const writeOut = (
   conn: Conn,
   stats: GatewayStatsImpl,
   now: number,
+  timestamp: string,
   opts: FlushOptions,
   force: boolean,
 ): boolean => {
@@ -87,7 +88,7 @@ const writeOut = (
   } else {
     const sealed = new Array<string>(n)
     for (let i = 0; i < n; i++) sealed[i] = seal((items[i] as { body: string }).body, ++conn.seq)
-    sendFrame(conn, sealBatch(sealed, conn.seq, nowIso(now)), stats)
+    sendFrame(conn, sealBatch(sealed, conn.seq, timestamp), stats)
     stats.framesSent++
   }
   stats.batchSize.observe(n)
@@ -100,9 +101,9 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const dirty = new Set<Conn>()
   /** A failure on one socket must not stop the clock for everyone: that connection is closed instead. */
   const failures: Array<unknown> = []
-  const safeWriteOut = (conn: Conn, now: number, force: boolean): boolean => {
+  const safeWriteOut = (conn: Conn, now: number, timestamp: string, force: boolean): boolean => {
     try {
-      return writeOut(conn, stats, now, opts, force)
+      return writeOut(conn, stats, now, timestamp, opts, force)
     } catch (error) {
       failures.push(error)
       conn.requestClose({ code: 1011, reason: "internal error", flush: false })
@@ -113,8 +114,10 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     const now = yield* Clock.currentTimeMillis
     if (dirty.size === 0) return
     const started = performance.now()
+    // One envelope timestamp for the whole pass: every batch of it was flushed "now".
+    const timestamp = nowIso(now)
     for (const conn of dirty) {
-      if (safeWriteOut(conn, now, false)) dirty.delete(conn)
+      if (safeWriteOut(conn, now, timestamp, false)) dirty.delete(conn)
     }
     stats.flushPassMs.observe(performance.now() - started)
     if (failures.length > 0) {
@@ -130,14 +133,16 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
           }
         : (conn) => {
             // Unbatched: send at once unless held or backpressured; then the clock retries.
-            if (!safeWriteOut(conn, Date.now(), false)) dirty.add(conn)
+            const now = Date.now()
+            if (!safeWriteOut(conn, now, nowIso(now), false)) dirty.add(conn)
           },
       conflated: () => {
         stats.conflated++
       },
     },
     flushNow: (conn) => {
-      safeWriteOut(conn, Date.now(), true)
+      const now = Date.now()
+      safeWriteOut(conn, now, nowIso(now), true)
       dirty.delete(conn)
     },
     queuedMessages: () => {
