@@ -500,7 +500,10 @@ const closeSocket = (env: Env, conn: Conn) =>
 /** Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged. */
 export const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<void> =>
   // Setup returns the actor and its generator ends, so nothing of setup stays alive with the connection.
-  Effect.scoped(Effect.flatMap(setup(env, ws, params), (a) => conversation(env, a)))
+  Effect.scoped(Effect.flatMap(setup(env, ws, params), (a) => conversation(env, a))).pipe(
+    // A bug must not vanish with its connection: the scope has closed the socket (1011); log why.
+    Effect.catchAllDefect((defect) => Effect.logError("connection failed", defect)),
+  )
 
 /** Authenticates, restores or creates the session, acquires the connection's resources, says `connected`. */
 const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<Actor, never, Scope.Scope> =>
