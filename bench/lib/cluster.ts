@@ -13,7 +13,7 @@ import { connect, createServer } from "node:net"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Clock, Data, Duration, Effect, type Scope } from "effect"
 import { LoadStats } from "../../load/lib/index.js"
-import { BenchPool } from "./clients.js"
+import { makeBenchPool } from "./clients.js"
 import { benchCodeList } from "./codes.js"
 import {
   failedResult,
@@ -114,11 +114,11 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
       const cfgA = loadConfigFor(half1, a.wsUrl, codes)
       const cfgB = loadConfigFor(half1, b.wsUrl, codes)
       const poolA = yield* Effect.acquireRelease(
-        Effect.sync(() => new BenchPool("quotecast", cfgA, statsA)),
+        Effect.sync(() => makeBenchPool("quotecast", cfgA, statsA)),
         (p) => p.closeAll("5 seconds"),
       )
       const poolB = yield* Effect.acquireRelease(
-        Effect.sync(() => new BenchPool("quotecast", cfgB, statsB)),
+        Effect.sync(() => makeBenchPool("quotecast", cfgB, statsB)),
         (p) => p.closeAll("5 seconds"),
       )
       yield* Effect.all([a.command("gc"), b.command("gc")])

@@ -9,6 +9,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Clock, Duration, Effect } from "effect"
+import type { ConnectionPool } from "../../load/lib/index.js"
 import {
   defaultLoadConfig,
   emptySummary,
@@ -16,7 +17,7 @@ import {
   type LoadConfig,
   LoadStats,
 } from "../../load/lib/index.js"
-import { BenchPool, type Protocol } from "./clients.js"
+import { makeBenchPool, type Protocol } from "./clients.js"
 import { type BenchServer, type ProcSample, type ServerKind, serverLabel, startServer } from "./server.js"
 
 export type ScenarioId = "A" | "B" | "C" | "D" | "E" | "F" | "smoke"
@@ -118,7 +119,7 @@ const waitUntil = (cond: () => boolean, limit: Duration.DurationInput) =>
   Effect.sleep(POLL).pipe(Effect.repeat({ until: cond }), Effect.timeout(limit), Effect.ignore)
 
 /** Opens `n` connections in steps (RAMP_BATCH per RAMP_STEP) and waits for them to settle. */
-export const ramp = (pool: BenchPool, stats: LoadStats, n: number, offset = 0) =>
+export const ramp = (pool: ConnectionPool, stats: LoadStats, n: number, offset = 0) =>
   Effect.gen(function* () {
     for (let i = 0; i < n; i += RAMP_BATCH) {
       for (let k = i; k < Math.min(n, i + RAMP_BATCH); k++) pool.open(offset + k)
@@ -217,7 +218,7 @@ const measure = (
     const config = loadConfigFor(scenario, server.wsUrl, codes)
     const stats = new LoadStats()
     const pool = yield* Effect.acquireRelease(
-      Effect.sync(() => new BenchPool(protocolOf(spec.kind), config, stats)),
+      Effect.sync(() => makeBenchPool(protocolOf(spec.kind), config, stats)),
       (p) => p.closeAll(Duration.seconds(config.closeTimeoutSec)),
     )
     yield* server.command("gc")

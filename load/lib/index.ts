@@ -30,7 +30,14 @@ export {
 } from "./frames.js"
 export { emptySummary, LatencyHistogram, type LatencySummary } from "./histogram.js"
 export { compressionOffer, useSyncInflate } from "./inflate.js"
-export { ConnectionPool, failureReason, nowMs } from "./pool.js"
+export {
+  ConnectionPool,
+  type Dialect,
+  failureReason,
+  LoadConnection,
+  nowMs,
+  quotecastDialect,
+} from "./pool.js"
 export {
   buildReport,
   type ClientHealth,
