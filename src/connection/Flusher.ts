@@ -1,14 +1,15 @@
 /**
  * The batching clock. One fiber for the whole process wakes every BATCH_INTERVAL_MS
- * (`Schedule.spaced`) and flushes the connections that have something queued: one frame per
- * connection per pass, a `batch` when two or more messages wait. A per-connection timer would
- * cost one wake-up per connection per interval (333,000/s at 10,000 connections) for nothing.
+ * (`Schedule.spaced`, counted from the start of the previous pass: see `flushClock`) and flushes
+ * the connections that have something queued: one frame per connection per pass, a `batch` when
+ * two or more messages wait. A per-connection timer would cost one wake-up per connection per
+ * interval (333,000/s at 10,000 connections) for nothing.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
  * over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is kept).
  */
-import { Clock, Context, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
@@ -24,6 +25,8 @@ export interface FlusherShape {
   readonly queuedMessages: () => number
   /** One pass over every dirty connection; the clock calls it, tests may too. */
   readonly flushAll: Effect.Effect<void>
+  /** How long the last pass took, in milliseconds (0 before the first). */
+  readonly lastPassMs: () => number
 }
 
 export class Flusher extends Context.Tag("quotecast/Flusher")<Flusher, FlusherShape>() {}
@@ -110,16 +113,21 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       return true
     }
   }
+  let lastPassMs = 0
   const flushAll = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    if (dirty.size === 0) return
+    if (dirty.size === 0) {
+      lastPassMs = 0
+      return
+    }
     const started = performance.now()
     // One envelope timestamp for the whole pass: every batch of it was flushed "now".
     const timestamp = nowIso(now)
     for (const conn of dirty) {
       if (safeWriteOut(conn, now, timestamp, false)) dirty.delete(conn)
     }
-    stats.flushPassMs.observe(performance.now() - started)
+    lastPassMs = performance.now() - started
+    stats.flushPassMs.observe(lastPassMs)
     if (failures.length > 0) {
       const errors = failures.splice(0)
       yield* Effect.logError("flush failed; connections closed", errors.map(String))
@@ -151,9 +159,22 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       return n
     },
     flushAll,
+    lastPassMs: () => lastPassMs,
   }
   return flusher
 }
+
+/**
+ * The flush clock: `Schedule.spaced(interval)` whose delay is counted from the start of the pass
+ * that just ran, so a pass starts every BATCH_INTERVAL_MS (PROTOCOL.md "batch") however long the
+ * pass took. Counted from the end, a 25 ms pass would make the cadence 55 ms: batches grow, and
+ * conflation drops prices that a 30 ms cadence would have delivered. A pass longer than the
+ * interval is followed at once by the next, never by a burst of catch-up passes.
+ */
+export const flushClock = (intervalMs: number, lastPassMs: () => number) =>
+  Schedule.spaced(Duration.millis(intervalMs)).pipe(
+    Schedule.modifyDelay(() => Duration.millis(Math.max(0, intervalMs - lastPassMs()))),
+  )
 
 export const FlusherLive = Layer.scoped(
   Flusher,
@@ -162,7 +183,7 @@ export const FlusherLive = Layer.scoped(
     const stats = yield* GatewayStats
     const flusher = makeFlusher(config, stats)
     yield* Effect.forkScoped(
-      Effect.repeat(flusher.flushAll, Schedule.spaced(`${config.batchIntervalMs} millis`)),
+      Effect.repeat(flusher.flushAll, flushClock(config.batchIntervalMs, flusher.lastPassMs)),
     )
     return flusher
   }),

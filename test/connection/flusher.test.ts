@@ -5,11 +5,11 @@
  */
 import { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Queue, TestClock } from "effect"
+import { Clock, Deferred, Effect, Layer, Queue, TestClock } from "effect"
 import WebSocket, { WebSocketServer } from "ws"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { Conn, type Inbound } from "../../src/connection/Conn.js"
-import { Flusher, FlusherLive } from "../../src/connection/Flusher.js"
+import { Flusher, FlusherLive, flushClock } from "../../src/connection/Flusher.js"
 import { Outbox } from "../../src/connection/Outbox.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import { openBody } from "../../src/protocol/encode.js"
@@ -124,5 +124,28 @@ describe("Flusher", () => {
         [100, 2],
       ])
     }).pipe(Effect.provide(flusherLayer(true))),
+  )
+
+  it.scoped("starts a pass every interval, counted from the start of the previous pass", () =>
+    Effect.gen(function* () {
+      // Passes that "take" 20 ms, then 45 ms (longer than the interval), then 0 ms.
+      const durations = [20, 45, 0, 0]
+      const starts: Array<number> = []
+      let last = 0
+      const pass = Effect.map(Clock.currentTimeMillis, (t) => {
+        starts.push(t)
+        last = durations[starts.length - 1] ?? 0
+      })
+      yield* Effect.forkScoped(
+        Effect.repeat(
+          pass,
+          flushClock(30, () => last),
+        ),
+      )
+      yield* Effect.yieldNow()
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust("5 millis")
+      // 0 -> +10 (30 - 20) -> +0 (the 45 ms pass overran: the next starts at once) -> +30 -> +30
+      expect(starts).toEqual([0, 10, 10, 40])
+    }),
   )
 })
