@@ -11,6 +11,15 @@ export type Topic = string
 export const topicOf = (type: SubscriptionType, target: string): Topic => `${type}:{${target}}`
 export const userTopic = (userId: string): Topic => `user:{${userId}}`
 
+export const isUserTopic = (topic: Topic): boolean => topic.startsWith("user:")
+
+/** Whether `topic` is a topic of that subscription type (`stock:{...}` for "stock"). */
+export const isOfType = (topic: Topic, type: SubscriptionType): boolean =>
+  topic.startsWith(type) && topic.charCodeAt(type.length) === 58 /* ":" */
+
+/** The target a topic names: `005930` for `stock:{005930}`. */
+export const targetOf = (topic: Topic): string => topic.slice(topic.indexOf("{") + 1, -1)
+
 const MARKET_CODES = new Set(["KOSPI", "KOSDAQ"])
 
 /** Where a market event is published. Index prices travel on their market's topic. */

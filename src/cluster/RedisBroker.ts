@@ -21,7 +21,7 @@
 import { Clock, Effect, Layer } from "effect"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
-import type { Topic } from "../broker/topics.js"
+import { isUserTopic, type Topic } from "../broker/topics.js"
 import type { Outgoing } from "../protocol/encode.js"
 import { luaScript, RedisClient } from "./RedisClient.js"
 
@@ -69,8 +69,6 @@ redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
 redis.call('PUBLISH', ARGV[1], wire)
 return id
 `)
-
-const isUserTopic = (topic: Topic) => topic.startsWith("user:")
 
 export const RedisBrokerLive = Layer.scoped(
   Broker,

@@ -26,9 +26,7 @@ interface MemberEntry extends LocalTotals {
 
 export const localTotals = (registry: RegistryImpl, messagesSent: number): LocalTotals => {
   let subscriptions = 0
-  for (const { conn } of registry.byId.values()) {
-    subscriptions += conn.targets.stock.size + conn.targets.market.size + conn.targets.sector.size
-  }
+  for (const conn of registry.byId.values()) subscriptions += conn.subscriptionCount()
   return {
     active_connections: registry.size,
     total_subscriptions: subscriptions,

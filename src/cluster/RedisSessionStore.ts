@@ -20,7 +20,7 @@ import { Clock, Effect, Layer, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { Registry } from "../connection/Registry.js"
 import {
-  emptySubscriptions,
+  NO_SUBSCRIPTIONS,
   type Owner,
   type SessionRecord,
   SessionStore,
@@ -125,7 +125,7 @@ const recordOf = (id: string, h: Readonly<Record<string, string>>): SessionRecor
     return {
       id,
       userId: JSON.parse(h.user) as string | null,
-      subscriptions: h.subs === undefined ? emptySubscriptions() : (JSON.parse(h.subs) as Subscriptions),
+      subscriptions: h.subs === undefined ? NO_SUBSCRIPTIONS : (JSON.parse(h.subs) as Subscriptions),
       lastSequence: Number(h.seq ?? 0),
       owner: conn === "" ? null : { instanceId: instance, connectionId: conn },
     }
@@ -176,7 +176,7 @@ export const RedisSessionStoreLive = Layer.scoped(
       if (live.length === 0) return
       yield* redis.exec("refresh sessions", (r) =>
         Promise.all(
-          live.map(({ conn }) =>
+          live.map((conn) =>
             touchScript(r, [sessionKey(conn.sessionId)], [instanceId, conn.id, conn.seq, attachedTtlMs]),
           ),
         ),
@@ -189,15 +189,11 @@ export const RedisSessionStoreLive = Layer.scoped(
       dataLost
         ? Effect.forEach(
             [...registry.byId.values()],
-            ({ conn }) =>
+            (conn) =>
               write({
                 id: conn.sessionId,
                 userId: conn.userId,
-                subscriptions: {
-                  stock: [...conn.targets.stock],
-                  market: [...conn.targets.market],
-                  sector: [...conn.targets.sector],
-                },
+                subscriptions: conn.subscriptions(),
                 lastSequence: conn.seq,
                 owner: { instanceId, connectionId: conn.id },
               }),

@@ -4,11 +4,14 @@
  * connection's behaviour lives in `Connection.ts`; this is only its data plus `deliver`,
  * the sink the topic hub calls for every event.
  */
-import type { Deferred, Queue } from "effect"
+import { Deferred, Effect, Exit, FiberId } from "effect"
 import type { WebSocket } from "ws"
+import type { BrokerShape } from "../broker/Broker.js"
+import { SubscriptionSet } from "../broker/SubscriptionSet.js"
 import type { Sink } from "../broker/TopicHub.js"
-import type { SubscriptionType } from "../protocol/client.js"
 import type { Outgoing } from "../protocol/encode.js"
+import type { Subscriptions } from "../session/SessionStore.js"
+import { Inbox } from "./Inbox.js"
 import type { Outbox } from "./Outbox.js"
 
 export interface CloseRequest {
@@ -53,21 +56,21 @@ export class Conn implements Sink {
   lastActivity: number
   /** Window bits for compressing this connection's frames; undefined without permessage-deflate. */
   readonly deflateBits: number | undefined
-  readonly targets: Record<SubscriptionType, Set<string>> = {
-    stock: new Set(),
-    market: new Set(),
-    sector: new Set(),
-  }
+  /** The topics this connection receives: the only record of its subscriptions. */
+  readonly subs: SubscriptionSet
+  /** Frames for the actor, in arrival order. Unbounded so CLOSE always fits; floods are cut by `Connection.ts`. */
+  readonly inbound = new Inbox<Inbound>()
+  /** Set once the connection's scope has closed. */
+  private ended = false
+  /** Made only when someone waits for the end (a takeover): most connections never need one. */
+  private endedSignal: Deferred.Deferred<void> | undefined = undefined
 
   constructor(
     readonly id: string,
     readonly ws: WebSocket,
     readonly outbox: Outbox,
     readonly scheduler: FlushScheduler,
-    /** Frames for the actor. Unbounded so CLOSE always fits; floods are cut by `Connection.ts`. */
-    readonly inbound: Queue.Queue<Inbound>,
-    /** Completed once the connection's scope has closed (see Registry.takeover). */
-    readonly done: Deferred.Deferred<void>,
+    broker: BrokerShape,
     readonly connectedAt: number,
     session: { readonly id: string; readonly userId: string | null; readonly lastSequence: number },
     deflateBits?: number,
@@ -77,6 +80,7 @@ export class Conn implements Sink {
     this.userId = session.userId
     this.seq = session.lastSequence
     this.lastActivity = connectedAt
+    this.subs = new SubscriptionSet(broker, this)
   }
 
   deliver(msg: Outgoing): void {
@@ -93,7 +97,7 @@ export class Conn implements Sink {
   requestClose(req: CloseRequest): void {
     if (this.closeRequest !== undefined) return
     this.closeRequest = req
-    this.inbound.unsafeOffer(CLOSE)
+    this.inbound.offer(CLOSE)
   }
 
   /** Queues a connection-specific message (answer, error, snapshot). */
@@ -102,6 +106,30 @@ export class Conn implements Sink {
   }
 
   subscriptionCount(): number {
-    return this.targets.stock.size + this.targets.market.size + this.targets.sector.size
+    return this.subs.count
+  }
+
+  /** What the connection subscribes to, by type (for the session, the admin list, stats). */
+  subscriptions(): Subscriptions {
+    return {
+      stock: this.subs.targets("stock"),
+      market: this.subs.targets("market"),
+      sector: this.subs.targets("sector"),
+    }
+  }
+
+  /** Completes once the connection's scope has closed (see Registry.takeover). */
+  awaitEnd(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.ended) return Effect.void
+      this.endedSignal ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(this.endedSignal)
+    })
+  }
+
+  /** Called by the connection's scope as it closes. */
+  markEnded(): void {
+    this.ended = true
+    if (this.endedSignal !== undefined) Deferred.unsafeDone(this.endedSignal, Exit.void)
   }
 }

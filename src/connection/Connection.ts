@@ -12,12 +12,11 @@
  */
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
-import { Clock, Deferred, Effect, Either, Exit, FiberHandle, Option, Queue, Scope } from "effect"
+import { Clock, Effect, Either, Exit, FiberHandle, Option, Scope } from "effect"
 import type { RawData, WebSocket } from "ws"
 import { type Claims, JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
-import { SubscriptionSet } from "../broker/SubscriptionSet.js"
-import { type Topic, topicOf, userTopic } from "../broker/topics.js"
+import { isUserTopic, type Topic, topicOf, userTopic } from "../broker/topics.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
 import { Universe, type UniverseShape } from "../market/Universe.js"
@@ -35,12 +34,11 @@ import {
 } from "../protocol/errors.js"
 import { type Bucket, RateLimiter, type RateLimiterShape } from "../ratelimit/RateLimiter.js"
 import {
-  emptySubscriptions,
+  NO_SUBSCRIPTIONS,
   type Owner,
   type SessionRecord,
   SessionStore,
   type SessionStoreShape,
-  type Subscriptions,
 } from "../session/SessionStore.js"
 import { Takeover, type TakeoverShape } from "../session/Takeover.js"
 import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
@@ -113,10 +111,9 @@ export const makeEnv = Effect.all({
 interface Actor {
   readonly conn: Conn
   readonly owner: Owner
+  /** Everything the connection acquires is released when this closes. */
   readonly scope: Scope.Scope
   readonly bucket: Bucket
-  /** The topics this connection receives; leaving the connection's scope leaves them all. */
-  readonly subs: SubscriptionSet
   /** The token-expiry timer, made only for tokens that expire. */
   expiry: FiberHandle.FiberHandle<void, never> | undefined
 }
@@ -129,11 +126,11 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const conn = conns.get(this)
   if (conn === undefined) return
   conn.alive = true
-  if (Option.getOrElse(conn.inbound.unsafeSize(), () => 0) >= INBOUND_CAPACITY) {
+  if (conn.inbound.size >= INBOUND_CAPACITY) {
     conn.requestClose({ code: 1008, reason: "message flood", flush: false })
     return
   }
-  conn.inbound.unsafeOffer(isBinary ? BINARY : data.toString())
+  conn.inbound.offer(isBinary ? BINARY : data.toString())
 }
 function onClose(this: WebSocket, code: number): void {
   conns.get(this)?.requestClose({ code, reason: "client closed", flush: false })
@@ -144,19 +141,20 @@ function onPong(this: WebSocket): void {
 }
 function onError(this: WebSocket, err: Error): void {
   // `ws` emits the close right after; the actor logs the cause.
-  conns.get(this)?.inbound.unsafeOffer({ socketError: err.message })
+  conns.get(this)?.inbound.offer({ socketError: err.message })
 }
 function ignoreError(): void {}
 
-const attachListeners = (ws: WebSocket, conn: Conn) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
+const attachListeners = (scope: Scope.Scope, ws: WebSocket, conn: Conn) =>
+  acquireIn(
+    scope,
+    () => {
       conns.set(ws, conn)
       ws.on("message", onMessage)
       ws.on("close", onClose)
       ws.on("pong", onPong)
       ws.on("error", onError)
-    }),
+    },
     () =>
       Effect.sync(() => {
         conns.delete(ws)
@@ -171,24 +169,41 @@ const attachListeners = (ws: WebSocket, conn: Conn) =>
 
 // ---- helpers ----
 
-const now = Effect.map(Clock.currentTimeMillis, nowIso)
+/**
+ * Acquires a resource into the connection's scope: `release` runs when the scope closes, in
+ * reverse order of acquisition, and nothing can interrupt between acquiring and registering.
+ * Unlike `Effect.acquireRelease`, the finalizer does not capture the fiber's context and
+ * FiberRefs (about 500 bytes each time they differ), which 10,000 connections would keep.
+ */
+const acquireIn = <A>(
+  scope: Scope.Scope,
+  acquire: () => A,
+  release: (a: A, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>,
+): Effect.Effect<A> =>
+  Effect.uninterruptible(
+    Effect.suspend(() => {
+      const a = acquire()
+      return Effect.as(
+        Scope.addFinalizerExit(scope, (exit) => release(a, exit)),
+        a,
+      )
+    }),
+  )
 
-const subscriptionsOf = (conn: Conn): Subscriptions => ({
-  stock: [...conn.targets.stock],
-  market: [...conn.targets.market],
-  sector: [...conn.targets.sector],
-})
+const now = Effect.map(Clock.currentTimeMillis, nowIso)
 
 const send = (conn: Conn, msg: Outgoing) => Effect.sync(() => conn.enqueue(msg))
 const sendError = (conn: Conn, e: ProtocolError) => Effect.flatMap(now, (ts) => send(conn, errorMsg(e, ts)))
 
-const attach = (a: Actor, topic: Topic) => a.subs.join(topic)
+const attach = (a: Actor, topic: Topic) => a.conn.subs.join(topic)
 
-const detach = (a: Actor, topic: Topic) => Effect.sync(() => a.subs.leave(topic))
+/** The topic of a known target (the universe's shared string). */
+const topicFor = (env: Env, type: SubscriptionType, target: string): Topic =>
+  env.universe.topic(type, target) ?? topicOf(type, target)
 
 /** Latest state of targets, as snapshot messages, in target order. */
 const snapshotOf = (env: Env, type: SubscriptionType, targets: ReadonlyArray<string>) =>
-  Effect.map(env.snapshots.getMany(targets.map((t) => topicOf(type, t))), (lists) =>
+  Effect.map(env.snapshots.getMany(targets.map((t) => topicFor(env, type, t))), (lists) =>
     lists.flat().map(asSnapshot),
   )
 
@@ -243,12 +258,12 @@ const adopt = (env: Env, a: Actor, record: SessionRecord) =>
       const restored: Record<SubscriptionType, Array<string>> = { stock: [], market: [], sector: [] }
       const snaps: Array<Outgoing> = []
       for (const type of SUBSCRIPTION_TYPES) {
-        const valid = record.subscriptions[type].filter(
-          (t) => env.universe.has(type, t) && conn.subscriptionCount() < env.config.maxSubscriptions,
-        )
-        for (const target of valid) {
-          conn.targets[type].add(target)
-          yield* attach(a, topicOf(type, target))
+        const valid: Array<string> = []
+        for (const target of record.subscriptions[type]) {
+          const topic = env.universe.topic(type, target)
+          if (topic === undefined || conn.subscriptionCount() >= env.config.maxSubscriptions) continue
+          valid.push(target)
+          yield* attach(a, topic)
         }
         restored[type] = valid
         snaps.push(...(yield* snapshotOf(env, type, valid)))
@@ -273,12 +288,17 @@ const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Readon
     const accepted: Array<string> = []
     const rejected: Array<{ target: string; reason: string }> = []
     let total = conn.subscriptionCount()
+    const topics: Array<Topic> = []
     for (const target of new Set(requested)) {
-      if (conn.targets[type].has(target)) accepted.push(target)
-      else if (!env.universe.has(type, target)) rejected.push({ target, reason: "unknown_target" })
-      else if (total >= env.config.maxSubscriptions) rejected.push({ target, reason: "max_subscriptions" })
+      const topic = env.universe.topic(type, target)
+      if (topic === undefined) rejected.push({ target, reason: "unknown_target" })
+      else if (conn.subs.has(topic)) {
+        accepted.push(target)
+        topics.push(topic)
+      } else if (total >= env.config.maxSubscriptions) rejected.push({ target, reason: "max_subscriptions" })
       else {
         accepted.push(target)
+        topics.push(topic)
         total++
       }
     }
@@ -287,10 +307,7 @@ const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Readon
         env,
         conn,
         Effect.gen(function* () {
-          for (const target of accepted) {
-            conn.targets[type].add(target)
-            yield* attach(a, topicOf(type, target))
-          }
+          for (const topic of topics) yield* attach(a, topic)
           const snaps = yield* snapshotOf(env, type, accepted)
           return [subscribedMsg("subscribed", type, accepted, yield* now), ...snaps]
         }),
@@ -309,14 +326,12 @@ const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Readon
     }
   })
 
-const unsubscribe = (a: Actor, type: SubscriptionType, requested: ReadonlyArray<string>) =>
+const unsubscribe = (env: Env, a: Actor, type: SubscriptionType, requested: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const removed: Array<string> = []
     for (const target of new Set(requested)) {
-      if (a.conn.targets[type].delete(target)) {
-        removed.push(target)
-        yield* detach(a, topicOf(type, target))
-      }
+      const topic = env.universe.topic(type, target)
+      if (topic !== undefined && a.conn.subs.leave(topic)) removed.push(target)
     }
     yield* send(a.conn, subscribedMsg("unsubscribed", type, removed, yield* now))
   })
@@ -362,16 +377,13 @@ const reconnect = (env: Env, a: Actor, sessionId: string) =>
     const conn = a.conn
     if (sessionId === conn.sessionId) {
       // Already attached here: nothing was missed.
-      yield* send(conn, reconnectedMsg(conn.sessionId, subscriptionsOf(conn), 0, yield* now))
+      yield* send(conn, reconnectedMsg(conn.sessionId, conn.subscriptions(), 0, yield* now))
       return
     }
     const record = yield* restore(env, sessionId, conn.userId, a.owner)
     // Messages of the session being left are numbered in its own sequence, so send them now.
     env.flusher.flushNow(conn)
-    for (const topic of a.subs.keys()) {
-      if (!topic.startsWith("user:")) yield* detach(a, topic)
-    }
-    for (const type of SUBSCRIPTION_TYPES) conn.targets[type].clear()
+    for (const topic of [...conn.subs.keys()]) if (!isUserTopic(topic)) conn.subs.leave(topic)
     yield* env.sessions
       .remove(conn.sessionId)
       .pipe(Effect.catchAll((e) => Effect.logWarning("abandoned session not removed", e.reason)))
@@ -385,7 +397,7 @@ const handle = (env: Env, a: Actor, msg: ClientMessage): Effect.Effect<void, Pro
     case "subscribe":
       return subscribe(env, a, msg.subscription_type, msg.targets)
     case "unsubscribe":
-      return unsubscribe(a, msg.subscription_type, msg.targets)
+      return unsubscribe(env, a, msg.subscription_type, msg.targets)
     case "ping":
       return Effect.flatMap(now, (ts) => send(a.conn, pongMsg(msg.id, ts)))
     case "refresh_token":
@@ -424,49 +436,49 @@ const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
 
 /** Takes frames until a CLOSE arrives. */
 const conversation = (env: Env, a: Actor): Effect.Effect<void> =>
-  Effect.flatMap(Queue.take(a.conn.inbound), (item) =>
+  Effect.flatMap(a.conn.inbound.take(), (item) =>
     item === CLOSE ? Effect.void : Effect.zipRight(processOne(env, a, item), conversation(env, a)),
   )
 
 // ---- the connection's resources, released in reverse order ----
 
 /** Registry entry and stats; releasing it tells a waiting takeover that the session is free. */
-const register = (env: Env, conn: Conn) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      env.registry.byId.set(conn.id, { conn })
+const register = (scope: Scope.Scope, env: Env, conn: Conn) =>
+  acquireIn(
+    scope,
+    () => {
+      env.registry.byId.set(conn.id, conn)
       env.stats.connectionsOpened++
       env.stats.activeConnections++
-    }),
+    },
     () =>
-      Effect.zipRight(
-        Effect.sync(() => {
-          env.registry.byId.delete(conn.id)
-          env.stats.activeConnections--
-        }),
-        Deferred.succeed(conn.done, undefined),
-      ),
+      Effect.sync(() => {
+        env.registry.byId.delete(conn.id)
+        env.stats.activeConnections--
+        conn.markEnded()
+      }),
   )
 
 /** The session stays the connection's until it ends, then is kept with its final state. */
-const holdSession = (env: Env, conn: Conn, owner: Owner) =>
-  Effect.addFinalizer(() =>
-    env.sessions
-      .release(
+const holdSession = (scope: Scope.Scope, env: Env, conn: Conn, owner: Owner) =>
+  Scope.addFinalizer(
+    scope,
+    Effect.suspend(() =>
+      env.sessions.release(
         {
           id: conn.sessionId,
           userId: conn.userId,
-          subscriptions: subscriptionsOf(conn),
+          subscriptions: conn.subscriptions(),
           lastSequence: conn.seq,
         },
         owner,
-      )
-      .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
+      ),
+    ).pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
   )
 
 /** Flushes what is queued (unless the reader is stuck) and closes the socket with the requested code. */
-const closeSocket = (env: Env, conn: Conn) =>
-  Effect.addFinalizer((exit) =>
+const closeSocket = (scope: Scope.Scope, env: Env, conn: Conn) =>
+  Scope.addFinalizerExit(scope, (exit) =>
     Effect.gen(function* () {
       conn.closing = true
       const req: CloseRequest =
@@ -497,21 +509,28 @@ const closeSocket = (env: Env, conn: Conn) =>
 
 // ---- one connection ----
 
-/** Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged. */
+/**
+ * Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged.
+ * The connection's Scope is made here and closed however the fiber ends. It is passed to what
+ * acquires into it rather than provided as a service: providing it would copy the fiber's whole
+ * context (every service of the gateway) for each connection.
+ */
 export const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<void> =>
-  // Setup returns the actor and its generator ends, so nothing of setup stays alive with the connection.
-  Effect.scoped(Effect.flatMap(setup(env, ws, params), (a) => conversation(env, a))).pipe(
+  Effect.acquireUseRelease(
+    Scope.make(),
+    // Setup returns the actor and its generator ends, so nothing of setup stays alive with the connection.
+    (scope) => Effect.flatMap(setup(env, ws, params, scope), (a) => conversation(env, a)),
+    (scope, exit) => Scope.close(scope, exit),
+  ).pipe(
     // A bug must not vanish with its connection: the scope has closed the socket (1011); log why.
     Effect.catchAllDefect((defect) => Effect.logError("connection failed", defect)),
   )
 
 /** Authenticates, restores or creates the session, acquires the connection's resources, says `connected`. */
-const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<Actor, never, Scope.Scope> =>
+const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.Scope): Effect.Effect<Actor> =>
   Effect.gen(function* () {
     const connectionId = randomUUID()
     const owner: Owner = { instanceId: env.instanceId, connectionId }
-    const inbound = yield* Queue.unbounded<Inbound>()
-    const done = yield* Deferred.make<void>()
     // `ws` drops frames that arrive while no "message" listener is attached, and setup waits
     // (token check, session store: a Redis round trip in cluster mode): hold the socket until
     // the listeners are on.
@@ -533,7 +552,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect
     const session: SessionRecord =
       Option.isSome(restored) && Either.isRight(restored.value)
         ? restored.value.right
-        : { id: randomUUID(), userId, subscriptions: emptySubscriptions(), lastSequence: 0, owner }
+        : { id: randomUUID(), userId, subscriptions: NO_SUBSCRIPTIONS, lastSequence: 0, owner }
     const isNew = Option.isNone(restored) || Either.isLeft(restored.value)
     if (isNew && Either.isRight(auth)) {
       yield* env.sessions
@@ -546,24 +565,23 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect
       ws,
       new Outbox(),
       env.flusher.scheduler,
-      inbound,
-      done,
+      env.broker,
       yield* Clock.currentTimeMillis,
       { id: session.id, userId, lastSequence: session.lastSequence },
       negotiatedWindowBits(ws),
     )
     // Released in reverse: subscriptions, listeners, socket (flush + close), session, registry.
-    yield* register(env, conn)
-    if (Either.isRight(auth)) yield* holdSession(env, conn, owner)
-    yield* closeSocket(env, conn)
-    yield* attachListeners(ws, conn)
+    yield* register(scope, env, conn)
+    if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner)
+    yield* closeSocket(scope, env, conn)
+    yield* attachListeners(scope, ws, conn)
     ws.resume()
+    yield* conn.subs.bindTo(scope)
     const a: Actor = {
       conn,
       owner,
-      scope: yield* Effect.scope,
+      scope,
       bucket: yield* env.limiter.bucket(claims?.rateLimit ?? env.config.rateLimit),
-      subs: yield* SubscriptionSet.make(env.broker, conn),
       expiry: undefined,
     }
     if (ws.readyState !== ws.OPEN)

@@ -13,7 +13,7 @@ export const HeartbeatLive = Layer.scopedDiscard(
     const config = yield* AppConfig
     const registry = yield* Registry
     const sweep = Effect.sync(() => {
-      for (const { conn } of registry.byId.values()) {
+      for (const conn of registry.byId.values()) {
         if (conn.ws.readyState !== WebSocket.OPEN) continue
         if (!conn.alive) {
           conn.requestClose({ code: 1006, reason: "heartbeat timeout", flush: false })

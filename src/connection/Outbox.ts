@@ -10,8 +10,11 @@ import type { Outgoing } from "../protocol/encode.js"
 
 export class Outbox {
   private items: Array<Outgoing> = []
-  /** Position in `items` of the waiting message for each conflation key. */
-  private readonly positions = new Map<string, number>()
+  /**
+   * Position in `items` of the waiting message for each conflation key; made when the first
+   * keyed message arrives after a drain, so an idle connection keeps no table (~180 bytes).
+   */
+  private positions: Map<string, number> | undefined = undefined
   /** Messages without a key; bounded by the caller to keep memory per connection bounded. */
   unkeyed = 0
 
@@ -23,6 +26,7 @@ export class Outbox {
   offer(msg: Outgoing): boolean {
     const key = msg.key
     if (key !== undefined) {
+      this.positions ??= new Map()
       const at = this.positions.get(key)
       if (at !== undefined) {
         this.items[at] = msg
@@ -51,14 +55,16 @@ export class Outbox {
     const at = Math.min(mark, this.items.length)
     this.items.splice(at, 0, ...msgs)
     this.unkeyed += msgs.length
-    for (const [key, pos] of this.positions) if (pos >= at) this.positions.set(key, pos + msgs.length)
+    const positions = this.positions
+    if (positions !== undefined)
+      for (const [key, pos] of positions) if (pos >= at) positions.set(key, pos + msgs.length)
   }
 
   /** Takes everything, in order. */
   drain(): Array<Outgoing> {
     const out = this.items
     this.items = []
-    this.positions.clear()
+    this.positions = undefined
     this.unkeyed = 0
     return out
   }

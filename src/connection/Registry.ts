@@ -3,15 +3,11 @@
  * sweep, shutdown, and session takeover (closing the connection that holds a session).
  * Entries are added and removed by each connection's own scope (`Connection.ts` `register`).
  */
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { Conn } from "./Conn.js"
 
-export interface LiveConnection {
-  readonly conn: Conn
-}
-
 export class RegistryImpl {
-  readonly byId = new Map<string, LiveConnection>()
+  readonly byId = new Map<string, Conn>()
 
   get size(): number {
     return this.byId.size
@@ -22,10 +18,10 @@ export class RegistryImpl {
    * session, so the next owner continues from its final sequence number.
    */
   takeover(connectionId: string): Effect.Effect<boolean> {
-    const conn = this.byId.get(connectionId)?.conn
+    const conn = this.byId.get(connectionId)
     if (conn === undefined) return Effect.succeed(false)
     conn.requestClose({ code: 4000, reason: "session taken over", flush: true })
-    return Effect.as(Deferred.await(conn.done), true)
+    return Effect.as(conn.awaitEnd(), true)
   }
 }
 

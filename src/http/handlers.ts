@@ -63,10 +63,10 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
 
     const subscriptionTotals = () => {
       const byType = { stock: 0, market: 0, sector: 0 }
-      for (const { conn } of registry.byId.values()) {
-        byType.stock += conn.targets.stock.size
-        byType.market += conn.targets.market.size
-        byType.sector += conn.targets.sector.size
+      for (const conn of registry.byId.values()) {
+        byType.stock += conn.subs.countOf("stock")
+        byType.market += conn.subs.countOf("market")
+        byType.sector += conn.subs.countOf("sector")
       }
       return byType
     }
@@ -147,16 +147,12 @@ export const AdminGroupLive = HttpApiBuilder.group(QuotecastApi, "admin", (handl
       .handle("connections", () =>
         Effect.gen(function* () {
           yield* requireRole("admin")
-          return [...registry.byId.values()].map(({ conn }) => ({
+          return [...registry.byId.values()].map((conn) => ({
             connection_id: conn.id,
             user_id: conn.userId,
             session_id: conn.sessionId,
             connected_at: nowIso(conn.connectedAt),
-            subscriptions: {
-              stock: [...conn.targets.stock],
-              market: [...conn.targets.market],
-              sector: [...conn.targets.sector],
-            },
+            subscriptions: conn.subscriptions(),
             message_count: conn.messagesSent + conn.messagesReceived,
             last_activity: nowIso(conn.lastActivity),
             queued_messages: conn.outbox.size,

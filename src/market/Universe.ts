@@ -3,6 +3,7 @@
  * names in `price_update` and sector membership all come from here.
  */
 import { Context, Effect, Layer, Option } from "effect"
+import { type Topic, topicOf } from "../broker/topics.js"
 import { AppConfig } from "../config/AppConfig.js"
 import type { SubscriptionType } from "../protocol/client.js"
 import { MARKETS, type Market } from "../protocol/server.js"
@@ -18,6 +19,12 @@ export interface UniverseShape {
   readonly membersOf: (sector: string) => ReadonlyArray<Instrument>
   /** Whether `target` exists for that subscription type. */
   readonly has: (type: SubscriptionType, target: string) => boolean
+  /**
+   * The topic of a known target, undefined for an unknown one. Always the same string per
+   * target, so 10,000 connections subscribed to a code share one topic string instead of
+   * holding a copy each.
+   */
+  readonly topic: (type: SubscriptionType, target: string) => Topic | undefined
 }
 
 export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
@@ -55,20 +62,24 @@ export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
     name,
     prevClose,
   }))
-  const sectorSet = new Set<string>(SECTORS)
-  const marketSet = new Set<string>(MARKETS)
+  const topicsOf = (type: SubscriptionType, targets: ReadonlyArray<string>) =>
+    new Map(targets.map((t) => [t, topicOf(type, t)]))
+  const topics: Record<SubscriptionType, ReadonlyMap<string, Topic>> = {
+    stock: topicsOf(
+      "stock",
+      instruments.map((i) => i.code),
+    ),
+    market: topicsOf("market", MARKETS),
+    sector: topicsOf("sector", SECTORS),
+  }
   return {
     instruments,
     byCode,
     indices,
     sectors: SECTORS,
     membersOf: (sector) => bySector.get(sector) ?? [],
-    has: (type, target) =>
-      type === "stock"
-        ? byCode.has(target)
-        : type === "market"
-          ? marketSet.has(target)
-          : sectorSet.has(target),
+    has: (type, target) => topics[type].has(target),
+    topic: (type, target) => topics[type].get(target),
   }
 }
 

@@ -9,7 +9,8 @@ import { AppConfig } from "../config/AppConfig.js"
 import type { SubscriptionType } from "../protocol/client.js"
 
 export type Subscriptions = Readonly<Record<SubscriptionType, ReadonlyArray<string>>>
-export const emptySubscriptions = (): Subscriptions => ({ stock: [], market: [], sector: [] })
+/** The subscriptions of a new session (shared: records are never mutated). */
+export const NO_SUBSCRIPTIONS: Subscriptions = { stock: [], market: [], sector: [] }
 
 /** Who holds a session: one connection on one instance. */
 export interface Owner {

@@ -5,10 +5,11 @@
  */
 import { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Layer, Queue, TestClock } from "effect"
+import { Clock, Effect, Layer, TestClock } from "effect"
 import WebSocket, { WebSocketServer } from "ws"
+import { makeMemoryBroker } from "../../src/broker/Broker.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
-import { Conn, type Inbound } from "../../src/connection/Conn.js"
+import { Conn } from "../../src/connection/Conn.js"
 import { Flusher, FlusherLive, flushClock } from "../../src/connection/Flusher.js"
 import { Outbox } from "../../src/connection/Outbox.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
@@ -49,9 +50,7 @@ const flusherLayer = (batching: boolean) =>
 const makeConn = (ws: WebSocket) =>
   Effect.gen(function* () {
     const flusher = yield* Flusher
-    const inbound = yield* Queue.unbounded<Inbound>()
-    const done = yield* Deferred.make<void>()
-    return new Conn("c1", ws, new Outbox(), flusher.scheduler, inbound, done, 0, {
+    return new Conn("c1", ws, new Outbox(), flusher.scheduler, makeMemoryBroker(), 0, {
       id: "s1",
       userId: null,
       lastSequence: 0,
