@@ -22,7 +22,7 @@ import { Clock, Effect, Layer } from "effect"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { isUserTopic, type Topic } from "../broker/topics.js"
-import type { Outgoing } from "../protocol/encode.js"
+import { internKey, type Outgoing } from "../protocol/encode.js"
 import { luaScript, RedisClient } from "./RedisClient.js"
 
 export interface WireMessage {
@@ -44,7 +44,7 @@ export const decodeWire = (payload: string): WireMessage | undefined => {
   return {
     origin: payload.slice(0, a),
     rid: payload.slice(b + 1, c),
-    msg: { key: key === "" ? undefined : key, body: payload.slice(c + 1) },
+    msg: { key: key === "" ? undefined : internKey(key), body: payload.slice(c + 1) },
   }
 }
 

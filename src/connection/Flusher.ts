@@ -15,7 +15,8 @@ import { AppConfig } from "../config/AppConfig.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
-import { FrameDeflater, sendCompressed } from "./deflate.js"
+import { FrameDeflater } from "./deflate.js"
+import { writeCompressedText, writeText } from "./wire.js"
 
 export interface FlusherShape {
   readonly scheduler: FlushScheduler
@@ -47,12 +48,11 @@ const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => 
   stats.bytesSent += frame.length
   if (conn.deflateBits !== undefined && frame.length >= COMPRESSION_THRESHOLD) {
     const payload = deflater.compress(Buffer.from(frame), conn.deflateBits)
-    sendCompressed(conn.ws, payload)
+    writeCompressedText(conn.ws, payload)
     stats.compressedFrames++
     stats.bytesOnWire += payload.length
   } else {
-    conn.ws.send(frame, { compress: false })
-    stats.bytesOnWire += frame.length
+    stats.bytesOnWire += writeText(conn.ws, frame)
   }
 }
 

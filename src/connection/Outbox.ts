@@ -8,12 +8,16 @@
  */
 import type { Outgoing } from "../protocol/encode.js"
 
+/**
+ * Up to this many waiting messages, a key is found by scanning them: a connection typically
+ * has a handful per batch, and a scan of a few pointer comparisons (keys are interned, see
+ * `conflationKey`) costs less than a hash table made and dropped per connection per pass.
+ */
+const SCAN_LIMIT = 16
+
 export class Outbox {
   private items: Array<Outgoing> = []
-  /**
-   * Position in `items` of the waiting message for each conflation key; made when the first
-   * keyed message arrives after a drain, so an idle connection keeps no table (~180 bytes).
-   */
+  /** Position in `items` of the waiting message per conflation key, once there are many. */
   private positions: Map<string, number> | undefined = undefined
   /** Messages without a key; bounded by the caller to keep memory per connection bounded. */
   unkeyed = 0
@@ -26,18 +30,33 @@ export class Outbox {
   offer(msg: Outgoing): boolean {
     const key = msg.key
     if (key !== undefined) {
-      this.positions ??= new Map()
-      const at = this.positions.get(key)
-      if (at !== undefined) {
+      const at = this.indexOf(key)
+      if (at >= 0) {
         this.items[at] = msg
         return true
       }
-      this.positions.set(key, this.items.length)
+      this.positions?.set(key, this.items.length)
     } else {
       this.unkeyed++
     }
     this.items.push(msg)
+    if (this.positions === undefined && this.items.length > SCAN_LIMIT) this.index()
     return false
+  }
+
+  private indexOf(key: string): number {
+    if (this.positions !== undefined) return this.positions.get(key) ?? -1
+    const items = this.items
+    for (let i = 0; i < items.length; i++) if ((items[i] as Outgoing).key === key) return i
+    return -1
+  }
+
+  private index(): void {
+    const positions = new Map<string, number>()
+    this.items.forEach((m, i) => {
+      if (m.key !== undefined) positions.set(m.key, i)
+    })
+    this.positions = positions
   }
 
   /** Current end of the queue, for `insertAt`. */

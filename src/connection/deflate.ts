@@ -6,7 +6,7 @@
  * that collapses. Here the flusher compresses each outgoing frame synchronously with ONE zlib
  * context per window size for the whole process, reset after every message, which is exactly
  * what `server_no_context_takeover` (always negotiated) allows. The frame is then written with
- * RSV1 set through `ws`'s own framing. Per-connection compression state: none.
+ * RSV1 set (`wire.ts`). Per-connection compression state: none.
  *
  * Node exposes synchronous deflate only as `deflateRawSync`, which builds and frees a context per
  * call (about 3x the CPU). Reusing a context needs the zlib handle's `writeSync`, a stable
@@ -15,7 +15,6 @@
  */
 import * as zlib from "node:zlib"
 import type { WebSocket } from "ws"
-import * as wsModule from "ws"
 
 interface ZlibHandle {
   writeSync(
@@ -122,10 +121,9 @@ export class FrameDeflater {
   }
 }
 
-/** What this module needs of `ws` internals: the negotiated extension and the frame sender. */
+/** What this module needs of `ws` internals: the negotiated extension. */
 interface WsInternals {
   readonly _extensions: Record<string, { readonly params: Record<string, unknown> } | undefined>
-  readonly _sender: { sendFrame(list: ReadonlyArray<Buffer | string>, cb?: () => void): void }
 }
 
 /**
@@ -138,21 +136,4 @@ export const negotiatedWindowBits = (ws: WebSocket): number | undefined => {
   const bits = pmd.params.server_max_window_bits
   const n = typeof bits === "number" ? bits : 15
   return n >= 9 && n <= 15 ? n : undefined
-}
-
-interface FrameOptions {
-  readonly fin: boolean
-  readonly rsv1: boolean
-  readonly opcode: number
-  readonly mask: boolean
-  readonly readOnly: boolean
-}
-/** `ws` exports its Sender at runtime but its type definitions do not declare it. */
-const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: FrameOptions): Array<Buffer> } })
-  .Sender
-
-/** Writes an already-compressed text message as one frame with RSV1 set. */
-export const sendCompressed = (ws: WebSocket, payload: Buffer): void => {
-  const frame = Sender.frame(payload, { fin: true, rsv1: true, opcode: 1, mask: false, readOnly: false })
-  ;(ws as unknown as WsInternals)._sender.sendFrame(frame)
 }

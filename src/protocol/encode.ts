@@ -37,5 +37,20 @@ export const asSnapshot = (msg: Outgoing): Outgoing => ({
 
 export const nowIso = (millis: number): string => new Date(millis).toISOString()
 
+const interned = new Map<string, string>()
+/** Beyond this many distinct keys (never, with a real universe) keys are no longer interned. */
+const MAX_INTERNED = 100_000
+
+/**
+ * One string per distinct conflation key, so outboxes compare keys by identity. Keys come from
+ * the universe's codes, markets and sectors (ingest validates codes), so the table stays small.
+ */
+export const internKey = (key: string): string => {
+  const known = interned.get(key)
+  if (known !== undefined) return known
+  if (interned.size < MAX_INTERNED) interned.set(key, key)
+  return key
+}
+
 /** Conflation key of a state message. */
-export const conflationKey = (type: string, code: string): string => `${type}|${code}`
+export const conflationKey = (type: string, code: string): string => internKey(`${type}|${code}`)

@@ -48,8 +48,18 @@ describe("Outbox", () => {
   it.prop(
     "holds the latest value of each key once, unkeyed messages all, in first-arrival order",
     [
-      FastCheck.array(
-        FastCheck.tuple(FastCheck.option(FastCheck.constantFrom("A", "B", "C")), FastCheck.nat(1000)),
+      // Few keys (short queues, found by scanning) or many (long queues, found through an index).
+      FastCheck.oneof(
+        FastCheck.array(
+          FastCheck.tuple(FastCheck.option(FastCheck.constantFrom("A", "B", "C")), FastCheck.nat(1000)),
+        ),
+        FastCheck.array(
+          FastCheck.tuple(
+            FastCheck.option(FastCheck.integer({ min: 0, max: 40 }).map(String)),
+            FastCheck.nat(1000),
+          ),
+          { maxLength: 200 },
+        ),
       ),
     ],
     ([ops]) => {
@@ -63,6 +73,34 @@ describe("Outbox", () => {
         else expected.push(msg)
       }
       expect(o.drain()).toEqual(expected)
+    },
+  )
+
+  it.prop(
+    "places answers inserted at a mark where the queue stood, however many states arrived since",
+    [
+      FastCheck.array(FastCheck.integer({ min: 0, max: 40 }), { maxLength: 60 }),
+      FastCheck.array(FastCheck.integer({ min: 0, max: 40 }), { maxLength: 60 }),
+    ],
+    ([before, after]) => {
+      const o = new Outbox()
+      const model: Array<Outgoing> = []
+      const offer = (code: number, n: number) => {
+        const msg = price(String(code), n)
+        o.offer(msg)
+        const at = model.findIndex((m) => m.key === msg.key)
+        if (at >= 0) model[at] = msg
+        else model.push(msg)
+      }
+      for (const [i, c] of before.entries()) offer(c, i)
+      const mark = o.mark()
+      const markInModel = model.length
+      for (const [i, c] of after.entries()) offer(c, 1000 + i)
+      o.insertAt(mark, [answer(1), answer(2)])
+      model.splice(markInModel, 0, answer(1), answer(2))
+      // States that arrive after the insertion still conflate with the right waiting message.
+      for (const [i, c] of after.entries()) offer(c, 2000 + i)
+      expect(o.drain()).toEqual(model)
     },
   )
 })

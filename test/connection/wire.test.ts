@@ -1,0 +1,105 @@
+/**
+ * Frames the flusher writes straight to the socket are standard WebSocket frames: a `ws` client
+ * reads every payload length encoding (7-bit, 16-bit, 64-bit), UTF-8 text, and deflated frames
+ * when it negotiated permessage-deflate; and they interleave in order with what `ws` writes itself.
+ */
+import type { AddressInfo } from "node:net"
+import * as zlib from "node:zlib"
+import { describe, expect, it } from "@effect/vitest"
+import WebSocket, { WebSocketServer } from "ws"
+import { writeCompressedText, writeText } from "../../src/connection/wire.js"
+
+const pair = (deflate: boolean) =>
+  new Promise<{ server: WebSocket; client: WebSocket; received: Array<string>; close: () => void }>(
+    (resolve) => {
+      const wss = new WebSocketServer({
+        host: "127.0.0.1",
+        port: 0,
+        perMessageDeflate: deflate ? { serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
+      })
+      wss.once("listening", () => {
+        const received: Array<string> = []
+        const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, {
+          perMessageDeflate: deflate,
+        })
+        client.on("message", (d) => received.push(d.toString()))
+        wss.once("connection", (server) =>
+          client.once("open", () =>
+            resolve({
+              server,
+              client,
+              received,
+              close: () => {
+                client.terminate()
+                wss.close()
+              },
+            }),
+          ),
+        )
+      })
+    },
+  )
+
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10))
+}
+
+describe("wire", () => {
+  it("writes text frames of every length encoding that a ws client reads back", async () => {
+    const { server, received, close } = await pair(false)
+    try {
+      const texts = [
+        "",
+        "x",
+        "a".repeat(125),
+        "b".repeat(126),
+        "c".repeat(65535),
+        "d".repeat(65536),
+        "e".repeat(200_000),
+        '{"name":"삼성전자","note":"호가 – UTF-8"}',
+      ]
+      for (const t of texts) writeText(server, t)
+      await until(() => received.length === texts.length)
+      expect(received).toEqual(texts)
+    } finally {
+      close()
+    }
+  })
+
+  it("returns the payload's length in bytes, not characters", async () => {
+    const { server, close } = await pair(false)
+    try {
+      expect(writeText(server, "삼성")).toBe(6)
+    } finally {
+      close()
+    }
+  })
+
+  it("keeps order with frames ws writes itself", async () => {
+    const { server, received, close } = await pair(false)
+    try {
+      writeText(server, "1")
+      server.send("2")
+      writeText(server, "3")
+      await until(() => received.length === 3)
+      expect(received).toEqual(["1", "2", "3"])
+    } finally {
+      close()
+    }
+  })
+
+  it("writes deflated frames with RSV1 that a client which negotiated permessage-deflate inflates", async () => {
+    const { server, received, close } = await pair(true)
+    try {
+      const text = JSON.stringify({ type: "batch", messages: Array.from({ length: 50 }, (_, i) => ({ i })) })
+      const deflated = zlib.deflateRawSync(Buffer.from(text), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+      // RFC 7692 7.2.1: the sender removes the trailing 00 00 ff ff.
+      writeCompressedText(server, deflated.subarray(0, deflated.length - 4))
+      writeText(server, "plain after compressed")
+      await until(() => received.length === 2)
+      expect(received).toEqual([text, "plain after compressed"])
+    } finally {
+      close()
+    }
+  })
+})
