@@ -26,6 +26,10 @@ const noteFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Array<string> => 
       notes.push(
         `${r.server}: the load client's event-loop lag p99 was ${r.client.eventLoopLagP99Ms} ms (client CPU ${r.client.cpuPercent}%): latency includes client-side delay.`,
       )
+    if (r.feedSkippedPerSec > 0)
+      notes.push(
+        `${r.server}: its feed produced ${r.feedTicksPerSec} of ${s.feedRate} ticks/s and skipped ${r.feedSkippedPerSec}/s it could not run on time (the server was saturated; offered msg/s is the scenario's, not what this feed produced).`,
+      )
     if (r.gaps > 0 && r.kind !== "socketio")
       notes.push(`${r.server}: ${r.gaps} sequence gaps seen by the client.`)
     if (r.connections.failed > 0)

@@ -134,6 +134,7 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
       const lag = monitorEventLoopDelay({ resolution: 10 })
       lag.enable()
       const cpu0 = process.cpuUsage()
+      const feed0 = (yield* a.command("feed-stats")).feed
       const a0 = a.sample()
       const b0 = b.sample()
       const t0 = yield* Clock.currentTimeMillis
@@ -145,6 +146,7 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
       statsB.endWindow(t1)
       const a1 = a.sample()
       const b1 = b.sample()
+      const feed1 = (yield* a.command("feed-stats")).feed
       const cpu = process.cpuUsage(cpu0)
       lag.disable()
       const windowSec = (t1 - t0) / 1000
@@ -161,6 +163,8 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
         s1: a1,
         peak: a1?.rssBytes ?? 0,
         stale: poolA.staleSince(t1 - 3000),
+        // The one feed of the cluster runs on instance 1.
+        feed: feed0 !== undefined && feed1 !== undefined ? { start: feed0, end: feed1 } : undefined,
       })
       const rb = resultOf(half1, { kind: "quotecast" }, b.name, statsB, {
         ...common,

@@ -17,6 +17,7 @@ import {
   type LoadConfig,
   LoadStats,
 } from "../../load/lib/index.js"
+import type { FeedCounters } from "../servers/control.js"
 import { makeBenchPool, type Protocol } from "./clients.js"
 import { type BenchServer, type ProcSample, type ServerKind, serverLabel, startServer } from "./server.js"
 
@@ -67,6 +68,10 @@ export interface RunResult {
     readonly connectErrors: Record<string, number>
   }
   readonly offeredMsgPerSec: number
+  /** Trade ticks per second the server's feed produced over the window (its target: `feedRate`). */
+  readonly feedTicksPerSec: number
+  /** Ticks per second its feed skipped because the server could not run it on time. */
+  readonly feedSkippedPerSec: number
   readonly msgPerSec: number
   readonly framesPerSec: number
   readonly msgPerFrame: number
@@ -192,6 +197,8 @@ export const failedResult = (
     connectErrors: {},
   },
   offeredMsgPerSec: offeredMsgPerSec(scenario),
+  feedTicksPerSec: 0,
+  feedSkippedPerSec: 0,
   msgPerSec: 0,
   framesPerSec: 0,
   msgPerFrame: 0,
@@ -243,6 +250,7 @@ const measure = (
     const lag = monitorEventLoopDelay({ resolution: 10 })
     lag.enable()
     const clientCpu0 = process.cpuUsage()
+    const feed0 = (yield* server.command("feed-stats")).feed
     const s0 = server.sample()
     let peak = s0?.rssBytes ?? 0
     let killed: string | undefined
@@ -278,6 +286,7 @@ const measure = (
     const t1 = yield* Clock.currentTimeMillis
     const s1 = server.sample()
     stats.endWindow(t1)
+    const feed1 = killed === undefined ? (yield* server.command("feed-stats")).feed : undefined
     const stale = pool.staleSince(t1 - STALE_WINDOW_MS)
     if (killed !== undefined) server.child.kill("SIGKILL")
     const clientCpu = process.cpuUsage(clientCpu0)
@@ -291,6 +300,7 @@ const measure = (
       peak,
       stale: scenario.feedRate > 0 ? stale : 0,
       killed,
+      feed: feed0 !== undefined && feed1 !== undefined ? { start: feed0, end: feed1 } : undefined,
       client: {
         cpuPercent: round1(((clientCpu.user + clientCpu.system) / 1e6 / windowSec) * 100),
         eventLoopLagP99Ms: round1(Math.max(0, lag.percentile(99) / 1e6 - 10)),
@@ -317,6 +327,8 @@ export const resultOf = (
     readonly stale: number
     readonly killed: string | undefined
     readonly client: RunResult["client"]
+    /** The feed's counters at the start and end of the window. */
+    readonly feed?: { readonly start: FeedCounters; readonly end: FeedCounters } | undefined
   },
 ): RunResult => {
   const cpu = m.s0 !== undefined && m.s1 !== undefined ? ((m.s1.cpuSec - m.s0.cpuSec) / m.windowSec) * 100 : 0
@@ -339,6 +351,10 @@ export const resultOf = (
       connectErrors: toRecord(stats.connectErrors),
     },
     offeredMsgPerSec: offeredMsgPerSec(scenario),
+    feedTicksPerSec:
+      m.feed === undefined ? 0 : Math.round((m.feed.end.produced - m.feed.start.produced) / m.windowSec),
+    feedSkippedPerSec:
+      m.feed === undefined ? 0 : Math.round((m.feed.end.skipped - m.feed.start.skipped) / m.windowSec),
     msgPerSec: Math.round(stats.windowMessages / m.windowSec),
     framesPerSec: Math.round(stats.windowFrames / m.windowSec),
     msgPerFrame:

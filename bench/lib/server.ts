@@ -66,7 +66,8 @@ export interface BenchServer {
   readonly output: () => string
   readonly alive: () => boolean
   readonly sample: () => ProcSample | undefined
-  readonly command: (cmd: ControlCommand["cmd"]) => Effect.Effect<void, ServerControlError>
+  /** Sends a control command; the reply carries the feed's counters. */
+  readonly command: (cmd: ControlCommand["cmd"]) => Effect.Effect<ControlReply, ServerControlError>
 }
 
 const STOP_GRACE = Duration.seconds(5)
@@ -120,11 +121,11 @@ export const startServer = (
     )
     const pid = child.pid ?? -1
     const command = (cmd: ControlCommand["cmd"]) =>
-      Effect.async<void, ServerControlError>((resume) => {
+      Effect.async<ControlReply, ServerControlError>((resume) => {
         const onReply = (m: unknown) => {
           if (typeof m === "object" && m !== null && (m as ControlReply).ok === cmd) {
             child.off("message", onReply)
-            resume(Effect.void)
+            resume(Effect.succeed(m as ControlReply))
           }
         }
         child.on("message", onReply)

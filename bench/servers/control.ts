@@ -1,19 +1,32 @@
 /**
  * The harness <-> server control channel (Node IPC): the harness starts the feed once every
- * connection is open (ramping 10,000 handshakes under a running feed starves them), and asks for a
+ * connection is open (ramping 10,000 handshakes under a running feed starves them), asks for a
  * full GC before reading RSS so that every server is measured on what it retains, not on garbage
- * it has not collected yet.
+ * it has not collected yet, and reads the feed's counters: a server too busy to run its feed on
+ * time skips trades (SimulatorEngine), and the report says how many, per server.
  */
-export type ControlCommand = { readonly cmd: "start-feed" } | { readonly cmd: "gc" }
-export interface ControlReply {
-  readonly ok: ControlCommand["cmd"]
+export type ControlCommand =
+  | { readonly cmd: "start-feed" }
+  | { readonly cmd: "gc" }
+  | { readonly cmd: "feed-stats" }
+
+/** Trade ticks the server's feed produced and skipped so far. */
+export interface FeedCounters {
+  readonly produced: number
+  readonly skipped: number
 }
 
+export interface ControlReply {
+  readonly ok: ControlCommand["cmd"]
+  readonly feed?: FeedCounters
+}
+
+const COMMANDS: ReadonlyArray<string> = ["start-feed", "gc", "feed-stats"]
 const isCommand = (u: unknown): u is ControlCommand =>
-  typeof u === "object" && u !== null && "cmd" in u && (u.cmd === "start-feed" || u.cmd === "gc")
+  typeof u === "object" && u !== null && "cmd" in u && COMMANDS.includes(String(u.cmd))
 
 /** Server side: answers the harness's commands; `startFeed` runs at most once. */
-export const serveControl = (startFeed: () => void): void => {
+export const serveControl = (startFeed: () => void, feed: () => FeedCounters): void => {
   let started = false
   process.on("message", (m: unknown) => {
     if (!isCommand(m)) return
@@ -25,7 +38,11 @@ export const serveControl = (startFeed: () => void): void => {
       const gc = (globalThis as { gc?: () => void }).gc
       gc?.()
     }
-    process.send?.({ ok: m.cmd } satisfies ControlReply)
+    const counters = feed()
+    process.send?.({
+      ok: m.cmd,
+      feed: { produced: counters.produced, skipped: counters.skipped },
+    } satisfies ControlReply)
   })
   // The harness going away must not leave a server behind.
   process.on("disconnect", () => process.exit(0))

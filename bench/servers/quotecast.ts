@@ -14,6 +14,7 @@ import { logLevelLayer } from "../../src/config/logging.js"
 import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
 import { gateway, modeLayer } from "../../src/Gateway.js"
 import { ServerAddress } from "../../src/http/Server.js"
+import { yieldingToIo } from "../../src/lifecycle/EventLoop.js"
 import { MarketState } from "../../src/market/MarketState.js"
 import { Universe } from "../../src/market/Universe.js"
 import { announce, serveControl } from "./control.js"
@@ -33,12 +34,15 @@ const BenchFeedLive = Layer.scopedDiscard(
       return events.length > 0 ? pipeline.publish(events) : Effect.void
     })
     const loop = Effect.sync(() => engine.advance(Date.now(), alwaysOpen)).pipe(
-      Effect.zipRight(Effect.repeat(tick, Schedule.fixed(Duration.millis(engine.intervalMs)))),
+      Effect.zipRight(Effect.repeat(tick, yieldingToIo(Schedule.fixed(Duration.millis(engine.intervalMs))))),
     )
     const run = yield* FiberSet.makeRuntime<never>()
-    serveControl(() => {
-      if (process.env.BENCH_FEED !== "off") run(loop)
-    })
+    serveControl(
+      () => {
+        if (process.env.BENCH_FEED !== "off") run(loop)
+      },
+      () => engine,
+    )
     // The harness runs quotecast at LOG_LEVEL=warning (no per-connection log lines through its
     // pipe, the baselines log nothing either), so the port is announced here.
     announce("quotecast", (yield* ServerAddress).port)

@@ -40,7 +40,10 @@ const publish = (events: ReadonlyArray<MarketEvent>): void => {
 
 const { universe, state } = standaloneMarket()
 const engine = makeBenchEngine(universe, state, feedSettingsFromEnv())
-serveControl(() => startFeedLoop(engine, publish))
+serveControl(
+  () => startFeedLoop(engine, publish),
+  () => engine,
+)
 server.listen(0, "127.0.0.1", () => {
   const address = server.address()
   announce("socketio-baseline", typeof address === "object" && address !== null ? address.port : 0)

@@ -117,7 +117,10 @@ wss.on("connection", (ws) => {
 setInterval(flush, BATCH_INTERVAL_MS)
 const { universe, state } = standaloneMarket()
 const engine = makeBenchEngine(universe, state, feedSettingsFromEnv())
-serveControl(() => startFeedLoop(engine, publish))
+serveControl(
+  () => startFeedLoop(engine, publish),
+  () => engine,
+)
 server.listen(0, "127.0.0.1", () => {
   const address = server.address()
   announce("ws-baseline", typeof address === "object" && address !== null ? address.port : 0)

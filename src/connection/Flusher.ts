@@ -12,6 +12,7 @@
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
+import { yieldingToIo } from "../lifecycle/EventLoop.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
@@ -169,11 +170,14 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
  * that just ran, so a pass starts every BATCH_INTERVAL_MS (PROTOCOL.md "batch") however long the
  * pass took. Counted from the end, a 25 ms pass would make the cadence 55 ms: batches grow, and
  * conflation drops prices that a 30 ms cadence would have delivered. A pass longer than the
- * interval is followed at once by the next, never by a burst of catch-up passes.
+ * interval is followed by the next after one turn of the event loop, never by a burst of
+ * catch-up passes.
  */
 export const flushClock = (intervalMs: number, lastPassMs: () => number) =>
-  Schedule.spaced(Duration.millis(intervalMs)).pipe(
-    Schedule.modifyDelay(() => Duration.millis(Math.max(0, intervalMs - lastPassMs()))),
+  yieldingToIo(
+    Schedule.spaced(Duration.millis(intervalMs)).pipe(
+      Schedule.modifyDelay(() => Duration.millis(intervalMs - lastPassMs())),
+    ),
   )
 
 export const FlusherLive = Layer.scoped(

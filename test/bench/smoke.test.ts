@@ -18,6 +18,8 @@ describe("npm run bench (smoke)", () => {
     for (const run of scenario?.runs ?? []) {
       expect(run.status, `${run.server}: ${run.note ?? ""}`).toBe("ok")
       expect(run.connections.established).toBe(smokeScenario.connections)
+      // Each server's own feed reports how many ticks it produced (and skipped) in the window.
+      expect(run.feedTicksPerSec).toBeGreaterThan(0)
       expect(run.msgPerSec).toBeGreaterThan(0)
       expect(run.framesPerSec).toBeGreaterThan(0)
       expect(run.latencyMs.count).toBeGreaterThan(0)

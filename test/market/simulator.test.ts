@@ -4,6 +4,7 @@ import { AppConfig } from "../../src/config/AppConfig.js"
 import { MarketClock, MarketClockLive } from "../../src/feed/MarketClock.js"
 import {
   buildBook,
+  CATCH_UP_INTERVALS,
   indexLevel,
   SimulatorEngine,
   SimulatorLive,
@@ -116,6 +117,18 @@ describe("SimulatorEngine", () => {
     return { universe, state, engine: new SimulatorEngine(universe, state, { seed, rate }) }
   }
   const open = () => true
+
+  it("paces trades at the configured rate, and skips rather than bunches the trades of a late call", () => {
+    const { engine } = engineWith(1, 2_000)
+    expect(engine.ticksDue(0)).toBe(0)
+    // On time: 2,000 ticks/s x 25 ms.
+    expect(engine.ticksDue(25)).toBe(50)
+    // Three seconds late (an overloaded process): at most CATCH_UP_INTERVALS intervals' worth.
+    expect(engine.ticksDue(3_025)).toBe(50 * CATCH_UP_INTERVALS)
+    expect(engine.skipped).toBe(6_000 - 50 * CATCH_UP_INTERVALS)
+    // Back on time, back to the rate.
+    expect(engine.ticksDue(3_050)).toBe(50)
+  })
 
   it.prop(
     "keeps every stock on the grid, within limits, with increasing volume and valid books",
