@@ -48,7 +48,7 @@ const deflater = new FrameDeflater(COMPRESSION_THRESHOLD, 1)
 const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => {
   stats.bytesSent += frame.length
   if (conn.deflateBits !== undefined && frame.length >= COMPRESSION_THRESHOLD) {
-    const payload = deflater.compress(Buffer.from(frame), conn.deflateBits)
+    const payload = deflater.compressText(frame, conn.deflateBits)
     writeCompressedText(conn.ws, payload)
     stats.compressedFrames++
     stats.bytesOnWire += payload.length

@@ -44,31 +44,34 @@ class ReusedDeflate {
     this.engine = zlib.createDeflateRaw({ windowBits, level, memLevel: 8 })
   }
 
-  /** Deflates `input` with a sync flush and resets the context; the result has no trailer. */
-  compress(input: Buffer): Buffer {
+  /**
+   * Deflates `input[0, length)` with a sync flush and resets the context; the result has no
+   * trailer. It is a view of this engine's output buffer, valid until the next call: the caller
+   * copies it into the frame it writes, so a compressed frame costs one allocation, not three.
+   */
+  compress(input: Buffer, length = input.length): Buffer {
     const handle = this.engine._handle
     const state = this.engine._writeState
     if (handle == null || state === undefined) throw new Error("zlib internals unavailable")
-    const parts: Array<Buffer> = []
-    let total = 0
+    let parts: Array<Buffer> | undefined
+    let have = 0
     let inOff = 0
-    let availIn = input.length
+    let availIn = length
     for (;;) {
       handle.writeSync(zlib.constants.Z_SYNC_FLUSH, input, inOff, availIn, this.out, 0, this.out.length)
       const availOutAfter = state[0] as number
       const availInAfter = state[1] as number
-      const have = this.out.length - availOutAfter
-      if (have > 0) {
-        // The output buffer is reused: copy out what the socket will hold on to.
-        parts.push(Buffer.from(this.out.subarray(0, have)))
-        total += have
-      }
+      have = this.out.length - availOutAfter
       if (availOutAfter !== 0) break
+      // The output filled up (a message over ~64 KB compressed): keep this chunk, go on.
+      parts ??= []
+      parts.push(Buffer.from(this.out))
       inOff += availIn - availInAfter
       availIn = availInAfter
     }
     handle.reset()
-    const all = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total)
+    const last = this.out.subarray(0, have)
+    const all = parts === undefined ? last : Buffer.concat([...parts, last])
     // RFC 7692 7.2.1: a sync flush ends with 00 00 ff ff, which the sender removes.
     return all.subarray(0, all.length - 4)
   }
@@ -77,6 +80,8 @@ class ReusedDeflate {
 export class FrameDeflater {
   private readonly engines = new Map<number, ReusedDeflate>()
   private reuse: boolean
+  /** Where text is encoded before it is compressed; grows to the largest message seen. */
+  private scratch = Buffer.allocUnsafe(64 * 1024)
 
   constructor(
     readonly threshold: number,
@@ -94,9 +99,25 @@ export class FrameDeflater {
     return e
   }
 
+  /** Compresses one message; the result is the caller's. */
   compress(input: Buffer, windowBits: number): Buffer {
-    if (this.reuse) return this.engine(windowBits).compress(input)
-    const out = zlib.deflateRawSync(input, {
+    return Buffer.from(this.compressShared(input, input.length, windowBits))
+  }
+
+  /**
+   * Compresses a message of text: encoded into a reused buffer, deflated into the engine's
+   * reused output. The result is valid until the next call (copy it before then).
+   */
+  compressText(text: string, windowBits: number): Uint8Array {
+    const need = Buffer.byteLength(text)
+    if (need > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2))
+    this.scratch.write(text, 0, need, "utf8")
+    return this.compressShared(this.scratch, need, windowBits)
+  }
+
+  private compressShared(input: Buffer, length: number, windowBits: number): Buffer {
+    if (this.reuse) return this.engine(windowBits).compress(input, length)
+    const out = zlib.deflateRawSync(input.subarray(0, length), {
       windowBits,
       level: this.level,
       finishFlush: zlib.constants.Z_SYNC_FLUSH,

@@ -2,6 +2,7 @@
  * The gateway's own permessage-deflate: frames compressed with one shared, reset context decode
  * with any standard inflater and with a real `ws` client that negotiated the extension.
  */
+import { randomBytes } from "node:crypto"
 import * as zlib from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc, Option } from "effect"
@@ -30,6 +31,16 @@ describe("FrameDeflater", () => {
       }
     },
   )
+
+  it("compresses text through its reused buffers: UTF-8, and output larger than one 64 KB chunk", () => {
+    const d = new FrameDeflater(0, 1)
+    // Random base64 barely compresses, so its output spans several of the engine's chunks.
+    const noisy = randomBytes(150_000).toString("base64")
+    for (const text of ['{"name":"삼성전자","book":"호가"}', noisy, "small after large"]) {
+      const payload = Buffer.from(d.compressText(text, 15))
+      expect(inflate(payload).toString()).toBe(text)
+    }
+  })
 
   it("shrinks a typical batch to well under half", () => {
     const batch = JSON.stringify({
