@@ -12,6 +12,12 @@ export interface BrokerShape {
   /** Sends a message to every subscriber of `topic`, on every instance. */
   readonly publish: (topic: Topic, msg: Outgoing) => Effect.Effect<void>
   /**
+   * `publish` for several messages, in order. In cluster mode what goes to other instances
+   * leaves in one write before local delivery starts, so their subscribers do not wait for this
+   * instance's own fan-out (the pipeline publishes a simulator group or an ingest request so).
+   */
+  readonly publishAll: (messages: ReadonlyArray<Published>) => Effect.Effect<void>
+  /**
    * Adds a local sink to a topic. In cluster mode the first local sink of a topic subscribes
    * upstream, and this waits (bounded) for that, so a snapshot read afterwards misses nothing.
    */
@@ -22,6 +28,12 @@ export interface BrokerShape {
   readonly localTopicCount: () => number
   /** Health of the transport: undefined when healthy, else the reason. */
   readonly degraded: Effect.Effect<string | undefined>
+}
+
+/** A message and the topic it is published on. */
+export interface Published {
+  readonly topic: Topic
+  readonly msg: Outgoing
 }
 
 export class Broker extends Context.Tag("quotecast/Broker")<Broker, BrokerShape>() {}
@@ -40,6 +52,10 @@ export const makeMemoryBroker = (): BrokerShape => {
     publish: (topic, msg) =>
       Effect.sync(() => {
         hub.deliver(topic, msg)
+      }),
+    publishAll: (messages) =>
+      Effect.sync(() => {
+        for (const m of messages) hub.deliver(m.topic, m.msg)
       }),
     join: (topic, sink) =>
       Effect.sync(() => {

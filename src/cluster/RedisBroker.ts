@@ -19,7 +19,7 @@
  *   an instance replays the entries for its local users that it did not receive.
  */
 import { Clock, Effect, Layer } from "effect"
-import { Broker, type BrokerShape } from "../broker/Broker.js"
+import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { isUserTopic, type Topic } from "../broker/topics.js"
 import { internKey, type Outgoing } from "../protocol/encode.js"
@@ -132,26 +132,48 @@ export const RedisBrokerLive = Layer.scoped(
       }),
     )
 
+    const publishDurably = (topic: Topic, msg: Outgoing) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          hub.deliver(topic, msg)
+          redis.fire("PUBLISH (durable)", (r) =>
+            publishDurable(
+              r,
+              [counterKey, recentKey],
+              [channelOf(topic), encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES],
+            ),
+          )
+        }),
+      )
+
+    /**
+     * The market-data hot path. The PUBLISHes go out first, as one explicit pipeline, which
+     * ioredis writes to the socket at once; left to auto-pipelining they would wait for the
+     * next process.nextTick, which under Effect's microtask scheduling comes only after this
+     * instance's whole local fan-out (measured: +6 ms at p50, +30 ms at p99 on the other side).
+     */
+    const publishMarket = (messages: ReadonlyArray<Published>) =>
+      Effect.sync(() => {
+        redis.fire("PUBLISH", (r) => {
+          const p = r.pipeline()
+          for (const m of messages) p.publish(channelOf(m.topic), encodeWire(instanceId, m.msg))
+          return p.exec()
+        })
+        for (const m of messages) hub.deliver(m.topic, m.msg)
+      })
+
     const broker: BrokerShape = {
       publish: (topic, msg) =>
-        isUserTopic(topic)
-          ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Effect.sync(() => {
-                hub.deliver(topic, msg)
-                redis.fire("PUBLISH (durable)", (r) =>
-                  publishDurable(
-                    r,
-                    [counterKey, recentKey],
-                    [channelOf(topic), encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES],
-                  ),
-                )
-              }),
-            )
-          : // The market-data hot path: one synchronous step per event.
-            Effect.sync(() => {
-              hub.deliver(topic, msg)
-              redis.fire("PUBLISH", (r) => r.publish(channelOf(topic), encodeWire(instanceId, msg)))
-            }),
+        isUserTopic(topic) ? publishDurably(topic, msg) : publishMarket([{ topic, msg }]),
+      publishAll: (messages) =>
+        Effect.suspend(() => {
+          const market = messages.filter((m) => !isUserTopic(m.topic))
+          const user = messages.filter((m) => isUserTopic(m.topic))
+          return Effect.zipRight(
+            market.length > 0 ? publishMarket(market) : Effect.void,
+            Effect.forEach(user, (m) => publishDurably(m.topic, m.msg), { discard: true }),
+          )
+        }),
       join: (topic, sink) =>
         Effect.suspend(() => {
           if (hub.add(topic, sink)) onFirst(topic)

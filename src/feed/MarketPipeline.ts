@@ -59,14 +59,14 @@ export const MarketPipelineLive = Layer.effect(
     const snapshots = yield* SnapshotStore
     const stats = yield* GatewayStats
     const observers = new Set<Observer>()
-    const publishOne = (e: MarketEvent) => {
-      const { topic, snapshotKey, msg } = encodeEvent(e)
-      return Effect.zipRight(snapshots.put(topic, snapshotKey, msg), broker.publish(topic, msg))
-    }
     return {
       publish: (events) =>
         Effect.gen(function* () {
-          yield* Effect.forEach(events, publishOne, { discard: true })
+          const encoded = events.map(encodeEvent)
+          // Every snapshot is stored before any event goes out: a subscriber that reads the
+          // snapshot of a topic after its event was delivered never gets an older state.
+          for (const e of encoded) yield* snapshots.put(e.topic, e.snapshotKey, e.msg)
+          yield* broker.publishAll(encoded)
           stats.eventsPublished += events.length
           for (const o of observers) yield* o(events)
         }),
