@@ -134,7 +134,7 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
       const lag = monitorEventLoopDelay({ resolution: 10 })
       lag.enable()
       const cpu0 = process.cpuUsage()
-      const feed0 = (yield* a.command("feed-stats")).feed
+      const feed0 = yield* a.feedCounters
       const a0 = a.sample()
       const b0 = b.sample()
       const t0 = yield* Clock.currentTimeMillis
@@ -146,7 +146,7 @@ export const runCluster = (log: (line: string) => void): Effect.Effect<ReadonlyA
       statsB.endWindow(t1)
       const a1 = a.sample()
       const b1 = b.sample()
-      const feed1 = (yield* a.command("feed-stats")).feed
+      const feed1 = yield* a.feedCounters
       const cpu = process.cpuUsage(cpu0)
       lag.disable()
       const windowSec = (t1 - t0) / 1000

@@ -250,7 +250,7 @@ const measure = (
     const lag = monitorEventLoopDelay({ resolution: 10 })
     lag.enable()
     const clientCpu0 = process.cpuUsage()
-    const feed0 = (yield* server.command("feed-stats")).feed
+    const feed0 = yield* server.feedCounters
     const s0 = server.sample()
     let peak = s0?.rssBytes ?? 0
     let killed: string | undefined
@@ -286,7 +286,7 @@ const measure = (
     const t1 = yield* Clock.currentTimeMillis
     const s1 = server.sample()
     stats.endWindow(t1)
-    const feed1 = killed === undefined ? (yield* server.command("feed-stats")).feed : undefined
+    const feed1 = killed === undefined ? yield* server.feedCounters : undefined
     const stale = pool.staleSince(t1 - STALE_WINDOW_MS)
     if (killed !== undefined) server.child.kill("SIGKILL")
     const clientCpu = process.cpuUsage(clientCpu0)
@@ -312,6 +312,15 @@ const measure = (
     )
     return result
   })
+
+/** Per second of the server's own clock between the two readings. */
+const feedRate = (
+  feed: { readonly start: FeedCounters; readonly end: FeedCounters } | undefined,
+  counter: "produced" | "skipped",
+): number => {
+  if (feed === undefined || feed.end.at <= feed.start.at) return 0
+  return Math.round(((feed.end[counter] - feed.start[counter]) * 1000) / (feed.end.at - feed.start.at))
+}
 
 export const resultOf = (
   scenario: Scenario,
@@ -351,10 +360,8 @@ export const resultOf = (
       connectErrors: toRecord(stats.connectErrors),
     },
     offeredMsgPerSec: offeredMsgPerSec(scenario),
-    feedTicksPerSec:
-      m.feed === undefined ? 0 : Math.round((m.feed.end.produced - m.feed.start.produced) / m.windowSec),
-    feedSkippedPerSec:
-      m.feed === undefined ? 0 : Math.round((m.feed.end.skipped - m.feed.start.skipped) / m.windowSec),
+    feedTicksPerSec: feedRate(m.feed, "produced"),
+    feedSkippedPerSec: feedRate(m.feed, "skipped"),
     msgPerSec: Math.round(stats.windowMessages / m.windowSec),
     framesPerSec: Math.round(stats.windowFrames / m.windowSec),
     msgPerFrame:

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { Data, Duration, Effect, type Scope } from "effect"
-import type { ControlCommand, ControlReply } from "../servers/control.js"
+import type { ControlCommand, ControlReply, FeedCounters } from "../servers/control.js"
 
 export type ServerKind = "quotecast" | "ws" | "socketio"
 
@@ -68,6 +68,8 @@ export interface BenchServer {
   readonly sample: () => ProcSample | undefined
   /** Sends a control command; the reply carries the feed's counters. */
   readonly command: (cmd: ControlCommand["cmd"]) => Effect.Effect<ControlReply, ServerControlError>
+  /** The feed's counters, or undefined if a saturated server does not answer within 5 s. */
+  readonly feedCounters: Effect.Effect<FeedCounters | undefined>
 }
 
 const STOP_GRACE = Duration.seconds(5)
@@ -152,6 +154,11 @@ export const startServer = (
       alive: () => child.exitCode === null && child.signalCode === null,
       sample: () => readProc(pid),
       command,
+      feedCounters: command("feed-stats").pipe(
+        Effect.timeout(Duration.seconds(5)),
+        Effect.map((reply) => reply.feed),
+        Effect.orElseSucceed(() => undefined),
+      ),
     }
   })
 

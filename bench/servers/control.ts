@@ -10,10 +10,11 @@ export type ControlCommand =
   | { readonly cmd: "gc" }
   | { readonly cmd: "feed-stats" }
 
-/** Trade ticks the server's feed produced and skipped so far. */
+/** Trade ticks the server's feed produced and skipped so far, and when (the server's clock, ms). */
 export interface FeedCounters {
   readonly produced: number
   readonly skipped: number
+  readonly at: number
 }
 
 export interface ControlReply {
@@ -26,7 +27,10 @@ const isCommand = (u: unknown): u is ControlCommand =>
   typeof u === "object" && u !== null && "cmd" in u && COMMANDS.includes(String(u.cmd))
 
 /** Server side: answers the harness's commands; `startFeed` runs at most once. */
-export const serveControl = (startFeed: () => void, feed: () => FeedCounters): void => {
+export const serveControl = (
+  startFeed: () => void,
+  feed: () => { readonly produced: number; readonly skipped: number },
+): void => {
   let started = false
   process.on("message", (m: unknown) => {
     if (!isCommand(m)) return
@@ -41,7 +45,7 @@ export const serveControl = (startFeed: () => void, feed: () => FeedCounters): v
     const counters = feed()
     process.send?.({
       ok: m.cmd,
-      feed: { produced: counters.produced, skipped: counters.skipped },
+      feed: { produced: counters.produced, skipped: counters.skipped, at: Date.now() },
     } satisfies ControlReply)
   })
   // The harness going away must not leave a server behind.

@@ -6,10 +6,10 @@
  * and one Set entry in the topic hub: topics are the universe's shared strings, not copies.
  */
 import { Effect, Scope } from "effect"
-import type { SubscriptionType } from "../protocol/client.js"
+import { SUBSCRIPTION_TYPES, type SubscriptionType } from "../protocol/client.js"
 import type { BrokerShape } from "./Broker.js"
 import type { Sink } from "./TopicHub.js"
-import { isOfType, isUserTopic, type Topic, targetOf } from "./topics.js"
+import { isOfType, type Topic, targetOf } from "./topics.js"
 
 export class SubscriptionSet {
   /**
@@ -19,6 +19,8 @@ export class SubscriptionSet {
    * connections: 5 MB). Replaced rather than pushed to, so it never carries spare capacity.
    */
   private topics: ReadonlyArray<Topic> = []
+  /** Targets per subscription type, kept so that stats over 10,000 connections need no scan. */
+  private readonly counts: Record<SubscriptionType, number> = { stock: 0, market: 0, sector: 0 }
 
   constructor(
     private readonly broker: BrokerShape,
@@ -44,16 +46,16 @@ export class SubscriptionSet {
 
   /** Market-data subscriptions (every joined topic but the user's own). */
   get count(): number {
-    let n = 0
-    for (const t of this.topics) if (!isUserTopic(t)) n++
-    return n
+    return this.counts.stock + this.counts.market + this.counts.sector
   }
 
   /** How many targets of one subscription type. */
   countOf(type: SubscriptionType): number {
-    let n = 0
-    for (const t of this.topics) if (isOfType(t, type)) n++
-    return n
+    return this.counts[type]
+  }
+
+  private counted(topic: Topic, delta: number): void {
+    for (const type of SUBSCRIPTION_TYPES) if (isOfType(topic, type)) this.counts[type] += delta
   }
 
   /** The targets of one subscription type, in subscription order. */
@@ -68,6 +70,7 @@ export class SubscriptionSet {
       if (this.topics.includes(topic)) return Effect.void
       // Recorded first, so a join interrupted while waiting upstream is still left on release.
       this.topics = [...this.topics, topic]
+      this.counted(topic, 1)
       return this.broker.join(topic, this.sink)
     })
   }
@@ -76,6 +79,7 @@ export class SubscriptionSet {
   leave(topic: Topic): boolean {
     if (!this.topics.includes(topic)) return false
     this.topics = this.topics.filter((t) => t !== topic)
+    this.counted(topic, -1)
     this.broker.leave(topic, this.sink)
     return true
   }

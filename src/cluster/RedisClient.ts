@@ -15,7 +15,7 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import { Clock, Context, Data, Duration, Effect, Layer, Option, Queue, Runtime, type Scope } from "effect"
-import { Redis, type RedisOptions } from "ioredis"
+import { type ChainableCommander, Redis, type RedisOptions } from "ioredis"
 import { AppConfig } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
 
@@ -51,10 +51,19 @@ export interface RedisClientShape {
   /** Runs a command as an Effect. */
   readonly exec: <A>(command: string, f: (r: Redis) => Promise<A>) => Effect.Effect<A, RedisCommandError>
   /**
-   * Issues a command now (so call order is wire order) without waiting for its reply; a failure
-   * is reported (rate-limited), never thrown. For publishes and writes on the event hot path.
+   * Issues a command without waiting for its reply; a failure is reported (rate-limited), never
+   * thrown. Auto-pipelined: it leaves with the other commands of this event-loop turn, in call
+   * order, when ioredis flushes them (setImmediate).
    */
   readonly fire: (command: string, f: (r: Redis) => Promise<unknown>) => void
+  /**
+   * Writes the commands `build` adds to a pipeline to the socket at once, without waiting for
+   * the replies; any failure is reported. For the market-data path: it must not wait for the
+   * auto-pipeline's flush (which, under Effect's microtask scheduling, comes after all the work
+   * of this turn). Writes that must reach Redis in a given order all go through here, in that
+   * order: an earlier `fire` may still be waiting for its flush.
+   */
+  readonly fireNow: (command: string, build: (p: ChainableCommander) => void) => void
   /** Logs a failure, at most once per 5 s per `what` (with the number suppressed meanwhile). */
   readonly report: (what: string, cause: unknown) => void
   /**
@@ -222,6 +231,16 @@ export const RedisClientLive = Layer.scoped(
         report(command, e)
       }
     }
+    const fireNow = (command: string, build: (p: ChainableCommander) => void) =>
+      fire(command, (r) => {
+        const p = r.pipeline()
+        build(p)
+        // A pipeline resolves with [error, reply] pairs rather than rejecting.
+        return p.exec().then((results) => {
+          const failed = results?.find(([err]) => err !== null)?.[0]
+          if (failed) throw failed
+        })
+      })
 
     // ---- the epoch: a key that exists as long as Redis kept our data ----
     const epochKey = `${prefix}epoch`
@@ -318,6 +337,7 @@ export const RedisClientLive = Layer.scoped(
       degraded,
       exec,
       fire,
+      fireNow,
       report,
       subscribe,
       unsubscribe,

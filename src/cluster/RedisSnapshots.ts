@@ -1,7 +1,7 @@
 /**
  * Latest state per topic in Redis, and the cluster feed that keeps every instance's market state
- * in step (cluster mode). Both hang off `SnapshotStore.put`, which the pipeline calls exactly
- * once per market event, on the instance where the event entered:
+ * in step (cluster mode). Both hang off `SnapshotStore.putAll`, which the pipeline calls once per
+ * group of market events, on the instance where they entered:
  *
  * - Redis: one hash per topic (`prefix + "snap:" + topic`), field = snapshot key, value =
  *   conflation key + "\n" + open body. `getMany` reads it, so a subscribe or restore on any
@@ -172,13 +172,19 @@ export const RedisSnapshotsLive = Layer.scopedContext(
     }
 
     const store: SnapshotStoreShape = {
-      put: (topic, key, msg) =>
+      putAll: (entries) =>
         Effect.sync(() => {
-          mirrorPut(topic, key, msg)
-          redis.fire("HSET snapshot", (r) => r.hset(keyOf(topic), key, encodeValue(msg)))
+          if (entries.length === 0) return
+          for (const { topic, snapshotKey, msg } of entries) mirrorPut(topic, snapshotKey, msg)
+          // Written at once, ahead of the group's PUBLISHes (RedisBroker.publishAll, also fireNow).
+          redis.fireNow("HSET snapshots", (p) => {
+            for (const { topic, snapshotKey, msg } of entries)
+              p.hset(keyOf(topic), snapshotKey, encodeValue(msg))
+          })
           // One feed message per event-loop turn (a simulator group, an ingest request).
           if (pending.length === 0) setImmediate(flushFeed)
-          pending.push(`${topic}\t${key}\t${msg.key ?? ""}\t${msg.body}`)
+          for (const { topic, snapshotKey, msg } of entries)
+            pending.push(`${topic}\t${snapshotKey}\t${msg.key ?? ""}\t${msg.body}`)
         }),
       getMany: (topics) =>
         readTopics(topics).pipe(

@@ -1,6 +1,6 @@
 /**
  * The connection actor. Each WebSocket is served by one fiber running `serveConnection` inside
- * its own Scope: an inbound Queue fed by the socket's callbacks, an Outbox drained by the
+ * its own Scope: an Inbox fed by the socket's callbacks, an Outbox drained by the
  * Flusher's clock, and every resource it acquires (topic subscriptions, the session claim, the
  * registry entry, the token-expiry timer) bound to that Scope. However the connection ends
  * (client close, error, takeover, slow reader, shutdown), closing the Scope releases them.
@@ -8,7 +8,8 @@
  * Memory matters here: 10,000+ of these are alive at once. So the behaviour is module-level
  * functions over one shared `Env` and the connection's `Conn`, not closures made per
  * connection; the socket listeners are shared functions that find their `Conn` through a
- * WeakMap; and the actor is one fiber (no race, no helper fibers) that waits on its queue.
+ * WeakMap; and the actor is one fiber (no race, no helper fibers) that waits on its inbox.
+ * ARCHITECTURE.md "A connection's life" has the measurements behind each of these choices.
  */
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"

@@ -37,7 +37,7 @@ export class Inbox<A> {
 
   /**
    * The oldest item, waiting for one if there is none. One taker at a time (the actor). An
-   * interrupted wait needs no cleanup: Effect ignores a resume after the interruption.
+   * interrupted wait takes its resume back, so a later offer is queued rather than lost.
    */
   take(): Effect.Effect<A> {
     return Effect.suspend(() =>
@@ -45,6 +45,9 @@ export class Inbox<A> {
         ? Effect.succeed(this.poll())
         : Effect.async<A>((resume) => {
             this.taker = resume
+            return Effect.sync(() => {
+              if (this.taker === resume) this.taker = undefined
+            })
           }),
     )
   }

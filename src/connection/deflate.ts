@@ -80,8 +80,8 @@ class ReusedDeflate {
 export class FrameDeflater {
   private readonly engines = new Map<number, ReusedDeflate>()
   private reuse: boolean
-  /** Where text is encoded before it is compressed; grows to the largest message seen. */
-  private scratch = Buffer.allocUnsafe(64 * 1024)
+  /** Where text is encoded before it is compressed. */
+  private readonly scratch = Buffer.allocUnsafe(64 * 1024)
 
   constructor(
     readonly threshold: number,
@@ -110,9 +110,11 @@ export class FrameDeflater {
    */
   compressText(text: string, windowBits: number): Uint8Array {
     const need = Buffer.byteLength(text)
-    if (need > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2))
-    this.scratch.write(text, 0, need, "utf8")
-    return this.compressShared(this.scratch, need, windowBits)
+    // A rare huge message (a snapshot of 200 books) gets its own buffer instead of growing
+    // the scratch one for the rest of the process's life.
+    const input = need <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(need)
+    input.write(text, 0, need, "utf8")
+    return this.compressShared(input, need, windowBits)
   }
 
   private compressShared(input: Buffer, length: number, windowBits: number): Buffer {

@@ -63,9 +63,9 @@ export const MarketPipelineLive = Layer.effect(
       publish: (events) =>
         Effect.gen(function* () {
           const encoded = events.map(encodeEvent)
-          // Every snapshot is stored before any event goes out: a subscriber that reads the
-          // snapshot of a topic after its event was delivered never gets an older state.
-          for (const e of encoded) yield* snapshots.put(e.topic, e.snapshotKey, e.msg)
+          // Snapshots before messages (in cluster mode, HSETs before PUBLISHes on the wire): an
+          // instance that subscribes after an event went out reads that event's state or a newer one.
+          yield* snapshots.putAll(encoded)
           yield* broker.publishAll(encoded)
           stats.eventsPublished += events.length
           for (const o of observers) yield* o(events)

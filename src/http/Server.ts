@@ -10,7 +10,7 @@ import * as http from "node:http"
 import type { Duplex } from "node:stream"
 import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, FiberId, type FiberRef, FiberRefs, FiberSet, Layer, Runtime } from "effect"
+import { Effect, FiberSet, Layer } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { makeEnv, paramsOf, serveConnection } from "../connection/Connection.js"
@@ -45,30 +45,6 @@ const originAllowed = (config: AppConfigShape, origin: string | undefined): bool
   if (origin === undefined) return true
   return config.allowedOrigins.value.includes(origin)
 }
-
-/**
- * The run function that starts a connection's fiber in `set`. Each fiber copies the FiberRefs
- * of the runtime it is forked from, and a FiberRef's value is stored with its history (one entry
- * per ancestor fiber that changed it: about 20 where the Layers are built). The run function
- * is made from a runtime that keeps only the current values, so a connection copies no history:
- * about 400 bytes less per connection.
- */
-const connectionRuntime = (set: FiberSet.FiberSet<void, never>) =>
-  Effect.flatMap(Effect.runtime<never>(), (rt) =>
-    Effect.sync(() => {
-      const id = FiberId.unsafeMake()
-      const current = new Map<FiberRef.FiberRef<unknown>, readonly [readonly [FiberId.Single, unknown]]>()
-      for (const ref of FiberRefs.fiberRefs(rt.fiberRefs)) {
-        current.set(ref, [[id, FiberRefs.getOrDefault(rt.fiberRefs, ref)]])
-      }
-      const flat = Runtime.make({
-        context: rt.context,
-        runtimeFlags: rt.runtimeFlags,
-        fiberRefs: FiberRefs.unsafeMake(current),
-      })
-      return Runtime.runSync(flat)(FiberSet.runtime(set)<never>())
-    }),
-  )
 
 /** The address the server ended up listening on (port 0 in tests picks a free one). */
 export class ServerAddress extends Effect.Tag("quotecast/ServerAddress")<
@@ -108,8 +84,7 @@ const ServerLive = Layer.scoped(
     )
 
     const env = yield* makeEnv
-    const connections = yield* FiberSet.make<void, never>()
-    const runConnection = yield* connectionRuntime(connections)
+    const runConnection = yield* FiberSet.makeRuntime<never, void, never>()
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,

@@ -6,8 +6,16 @@ import { Context, Effect, Layer } from "effect"
 import type { Topic } from "../broker/topics.js"
 import type { Outgoing } from "../protocol/encode.js"
 
+/** One message to keep as its topic's latest state under `snapshotKey`. */
+export interface SnapshotEntry {
+  readonly topic: Topic
+  readonly snapshotKey: string
+  readonly msg: Outgoing
+}
+
 export interface SnapshotStoreShape {
-  readonly put: (topic: Topic, key: string, msg: Outgoing) => Effect.Effect<void>
+  /** Stores a group of entries (an event group of the pipeline), in order. */
+  readonly putAll: (entries: ReadonlyArray<SnapshotEntry>) => Effect.Effect<void>
   /** Latest messages of each topic, in the order their keys were first stored. */
   readonly getMany: (topics: ReadonlyArray<Topic>) => Effect.Effect<ReadonlyArray<ReadonlyArray<Outgoing>>>
 }
@@ -20,14 +28,16 @@ export class SnapshotStore extends Context.Tag("quotecast/SnapshotStore")<
 export const makeMemorySnapshotStore = (): SnapshotStoreShape => {
   const byTopic = new Map<Topic, Map<string, Outgoing>>()
   return {
-    put: (topic, key, msg) =>
+    putAll: (entries) =>
       Effect.sync(() => {
-        let m = byTopic.get(topic)
-        if (m === undefined) {
-          m = new Map()
-          byTopic.set(topic, m)
+        for (const { topic, snapshotKey, msg } of entries) {
+          let m = byTopic.get(topic)
+          if (m === undefined) {
+            m = new Map()
+            byTopic.set(topic, m)
+          }
+          m.set(snapshotKey, msg)
         }
-        m.set(key, msg)
       }),
     getMany: (topics) => Effect.sync(() => topics.map((t) => [...(byTopic.get(t)?.values() ?? [])])),
   }

@@ -144,6 +144,34 @@ describe("Redis channels follow local subscribers", () => {
 })
 
 describe("snapshots in Redis", () => {
+  it("an event's snapshot reaches Redis before the event is published", async () => {
+    // Otherwise an instance that subscribes in between reads an older state and keeps it until
+    // the next event of that topic (a halted market could show open).
+    const monitor = await redis.monitor()
+    const seen: Array<string> = []
+    monitor.on("monitor", (_time: string, args: ReadonlyArray<string>) => {
+      seen.push(`${String(args[0]).toUpperCase()} ${String(args[1])}`)
+    })
+    // Each at its reference close plus one tick (500 KRW at these prices).
+    const codes: ReadonlyArray<readonly [string, number]> = [
+      ["051910", 320500],
+      ["006400", 300500],
+      ["207940", 801000],
+    ]
+    const hsetOf = (code: string) => seen.indexOf(`HSET ${prefix}snap:stock:{${code}}`)
+    const publishOf = (code: string) => seen.indexOf(`PUBLISH ${prefix}stock:{${code}}`)
+    try {
+      for (const [code, price] of codes) expect((await ingest(b, [priceEvent(code, price)])).status).toBe(202)
+      await waitFor(async () => codes.every(([c]) => publishOf(c) >= 0), 3000, "the publishes")
+      for (const [code] of codes) {
+        expect(hsetOf(code), `HSET of ${code}`).toBeGreaterThanOrEqual(0)
+        expect(hsetOf(code), `HSET before PUBLISH of ${code}`).toBeLessThan(publishOf(code))
+      }
+    } finally {
+      monitor.disconnect()
+    }
+  })
+
   it("a subscribe on any instance gets the latest state, whichever instance it entered on", async () => {
     expect((await ingest(b, [priceEvent("035420", 191000)])).status).toBe(202)
     await waitFor(

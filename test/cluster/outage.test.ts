@@ -117,6 +117,9 @@ describe("redis-server killed and restarted empty", () => {
     // subscriber on A gets its snapshot from A's own copy.
     expect((await ingest(a, [priceEvent("005930", 73300)])).status).toBe(202)
     await priceSeen(watcher.client, 73300)
+    // ... and says that the event could not go to Redis (README: failures are logged, rate-limited).
+    // (It fails once ioredis has noticed the lost command connection, which on a loaded machine takes a while.)
+    await waitFor(async () => /redis: PUBLISH failed/.test(a.output()), 10_000, "the failed PUBLISH logged")
     const late = await connect(a)
     const asked = Date.now()
     // 000660 is new on A: its channel subscription cannot be confirmed now, and is not waited for.
