@@ -4,8 +4,8 @@ import { AppConfig } from "../../src/config/AppConfig.js"
 import { MarketClock, MarketClockLive } from "../../src/feed/MarketClock.js"
 import {
   buildBook,
-  CATCH_UP_INTERVALS,
   indexLevel,
+  MAX_LAG_MS,
   SimulatorEngine,
   SimulatorLive,
   stepInstrument,
@@ -118,16 +118,19 @@ describe("SimulatorEngine", () => {
   }
   const open = () => true
 
-  it("paces trades at the configured rate, and skips rather than bunches the trades of a late call", () => {
+  it("pays a late call what it owes for the last MAX_LAG_MS; older ticks are skipped and counted", () => {
     const { engine } = engineWith(1, 2_000)
+    expect(MAX_LAG_MS).toBe(250)
     expect(engine.ticksDue(0)).toBe(0)
     // On time: 2,000 ticks/s x 25 ms.
     expect(engine.ticksDue(25)).toBe(50)
-    // Three seconds late (an overloaded process): at most CATCH_UP_INTERVALS intervals' worth.
-    expect(engine.ticksDue(3_025)).toBe(50 * CATCH_UP_INTERVALS)
-    expect(engine.skipped).toBe(6_000 - 50 * CATCH_UP_INTERVALS)
-    // Back on time, back to the rate.
-    expect(engine.ticksDue(3_050)).toBe(50)
+    // 200 ms late (a long flush pass): everything owed.
+    expect(engine.ticksDue(225)).toBe(400)
+    expect(engine.skipped).toBe(0)
+    // Three seconds late (a process that cannot keep up): 250 ms worth, the rest skipped.
+    expect(engine.ticksDue(3_225)).toBe(500)
+    expect(engine.skipped).toBe(5_500)
+    expect(engine.produced).toBe(950)
   })
 
   it.prop(
