@@ -68,7 +68,7 @@ export interface BenchServer {
   readonly sample: () => ProcSample | undefined
   /** Sends a control command; the reply carries the feed's counters. */
   readonly command: (cmd: ControlCommand["cmd"]) => Effect.Effect<ControlReply, ServerControlError>
-  /** The feed's counters, or undefined if a saturated server does not answer within 5 s. */
+  /** The feed's counters, or undefined if a saturated server does not answer within 15 s. */
   readonly feedCounters: Effect.Effect<FeedCounters | undefined>
 }
 
@@ -155,7 +155,7 @@ export const startServer = (
       sample: () => readProc(pid),
       command,
       feedCounters: command("feed-stats").pipe(
-        Effect.timeout(Duration.seconds(5)),
+        Effect.timeout(Duration.seconds(15)),
         Effect.map((reply) => reply.feed),
         Effect.orElseSucceed(() => undefined),
       ),
