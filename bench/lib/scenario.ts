@@ -85,6 +85,11 @@ export interface RunResult {
   readonly serverRssPeakMb: number
   /** (RSS at the end of the window - RSS before any connection) / established connections. */
   readonly rssPerConnKb: number
+  /**
+   * The same after a full GC in the server right after the window (feed still running): what
+   * the server retains per connection, without the garbage and heap headroom of the load.
+   */
+  readonly rssPerConnAfterGcKb: number
   /** Open connections that received nothing in the last `STALE_WINDOW_MS` of the window. */
   readonly staleConnections: number
   readonly client: {
@@ -100,6 +105,7 @@ const RAMP_STEP = Duration.millis(100)
 const RAMP_LIMIT = Duration.seconds(45)
 const SUBSCRIBE_LIMIT = Duration.seconds(15)
 const POLL = Duration.millis(250)
+const AFTER_GC_SETTLE = Duration.millis(500)
 
 const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10
 const round1 = (n: number): number => Math.round(n * 10) / 10
@@ -210,6 +216,7 @@ export const failedResult = (
   serverRssMb: 0,
   serverRssPeakMb: 0,
   rssPerConnKb: 0,
+  rssPerConnAfterGcKb: 0,
   staleConnections: 0,
   client: { cpuPercent: 0, eventLoopLagP99Ms: 0, rssMb: 0 },
 })
@@ -287,6 +294,15 @@ const measure = (
     const s1 = server.sample()
     stats.endWindow(t1)
     const feed1 = killed === undefined ? yield* server.feedCounters : undefined
+    // Idle scenarios were measured after a GC already; loaded ones get one now.
+    const afterGc =
+      killed === undefined && scenario.feedRate > 0
+        ? yield* server.command("gc").pipe(
+            Effect.zipRight(Effect.sleep(AFTER_GC_SETTLE)),
+            Effect.map(() => server.sample()),
+            Effect.orElseSucceed(() => undefined),
+          )
+        : s1
     const stale = pool.staleSince(t1 - STALE_WINDOW_MS)
     if (killed !== undefined) server.child.kill("SIGKILL")
     const clientCpu = process.cpuUsage(clientCpu0)
@@ -301,6 +317,7 @@ const measure = (
       stale: scenario.feedRate > 0 ? stale : 0,
       killed,
       feed: feed0 !== undefined && feed1 !== undefined ? { start: feed0, end: feed1 } : undefined,
+      afterGc,
       client: {
         cpuPercent: round1(((clientCpu.user + clientCpu.system) / 1e6 / windowSec) * 100),
         eventLoopLagP99Ms: round1(Math.max(0, lag.percentile(99) / 1e6 - 10)),
@@ -338,6 +355,8 @@ export const resultOf = (
     readonly client: RunResult["client"]
     /** The feed's counters at the start and end of the window. */
     readonly feed?: { readonly start: FeedCounters; readonly end: FeedCounters } | undefined
+    /** A sample taken after a full GC at the end of the window. */
+    readonly afterGc?: ProcSample | undefined
   },
 ): RunResult => {
   const cpu = m.s0 !== undefined && m.s1 !== undefined ? ((m.s1.cpuSec - m.s0.cpuSec) / m.windowSec) * 100 : 0
@@ -374,6 +393,10 @@ export const resultOf = (
     serverRssMb: mb(rss),
     serverRssPeakMb: mb(m.peak),
     rssPerConnKb: stats.established > 0 ? round1((rss - baseRss) / 1024 / stats.established) : 0,
+    rssPerConnAfterGcKb:
+      stats.established > 0 && m.afterGc !== undefined
+        ? round1((m.afterGc.rssBytes - baseRss) / 1024 / stats.established)
+        : 0,
     staleConnections: m.stale,
     client: m.client,
   }
