@@ -39,7 +39,7 @@ export class SubscriptionSet {
     return this.topics.includes(topic)
   }
 
-  /** The joined topics (a live view: copy it before leaving topics while iterating). */
+  /** The joined topics. The array handed out never changes: joining and leaving replace it. */
   keys(): ReadonlyArray<Topic> {
     return this.topics
   }

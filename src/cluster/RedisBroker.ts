@@ -8,9 +8,10 @@
  *   UNSUBSCRIBEs when the last one leaves (TopicHub's first/last transitions, synchronous, so the
  *   commands of one channel reach Redis in order). A new subscriber waits (bounded) for the
  *   SUBSCRIBE confirmation, so the snapshot it reads next cannot miss an event published meanwhile.
- * - Publish PUBLISHes once (written at once, not auto-pipelined), then delivers to local
- *   subscribers; every instance skips its own messages. So local delivery never waits for a
- *   Redis reply and goes on during an outage.
+ * - Market data: publish PUBLISHes once (written at once, not auto-pipelined), then delivers to
+ *   local subscribers. User topics (alerts): local delivery first, then the durable publish
+ *   script (auto-pipelined). Every instance skips its own messages. So local delivery never
+ *   waits for a Redis reply and goes on during an outage.
  * - Wire payload: `origin \n conflation key \n replay id \n open body`. The body is the pipeline's
  *   serialized text; a receiving instance builds one Outgoing from it and hands that same object
  *   to all its local sinks (one serialization per event cluster-wide, one parse of the header per

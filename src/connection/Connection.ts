@@ -17,7 +17,7 @@ import { Clock, Effect, Either, Exit, FiberHandle, Option, Scope } from "effect"
 import type { RawData, WebSocket } from "ws"
 import { type Claims, JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
-import { isUserTopic, type Topic, topicOf, userTopic } from "../broker/topics.js"
+import { isUserTopic, type Topic, userTopic } from "../broker/topics.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
 import { Universe, type UniverseShape } from "../market/Universe.js"
@@ -198,15 +198,9 @@ const sendError = (conn: Conn, e: ProtocolError) => Effect.flatMap(now, (ts) => 
 
 const attach = (a: Actor, topic: Topic) => a.conn.subs.join(topic)
 
-/** The topic of a known target (the universe's shared string). */
-const topicFor = (env: Env, type: SubscriptionType, target: string): Topic =>
-  env.universe.topic(type, target) ?? topicOf(type, target)
-
-/** Latest state of targets, as snapshot messages, in target order. */
-const snapshotOf = (env: Env, type: SubscriptionType, targets: ReadonlyArray<string>) =>
-  Effect.map(env.snapshots.getMany(targets.map((t) => topicFor(env, type, t))), (lists) =>
-    lists.flat().map(asSnapshot),
-  )
+/** Latest state of topics, as snapshot messages, in topic order. */
+const snapshotOf = (env: Env, topics: ReadonlyArray<Topic>) =>
+  Effect.map(env.snapshots.getMany(topics), (lists) => lists.flat().map(asSnapshot))
 
 /**
  * Runs `f` with flushing held, then places its messages where the queue stood when it
@@ -260,14 +254,16 @@ const adopt = (env: Env, a: Actor, record: SessionRecord) =>
       const snaps: Array<Outgoing> = []
       for (const type of SUBSCRIPTION_TYPES) {
         const valid: Array<string> = []
+        const topics: Array<Topic> = []
         for (const target of record.subscriptions[type]) {
           const topic = env.universe.topic(type, target)
           if (topic === undefined || conn.subscriptionCount() >= env.config.maxSubscriptions) continue
           valid.push(target)
+          topics.push(topic)
           yield* attach(a, topic)
         }
         restored[type] = valid
-        snaps.push(...(yield* snapshotOf(env, type, valid)))
+        snaps.push(...(yield* snapshotOf(env, topics)))
       }
       const alerts = yield* env.sessions
         .takeAlerts(record.id)
@@ -309,7 +305,7 @@ const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Readon
         conn,
         Effect.gen(function* () {
           for (const topic of topics) yield* attach(a, topic)
-          const snaps = yield* snapshotOf(env, type, accepted)
+          const snaps = yield* snapshotOf(env, topics)
           return [subscribedMsg("subscribed", type, accepted, yield* now), ...snaps]
         }),
       )
@@ -384,7 +380,7 @@ const reconnect = (env: Env, a: Actor, sessionId: string) =>
     const record = yield* restore(env, sessionId, conn.userId, a.owner)
     // Messages of the session being left are numbered in its own sequence, so send them now.
     env.flusher.flushNow(conn)
-    for (const topic of [...conn.subs.keys()]) if (!isUserTopic(topic)) conn.subs.leave(topic)
+    for (const topic of conn.subs.keys()) if (!isUserTopic(topic)) conn.subs.leave(topic)
     yield* env.sessions
       .remove(conn.sessionId)
       .pipe(Effect.catchAll((e) => Effect.logWarning("abandoned session not removed", e.reason)))

@@ -13,6 +13,9 @@
  */
 import { Effect } from "effect"
 
+/** Taken slots at the front of the array beyond which it is compacted (if they are most of it). */
+const COMPACT_AFTER = 1024
+
 export class Inbox<A> {
   private items: Array<A | undefined> = []
   private head = 0
@@ -55,6 +58,11 @@ export class Inbox<A> {
     this.head++
     if (this.head === this.items.length) {
       this.items = []
+      this.head = 0
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 > this.items.length) {
+      // A queue that never quite runs empty (a client sending steadily while each message
+      // waits on Redis) would otherwise grow by a slot per message for the connection's life.
+      this.items = this.items.slice(this.head)
       this.head = 0
     }
     return item

@@ -8,9 +8,11 @@
  * over 2,000 loopback sockets (1 KB batches, on the 2-core machine the benchmarks run on).
  *
  * Safe beside `ws` because everything reaches the same socket in call order: pings and the
- * close frame that `ws` writes itself, and these. `ws` queues sends only while its own
- * compressor runs, which the gateway never asks it to (`connection/deflate.ts`). `bufferedAmount`
- * still counts these bytes: it reads the socket's writable length.
+ * close frame that `ws` writes itself, and these. `ws` queues its own sends only while its
+ * compressor runs or it reads a Blob, which the gateway never asks of it (`connection/deflate.ts`);
+ * `senderOf` checks that on every frame, so a `ws` that queued would fail the write loudly (the
+ * flusher closes that connection with 1011 and logs why) rather than reorder frames silently.
+ * `bufferedAmount` still counts these bytes: it reads the socket's writable length.
  */
 import type { Duplex } from "node:stream"
 import type { WebSocket } from "ws"
@@ -36,7 +38,24 @@ const writeHeader = (frame: Buffer, first: number, len: number): void => {
   }
 }
 
-const socketOf = (ws: WebSocket): Duplex => (ws as unknown as { readonly _socket: Duplex })._socket
+/** What this module needs of `ws` 8 internals (version pinned in package.json). */
+interface WsInternals {
+  readonly _socket: Duplex
+  readonly _sender: { readonly _state: number; readonly _queue: ReadonlyArray<unknown> }
+}
+
+/** `ws`'s Sender state when it writes straight through (not compressing, not reading a Blob). */
+const SENDER_IDLE = 0
+
+/** The socket to write to, after checking that `ws` has nothing of its own waiting to go first. */
+const socketOf = (ws: WebSocket): Duplex => {
+  const internals = ws as unknown as WsInternals
+  const sender = internals._sender
+  if (sender._state !== SENDER_IDLE || sender._queue.length > 0) {
+    throw new Error("ws has queued sends of its own: writing past them would reorder frames")
+  }
+  return internals._socket
+}
 
 /** Writes one text message as one frame. Returns the payload's length in bytes. */
 export const writeText = (ws: WebSocket, text: string): number => {

@@ -17,8 +17,6 @@ export interface UniverseShape {
   readonly indices: ReadonlyArray<IndexDef>
   readonly sectors: ReadonlyArray<Sector>
   readonly membersOf: (sector: string) => ReadonlyArray<Instrument>
-  /** Whether `target` exists for that subscription type. */
-  readonly has: (type: SubscriptionType, target: string) => boolean
   /**
    * The topic of a known target, undefined for an unknown one. Always the same string per
    * target, so 10,000 connections subscribed to a code share one topic string instead of
@@ -78,7 +76,6 @@ export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
     indices,
     sectors: SECTORS,
     membersOf: (sector) => bySector.get(sector) ?? [],
-    has: (type, target) => topics[type].has(target),
     topic: (type, target) => topics[type].get(target),
   }
 }

@@ -102,4 +102,20 @@ describe("wire", () => {
       close()
     }
   })
+
+  it("refuses to write past sends that ws itself has queued, instead of reordering them", async () => {
+    const { server, received, close } = await pair(false)
+    try {
+      // ws queues its own sends while its compressor runs (which the gateway never asks for).
+      const sender = (server as unknown as { _sender: { _state: number } })._sender
+      sender._state = 1
+      expect(() => writeText(server, "would overtake")).toThrow(/reorder/)
+      sender._state = 0
+      writeText(server, "after")
+      await until(() => received.length === 1)
+      expect(received).toEqual(["after"])
+    } finally {
+      close()
+    }
+  })
 })
