@@ -30,8 +30,10 @@ export const keysOf = (
 ): { readonly conflate: string | undefined; readonly snapshot: string } => {
   switch (e.type) {
     case "price_update":
-    case "orderbook_update":
-      return { conflate: conflationKey(e.type, e.code), snapshot: conflationKey(e.type, e.code) }
+    case "orderbook_update": {
+      const k = conflationKey(e.type, e.code)
+      return { conflate: k, snapshot: k }
+    }
     case "sector_update": {
       const k = conflationKey(e.type, e.sector)
       return { conflate: k, snapshot: k }
