@@ -26,7 +26,17 @@ beforeAll(async () => {
 })
 afterAll(() => gw.stop())
 
-const isValid = Schema.is(ClientMessage)
+const isClientMessage = Schema.is(ClientMessage)
+/**
+ * The oracle. `type` is checked first: Effect's union parser reads the discriminator with
+ * `String()`, which throws for a value like `{"toString":false}` (fast-check found it). The
+ * gateway itself checks the type before decoding, so such a frame gets INVALID_MESSAGE there.
+ */
+const isValid = (u: unknown): boolean =>
+  typeof u === "object" &&
+  u !== null &&
+  typeof (u as { type?: unknown }).type === "string" &&
+  isClientMessage(u)
 const STOCKS = ["005930", "000660", "035420", "035720", "066570", "105560", "999999"]
 const MARKETS = ["KOSPI", "KOSDAQ", "NYSE"]
 const SECTORS = ["IT", "FINANCE", "HEALTHCARE", "CRYPTO"]
@@ -35,6 +45,8 @@ const SECTORS = ["IT", "FINANCE", "HEALTHCARE", "CRYPTO"]
 const frameArb: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   fc.json(),
   fc.string(),
+  // a `type` that is an object whose conversion to a string throws
+  fc.constant('{"type":{"toString":false}}'),
   fc.uint8Array({ minLength: 1, maxLength: 64 }),
   Arbitrary.make(ClientMessage).map((m) => JSON.stringify(m)),
   // valid messages with one field corrupted
