@@ -29,10 +29,8 @@ export class SubscriptionSet {
 
   /** Binds the set to `scope`: closing it leaves every topic still joined. */
   bindTo(scope: Scope.Scope): Effect.Effect<void> {
-    return Scope.addFinalizer(
-      scope,
-      Effect.sync(() => this.leaveAll()),
-    )
+    // A finalizer made at close time: nothing but this closure stays with the connection.
+    return Scope.addFinalizerExit(scope, () => Effect.sync(() => this.leaveAll()))
   }
 
   has(topic: Topic): boolean {

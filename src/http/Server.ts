@@ -15,6 +15,7 @@ import { WebSocket, WebSocketServer } from "ws"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { makeEnv, paramsOf, serveConnection } from "../connection/Connection.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
+import { sharedScheduler } from "../lifecycle/sharedScheduler.js"
 import { AuthenticationLive } from "./auth.js"
 import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
@@ -84,7 +85,10 @@ const ServerLive = Layer.scoped(
     )
 
     const env = yield* makeEnv
-    const runConnection = yield* FiberSet.makeRuntime<never, void, never>()
+    // Connection fibers inherit the shared scheduler from the runtime captured here.
+    const runConnection = yield* FiberSet.makeRuntime<never, void, never>().pipe(
+      Effect.withScheduler(sharedScheduler),
+    )
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
