@@ -11,6 +11,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Duration, Effect, FiberSet, Layer, Logger, Schedule } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { logLevelLayer } from "../../src/config/logging.js"
+import { Flusher } from "../../src/connection/Flusher.js"
 import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
 import { gateway, modeLayer } from "../../src/Gateway.js"
 import { ServerAddress } from "../../src/http/Server.js"
@@ -28,11 +29,16 @@ const BenchFeedLive = Layer.scopedDiscard(
     const universe = yield* Universe
     const state = yield* MarketState
     const pipeline = yield* MarketPipeline
+    const flusher = yield* Flusher
     const engine = makeBenchEngine(universe, state, feedSettingsFromEnv())
-    const tick = Effect.suspend(() => {
-      const events = engine.advance(Date.now(), alwaysOpen)
-      return events.length > 0 ? pipeline.publish(events) : Effect.void
-    })
+    // As the simulator's: a flush pass in progress goes first (Flusher.idle).
+    const tick = Effect.zipRight(
+      flusher.idle,
+      Effect.suspend(() => {
+        const events = engine.advance(Date.now(), alwaysOpen)
+        return events.length > 0 ? pipeline.publish(events) : Effect.void
+      }),
+    )
     const loop = Effect.sync(() => engine.advance(Date.now(), alwaysOpen)).pipe(
       Effect.zipRight(Effect.repeat(tick, yieldingToIo(Schedule.fixed(Duration.millis(engine.intervalMs))))),
     )

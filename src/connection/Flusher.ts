@@ -5,6 +5,12 @@
  * two or more messages wait. A per-connection timer would cost one wake-up per connection per
  * interval (333,000/s at 10,000 connections) for nothing.
  *
+ * A pass hands the event loop a turn every FLUSH_SLICE_MS (2 ms) of writing. At 10,000
+ * connections a pass is about 200 ms of socket writes; in one go, everything else would wait
+ * behind it (feed ticks, client frames, pongs, and on a cluster instance the events from Redis,
+ * which then waited up to a whole pass before they were even fanned out). In slices, an event
+ * that arrives during a pass still reaches the connections the pass has not written yet.
+ *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
  * over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is kept).
@@ -12,7 +18,7 @@
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
-import { yieldingToIo } from "../lifecycle/EventLoop.js"
+import { yieldingToIo, yieldToIo } from "../lifecycle/EventLoop.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
@@ -29,6 +35,12 @@ export interface FlusherShape {
   readonly flushAll: Effect.Effect<void>
   /** How long the last pass took, in milliseconds (0 before the first). */
   readonly lastPassMs: () => number
+  /**
+   * Completes when no pass is running. The local feed waits on it before each tick: a pass
+   * hands the event loop a turn for I/O, not for a feed tick that would fan out thousands of
+   * messages into the middle of it (measured in scenario A: passes then grew by half).
+   */
+  readonly idle: Effect.Effect<void>
 }
 
 export class Flusher extends Context.Tag("quotecast/Flusher")<Flusher, FlusherShape>() {}
@@ -37,7 +49,12 @@ export interface FlushOptions {
   readonly batching: boolean
   readonly sendBufferLimitBytes: number
   readonly slowConsumerTimeoutMs: number
+  /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
+  readonly flushSliceMs: number
 }
+
+/** While a pass runs, it gets this many times the time the rest of the process gets (4: 80%). */
+const PASS_SHARE = 4
 
 /** Frames shorter than this go uncompressed: deflate costs more than it saves on them. */
 export const COMPRESSION_THRESHOLD = 1024
@@ -102,7 +119,10 @@ const writeOut = (
 }
 
 export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
-  const dirty = new Set<Conn>()
+  /** Connections with something queued, for the next pass. */
+  let dirty = new Set<Conn>()
+  /** The connections the running pass has yet to reach (it took them from `dirty` when it started). */
+  let passing = new Set<Conn>()
   /** A failure on one socket must not stop the clock for everyone: that connection is closed instead. */
   const failures: Array<unknown> = []
   const safeWriteOut = (conn: Conn, now: number, timestamp: string, force: boolean): boolean => {
@@ -115,17 +135,55 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     }
   }
   let lastPassMs = 0
-  const flushAll = Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
+  /** Whoever waits in `idle` for the running pass to end. */
+  let idleWaiters: Array<() => void> = []
+  let running = false
+  const endPass = Effect.sync(() => {
+    running = false
+    passing = new Set()
+    const waiters = idleWaiters
+    idleWaiters = []
+    for (const resume of waiters) resume()
+  })
+  const idle: Effect.Effect<void> = Effect.suspend(() =>
+    !running
+      ? Effect.void
+      : Effect.async<void>((resume) => {
+          idleWaiters.push(() => resume(Effect.void))
+        }),
+  )
+  const onePass = Effect.gen(function* () {
     if (dirty.size === 0) {
       lastPassMs = 0
       return
     }
     const started = performance.now()
-    // One envelope timestamp for the whole pass: every batch of it was flushed "now".
-    const timestamp = nowIso(now)
-    for (const conn of dirty) {
-      if (safeWriteOut(conn, now, timestamp, false)) dirty.delete(conn)
+    // The pass walks the connections dirty when it started. What arrives for one it has not
+    // reached yet rides along; what arrives for one it has written marks it for the next pass
+    // (one frame per connection per pass), at the place it was written: so the next pass meets
+    // connections in about the same order, and nothing waits much longer than one pass.
+    const pass = dirty
+    dirty = new Set()
+    passing = pass
+    running = true
+    let now = yield* Clock.currentTimeMillis
+    // One envelope timestamp per slice: every batch of it was flushed "now".
+    let timestamp = nowIso(now)
+    let sliceStart = started
+    let slice = opts.flushSliceMs
+    for (const conn of pass) {
+      pass.delete(conn)
+      if (!safeWriteOut(conn, now, timestamp, false)) dirty.add(conn)
+      if (opts.flushSliceMs > 0 && performance.now() - sliceStart >= slice) {
+        const away = performance.now()
+        yield* yieldToIo
+        sliceStart = performance.now()
+        // What runs meanwhile gets at most a fifth of the pass's time: a long turn away (an
+        // overloaded feed's tick) earns the pass a longer slice, so the feed cannot starve it.
+        slice = Math.max(opts.flushSliceMs, PASS_SHARE * (sliceStart - away))
+        now = yield* Clock.currentTimeMillis
+        timestamp = nowIso(now)
+      }
     }
     lastPassMs = performance.now() - started
     stats.flushPassMs.observe(lastPassMs)
@@ -134,11 +192,13 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       yield* Effect.logError("flush failed; connections closed", errors.map(String))
     }
   })
+  // However a pass ends (even interrupted in a turn it gave away), its waiters are let go.
+  const flushAll = Effect.ensuring(onePass, endPass)
   const flusher: FlusherShape = {
     scheduler: {
       schedule: opts.batching
         ? (conn) => {
-            dirty.add(conn)
+            if (!passing.has(conn)) dirty.add(conn)
           }
         : (conn) => {
             // Unbatched: send at once unless held or backpressured; then the clock retries.
@@ -156,11 +216,13 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     },
     queuedMessages: () => {
       let n = 0
+      for (const c of passing) n += c.outbox.size
       for (const c of dirty) n += c.outbox.size
       return n
     },
     flushAll,
     lastPassMs: () => lastPassMs,
+    idle,
   }
   return flusher
 }

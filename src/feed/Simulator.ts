@@ -27,6 +27,7 @@
 import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { FeedLeadership } from "../cluster/FeedLeadership.js"
 import { AppConfig } from "../config/AppConfig.js"
+import { Flusher } from "../connection/Flusher.js"
 import { yieldingToIo } from "../lifecycle/EventLoop.js"
 import { orderbookChecksum } from "../market/checksum.js"
 import { MarketState, type MarketStateShape, type QuoteView } from "../market/MarketState.js"
@@ -360,13 +361,14 @@ export class SimulatorEngine {
 export const startSimulator: Effect.Effect<
   Effect.Effect<void>,
   never,
-  AppConfig | Universe | MarketState | MarketClock | MarketPipeline
+  AppConfig | Universe | MarketState | MarketClock | MarketPipeline | Flusher
 > = Effect.gen(function* () {
   const config = yield* AppConfig
   const universe = yield* Universe
   const state = yield* MarketState
   const clock = yield* MarketClock
   const pipeline = yield* MarketPipeline
+  const flusher = yield* Flusher
   const start = yield* Clock.currentTimeMillis
   const seed = Option.getOrElse(config.feedSeed, () => start % 2_147_483_647)
   const engine = new SimulatorEngine(universe, state, {
@@ -380,6 +382,8 @@ export const startSimulator: Effect.Effect<
   )
   let reported = { skipped: 0, at: Number.NEGATIVE_INFINITY }
   const tick = Effect.gen(function* () {
+    // A flush pass in progress goes first (Flusher.idle); the trades are then timed after it.
+    yield* flusher.idle
     const now = yield* Clock.currentTimeMillis
     const events = engine.advance(now, clock.isOpen)
     if (events.length > 0) yield* pipeline.publish(events)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck, Layer, Option, TestClock } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
+import { FlusherLive } from "../../src/connection/Flusher.js"
 import { MarketClock, MarketClockLive } from "../../src/feed/MarketClock.js"
 import {
   buildBook,
@@ -15,6 +16,7 @@ import { makeMarketState } from "../../src/market/MarketState.js"
 import { priceChange } from "../../src/market/pricing.js"
 import { Prng } from "../../src/market/prng.js"
 import { dailyLimits, floorToTick, isOnTickGrid } from "../../src/market/tickSize.js"
+import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import type { Level, MarketEvent } from "../../src/protocol/server.js"
 import { makeRecordingPipeline, marketLayers, ofType, shippedUniverse } from "./support.js"
 
@@ -246,7 +248,8 @@ describe("SimulatorLive", () => {
 
   const run = (feed: "simulator" | "none") => {
     const pipeline = makeRecordingPipeline()
-    const base = Layer.mergeAll(marketLayers(), pipeline.layer, config(feed))
+    const flusher = FlusherLive.pipe(Layer.provide(GatewayStats.layer))
+    const base = Layer.provideMerge(flusher, Layer.mergeAll(marketLayers(), pipeline.layer, config(feed)))
     const layer = SimulatorLive.pipe(Layer.provideMerge(MarketClockLive), Layer.provideMerge(base))
     return { pipeline, layer }
   }
