@@ -69,7 +69,7 @@ const row = (r: RunResult, q: RunResult | undefined): ReadonlyArray<string> => [
   r.serverCpuPercent.toFixed(0),
   `${r.serverRssMb.toFixed(0)} (${r.serverRssPeakMb.toFixed(0)})`,
   r.rssPerConnKb.toFixed(1),
-  r.rssPerConnAfterGcKb > 0 ? r.rssPerConnAfterGcKb.toFixed(1) : "-",
+  r.rssPerConnAfterGcKb === null ? "-" : r.rssPerConnAfterGcKb.toFixed(1),
   fmt(r.staleConnections),
   q === undefined || q === r ? "" : ratio(q.msgPerSec, r.msgPerSec),
   q === undefined || q === r ? "" : ratio(q.latencyMs.p99, r.latencyMs.p99),

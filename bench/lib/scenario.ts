@@ -88,8 +88,10 @@ export interface RunResult {
   /**
    * The same after a full GC in the server right after the window (feed still running): what
    * the server retains per connection, without the garbage and heap headroom of the load.
+   * Null when not measured. Can be slightly negative: at 1,000 connections a few MB of RSS
+   * the process had before any connection (and freed since) outweigh what they keep.
    */
-  readonly rssPerConnAfterGcKb: number
+  readonly rssPerConnAfterGcKb: number | null
   /** Open connections that received nothing in the last `STALE_WINDOW_MS` of the window. */
   readonly staleConnections: number
   readonly client: {
@@ -216,7 +218,7 @@ export const failedResult = (
   serverRssMb: 0,
   serverRssPeakMb: 0,
   rssPerConnKb: 0,
-  rssPerConnAfterGcKb: 0,
+  rssPerConnAfterGcKb: null,
   staleConnections: 0,
   client: { cpuPercent: 0, eventLoopLagP99Ms: 0, rssMb: 0 },
 })
@@ -396,7 +398,7 @@ export const resultOf = (
     rssPerConnAfterGcKb:
       stats.established > 0 && m.afterGc !== undefined
         ? round1((m.afterGc.rssBytes - baseRss) / 1024 / stats.established)
-        : 0,
+        : null,
     staleConnections: m.stale,
     client: m.client,
   }
