@@ -79,7 +79,7 @@ export const appConfig = Config.all({
   heartbeatIntervalMs: positiveInt("HEARTBEAT_INTERVAL_MS", 15_000),
   sendBufferLimitBytes: positiveInt("SEND_BUFFER_LIMIT_BYTES", 1_048_576),
   slowConsumerTimeoutMs: positiveInt("SLOW_CONSUMER_TIMEOUT_MS", 10_000),
-  flushSliceMs: nonNegativeInt("FLUSH_SLICE_MS", 2),
+  flushSliceMs: nonNegativeInt("FLUSH_SLICE_MS", 0),
   shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 2_000),
   compression: onOff("COMPRESSION", true),
   // Cluster mode: the simulator leader's lease in Redis (failover takes up to about 4/3 of it).

@@ -5,11 +5,12 @@
  * two or more messages wait. A per-connection timer would cost one wake-up per connection per
  * interval (333,000/s at 10,000 connections) for nothing.
  *
- * A pass hands the event loop a turn every FLUSH_SLICE_MS (2 ms) of writing. At 10,000
- * connections a pass is about 200 ms of socket writes; in one go, everything else would wait
- * behind it (feed ticks, client frames, pongs, and on a cluster instance the events from Redis,
- * which then waited up to a whole pass before they were even fanned out). In slices, an event
- * that arrives during a pass still reaches the connections the pass has not written yet.
+ * With FLUSH_SLICE_MS set (0, off, by default), a pass hands the event loop a turn after each
+ * that many ms of writing. At 10,000 connections a pass is about 200 ms of socket writes; in one
+ * go, everything else waits behind it (client frames, pongs, and on a cluster instance the events
+ * from Redis, which then wait for the whole pass before they are even fanned out). In slices, an
+ * event that arrives during a pass still reaches the connections the pass has not written yet.
+ * Off by default because the benchmarks could not show it paying: ARCHITECTURE.md has the figures.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
@@ -140,6 +141,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   let running = false
   const endPass = Effect.sync(() => {
     running = false
+    // Only a pass interrupted in a turn it gave away leaves connections unwritten.
+    for (const conn of passing) dirty.add(conn)
     passing = new Set()
     const waiters = idleWaiters
     idleWaiters = []
@@ -178,8 +181,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
         const away = performance.now()
         yield* yieldToIo
         sliceStart = performance.now()
-        // What runs meanwhile gets at most a fifth of the pass's time: a long turn away (an
-        // overloaded feed's tick) earns the pass a longer slice, so the feed cannot starve it.
+        // What runs meanwhile gets at most a fifth of the pass's time: a long turn away (a flood
+        // of ingest requests) earns the pass a longer slice, so I/O cannot starve it.
         slice = Math.max(opts.flushSliceMs, PASS_SHARE * (sliceStart - away))
         now = yield* Clock.currentTimeMillis
         timestamp = nowIso(now)
