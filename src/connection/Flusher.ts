@@ -143,7 +143,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     running = false
     // Only a pass interrupted in a turn it gave away leaves connections unwritten.
     for (const conn of passing) dirty.add(conn)
-    passing = new Set()
+    passing.clear()
     const waiters = idleWaiters
     idleWaiters = []
     for (const resume of waiters) resume()
@@ -177,16 +177,16 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     for (const conn of pass) {
       pass.delete(conn)
       if (!safeWriteOut(conn, now, timestamp, false)) dirty.add(conn)
-      if (opts.flushSliceMs > 0 && performance.now() - sliceStart >= slice) {
-        const away = performance.now()
-        yield* yieldToIo
-        sliceStart = performance.now()
-        // What runs meanwhile gets at most a fifth of the pass's time: a long turn away (a flood
-        // of ingest requests) earns the pass a longer slice, so I/O cannot starve it.
-        slice = Math.max(opts.flushSliceMs, PASS_SHARE * (sliceStart - away))
-        now = yield* Clock.currentTimeMillis
-        timestamp = nowIso(now)
-      }
+      if (opts.flushSliceMs === 0) continue
+      const away = performance.now()
+      if (away - sliceStart < slice) continue
+      yield* yieldToIo
+      sliceStart = performance.now()
+      // What runs meanwhile gets at most a fifth of the pass's time: a long turn away (a flood
+      // of ingest requests) earns the pass a longer slice, so I/O cannot starve it.
+      slice = Math.max(opts.flushSliceMs, PASS_SHARE * (sliceStart - away))
+      now = yield* Clock.currentTimeMillis
+      timestamp = nowIso(now)
     }
     lastPassMs = performance.now() - started
     stats.flushPassMs.observe(lastPassMs)
