@@ -16,7 +16,8 @@ export class SubscriptionSet {
    * Joined topics in join order. An array, not a Set: a connection has at most
    * MAX_SUBSCRIPTIONS of them, a linear scan of 200 costs less than a hash table weighs, and a
    * 20-entry Set takes about 680 bytes against 176 for an exactly sized array (10,000
-   * connections: 5 MB). Replaced rather than pushed to, so it never carries spare capacity.
+   * connections: 5 MB). Replaced rather than pushed to, and by `concat` and `slice`, which size
+   * their result exactly (a spread `[...a, t]` grows like `push`: 46 slots for 20 topics).
    */
   private topics: ReadonlyArray<Topic> = []
   /** Targets per subscription type, kept so that stats over 10,000 connections need no scan. */
@@ -67,7 +68,7 @@ export class SubscriptionSet {
     return Effect.suspend(() => {
       if (this.topics.includes(topic)) return Effect.void
       // Recorded first, so a join interrupted while waiting upstream is still left on release.
-      this.topics = [...this.topics, topic]
+      this.topics = this.topics.concat(topic)
       this.counted(topic, 1)
       return this.broker.join(topic, this.sink)
     })
@@ -75,8 +76,9 @@ export class SubscriptionSet {
 
   /** Returns false when the topic was not joined. */
   leave(topic: Topic): boolean {
-    if (!this.topics.includes(topic)) return false
-    this.topics = this.topics.filter((t) => t !== topic)
+    const i = this.topics.indexOf(topic)
+    if (i < 0) return false
+    this.topics = this.topics.slice(0, i).concat(this.topics.slice(i + 1))
     this.counted(topic, -1)
     this.broker.leave(topic, this.sink)
     return true

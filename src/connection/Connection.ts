@@ -13,13 +13,14 @@
  */
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
-import { Cause, Clock, Effect, Either, Exit, FiberHandle, Option, Scope } from "effect"
+import { Cause, Clock, Effect, Either, Exit, FiberHandle, FiberSet, Option, Scope } from "effect"
 import type { RawData, WebSocket } from "ws"
 import { type Claims, JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
 import { isUserTopic, type Topic, userTopic } from "../broker/topics.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
+import { sharedScheduler } from "../lifecycle/sharedScheduler.js"
 import { Universe, type UniverseShape } from "../market/Universe.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { type ClientMessage, SUBSCRIPTION_TYPES, type SubscriptionType } from "../protocol/client.js"
@@ -470,16 +471,18 @@ const holdSession = (scope: Scope.Scope, env: Env, conn: Conn, owner: Owner) =>
       .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
   )
 
+/** The close for a connection that ends without having asked for one: shutdown, or a bug. */
+const closeForExit = (exit: Exit.Exit<unknown, unknown>): CloseRequest =>
+  Exit.isInterrupted(exit)
+    ? { code: 1012, reason: "server restart", flush: true }
+    : { code: 1011, reason: "internal error", flush: true }
+
 /** Flushes what is queued (unless the reader is stuck) and closes the socket with the requested code. */
 const closeSocket = (scope: Scope.Scope, env: Env, conn: Conn) =>
   Scope.addFinalizerExit(scope, (exit) =>
     Effect.gen(function* () {
       conn.closing = true
-      const req: CloseRequest =
-        conn.closeRequest ??
-        (Exit.isInterrupted(exit)
-          ? { code: 1012, reason: "server restart", flush: true }
-          : { code: 1011, reason: "internal error", flush: true })
+      const req = conn.closeRequest ?? closeForExit(exit)
       if (req.flush) env.flusher.flushNow(conn)
       const ws = conn.ws
       if (ws.readyState === ws.OPEN) {
@@ -504,19 +507,45 @@ const closeSocket = (scope: Scope.Scope, env: Env, conn: Conn) =>
 // ---- one connection ----
 
 /**
+ * Forks the connection fibers, each supervised by a FiberSet that interrupts it when the
+ * server's scope closes, all on the shared scheduler (`lifecycle/sharedScheduler.ts`). The
+ * runtime is captured in an uninterruptible region, so the fibers start uninterruptible:
+ * `serveConnection` makes the connection's Scope and the frame that closes it before anything
+ * can interrupt, then opens interruption for the connection's life. Starting that way costs
+ * nothing, where `uninterruptibleMask` would keep two more frames on every waiting fiber.
+ */
+export const connectionRunner: Effect.Effect<
+  (env: Env, ws: WebSocket, params: ConnectionParams) => void,
+  never,
+  Scope.Scope
+> = FiberSet.makeRuntime<never, void, never>().pipe(
+  Effect.withScheduler(sharedScheduler),
+  Effect.uninterruptible,
+  Effect.map((run) => (env: Env, ws: WebSocket, params: ConnectionParams) => {
+    run(serveConnection(env, ws, params))
+  }),
+)
+
+/**
  * Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged.
- * The connection's Scope is made here and closed with the fiber's exit however it ends (this is
- * `Effect.acquireUseRelease` written out, with the defect log folded into the release, so the
- * waiting fiber's stack holds two frames fewer). The Scope is passed to what acquires into it
+ * Runs uninterruptible until `serve` (see `connectionRunner`). The Scope is made here and closed
+ * with the fiber's exit however it ends: this is `Effect.acquireUseRelease` written out, so that
+ * the waiting fiber's stack holds one frame (the match) where the combinators keep four, and
+ * nothing that frame holds leads to setup's effect. The Scope is passed to what acquires into it
  * rather than provided as a service: providing it would copy the fiber's whole context (every
  * service of the gateway) for each connection.
  */
-export const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<void> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Scope.make(), (scope) =>
-      // Closures passed as arguments, not as named properties: tsx (esbuild keepNames) gives a
-      // named function a property array, 256 bytes per connection for each.
-      Effect.flatMap(Effect.exit(restore(serve(env, ws, params, scope))), (exit) => end(scope, exit)),
+const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<void> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.matchCauseEffect(
+      Effect.interruptible(
+        // Built when it runs: a frame keeps the effect it was made from, and setup's effect
+        // (its generator function, that function's prototype and maps) would stay with it.
+        Effect.suspend(() => serve(env, ws, params, scope)),
+      ),
+      // Made by factories, not written as properties: tsx (esbuild keepNames) gives a named
+      // function a property array, 256 bytes per connection for each.
+      { onFailure: failedIn(env, scope, ws), onSuccess: endedIn(env, scope, ws) },
     ),
   )
 
@@ -524,13 +553,30 @@ export const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParam
 const serve = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.Scope): Effect.Effect<void> =>
   Effect.flatMap(setup(env, ws, params, scope), (a) => conversation(env, a))
 
-/** Closes the scope with the fiber's exit. A bug must not vanish with its connection: the scope closes the socket (1011), then the defect is logged. */
-const end = (scope: Scope.CloseableScope, exit: Exit.Exit<void>) =>
+const failedIn = (env: Env, scope: Scope.CloseableScope, ws: WebSocket) => (cause: Cause.Cause<never>) =>
+  end(env, scope, ws, Exit.failCause(cause))
+const endedIn = (env: Env, scope: Scope.CloseableScope, ws: WebSocket) => () => end(env, scope, ws, Exit.void)
+
+/**
+ * Closes the scope with the fiber's exit. A bug must not vanish with its connection: the socket
+ * is closed (1011), then the defect is logged. The scope closes it once setup has bound it
+ * (`closeSocket`); a connection that failed or was interrupted before that is closed here.
+ */
+const end = (env: Env, scope: Scope.CloseableScope, ws: WebSocket, exit: Exit.Exit<void>) =>
   Effect.zipRight(
     Scope.close(scope, exit),
-    Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-      ? Effect.logError("connection failed", exit.cause)
-      : Effect.void,
+    Effect.suspend(() => {
+      if (ws.readyState === ws.OPEN) {
+        const req = closeForExit(exit)
+        // Setup paused the socket; the closing handshake needs its reply read.
+        ws.resume()
+        ws.close(req.code, req.reason)
+        env.stats.closed(req.code)
+      }
+      return Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+        ? Effect.logError("connection failed", exit.cause)
+        : Effect.void
+    }),
   )
 
 /** Authenticates, restores or creates the session, acquires the connection's resources, says `connected`. */

@@ -10,12 +10,11 @@ import * as http from "node:http"
 import type { Duplex } from "node:stream"
 import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, FiberSet, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
-import { makeEnv, paramsOf, serveConnection } from "../connection/Connection.js"
+import { connectionRunner, makeEnv, paramsOf } from "../connection/Connection.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
-import { sharedScheduler } from "../lifecycle/sharedScheduler.js"
 import { AuthenticationLive } from "./auth.js"
 import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
@@ -85,10 +84,7 @@ const ServerLive = Layer.scoped(
     )
 
     const env = yield* makeEnv
-    // Connection fibers inherit the shared scheduler from the runtime captured here.
-    const runConnection = yield* FiberSet.makeRuntime<never, void, never>().pipe(
-      Effect.withScheduler(sharedScheduler),
-    )
+    const runConnection = yield* connectionRunner
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -106,7 +102,7 @@ const ServerLive = Layer.scoped(
         sockets.add(ws)
         // `on`, not `once`: "close" is emitted once anyway, and `once` wraps the listener per socket.
         ws.on("close", forget)
-        runConnection(serveConnection(env, ws, paramsOf(req)))
+        runConnection(env, ws, paramsOf(req))
       })
     })
 

@@ -4,8 +4,8 @@
 import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted } from "effect"
 import { SignJWT } from "jose"
 import WebSocket from "ws"
-import type { AppConfigShape } from "../../src/config/AppConfig.js"
-import { gatewayWith } from "../../src/Gateway.js"
+import { AppConfig, type AppConfigShape } from "../../src/config/AppConfig.js"
+import { EmbeddedLive, gateway, type gatewayWith } from "../../src/Gateway.js"
 import { ServerAddress } from "../../src/http/Server.js"
 
 export const TEST_SECRET = "test-secret-for-quotecast-0123456789"
@@ -21,15 +21,41 @@ export interface RunningGateway {
   readonly stop: () => Promise<void>
 }
 
+export interface GatewayOptions {
+  /** The mode layer (default: embedded); tests swap one of its services for a faulty one. */
+  readonly mode?: Layer.Layer<
+    Layer.Layer.Success<typeof EmbeddedLive>,
+    never,
+    Layer.Layer.Context<typeof EmbeddedLive>
+  >
+  /** Receives every log line (at all levels) instead of the console. */
+  readonly logger?: Logger.Logger<unknown, void>
+}
+
 /** Starts a gateway (FEED=none unless asked) on 127.0.0.1 with a free port. */
-export const startGateway = async (overrides: Partial<AppConfigShape> = {}): Promise<RunningGateway> => {
-  const layer = gatewayWith({
-    port: 0,
-    host: "127.0.0.1",
-    feed: "none",
-    jwtSecret: Option.some(Redacted.make(TEST_SECRET)),
-    ...overrides,
-  }).pipe(Layer.provide(Logger.minimumLogLevel(process.env.TEST_LOGS ? LogLevel.Debug : LogLevel.None)))
+export const startGateway = async (
+  overrides: Partial<AppConfigShape> = {},
+  options: GatewayOptions = {},
+): Promise<RunningGateway> => {
+  const logging =
+    options.logger === undefined
+      ? Logger.minimumLogLevel(process.env.TEST_LOGS ? LogLevel.Debug : LogLevel.None)
+      : Layer.merge(
+          Logger.replace(Logger.defaultLogger, options.logger),
+          Logger.minimumLogLevel(LogLevel.All),
+        )
+  const layer = gateway(options.mode ?? EmbeddedLive).pipe(
+    Layer.provide(
+      AppConfig.layerWith({
+        port: 0,
+        host: "127.0.0.1",
+        feed: "none",
+        jwtSecret: Option.some(Redacted.make(TEST_SECRET)),
+        ...overrides,
+      }),
+    ),
+    Layer.provide(logging),
+  )
   const runtime = ManagedRuntime.make(layer)
   const { port } = await runtime.runPromise(ServerAddress)
   return {
