@@ -36,7 +36,16 @@ export const BINARY = Symbol("binary")
 /** What the socket callbacks hand to the actor, in arrival order. */
 export type Inbound = string | typeof CLOSE | typeof BINARY | { readonly socketError: string }
 
+/** Connections numbered in arrival order (wrapping well inside small-integer range). */
+let arrivals = 0
+const nextArrival = (): number => {
+  arrivals = (arrivals + 1) % 2 ** 30
+  return arrivals
+}
+
 export class Conn implements Sink {
+  /** Arrival number: periodic sweeps (the heartbeat) spread connections over their slices by it. */
+  readonly arrival = nextArrival()
   /** Last sequence number sent on this connection's session. */
   seq: number
   sessionId: string
