@@ -65,7 +65,7 @@ export const checksFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Readonly
         // Memory the gateway holds per connection: after a GC, so the heap headroom that any
         // process grows under 200,000 msg/s (B, uncompressed, shows it as much) does not count.
         check(
-          "<= 64 KB per connection (RSS after a full GC at the end of the window)",
+          "<= 64 KB per connection (RSS after the window: feed stopped, queues drained, full GC)",
           q.rssPerConnAfterGcKb !== null && q.rssPerConnAfterGcKb <= 64,
           `${q.rssPerConnAfterGcKb === null ? "not measured" : `${f(q.rssPerConnAfterGcKb, 1)} KB`} after GC, ${f(q.rssPerConnKb, 1)} KB under load`,
         ),

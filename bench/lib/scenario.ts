@@ -86,8 +86,8 @@ export interface RunResult {
   /** (RSS at the end of the window - RSS before any connection) / established connections. */
   readonly rssPerConnKb: number
   /**
-   * The same after a full GC in the server right after the window (feed still running): what
-   * the server retains per connection, without the garbage and heap headroom of the load.
+   * The same after the window, once the feed is stopped, the queues drained and a full GC run
+   * in the server: what it retains per connection, without the garbage of the load.
    * Null when not measured. Can be slightly negative: at 1,000 connections a few MB of RSS
    * the process had before any connection (and freed since) outweigh what they keep.
    */
@@ -108,6 +108,8 @@ const RAMP_LIMIT = Duration.seconds(45)
 const SUBSCRIBE_LIMIT = Duration.seconds(15)
 const POLL = Duration.millis(250)
 const AFTER_GC_SETTLE = Duration.millis(500)
+/** After the feed stops: many flush passes, for the queues and socket buffers to empty. */
+const AFTER_FEED_DRAIN = Duration.seconds(1)
 
 const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10
 const round1 = (n: number): number => Math.round(n * 10) / 10
@@ -296,10 +298,13 @@ const measure = (
     const s1 = server.sample()
     stats.endWindow(t1)
     const feed1 = killed === undefined ? yield* server.feedCounters : undefined
-    // Idle scenarios were measured after a GC already; loaded ones get one now.
+    // Idle scenarios were measured after a GC already; loaded ones stop their feed, let the
+    // queues drain, and get one now.
     const afterGc =
       killed === undefined && scenario.feedRate > 0
-        ? yield* server.command("gc").pipe(
+        ? yield* server.command("stop-feed").pipe(
+            Effect.zipRight(Effect.sleep(AFTER_FEED_DRAIN)),
+            Effect.zipRight(server.command("gc")),
             Effect.zipRight(Effect.sleep(AFTER_GC_SETTLE)),
             Effect.map(() => server.sample()),
             Effect.orElseSucceed(() => undefined),

@@ -1,12 +1,13 @@
 /**
  * The harness <-> server control channel (Node IPC): the harness starts the feed once every
- * connection is open (ramping 10,000 handshakes under a running feed starves them), asks for a
- * full GC before reading RSS so that every server is measured on what it retains, not on garbage
- * it has not collected yet, and reads the feed's counters: a server too busy to run its feed on
+ * connection is open (ramping 10,000 handshakes under a running feed starves them), stops it
+ * after the measurement window, asks for a full GC before reading RSS so that every server is
+ * measured on what it retains, not on garbage it has not collected yet, and reads the feed's counters: a server too busy to run its feed on
  * time skips trades (SimulatorEngine), and the report says how many, per server.
  */
 export type ControlCommand =
   | { readonly cmd: "start-feed" }
+  | { readonly cmd: "stop-feed" }
   | { readonly cmd: "gc" }
   | { readonly cmd: "feed-stats" }
 
@@ -22,21 +23,22 @@ export interface ControlReply {
   readonly feed?: FeedCounters
 }
 
-const COMMANDS: ReadonlyArray<string> = ["start-feed", "gc", "feed-stats"]
+const COMMANDS: ReadonlyArray<string> = ["start-feed", "stop-feed", "gc", "feed-stats"]
 const isCommand = (u: unknown): u is ControlCommand =>
   typeof u === "object" && u !== null && "cmd" in u && COMMANDS.includes(String(u.cmd))
 
-/** Server side: answers the harness's commands; `startFeed` runs at most once. */
+/** Server side: answers the harness's commands; `startFeed` runs at most once and returns its stop. */
 export const serveControl = (
-  startFeed: () => void,
+  startFeed: () => () => void,
   feed: () => { readonly produced: number; readonly skipped: number },
 ): void => {
-  let started = false
+  let stop: (() => void) | undefined
   process.on("message", (m: unknown) => {
     if (!isCommand(m)) return
-    if (m.cmd === "start-feed" && !started) {
-      started = true
-      startFeed()
+    if (m.cmd === "start-feed" && stop === undefined) stop = startFeed()
+    if (m.cmd === "stop-feed" && stop !== undefined) {
+      stop()
+      stop = () => {}
     }
     if (m.cmd === "gc") {
       const gc = (globalThis as { gc?: () => void }).gc

@@ -8,7 +8,7 @@
  * backpressure, metrics) is the production path.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Duration, Effect, FiberSet, Layer, Logger, Schedule } from "effect"
+import { Duration, Effect, Fiber, FiberSet, Layer, Logger, Schedule } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { logLevelLayer } from "../../src/config/logging.js"
 import { Flusher } from "../../src/connection/Flusher.js"
@@ -45,7 +45,11 @@ const BenchFeedLive = Layer.scopedDiscard(
     const run = yield* FiberSet.makeRuntime<never>()
     serveControl(
       () => {
-        if (process.env.BENCH_FEED !== "off") run(loop)
+        if (process.env.BENCH_FEED === "off") return () => {}
+        const fiber = run(loop)
+        return () => {
+          run(Fiber.interrupt(fiber))
+        }
       },
       () => engine,
     )
