@@ -12,13 +12,16 @@
  * Claim and release are Lua scripts, so a release only detaches when the releaser still owns the
  * session (a takeover that already moved it is not undone). A released session expires after
  * SESSION_TTL_S. An attached one carries a longer TTL that this instance refreshes for all its
- * live connections on one clock (with their current sequence number), so the sessions of an
+ * live connections on one clock, spread over the interval (`connection/Sweep.ts`), with their
+ * current sequence number, so the sessions of an
  * instance that crashed expire too, and a restore after such a crash continues from the last
  * refreshed sequence number (a clean close, SIGTERM or takeover saves the exact one).
  */
-import { Clock, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import type { Conn } from "../connection/Conn.js"
 import { Registry } from "../connection/Registry.js"
+import { sweepInSlices } from "../connection/Sweep.js"
 import {
   NO_SUBSCRIPTIONS,
   type Owner,
@@ -170,19 +173,19 @@ export const RedisSessionStoreLive = Layer.scoped(
         }
       })
 
-    // One clock for every attached session of this instance: TTL and sequence number.
-    const refresh = Effect.gen(function* () {
-      const live = [...registry.byId.values()]
-      if (live.length === 0) return
-      yield* redis.exec("refresh sessions", (r) =>
-        Promise.all(
-          live.map((conn) =>
-            touchScript(r, [sessionKey(conn.sessionId)], [instanceId, conn.id, conn.seq, attachedTtlMs]),
+    // One clock for every attached session of this instance (TTL and sequence number), each
+    // connection's in its slice of the interval: no burst of every session's script at once.
+    const refresh = (live: ReadonlyArray<Conn>) =>
+      redis
+        .exec("refresh sessions", (r) =>
+          Promise.all(
+            live.map((conn) =>
+              touchScript(r, [sessionKey(conn.sessionId)], [instanceId, conn.id, conn.seq, attachedTtlMs]),
+            ),
           ),
-        ),
-      )
-    }).pipe(Effect.catchAll((e) => Effect.logWarning("refreshing sessions failed", e.reason)))
-    yield* Effect.forkScoped(Effect.repeat(refresh, Schedule.spaced(`${ATTACHED_REFRESH_MS} millis`)))
+        )
+        .pipe(Effect.catchAll((e) => Effect.logWarning("refreshing sessions failed", e.reason)))
+    yield* Effect.forkScoped(sweepInSlices(registry, ATTACHED_REFRESH_MS, refresh))
 
     // Redis lost its data: the sessions of our live connections exist only here now.
     yield* redis.onRecovered(({ dataLost }) =>
