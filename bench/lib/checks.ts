@@ -62,12 +62,15 @@ export const checksFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Readonly
           `${f(q.msgPerSec)} of ${f(q.offeredMsgPerSec)} (${f((100 * q.msgPerSec) / q.offeredMsgPerSec)}%)`,
         ),
         check("p99 < 250 ms", qOk && q.latencyMs.p99 < 250, `p99 ${f(q.latencyMs.p99, 1)} ms`),
-        // Memory the gateway holds per connection: after a GC, so the heap headroom that any
-        // process grows under 200,000 msg/s (B, uncompressed, shows it as much) does not count.
+        // Memory the gateway holds per connection, which is what compression multiplies (a `ws`
+        // deflate context is ~220 KB of zlib state, external memory): live memory after the load,
+        // so the old space V8 grew under 200,000 msg/s and keeps committed, which at 1,000
+        // connections outweighs all of it (B, uncompressed, shows it as much), does not count.
+        // RSS is reported beside it.
         check(
-          "<= 64 KB per connection (RSS after the window: feed stopped, queues drained, full GC)",
-          q.rssPerConnAfterGcKb !== null && q.rssPerConnAfterGcKb <= 64,
-          `${q.rssPerConnAfterGcKb === null ? "not measured" : `${f(q.rssPerConnAfterGcKb, 1)} KB`} after GC, ${f(q.rssPerConnKb, 1)} KB under load`,
+          "<= 64 KB per connection (live memory: JS heap + external, feed stopped, after a full GC)",
+          q.livePerConnAfterGcKb !== null && q.livePerConnAfterGcKb <= 64,
+          `${q.livePerConnAfterGcKb === null ? "not measured" : `${f(q.livePerConnAfterGcKb, 1)} KB live`}; RSS ${q.rssPerConnAfterGcKb === null ? "not measured" : `${f(q.rssPerConnAfterGcKb, 1)} KB`} after GC, ${f(q.rssPerConnKb, 1)} KB under load`,
         ),
       ]
     case "E":

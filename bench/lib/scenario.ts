@@ -17,7 +17,7 @@ import {
   type LoadConfig,
   LoadStats,
 } from "../../load/lib/index.js"
-import type { FeedCounters } from "../servers/control.js"
+import type { FeedCounters, LiveMemory } from "../servers/control.js"
 import { makeBenchPool, type Protocol } from "./clients.js"
 import { type BenchServer, type ProcSample, type ServerKind, serverLabel, startServer } from "./server.js"
 
@@ -92,6 +92,13 @@ export interface RunResult {
    * the process had before any connection (and freed since) outweigh what they keep.
    */
   readonly rssPerConnAfterGcKb: number | null
+  /**
+   * Live memory per connection at the same moment: (JS heap in use + external memory) after the
+   * GC, minus the same before any connection. What the server's objects and buffers hold for its
+   * connections (zlib state included: Node reports it as external memory), without the heap V8
+   * keeps committed after a load. Null when not measured.
+   */
+  readonly livePerConnAfterGcKb: number | null
   /** Open connections that received nothing in the last `STALE_WINDOW_MS` of the window. */
   readonly staleConnections: number
   readonly client: {
@@ -108,6 +115,7 @@ const RAMP_LIMIT = Duration.seconds(45)
 const SUBSCRIBE_LIMIT = Duration.seconds(15)
 const POLL = Duration.millis(250)
 const AFTER_GC_SETTLE = Duration.millis(500)
+const liveBytes = (m: LiveMemory): number => m.heapUsedBytes + m.externalBytes
 /** After the feed stops: many flush passes, for the queues and socket buffers to empty. */
 const AFTER_FEED_DRAIN = Duration.seconds(1)
 
@@ -221,6 +229,7 @@ export const failedResult = (
   serverRssPeakMb: 0,
   rssPerConnKb: 0,
   rssPerConnAfterGcKb: null,
+  livePerConnAfterGcKb: null,
   staleConnections: 0,
   client: { cpuPercent: 0, eventLoopLagP99Ms: 0, rssMb: 0 },
 })
@@ -239,7 +248,7 @@ const measure = (
       Effect.sync(() => makeBenchPool(protocolOf(spec.kind), config, stats)),
       (p) => p.closeAll(Duration.seconds(config.closeTimeoutSec)),
     )
-    yield* server.command("gc")
+    const baseLive = (yield* server.command("gc")).memory
     yield* Effect.sleep("300 millis")
     const base = server.sample()
     log(`  ${server.name}: ramping ${scenario.connections} connections`)
@@ -249,12 +258,13 @@ const measure = (
     log(
       `  ${server.name}: ${stats.established} open, ${stats.failed} failed, ${stats.subscribedTargets}/${expectedTargets} subscribed`,
     )
+    let idleLive: LiveMemory | undefined
     if (scenario.feedRate > 0) {
       yield* server.command("start-feed")
       yield* Effect.sleep(Duration.seconds(scenario.warmupSec))
     } else {
       // Idle: what the server retains per connection, after a full GC.
-      yield* server.command("gc")
+      idleLive = (yield* server.command("gc")).memory
       yield* Effect.sleep(Duration.seconds(scenario.warmupSec))
     }
 
@@ -300,16 +310,18 @@ const measure = (
     const feed1 = killed === undefined ? yield* server.feedCounters : undefined
     // Idle scenarios were measured after a GC already; loaded ones stop their feed, let the
     // queues drain, and get one now.
-    const afterGc =
+    const loadedAfterGc =
       killed === undefined && scenario.feedRate > 0
         ? yield* server.command("stop-feed").pipe(
             Effect.zipRight(Effect.sleep(AFTER_FEED_DRAIN)),
             Effect.zipRight(server.command("gc")),
-            Effect.zipRight(Effect.sleep(AFTER_GC_SETTLE)),
-            Effect.map(() => server.sample()),
+            Effect.tap(() => Effect.sleep(AFTER_GC_SETTLE)),
+            Effect.map((reply) => ({ sample: server.sample(), live: reply.memory })),
             Effect.orElseSucceed(() => undefined),
           )
-        : s1
+        : undefined
+    const afterGc = scenario.feedRate > 0 ? loadedAfterGc?.sample : s1
+    const afterLive = scenario.feedRate > 0 ? loadedAfterGc?.live : idleLive
     const stale = pool.staleSince(t1 - STALE_WINDOW_MS)
     if (killed !== undefined) server.child.kill("SIGKILL")
     const clientCpu = process.cpuUsage(clientCpu0)
@@ -325,6 +337,10 @@ const measure = (
       killed,
       feed: feed0 !== undefined && feed1 !== undefined ? { start: feed0, end: feed1 } : undefined,
       afterGc,
+      live:
+        baseLive !== undefined && afterLive !== undefined
+          ? { base: baseLive, afterGc: afterLive }
+          : undefined,
       client: {
         cpuPercent: round1(((clientCpu.user + clientCpu.system) / 1e6 / windowSec) * 100),
         eventLoopLagP99Ms: round1(Math.max(0, lag.percentile(99) / 1e6 - 10)),
@@ -364,6 +380,8 @@ export const resultOf = (
     readonly feed?: { readonly start: FeedCounters; readonly end: FeedCounters } | undefined
     /** A sample taken after a full GC at the end of the window. */
     readonly afterGc?: ProcSample | undefined
+    /** Live memory after the full GCs before any connection and at the end. */
+    readonly live?: { readonly base: LiveMemory; readonly afterGc: LiveMemory } | undefined
   },
 ): RunResult => {
   const cpu = m.s0 !== undefined && m.s1 !== undefined ? ((m.s1.cpuSec - m.s0.cpuSec) / m.windowSec) * 100 : 0
@@ -403,6 +421,10 @@ export const resultOf = (
     rssPerConnAfterGcKb:
       stats.established > 0 && m.afterGc !== undefined
         ? round1((m.afterGc.rssBytes - baseRss) / 1024 / stats.established)
+        : null,
+    livePerConnAfterGcKb:
+      stats.established > 0 && m.live !== undefined
+        ? round1((liveBytes(m.live.afterGc) - liveBytes(m.live.base)) / 1024 / stats.established)
         : null,
     staleConnections: m.stale,
     client: m.client,

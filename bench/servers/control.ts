@@ -18,9 +18,17 @@ export interface FeedCounters {
   readonly at: number
 }
 
+/** The server's live memory right after a full GC: its JS heap in use, and memory outside the heap that V8 is told about (Buffers, zlib state). */
+export interface LiveMemory {
+  readonly heapUsedBytes: number
+  readonly externalBytes: number
+}
+
 export interface ControlReply {
   readonly ok: ControlCommand["cmd"]
   readonly feed?: FeedCounters
+  /** On "gc" replies. */
+  readonly memory?: LiveMemory
 }
 
 const COMMANDS: ReadonlyArray<string> = ["start-feed", "stop-feed", "gc", "feed-stats"]
@@ -40,14 +48,18 @@ export const serveControl = (
       stop()
       stop = () => {}
     }
+    let memory: LiveMemory | undefined
     if (m.cmd === "gc") {
       const gc = (globalThis as { gc?: () => void }).gc
       gc?.()
+      const usage = process.memoryUsage()
+      memory = { heapUsedBytes: usage.heapUsed, externalBytes: usage.external }
     }
     const counters = feed()
     process.send?.({
       ok: m.cmd,
       feed: { produced: counters.produced, skipped: counters.skipped, at: Date.now() },
+      ...(memory === undefined ? {} : { memory }),
     } satisfies ControlReply)
   })
   // The harness going away must not leave a server behind.

@@ -25,8 +25,9 @@ describe("npm run bench (smoke)", () => {
       expect(run.latencyMs.count).toBeGreaterThan(0)
       expect(Number.isFinite(run.latencyMs.p99)).toBe(true)
       expect(run.serverRssMb).toBeGreaterThan(0)
-      // RSS is also read after a full GC at the end of the window (the feed runs in this scenario).
+      // RSS and live memory are also read after the window, feed stopped, after a full GC.
       expect(run.rssPerConnAfterGcKb).not.toBeNull()
+      expect(run.livePerConnAfterGcKb).not.toBeNull()
     }
   })
 })
