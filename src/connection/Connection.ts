@@ -530,8 +530,9 @@ export const connectionRunner: Effect.Effect<
  * Serves one accepted WebSocket until it closes. Never fails: every error is answered or logged.
  * Runs uninterruptible until `serve` (see `connectionRunner`). The Scope is made here and closed
  * with the fiber's exit however it ends: this is `Effect.acquireUseRelease` written out, so that
- * the waiting fiber's stack holds one frame (the match) where the combinators keep four, and
- * nothing that frame holds leads to setup's effect. The Scope is passed to what acquires into it
+ * the waiting fiber's stack holds three frames (this match, the interruptible region's revert,
+ * the conversation's continuation) where the combinators kept five, and nothing those frames
+ * hold leads to setup's effect. The Scope is passed to what acquires into it
  * rather than provided as a service: providing it would copy the fiber's whole context (every
  * service of the gateway) for each connection.
  */
