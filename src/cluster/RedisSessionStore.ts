@@ -13,9 +13,9 @@
  * session (a takeover that already moved it is not undone). A released session expires after
  * SESSION_TTL_S. An attached one carries a longer TTL that this instance refreshes for all its
  * live connections on one clock, spread over the interval (`connection/Sweep.ts`), with their
- * current sequence number, so the sessions of an
- * instance that crashed expire too, and a restore after such a crash continues from the last
- * refreshed sequence number (a clean close, SIGTERM or takeover saves the exact one).
+ * current sequence number, so the sessions of an instance that crashed expire too, and a restore
+ * after such a crash continues from the last refreshed sequence number (a clean close, SIGTERM
+ * or takeover saves the exact one).
  */
 import { Clock, Effect, Layer, Option } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
