@@ -1,9 +1,10 @@
 /**
  * The harness <-> server control channel (Node IPC): the harness starts the feed once every
  * connection is open (ramping 10,000 handshakes under a running feed starves them), stops it
- * after the measurement window, asks for a full GC before reading RSS so that every server is
- * measured on what it retains, not on garbage it has not collected yet, and reads the feed's counters: a server too busy to run its feed on
- * time skips trades (SimulatorEngine), and the report says how many, per server.
+ * after the measurement window, asks for a full GC before reading memory so that every server is
+ * measured on what it retains, not on garbage it has not collected yet, and reads the feed's
+ * counters: a server too busy to run its feed on time skips trades (SimulatorEngine), and the
+ * report says how many, per server.
  */
 export type ControlCommand =
   | { readonly cmd: "start-feed" }
@@ -18,7 +19,10 @@ export interface FeedCounters {
   readonly at: number
 }
 
-/** The server's live memory right after a full GC: its JS heap in use, and memory outside the heap that V8 is told about (Buffers, zlib state). */
+/**
+ * The server's live memory right after a full GC: its JS heap in use, and the memory outside the
+ * heap that V8 is told about (Buffers, zlib state).
+ */
 export interface LiveMemory {
   readonly heapUsedBytes: number
   readonly externalBytes: number
