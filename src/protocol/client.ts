@@ -29,10 +29,10 @@ export const Unsubscribe = Schema.Struct({
 }).annotations({ identifier: "unsubscribe" })
 export type Unsubscribe = typeof Unsubscribe.Type
 
-/** `id` is echoed in `pong`, so a client can match answers to its pings. */
+/** `id` is echoed in `pong`, so a client can match answers to its pings. A number is a JSON one: finite (`JsonNumber`), so every id the schema allows survives JSON. */
 export const Ping = Schema.Struct({
   type: Schema.Literal("ping"),
-  id: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+  id: Schema.optional(Schema.Union(Schema.String, Schema.JsonNumber)),
 }).annotations({ identifier: "ping" })
 export type Ping = typeof Ping.Type
 

@@ -150,7 +150,7 @@ export const Unsubscribed = Schema.Struct({
 })
 export const Pong = Schema.Struct({
   type: Schema.Literal("pong"),
-  id: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+  id: Schema.optional(Schema.Union(Schema.String, Schema.JsonNumber)),
   timestamp: Timestamp,
   ...numbered,
 })

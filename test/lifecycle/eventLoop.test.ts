@@ -10,16 +10,17 @@ import { yieldingToIo } from "../../src/lifecycle/EventLoop.js"
 const turnsSeenPerRun = (schedule: Schedule.Schedule<unknown>) =>
   Effect.gen(function* () {
     let turns = 0
+    let done = false
     const tick = () => {
       turns++
-      if (turns < 100) setImmediate(tick)
+      if (!done) setImmediate(tick)
     }
     setImmediate(tick)
     const seen: Array<number> = []
     yield* Effect.repeat(
       Effect.sync(() => seen.push(turns)),
       schedule,
-    )
+    ).pipe(Effect.ensuring(Effect.sync(() => (done = true))))
     return seen
   })
 

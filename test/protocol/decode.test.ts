@@ -3,7 +3,7 @@
  * about everything else.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, Either, FastCheck } from "effect"
+import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import { ClientMessage } from "../../src/protocol/client.js"
 import { decodeText } from "../../src/protocol/decode.js"
 
@@ -62,6 +62,15 @@ describe("decoding client frames", () => {
         reason: "invalid_fields",
       },
     )
+  })
+
+  it("a numeric ping id is a finite number, which is all JSON can carry", () => {
+    // Found by the round-trip property below: an id of Infinity was valid to the schema, and
+    // JSON.stringify writes it as null.
+    expect(Schema.is(ClientMessage)({ type: "ping", id: Number.POSITIVE_INFINITY })).toBe(false)
+    expect(Schema.is(ClientMessage)({ type: "ping", id: Number.NaN })).toBe(false)
+    expect(Either.isRight(decodeText(JSON.stringify({ type: "ping", id: 1.5e300 })))).toBe(true)
+    expect(Either.isRight(decodeText(JSON.stringify({ type: "ping", id: -0.25 })))).toBe(true)
   })
 
   it.prop(
