@@ -199,15 +199,21 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const flushAll = Effect.ensuring(onePass, endPass)
   const flusher: FlusherShape = {
     scheduler: {
-      schedule: opts.batching
+      // Only a sliced pass lets deliveries in while it runs; a connection it has not reached
+      // yet stays in it then (what arrived rides along). Unsliced, no delivery meets `passing`.
+      schedule: !opts.batching
         ? (conn) => {
-            if (!passing.has(conn)) dirty.add(conn)
-          }
-        : (conn) => {
             // Unbatched: send at once unless held or backpressured; then the clock retries.
             const now = Date.now()
             if (!safeWriteOut(conn, now, nowIso(now), false)) dirty.add(conn)
-          },
+          }
+        : opts.flushSliceMs > 0
+          ? (conn) => {
+              if (!passing.has(conn)) dirty.add(conn)
+            }
+          : (conn) => {
+              dirty.add(conn)
+            },
       conflated: () => {
         stats.conflated++
       },

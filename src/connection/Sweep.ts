@@ -15,13 +15,13 @@ import type { Conn } from "./Conn.js"
 import type { RegistryImpl } from "./Registry.js"
 
 /** How far apart the slices of an interval are. */
-export const SLICE_MS = 100
+const SLICE_MS = 100
 
 /** How many slices an interval has: one per SLICE_MS, at least one. */
-export const slicesOf = (intervalMs: number): number => Math.max(1, Math.round(intervalMs / SLICE_MS))
+const slicesOf = (intervalMs: number): number => Math.max(1, Math.round(intervalMs / SLICE_MS))
 
 /** A function whose n-th call returns the live connections of slice n mod `slices`. */
-export const sliceCursor = (registry: RegistryImpl, slices: number): (() => ReadonlyArray<Conn>) => {
+const sliceCursor = (registry: RegistryImpl, slices: number): (() => ReadonlyArray<Conn>) => {
   let slice = 0
   return () => {
     const out: Array<Conn> = []

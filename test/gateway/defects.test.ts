@@ -42,6 +42,26 @@ const eventually = async (f: () => Promise<boolean>, timeoutMs = 3000) => {
   }
 }
 
+/**
+ * A gateway, for the enclosing describe, whose mode layer has one service swapped for `faulty`,
+ * with every log line captured in `logs`.
+ */
+const gatewayWithFaulty = <A>(faulty: Layer.Layer<A, never, Layer.Layer.Context<typeof EmbeddedLive>>) => {
+  const logs: Array<Logged> = []
+  let gw: RunningGateway | undefined
+  beforeAll(async () => {
+    gw = await startGateway({}, { mode: Layer.merge(EmbeddedLive, faulty), logger: capture(logs) })
+  })
+  afterAll(() => gw?.stop())
+  return {
+    logs,
+    gw: (): RunningGateway => {
+      if (gw === undefined) throw new Error("gateway not started")
+      return gw
+    },
+  }
+}
+
 /** Snapshots work for every code but 000660, where the store dies. */
 const SnapshotsDyingOn000660 = Layer.sync(SnapshotStore, () => {
   const store = makeMemorySnapshotStore()
@@ -55,17 +75,11 @@ const SnapshotsDyingOn000660 = Layer.sync(SnapshotStore, () => {
 })
 
 describe("a defect while serving a message", () => {
-  const logs: Array<Logged> = []
-  let gw: RunningGateway
-  beforeAll(async () => {
-    gw = await startGateway(
-      {},
-      { mode: Layer.merge(EmbeddedLive, SnapshotsDyingOn000660), logger: capture(logs) },
-    )
-  })
-  afterAll(() => gw.stop())
+  const faulty = gatewayWithFaulty(SnapshotsDyingOn000660)
+  const logs = faulty.logs
 
   it("closes that connection with 1011 and logs the defect with its cause; the others go on", async () => {
+    const gw = faulty.gw()
     const { client: bystander } = await connect(gw)
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
@@ -97,17 +111,11 @@ const SessionsDyingOnCreate = Layer.effect(
 ).pipe(Layer.provide(EmbeddedLive))
 
 describe("a defect during setup, before the socket is bound to the connection", () => {
-  const logs: Array<Logged> = []
-  let gw: RunningGateway
-  beforeAll(async () => {
-    gw = await startGateway(
-      {},
-      { mode: Layer.merge(EmbeddedLive, SessionsDyingOnCreate), logger: capture(logs) },
-    )
-  })
-  afterAll(() => gw.stop())
+  const faulty = gatewayWithFaulty(SessionsDyingOnCreate)
+  const logs = faulty.logs
 
   it("still closes the socket with 1011 (no `connected`) and logs the defect", async () => {
+    const gw = faulty.gw()
     const client = await TestClient.open(gw.wsUrl)
     expect(await client.closed).toEqual({ code: 1011, reason: "internal error" })
     expect(client.messages).toEqual([])
