@@ -62,6 +62,24 @@ const subscribed = async (gw: GatewayProcess, query = "") => {
 const priceSeen = (client: TestClient, price: number, timeoutMs = 5000) =>
   client.next((m) => m.type === "price_update" && m.price === price && m.snapshot !== true, timeoutMs)
 
+/**
+ * Runs `cut` (or the end of an outage) and resolves when every node has logged one more recovery
+ * than before: it noticed the loss, reconnected, confirmed its re-SUBSCRIBE and ran its recovery
+ * steps. /health alone is not enough: it can still say 200 before an instance has even seen the
+ * close, and a PUBLISH then goes into the dead socket.
+ */
+const recoveredAfter = async (nodes: ReadonlyArray<GatewayProcess>, cut: () => Promise<unknown>) => {
+  const count = (gw: GatewayProcess) => gw.output().split("redis recovered").length - 1
+  const before = nodes.map(count)
+  await cut()
+  await waitFor(
+    () => nodes.every((gw, i) => count(gw) > (before[i] as number)),
+    10_000,
+    "every instance to recover",
+  )
+  await waitFor(allHealthy(nodes), 5000, "every instance healthy again")
+}
+
 const alertsIn = (msgs: ReadonlyArray<Msg>, id: string) =>
   msgs.filter((m) => m.type === "alert" && m.alert_id === id)
 
@@ -75,13 +93,15 @@ describe("CLIENT KILL", () => {
     const redis = new RedisClient(SHARED_REDIS_URL)
     try {
       // Subscriber connections only (what CLIENT KILL TYPE pubsub does), then everything.
-      expect(await killClients(redis, sharedPrefix, "sub")).toBe(2)
-      await waitFor(allHealthy(shared), 5000, "both instances healthy again")
+      await recoveredAfter(shared, async () => {
+        expect(await killClients(redis, sharedPrefix, "sub")).toBe(2)
+      })
       expect((await ingest(b, [priceEvent("005930", 73200)])).status).toBe(202)
       await priceSeen(onA.client, 73200)
 
-      expect(await killClients(redis, sharedPrefix)).toBe(4)
-      await waitFor(allHealthy(shared), 5000, "both instances healthy again")
+      await recoveredAfter(shared, async () => {
+        expect(await killClients(redis, sharedPrefix)).toBe(4)
+      })
       expect((await ingest(b, [priceEvent("005930", 73300)])).status).toBe(202)
       await priceSeen(onA.client, 73300)
     } finally {
@@ -135,8 +155,7 @@ describe("redis-server killed and restarted empty", () => {
     expect((await ingest(a, [priceEvent("005930", 74100)])).status).toBe(202)
 
     const downAt = Date.now()
-    await server.start()
-    await waitFor(allHealthy(priv), 10_000, "both instances healthy again", 100)
+    await recoveredAfter(priv, () => server.start())
     console.log(`recovered ${Date.now() - downAt} ms after redis-server came back`)
 
     // Resubscribed: B's events reach A's subscriber again.
