@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --scenarios A,B --no-cluster --out bench/results --smoke]`
+ * `npm run bench [-- --scenarios A,B --servers quotecast,ws --rounds 3 --out bench/results --smoke]`
  *
  * Runs quotecast, the bare `ws` baseline and Socket.IO under the issue's scenarios (A-E, plus the
  * cluster scenario F) and writes bench/results/<timestamp>.{json,md} and latest.{json,md}.
@@ -7,7 +7,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { runBench } from "./lib/bench.js"
 import { scenarios, smokeScenario } from "./lib/scenarios.js"
 
@@ -23,11 +23,18 @@ const servers = Options.text("servers").pipe(
   Options.withDescription("comma-separated servers to run (quotecast,ws,socketio)"),
   Options.withDefault("quotecast,ws,socketio"),
 )
+const rounds = Options.integer("rounds").pipe(
+  Options.withDescription(
+    "rounds per scenario: every server once per round, in a rotated order; a target is met when met in most rounds",
+  ),
+  Options.filterMap((n) => (n >= 1 ? Option.some(n) : Option.none()), "--rounds must be at least 1"),
+  Options.withDefault(1),
+)
 const smoke = Options.boolean("smoke").pipe(
   Options.withDescription("the tiny smoke scenario only (npm test runs it)"),
 )
 
-const bench = Command.make("bench", { scenarios: scenarioList, servers, out, smoke }, (o) =>
+const bench = Command.make("bench", { scenarios: scenarioList, servers, out, rounds, smoke }, (o) =>
   Effect.gen(function* () {
     const ids = new Set(o.scenarios.split(",").map((s) => s.trim().toUpperCase()))
     const kinds = new Set(o.servers.split(",").map((s) => s.trim()))
@@ -38,6 +45,7 @@ const bench = Command.make("bench", { scenarios: scenarioList, servers, out, smo
     const results = yield* runBench({
       scenarios: chosen,
       cluster: !o.smoke && ids.has("F"),
+      rounds: o.rounds,
       outDir: o.out,
       log: (line) => process.stderr.write(`${line}\n`),
     })

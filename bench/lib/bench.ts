@@ -6,10 +6,17 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { join } from "node:path"
 import { Clock, Effect } from "effect"
-import { checksFor } from "./checks.js"
+import { checksFor, combineRounds } from "./checks.js"
 import { clusterChecks, clusterScenario, runCluster } from "./cluster.js"
 import { benchCodeList } from "./codes.js"
-import { type BenchResults, markdownReport, type ScenarioResult, textTable } from "./report.js"
+import {
+  type BenchResults,
+  type Check,
+  markdownReport,
+  type Round,
+  type ScenarioResult,
+  textTable,
+} from "./report.js"
 import { type RunResult, runOne, type Scenario, type ScenarioId } from "./scenario.js"
 
 export const CAVEATS: ReadonlyArray<string> = [
@@ -44,41 +51,66 @@ const noteFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Array<string> => 
 export interface BenchOptions {
   readonly scenarios: ReadonlyArray<Scenario>
   readonly cluster: boolean
+  /** Rounds per scenario (default 1): every server once per round, in a rotated order. */
+  readonly rounds?: number
   /** Directory for `<stamp>.json` / `<stamp>.md` and `latest.*`; undefined: write nothing. */
   readonly outDir: string | undefined
   readonly log: (line: string) => void
 }
 
+/** Round k's server order: `xs` started at position k, so drift over the run hits every server alike. */
+export const rotated = <A>(xs: ReadonlyArray<A>, k: number): ReadonlyArray<A> => {
+  const at = xs.length === 0 ? 0 : k % xs.length
+  return [...xs.slice(at), ...xs.slice(0, at)]
+}
+
+/** Runs `roundOf` `rounds` times and combines the rounds' checks. */
+const repeated = (
+  scenario: Scenario,
+  rounds: number,
+  log: (line: string) => void,
+  roundOf: (k: number) => Effect.Effect<ReadonlyArray<RunResult>>,
+  checks: (runs: ReadonlyArray<RunResult>) => ReadonlyArray<Check>,
+): Effect.Effect<ScenarioResult> =>
+  Effect.gen(function* () {
+    const done: Array<Round> = []
+    for (let k = 0; k < rounds; k++) {
+      if (rounds > 1) log(`  round ${k + 1} of ${rounds}`)
+      const runs = yield* roundOf(k)
+      done.push({ runs, checks: checks(runs), notes: noteFor(scenario, runs) })
+    }
+    const result: ScenarioResult = {
+      scenario,
+      rounds: done,
+      checks: combineRounds(done.map((r) => r.checks)),
+    }
+    log(textTable(result))
+    return result
+  })
+
 export const runBench = (opts: BenchOptions): Effect.Effect<BenchResults> =>
   Effect.gen(function* () {
     const started = yield* Clock.currentTimeMillis
     const loadAverageAtStart = os.loadavg()
+    const rounds = Math.max(1, Math.floor(opts.rounds ?? 1))
     const out: Array<ScenarioResult> = []
     for (const scenario of opts.scenarios) {
       opts.log(`Scenario ${scenario.id}: ${scenario.title}`)
       const codes = benchCodeList(scenario.codes)
-      const runs: Array<RunResult> = []
-      for (const spec of scenario.servers) runs.push(yield* runOne(scenario, spec, codes, opts.log))
-      const result: ScenarioResult = {
-        scenario,
-        runs,
-        checks: checksFor(scenario, runs),
-        notes: noteFor(scenario, runs),
-      }
-      opts.log(textTable(result))
-      out.push(result)
+      out.push(
+        yield* repeated(
+          scenario,
+          rounds,
+          opts.log,
+          (k) =>
+            Effect.forEach(rotated(scenario.servers, k), (spec) => runOne(scenario, spec, codes, opts.log)),
+          (runs) => checksFor(scenario, runs),
+        ),
+      )
     }
     if (opts.cluster) {
       opts.log(`Scenario F: ${clusterScenario.title}`)
-      const runs = yield* runCluster(opts.log)
-      const result: ScenarioResult = {
-        scenario: clusterScenario,
-        runs,
-        checks: clusterChecks(runs),
-        notes: noteFor(clusterScenario, runs),
-      }
-      opts.log(textTable(result))
-      out.push(result)
+      out.push(yield* repeated(clusterScenario, rounds, opts.log, () => runCluster(opts.log), clusterChecks))
     }
     const ended = yield* Clock.currentTimeMillis
     const cpus = os.cpus()

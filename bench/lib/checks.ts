@@ -1,8 +1,6 @@
 /** The issue's targets, evaluated on what was measured (reported, never asserted). */
-import type { ScenarioResult } from "./report.js"
+import type { Check } from "./report.js"
 import type { RunResult, Scenario } from "./scenario.js"
-
-type Check = ScenarioResult["checks"][number]
 
 const find = (runs: ReadonlyArray<RunResult>, kind: RunResult["kind"]) =>
   runs.find((r) => r.kind === kind && r.status !== "failed")
@@ -92,4 +90,27 @@ export const checksFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Readonly
     default:
       return []
   }
+}
+
+/**
+ * The verdict over repeated rounds (`--rounds N`): a target is met when it was met in more than
+ * half of the rounds. For one figure against one threshold, with an odd number of rounds, that
+ * is the verdict on the median round. A round where the target could not be measured counts
+ * against it; a target measured in no round stays unmeasured. The detail lists every round.
+ */
+export const combineRounds = (rounds: ReadonlyArray<ReadonlyArray<Check>>): ReadonlyArray<Check> => {
+  if (rounds.length === 1) return rounds[0] ?? []
+  const targets = [...new Set(rounds.flatMap((checks) => checks.map((c) => c.target)))]
+  return targets.map((target) => {
+    const per = rounds.map((checks) => checks.find((c) => c.target === target))
+    const met = per.filter((c) => c?.met === true).length
+    const measured = per.some((c) => c?.met !== undefined)
+    return {
+      target,
+      met: measured ? met * 2 > rounds.length : undefined,
+      detail: `met in ${met} of ${rounds.length} rounds: ${per
+        .map((c, i) => `round ${i + 1} ${c === undefined ? "not run" : c.detail}`)
+        .join("; ")}`,
+    }
+  })
 }

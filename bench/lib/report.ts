@@ -4,16 +4,26 @@
  */
 import type { RunResult, Scenario } from "./scenario.js"
 
+/** A target checked against what was measured: whether it held (undefined: not measurable). */
+export interface Check {
+  readonly target: string
+  readonly met: boolean | undefined
+  readonly detail: string
+}
+
+/** Every server of the scenario once, one after another, compared with each other. */
+export interface Round {
+  readonly runs: ReadonlyArray<RunResult>
+  readonly checks: ReadonlyArray<Check>
+  readonly notes: ReadonlyArray<string>
+}
+
 export interface ScenarioResult {
   readonly scenario: Scenario
-  readonly runs: ReadonlyArray<RunResult>
-  /** Target checks: text and whether it held (undefined: not measurable in this run). */
-  readonly checks: ReadonlyArray<{
-    readonly target: string
-    readonly met: boolean | undefined
-    readonly detail: string
-  }>
-  readonly notes: ReadonlyArray<string>
+  /** One round by default; `--rounds N` repeats the scenario (see `combineRounds`). */
+  readonly rounds: ReadonlyArray<Round>
+  /** The targets over all rounds (for one round, that round's checks). */
+  readonly checks: ReadonlyArray<Check>
 }
 
 export interface BenchResults {
@@ -56,8 +66,8 @@ const HEADER = [
   "note",
 ]
 
-const row = (r: RunResult, q: RunResult | undefined): ReadonlyArray<string> => [
-  r.server,
+const row = (r: RunResult, q: RunResult | undefined, label: string): ReadonlyArray<string> => [
+  label,
   `${fmt(r.connections.established)}/${fmt(r.connections.target)}`,
   fmt(r.offeredMsgPerSec),
   r.feedTicksPerSec > 0 || r.feedSkippedPerSec > 0 ? fmt(r.feedTicksPerSec) : "-",
@@ -84,17 +94,24 @@ const row = (r: RunResult, q: RunResult | undefined): ReadonlyArray<string> => [
     .join("; "),
 ]
 
-const quotecastRun = (s: ScenarioResult): RunResult | undefined => s.runs.find((r) => r.kind === "quotecast")
+const quotecastRun = (round: Round): RunResult | undefined => round.runs.find((r) => r.kind === "quotecast")
 
-export const markdownTable = (s: ScenarioResult): string => {
-  const q = quotecastRun(s)
-  const lines = [
+/** Every run of the scenario as table cells, each compared with the quotecast run of its own round. */
+const rowsOf = (s: ScenarioResult): Array<ReadonlyArray<string>> =>
+  s.rounds.flatMap((round, i) => {
+    const q = quotecastRun(round)
+    return round.runs.map((r) => row(r, q, s.rounds.length > 1 ? `${r.server} (round ${i + 1})` : r.server))
+  })
+
+const notesOf = (s: ScenarioResult): Array<string> =>
+  s.rounds.flatMap((round, i) => round.notes.map((n) => (s.rounds.length > 1 ? `round ${i + 1}: ${n}` : n)))
+
+export const markdownTable = (s: ScenarioResult): string =>
+  [
     `| ${HEADER.join(" | ")} |`,
     `| ${HEADER.map(() => "---").join(" | ")} |`,
-    ...s.runs.map((r) => `| ${row(r, q).join(" | ")} |`),
-  ]
-  return lines.join("\n")
-}
+    ...rowsOf(s).map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n")
 
 const checksText = (s: ScenarioResult): Array<string> =>
   s.checks.map(
@@ -103,8 +120,7 @@ const checksText = (s: ScenarioResult): Array<string> =>
 
 /** Plain-text table for the terminal. */
 export const textTable = (s: ScenarioResult): string => {
-  const q = quotecastRun(s)
-  const rows = [HEADER, ...s.runs.map((r) => row(r, q))]
+  const rows = [HEADER, ...rowsOf(s)]
   const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
   const line = (r: ReadonlyArray<string>) =>
     r
@@ -112,10 +128,9 @@ export const textTable = (s: ScenarioResult): string => {
       .join("  ")
   return [
     `Scenario ${s.scenario.id}: ${s.scenario.title}`,
-    line(HEADER),
-    ...rows.slice(1).map(line),
+    ...rows.map(line),
     ...checksText(s),
-    ...s.notes.map((n) => `  note: ${n}`),
+    ...notesOf(s).map((n) => `  note: ${n}`),
   ].join("\n")
 }
 
@@ -132,12 +147,12 @@ export const markdownReport = (results: BenchResults): string =>
     ...results.scenarios.flatMap((s) => [
       `## Scenario ${s.scenario.id}: ${s.scenario.title}`,
       "",
-      `Targets: ${s.scenario.targets}. Window ${s.scenario.windowSec} s after ${s.scenario.warmupSec} s of warm-up.`,
+      `Targets: ${s.scenario.targets}. Window ${s.scenario.windowSec} s after ${s.scenario.warmupSec} s of warm-up.${s.rounds.length > 1 ? ` ${s.rounds.length} rounds, the servers in a rotated order each round; a target is met when it is met in most rounds.` : ""}`,
       "",
       markdownTable(s),
       "",
       ...checksText(s),
-      ...s.notes.map((n) => `- ${n}`),
+      ...notesOf(s).map((n) => `- ${n}`),
       "",
     ]),
   ].join("\n")

@@ -2,7 +2,9 @@
  * The benchmark's target checks (reported, never asserted in npm test): what counts as met.
  */
 import { describe, expect, it } from "vitest"
-import { checksFor } from "../../bench/lib/checks.js"
+import { rotated } from "../../bench/lib/bench.js"
+import { checksFor, combineRounds } from "../../bench/lib/checks.js"
+import type { Check } from "../../bench/lib/report.js"
 import { failedResult, type RunResult } from "../../bench/lib/scenario.js"
 import { scenarios } from "../../bench/lib/scenarios.js"
 
@@ -49,5 +51,49 @@ describe("bench checks", () => {
     expect(d(-0.5, -0.3)).toBe(true)
     // Not measured (the GC did not answer) is not met.
     expect(d(50, null)).toBe(false)
+  })
+
+  describe("over several rounds (--rounds N)", () => {
+    const p99 = (met: boolean | undefined, detail: string): Check => ({
+      target: "p99 <= 1.2 x bare ws",
+      met,
+      detail,
+    })
+    const combined = (...rounds: Array<Check | undefined>) =>
+      combineRounds(rounds.map((c) => (c === undefined ? [] : [c])))[0]
+
+    it("a target is met when it is met in most rounds, and the detail shows every round", () => {
+      const c = combined(p99(true, "1.02x"), p99(false, "1.55x"), p99(true, "1.16x"))
+      expect(c?.met).toBe(true)
+      expect(c?.detail).toBe("met in 2 of 3 rounds: round 1 1.02x; round 2 1.55x; round 3 1.16x")
+      expect(combined(p99(false, "1.3x"), p99(true, "1.0x"), p99(false, "1.4x"))?.met).toBe(false)
+    })
+
+    it("half is not most", () => {
+      expect(combined(p99(true, "1.0x"), p99(false, "1.3x"))?.met).toBe(false)
+    })
+
+    it("a round where the target was not measured, or not run, counts against it", () => {
+      expect(combined(p99(true, "1.0x"), p99(undefined, "no baseline"), p99(false, "1.3x"))?.met).toBe(false)
+      const c = combined(p99(true, "1.0x"), undefined, p99(true, "1.1x"))
+      expect(c?.met).toBe(true)
+      expect(c?.detail).toContain("round 2 not run")
+      expect(combined(p99(undefined, "no baseline"), p99(undefined, "no baseline"))?.met).toBeUndefined()
+    })
+
+    it("one round is that round's verdict", () => {
+      const only = [p99(false, "1.55x")]
+      expect(combineRounds([only])).toEqual(only)
+    })
+
+    it("each round starts the servers at the next position", () => {
+      const servers = ["quotecast", "ws", "socketio"]
+      expect([0, 1, 2, 3].map((k) => rotated(servers, k))).toEqual([
+        ["quotecast", "ws", "socketio"],
+        ["ws", "socketio", "quotecast"],
+        ["socketio", "quotecast", "ws"],
+        ["quotecast", "ws", "socketio"],
+      ])
+    })
   })
 })

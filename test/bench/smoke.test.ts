@@ -14,8 +14,9 @@ describe("npm run bench (smoke)", () => {
       runBench({ scenarios: [smokeScenario], cluster: false, outDir: undefined, log: () => {} }),
     )
     const [scenario] = results.scenarios
-    expect(scenario?.runs.map((r) => r.kind)).toEqual(["quotecast", "ws", "socketio"])
-    for (const run of scenario?.runs ?? []) {
+    const runs = scenario?.rounds.flatMap((round) => round.runs) ?? []
+    expect(runs.map((r) => r.kind)).toEqual(["quotecast", "ws", "socketio"])
+    for (const run of runs) {
       expect(run.status, `${run.server}: ${run.note ?? ""}`).toBe("ok")
       expect(run.connections.established).toBe(smokeScenario.connections)
       // Each server's own feed reports how many ticks it produced (and skipped) in the window.
