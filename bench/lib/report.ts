@@ -147,7 +147,7 @@ export const markdownReport = (results: BenchResults): string =>
     ...results.scenarios.flatMap((s) => [
       `## Scenario ${s.scenario.id}: ${s.scenario.title}`,
       "",
-      `Targets: ${s.scenario.targets}. Window ${s.scenario.windowSec} s after ${s.scenario.warmupSec} s of warm-up.${s.rounds.length > 1 ? ` ${s.rounds.length} rounds, the servers in a rotated order each round; a target is met when it is met in most rounds.` : ""}`,
+      `Targets: ${s.scenario.targets}. Window ${s.scenario.windowSec} s after ${s.scenario.warmupSec} s of warm-up.${s.rounds.length > 1 ? ` ${s.rounds.length} rounds (servers that run one after another start one position later each round); a target is met when it is met in most rounds.` : ""}`,
       "",
       markdownTable(s),
       "",
