@@ -26,7 +26,7 @@ export interface BrokerShape {
   readonly leave: (topic: Topic, sink: Sink) => void
   /** Number of topics with at least one local subscriber. */
   readonly localTopicCount: () => number
-  /** Health of the transport: undefined when healthy, else the reason. */
+  /** Health of the transport: undefined when healthy, else the reason (`down: ...`, `recovering ...`). */
   readonly degraded: Effect.Effect<string | undefined>
 }
 

@@ -189,7 +189,12 @@ export const RedisBrokerLive = Layer.scoped(
         if (hub.remove(topic, sink)) onLast(topic)
       },
       localTopicCount: () => hub.topicCount,
-      degraded: Effect.sync(redis.degraded),
+      degraded: Effect.sync(() => {
+        const down = redis.degraded()
+        if (down !== undefined) return `down: ${down}`
+        // Connected again but not yet resubscribed and reconciled: events may still be missed.
+        return redis.unrecoveredSince() === undefined ? undefined : "recovering from a lost connection"
+      }),
     }
     return broker
   }),

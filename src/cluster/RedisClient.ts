@@ -11,7 +11,9 @@
  *   ourselves, so the subscription set is right even if the two views diverged.
  * - When both connections are ready again after a loss, the registered recovery handlers run
  *   (alert cache reload, missed alert replay, re-seeding after data loss). Data loss (a Redis that
- *   restarted empty) is detected with an epoch key written at startup.
+ *   restarted empty) is detected with an epoch key written at startup. Until a recovery has
+ *   finished without a new loss meanwhile, the instance is "recovering" (`unrecoveredSince`), and
+ *   the replay covers everything since the first loss.
  */
 import { createHash, randomUUID } from "node:crypto"
 import { Clock, Context, Data, Duration, Effect, Layer, Option, Queue, Runtime, type Scope } from "effect"
@@ -48,6 +50,12 @@ export interface RedisClientShape {
   readonly cmd: Redis
   /** Undefined when both connections are ready, else what is wrong. */
   readonly degraded: () => string | undefined
+  /**
+   * Since when (epoch ms) this instance has not been whole: a connection was lost and the
+   * recovery after it has not finished yet (re-SUBSCRIBE confirmed, recovery handlers run).
+   * Undefined when whole.
+   */
+  readonly unrecoveredSince: () => number | undefined
   /** Runs a command as an Effect. */
   readonly exec: <A>(command: string, f: (r: Redis) => Promise<A>) => Effect.Effect<A, RedisCommandError>
   /**
@@ -122,6 +130,7 @@ const closeGracefully = (r: Redis): Promise<void> => {
 const STARTUP_TIMEOUT = Duration.seconds(10)
 const CONFIRM_WAIT_MS = 5_000
 const REPORT_EVERY_MS = 5_000
+const RECOVERY_RETRY = Duration.seconds(1)
 
 export const RedisClientLive = Layer.scoped(
   RedisClient,
@@ -182,26 +191,29 @@ export const RedisClientLive = Layer.scoped(
         stopping = true
       }),
     )
-    let downSince: number | undefined
+    // The first loss not yet recovered from: kept until a recovery that no new loss interrupted
+    // has finished, so a connection that drops again mid-recovery replays from the first loss.
+    let lostSince: number | undefined
+    let losses = 0
     const recoveries = yield* Queue.sliding<number>(1)
+    const bothReady = () => cmd.status === "ready" && sub.status === "ready"
     const watch = (r: Redis, role: string) => {
       let wasReady = false
       r.on("error", (e: unknown) => report(`${role} connection`, e))
       r.on("close", () => {
         if (!wasReady || stopping) return
         wasReady = false
-        if (started && downSince === undefined) downSince = Date.now()
+        if (started) {
+          losses++
+          lostSince ??= Date.now()
+        }
         runFork(Effect.logWarning("redis connection lost").pipe(Effect.annotateLogs({ connection: role })))
       })
       r.on("ready", () => {
         wasReady = true
         if (!started) return
         runFork(Effect.logInfo("redis connection ready").pipe(Effect.annotateLogs({ connection: role })))
-        if (downSince !== undefined && cmd.status === "ready" && sub.status === "ready") {
-          const since = downSince
-          downSince = undefined
-          Queue.unsafeOffer(recoveries, since)
-        }
+        if (lostSince !== undefined && bothReady()) Queue.unsafeOffer(recoveries, lostSince)
       })
     }
     watch(cmd, "command")
@@ -299,6 +311,7 @@ export const RedisClientLive = Layer.scoped(
       ).pipe(Effect.asVoid)
     const recover = (since: number) =>
       Effect.gen(function* () {
+        const lossesAtStart = losses
         // Belt and braces beside autoResubscribe: SUBSCRIBE is idempotent.
         if (routes.size > 0) yield* exec("re-SUBSCRIBE", () => sub.subscribe(...routes.keys()))
         const current = yield* exec("GET epoch", (r) => r.get(epochKey))
@@ -313,9 +326,22 @@ export const RedisClientLive = Layer.scoped(
             Effect.catchAllCause((cause) => Effect.logError("redis recovery step failed", cause)),
           )
         }
+        // Lost again meanwhile: not whole yet; the next "ready" queues another recovery.
+        if (losses === lossesAtStart) lostSince = undefined
       }).pipe(
-        // The connection dropped again: the next "ready" queues another recovery.
-        Effect.catchAll((e) => Effect.logWarning("redis recovery interrupted", e.reason)),
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            Effect.logWarning("redis recovery interrupted", e.reason),
+            // Dropped again: the next "ready" queues another recovery. Still connected (a command
+            // failed or timed out): try again shortly, or the instance would stay unrecovered.
+            Effect.delay(
+              Effect.sync(() => {
+                if (lostSince !== undefined && bothReady()) Queue.unsafeOffer(recoveries, lostSince)
+              }),
+              RECOVERY_RETRY,
+            ),
+          ),
+        ),
       )
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(recoveries), recover)))
 
@@ -335,6 +361,7 @@ export const RedisClientLive = Layer.scoped(
       instanceId,
       cmd,
       degraded,
+      unrecoveredSince: () => lostSince,
       exec,
       fire,
       fireNow,

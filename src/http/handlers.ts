@@ -76,7 +76,7 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
         Effect.gen(function* () {
           const redis = yield* broker.degraded
           const dependencies: Record<string, string> = Option.isSome(config.redisUrl)
-            ? { redis: redis === undefined ? "ok" : `down: ${redis}` }
+            ? { redis: redis ?? "ok" }
             : { redis: "not_used" }
           if (lifecycle.draining) {
             return yield* new Unavailable({ status: "draining", reason: "shutting down", dependencies })
@@ -84,7 +84,7 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
           if (redis !== undefined) {
             return yield* new Unavailable({
               status: "degraded",
-              reason: `redis unavailable: ${redis}`,
+              reason: `redis ${redis}`,
               dependencies,
             })
           }
