@@ -3,7 +3,8 @@
  * instance's RedisClient and Broker in this process, against the real Redis:
  * - connected again is not recovered: until the recovery has run, the broker reports the
  *   instance as recovering (what /health shows), although both connections are ready;
- * - a connection lost again during the recovery makes the next one replay from the first loss.
+ * - a connection lost again during the recovery makes the next one replay from the first loss;
+ * - a recovery that fails while both connections stay up is tried again until it succeeds.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope } from "effect"
@@ -105,5 +106,27 @@ describe("after a lost Redis connection", () => {
     await waitFor(() => calls.length === 2, 10_000, "the second recovery")
     expect(calls[1]?.downSince).toBe(first)
     await waitFor(async () => (await health()) === undefined, 5000, "recovered")
+  })
+
+  it("a recovery that fails while connected is tried again until it succeeds", async () => {
+    calls.length = 0
+    open()
+    // The recovery reads the epoch key first; as a list, that read fails (WRONGTYPE) while both
+    // connections stay up.
+    const epochKey = `${prefix}epoch`
+    const epoch = await admin.get(epochKey)
+    await admin.multi().del(epochKey).rpush(epochKey, "not an epoch").exec()
+    expect(await killClients(admin, prefix)).toBe(2)
+    await connectedAgain()
+    await new Promise((r) => setTimeout(r, 2500))
+    expect(calls).toHaveLength(0)
+    expect(await health()).toBe("recovering from a lost connection")
+    await admin
+      .multi()
+      .del(epochKey)
+      .set(epochKey, epoch ?? "")
+      .exec()
+    await waitFor(async () => (await health()) === undefined, 5000, "recovered")
+    expect(calls).toHaveLength(1)
   })
 })
