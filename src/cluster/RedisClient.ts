@@ -196,7 +196,11 @@ export const RedisClientLive = Layer.scoped(
     let lostSince: number | undefined
     let losses = 0
     const recoveries = yield* Queue.sliding<number>(1)
-    const bothReady = () => cmd.status === "ready" && sub.status === "ready"
+    /** Queues a recovery from the first unrecovered loss, once both connections are ready. */
+    const queueRecoveryIfDue = () => {
+      if (lostSince !== undefined && cmd.status === "ready" && sub.status === "ready")
+        Queue.unsafeOffer(recoveries, lostSince)
+    }
     const watch = (r: Redis, role: string) => {
       let wasReady = false
       r.on("error", (e: unknown) => report(`${role} connection`, e))
@@ -213,7 +217,7 @@ export const RedisClientLive = Layer.scoped(
         wasReady = true
         if (!started) return
         runFork(Effect.logInfo("redis connection ready").pipe(Effect.annotateLogs({ connection: role })))
-        if (lostSince !== undefined && bothReady()) Queue.unsafeOffer(recoveries, lostSince)
+        queueRecoveryIfDue()
       })
     }
     watch(cmd, "command")
@@ -334,12 +338,7 @@ export const RedisClientLive = Layer.scoped(
             Effect.logWarning("redis recovery interrupted", e.reason),
             // Dropped again: the next "ready" queues another recovery. Still connected (a command
             // failed or timed out): try again shortly, or the instance would stay unrecovered.
-            Effect.delay(
-              Effect.sync(() => {
-                if (lostSince !== undefined && bothReady()) Queue.unsafeOffer(recoveries, lostSince)
-              }),
-              RECOVERY_RETRY,
-            ),
+            Effect.delay(Effect.sync(queueRecoveryIfDue), RECOVERY_RETRY),
           ),
         ),
       )

@@ -7,7 +7,10 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:net"
 import { Redis } from "ioredis"
-import { type GatewayProcess, type Msg, signToken, sleep, spawnGateway } from "../support/gateway.js"
+import { type GatewayProcess, type Msg, signToken, spawnGateway, waitFor } from "../support/gateway.js"
+
+/** The cluster tests poll with the shared helper. */
+export { waitFor }
 
 /** The shared Redis (`.ci/run` starts one when none answers). */
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -78,20 +81,6 @@ export const stopAll = async (nodes: ReadonlyArray<GatewayProcess>) => {
 export const kill = (node: GatewayProcess) => {
   if (node.child.exitCode === null) node.child.kill("SIGKILL")
   return node.exited
-}
-
-export const waitFor = async (
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  everyMs = 50,
-): Promise<void> => {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(everyMs)
-  }
 }
 
 export const healthOf = async (gw: { readonly httpUrl: string }): Promise<{ status: number; body: Msg }> => {

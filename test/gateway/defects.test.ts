@@ -11,7 +11,7 @@ import { EmbeddedLive } from "../../src/Gateway.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import { SessionStore } from "../../src/session/SessionStore.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
-import { connect, type RunningGateway, sleep, startGateway, TestClient } from "../support/gateway.js"
+import { connect, type RunningGateway, startGateway, TestClient, waitFor } from "../support/gateway.js"
 
 interface Logged {
   readonly level: string
@@ -32,15 +32,6 @@ const failures = (logs: ReadonlyArray<Logged>) =>
   logs.filter((l) => l.level === LogLevel.Error.label && l.message === "connection failed")
 
 const stats = (gw: RunningGateway) => gw.runtime.runPromise(GatewayStats)
-
-/** Waits until `f` holds (the server side settles after the client saw its close). */
-const eventually = async (f: () => Promise<boolean>, timeoutMs = 3000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error("condition not reached")
-    await sleep(20)
-  }
-}
 
 /**
  * A gateway, for the enclosing describe, whose mode layer has one service swapped for `faulty`,
@@ -83,14 +74,13 @@ describe("a defect while serving a message", () => {
     const { client: bystander } = await connect(gw)
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
-    setTimeout(() => console.log("DEBUG", JSON.stringify(logs.slice(-8), null, 1)), 2000)
     expect(await client.closed).toEqual({ code: 1011, reason: "internal error" })
 
-    await eventually(async () => failures(logs).length === 1)
+    await waitFor(() => failures(logs).length === 1, 3000, "the defect logged")
     expect(failures(logs)[0]?.cause).toContain("snapshot store bug")
 
     // Released like any other end: registry entry, counters, topic memberships.
-    await eventually(async () => (await stats(gw)).activeConnections === 1)
+    await waitFor(async () => (await stats(gw)).activeConnections === 1, 3000, "one connection left")
     expect((await stats(gw)).closesByCode.get(1011)).toBe(1)
 
     bystander.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
@@ -120,7 +110,7 @@ describe("a defect during setup, before the socket is bound to the connection", 
     expect(await client.closed).toEqual({ code: 1011, reason: "internal error" })
     expect(client.messages).toEqual([])
 
-    await eventually(async () => failures(logs).length === 1)
+    await waitFor(() => failures(logs).length === 1, 3000, "the defect logged")
     expect(failures(logs)[0]?.cause).toContain("session store bug")
     expect((await stats(gw)).activeConnections).toBe(0)
     expect((await stats(gw)).closesByCode.get(1011)).toBe(1)

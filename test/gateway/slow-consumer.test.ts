@@ -8,7 +8,15 @@
  * stall reaches the gateway after a few seconds.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { connect, type GatewayProcess, type Msg, signToken, sleep, spawnGateway } from "../support/gateway.js"
+import {
+  connect,
+  type GatewayProcess,
+  type Msg,
+  signToken,
+  sleep,
+  spawnGateway,
+  waitFor,
+} from "../support/gateway.js"
 
 const LIMIT = 256 * 1024
 const CODES = Array.from({ length: 300 }, (_, i) => String(900000 + i))
@@ -46,14 +54,6 @@ const subscribeAllThenStopReading = async (gw: GatewayProcess) => {
   return { client, connected }
 }
 
-const waitUntil = async (cond: () => Promise<boolean>, ms: number, what: string) => {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`)
-    await sleep(300)
-  }
-}
-
 describe("a reader that stops reading", () => {
   it("is held in bounded memory, conflated, and then gets gap-free sequences when it reads again", async () => {
     const gw = await busyGateway(120_000)
@@ -61,7 +61,7 @@ describe("a reader that stops reading", () => {
       const { client, connected } = await subscribeAllThenStopReading(gw)
       // Stalled: the socket is over its limit and nothing more is written to it.
       let sent = -1
-      await waitUntil(
+      await waitFor(
         async () => {
           const before = sent
           sent = await metric(gw, "quotecast_messages_sent_total")
@@ -69,7 +69,8 @@ describe("a reader that stops reading", () => {
           return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
         },
         90_000,
-        "the stall never reached the gateway",
+        "the stall to reach the gateway",
+        300,
       )
       const conflatedAtStall = await metric(gw, "quotecast_conflated_total")
       for (let i = 0; i < 10; i++) {
@@ -100,10 +101,11 @@ describe("a reader that stops reading", () => {
     const gw = await busyGateway(1500)
     try {
       const { client, connected } = await subscribeAllThenStopReading(gw)
-      await waitUntil(
+      await waitFor(
         async () => (await metric(gw, 'quotecast_connections_closed_total{code="1013"}')) > 0,
         90_000,
-        "the slow reader was not closed",
+        "the slow reader to be closed",
+        300,
       )
       client.ws.terminate()
       const again = await connect(gw, `session_id=${connected.session_id}`)

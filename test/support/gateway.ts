@@ -199,6 +199,21 @@ export const connect = async (
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Polls `cond` every `everyMs` until it holds; fails after `timeoutMs`, naming `what`. */
+export const waitFor = async (
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 50,
+): Promise<void> => {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
 /**
  * The gateway in its own process, as `npm start` runs it. For tests whose load would otherwise
  * compete with the test's own clients for one event loop (and for signals and exit codes).
