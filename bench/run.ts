@@ -6,7 +6,8 @@
  * Every run is bounded in time; the whole suite takes about 7 minutes here (411-412 s on 2026-12-01).
  */
 import { Command, Options } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Option } from "effect"
 import { runBench } from "./lib/bench.js"
 import { scenarios, smokeScenario } from "./lib/scenarios.js"

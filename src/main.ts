@@ -1,7 +1,7 @@
 /**
  * `npm start`: the gateway in the mode the environment asks for (REDIS_URL unset: embedded).
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Logger } from "effect"
 import { AppConfig } from "./config/AppConfig.js"
 import { logLevelLayer } from "./config/logging.js"

@@ -7,7 +7,7 @@
  * once the connections are open. Everything else (snapshots, conflation, batching, compression,
  * backpressure, metrics) is the production path.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Duration, Effect, Fiber, FiberSet, Layer, Logger, Schedule } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { logLevelLayer } from "../../src/config/logging.js"

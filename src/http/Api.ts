@@ -3,7 +3,11 @@
  * (`handlers.ts`), `/docs` describes it, and tests and the load runner call it through a typed
  * HttpApiClient. The dashboard page and the WebSocket upgrade are served beside it (`Server.ts`).
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { AlertType, SubscriptionSet } from "../protocol/server.js"
 import { Authentication, Forbidden } from "./auth.js"

@@ -8,8 +8,9 @@
  */
 import * as http from "node:http"
 import type { Duplex } from "node:stream"
-import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"

@@ -3,7 +3,9 @@
  * WebSocket. The middleware yields the caller (401 otherwise); endpoints that need a role
  * check it with `requireRole` (403).
  */
-import { HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { type Claims, JwtVerifier, type Role } from "../auth/JwtVerifier.js"
 

@@ -2,7 +2,7 @@
  * Implementations of the HttpApi groups in `Api.ts`.
  */
 import { randomUUID } from "node:crypto"
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect, Layer, Option } from "effect"
 import { type AlertRecord, AlertStore, type AlertStoreError } from "../alerts/AlertStore.js"
 import { Broker } from "../broker/Broker.js"
