@@ -1,5 +1,5 @@
 import { Command } from "@effect/cli"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Ref } from "effect"
 import { type CliArgs, makeCommand } from "../../load/cli.js"
