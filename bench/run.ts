@@ -21,8 +21,10 @@ const out = Options.directory("out").pipe(
   Options.withDefault("bench/results"),
 )
 const servers = Options.text("servers").pipe(
-  Options.withDescription("comma-separated servers to run (quotecast,ws,socketio)"),
-  Options.withDefault("quotecast,ws,socketio"),
+  Options.withDescription(
+    "comma-separated servers to run (quotecast,ws,ws-fiber,socketio; ws-fiber runs in C only)",
+  ),
+  Options.withDefault("quotecast,ws,ws-fiber,socketio"),
 )
 const rounds = Options.integer("rounds").pipe(
   Options.withDescription(

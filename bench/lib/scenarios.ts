@@ -6,6 +6,8 @@ import type { Scenario } from "./scenario.js"
 
 const GB = 1024 ** 3
 const all3 = [{ kind: "quotecast" }, { kind: "ws" }, { kind: "socketio" }] as const
+/** With the bare server plus a fiber and a Scope per connection: what the fixed shape costs alone. */
+const withFloor = [{ kind: "quotecast" }, { kind: "ws" }, { kind: "ws-fiber" }, { kind: "socketio" }] as const
 
 export const scenarios: ReadonlyArray<Scenario> = [
   {
@@ -44,7 +46,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     codes: 200,
     feedRate: 0,
     compression: false,
-    servers: all3,
+    servers: withFloor,
     warmupSec: 2,
     windowSec: 3,
     rssKillBytes: 3 * GB,
@@ -93,7 +95,7 @@ export const smokeScenario: Scenario = {
   codes: 20,
   feedRate: 100,
   compression: false,
-  servers: all3,
+  servers: withFloor,
   warmupSec: 0.5,
   windowSec: 1.5,
   rssKillBytes: 1 * GB,

@@ -8,18 +8,28 @@ import { readFileSync } from "node:fs"
 import { Data, Duration, Effect, type Scope } from "effect"
 import type { ControlCommand, ControlReply, FeedCounters } from "../servers/control.js"
 
-export type ServerKind = "quotecast" | "ws" | "socketio"
+export type ServerKind = "quotecast" | "ws" | "ws-fiber" | "socketio"
 
 export const serverLabel: Record<ServerKind, string> = {
   quotecast: "quotecast",
   ws: "bare ws",
+  "ws-fiber": "bare ws + Effect fiber",
   socketio: "Socket.IO",
 }
 
 const entry: Record<ServerKind, string> = {
   quotecast: "bench/servers/quotecast.ts",
   ws: "bench/servers/ws.ts",
+  "ws-fiber": "bench/servers/ws.ts",
   socketio: "bench/servers/socketio.ts",
+}
+
+/** What makes a kind of the same entry what it is (bench/servers/ws.ts explains BENCH_FIBER). */
+const kindEnv: Record<ServerKind, Record<string, string>> = {
+  quotecast: {},
+  ws: {},
+  "ws-fiber": { BENCH_FIBER: "on" },
+  socketio: {},
 }
 
 export class ServerStartError extends Data.TaggedError("ServerStartError")<{
@@ -90,7 +100,15 @@ export const startServer = (
         // BENCH_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
         const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
         const c = spawn(process.execPath, ["--expose-gc", ...extra, "--import", "tsx", entry[kind]], {
-          env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", LOG_LEVEL: "info", ...env },
+          env: {
+            ...process.env,
+            HOST: "127.0.0.1",
+            PORT: "0",
+            FEED: "none",
+            LOG_LEVEL: "info",
+            ...kindEnv[kind],
+            ...env,
+          },
           stdio: ["ignore", "pipe", "pipe", "ipc"],
         })
         const keep = (d: Buffer) => {

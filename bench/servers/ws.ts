@@ -10,10 +10,20 @@
  *
  * BENCH_DEFLATE=on enables `ws`'s own permessage-deflate (no context takeover, the load client's
  * offer), the configuration scenario D shows collapsing.
+ *
+ * BENCH_FIBER=on ("bare ws + Effect fiber", scenario C) adds to this server exactly what
+ * quotecast's fixed shape asks of every connection and nothing else: a supervised Effect fiber
+ * (a FiberSet runtime on quotecast's shared scheduler) that takes the client's frames from an
+ * inbound queue (quotecast's `Inbox`) and lives in a Scope whose finalizer removes the
+ * connection from the topics. Its memory per connection, beside the bare server's, is what that
+ * shape costs before any gateway feature: the floor under quotecast's figure in scenario C.
  */
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
+import { Effect, FiberSet, Scope } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
+import { Inbox } from "../../src/connection/Inbox.js"
+import { sharedScheduler } from "../../src/lifecycle/sharedScheduler.js"
 import type { MarketEvent } from "../../src/protocol/server.js"
 import { announce, serveControl } from "./control.js"
 import { codeOf, feedSettingsFromEnv, makeBenchEngine, standaloneMarket, startFeedLoop } from "./feed.js"
@@ -91,7 +101,50 @@ const onMessage = (c: Client, text: string): void => {
   )
 }
 
+const release = (c: Client): void => {
+  for (const set of topics.values()) set.delete(c)
+  dirty.delete(c)
+}
+
+/** The inbound queue's end: the socket closed. */
+const CLOSED = Symbol("closed")
+type Inbound = string | typeof CLOSED
+
+/** The connection's conversation: one frame at a time until the socket closes. */
+const converse = (c: Client, inbox: Inbox<Inbound>): Effect.Effect<void> =>
+  Effect.flatMap(inbox.take(), (m) =>
+    m === CLOSED
+      ? Effect.void
+      : Effect.suspend(() => {
+          onMessage(c, m)
+          return converse(c, inbox)
+        }),
+  )
+
+/** One connection's fiber: its Scope, the release registered in it, the conversation; the Scope closes with the fiber. */
+const serveInFiber = (c: Client, inbox: Inbox<Inbound>): Effect.Effect<void> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.zipRight(
+      Scope.addFinalizer(
+        scope,
+        Effect.sync(() => release(c)),
+      ),
+      Effect.onExit(converse(c, inbox), (exit) => Scope.close(scope, exit)),
+    ),
+  )
+
+/** Forks connection fibers into a FiberSet that lives as long as the process. */
+const runFiber = Effect.runSync(
+  Effect.flatMap(Scope.make(), (scope) =>
+    FiberSet.makeRuntime<never, void, never>().pipe(
+      Effect.withScheduler(sharedScheduler),
+      Scope.extend(scope),
+    ),
+  ),
+)
+
 const deflate = process.env.BENCH_DEFLATE === "on"
+const fiberPerConnection = process.env.BENCH_FIBER === "on"
 const server = http.createServer((_req, res) => res.writeHead(404).end())
 const wss = new WebSocketServer({
   server,
@@ -100,12 +153,16 @@ const wss = new WebSocketServer({
 })
 wss.on("connection", (ws) => {
   const c: Client = { ws, seq: 0, queue: [] }
-  ws.on("message", (data) => onMessage(c, data.toString()))
   ws.on("error", () => ws.terminate())
-  ws.on("close", () => {
-    for (const set of topics.values()) set.delete(c)
-    dirty.delete(c)
-  })
+  if (fiberPerConnection) {
+    const inbox = new Inbox<Inbound>()
+    ws.on("message", (data) => inbox.offer(data.toString()))
+    ws.on("close", () => inbox.offer(CLOSED))
+    runFiber(serveInFiber(c, inbox))
+  } else {
+    ws.on("message", (data) => onMessage(c, data.toString()))
+    ws.on("close", () => release(c))
+  }
   ws.send(
     seal(
       `{"type":"connected","connection_id":"${randomUUID()}","session_id":"${randomUUID()}","user_id":null,"timestamp":"${new Date().toISOString()}"`,

@@ -53,6 +53,27 @@ describe("bench checks", () => {
     expect(d(50, null)).toBe(false)
   })
 
+  it("C: judged against the bare server; the fiber-per-connection floor is reported beside it, not judged", () => {
+    const c = scenario("C")
+    const server = (kind: RunResult["kind"], rss: number, live: number): RunResult => ({
+      ...run("C", { rssPerConnKb: rss, livePerConnAfterGcKb: live }),
+      kind,
+      server: kind,
+    })
+    const [check] = checksFor(c, [
+      server("quotecast", 8.0, 7.9),
+      server("ws", 6.0, 3.5),
+      server("ws-fiber", 7.5, 7.7),
+    ])
+    expect(check?.met).toBe(true)
+    expect(check?.detail).toBe(
+      "8.0 KB vs 6.0 KB: 1.33x; bare ws + Effect fiber 7.5 KB (1.25x), live 7.7 KB vs 3.5 KB (quotecast 7.9 KB)",
+    )
+    const [over] = checksFor(c, [server("quotecast", 13.2, 8.7), server("ws", 5.4, 3.4)])
+    expect(over?.met).toBe(false)
+    expect(over?.detail).toBe("13.2 KB vs 5.4 KB: 2.44x")
+  })
+
   describe("over several rounds (--rounds N)", () => {
     const p99 = (met: boolean | undefined, detail: string): Check => ({
       target: "p99 <= 1.2 x bare ws",

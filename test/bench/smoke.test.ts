@@ -1,5 +1,5 @@
 /**
- * The benchmark's smoke run: the tiny scenario against all three servers (each a child process),
+ * The benchmark's smoke run: the tiny scenario against every server (each a child process),
  * so `npm run bench` cannot rot. It asserts only that every server ran and numbers came back;
  * never timing thresholds (this machine is shared, and figures belong in bench/results/).
  */
@@ -15,7 +15,7 @@ describe("npm run bench (smoke)", () => {
     )
     const [scenario] = results.scenarios
     const runs = scenario?.rounds.flatMap((round) => round.runs) ?? []
-    expect(runs.map((r) => r.kind)).toEqual(["quotecast", "ws", "socketio"])
+    expect(runs.map((r) => r.kind)).toEqual(["quotecast", "ws", "ws-fiber", "socketio"])
     for (const run of runs) {
       expect(run.status, `${run.server}: ${run.note ?? ""}`).toBe("ok")
       expect(run.connections.established).toBe(smokeScenario.connections)
