@@ -99,6 +99,12 @@ export interface RunResult {
    * keeps committed after a load. Null when not measured.
    */
   readonly livePerConnAfterGcKb: number | null
+  /**
+   * Server CPU per connection for opening it and answering its subscriptions: CPU time from
+   * before the ramp until every subscription was answered, over established connections (in
+   * microseconds). What a reconnect storm costs per client; null when not measured.
+   */
+  readonly setupCpuUsPerConn: number | null
   /** Open connections that received nothing in the last `STALE_WINDOW_MS` of the window. */
   readonly staleConnections: number
   readonly client: {
@@ -230,6 +236,7 @@ export const failedResult = (
   rssPerConnKb: 0,
   rssPerConnAfterGcKb: null,
   livePerConnAfterGcKb: null,
+  setupCpuUsPerConn: null,
   staleConnections: 0,
   client: { cpuPercent: 0, eventLoopLagP99Ms: 0, rssMb: 0 },
 })
@@ -255,6 +262,7 @@ const measure = (
     yield* ramp(pool, stats, scenario.connections)
     const expectedTargets = stats.established * Math.min(scenario.subscriptions, codes.length)
     yield* waitUntil(() => stats.subscribedTargets >= expectedTargets, SUBSCRIBE_LIMIT)
+    const rampEnd = server.sample()
     log(
       `  ${server.name}: ${stats.established} open, ${stats.failed} failed, ${stats.subscribedTargets}/${expectedTargets} subscribed`,
     )
@@ -330,6 +338,7 @@ const measure = (
     const result = resultOf(scenario, spec, server.name, stats, {
       windowSec,
       base,
+      rampEnd,
       s0,
       s1,
       peak,
@@ -370,6 +379,8 @@ export const resultOf = (
   m: {
     readonly windowSec: number
     readonly base: ProcSample | undefined
+    /** Taken once every subscription of the ramp was answered. */
+    readonly rampEnd?: ProcSample | undefined
     readonly s0: ProcSample | undefined
     readonly s1: ProcSample | undefined
     readonly peak: number
@@ -425,6 +436,10 @@ export const resultOf = (
     livePerConnAfterGcKb:
       stats.established > 0 && m.live !== undefined
         ? round1((liveBytes(m.live.afterGc) - liveBytes(m.live.base)) / 1024 / stats.established)
+        : null,
+    setupCpuUsPerConn:
+      stats.established > 0 && m.base !== undefined && m.rampEnd !== undefined
+        ? Math.round(((m.rampEnd.cpuSec - m.base.cpuSec) * 1e6) / stats.established)
         : null,
     staleConnections: m.stale,
     client: m.client,

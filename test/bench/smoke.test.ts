@@ -29,6 +29,8 @@ describe("npm run bench (smoke)", () => {
       // RSS and live memory are also read after the window, feed stopped, after a full GC.
       expect(run.rssPerConnAfterGcKb).not.toBeNull()
       expect(run.livePerConnAfterGcKb).not.toBeNull()
+      // And what opening a connection and answering its subscriptions cost the server.
+      expect(run.setupCpuUsPerConn).toBeGreaterThanOrEqual(0)
     }
   })
 })
