@@ -3,7 +3,7 @@
  *
  * Runs quotecast, the bare `ws` baseline and Socket.IO under the issue's scenarios (A-E, plus the
  * cluster scenario F) and writes bench/results/<timestamp>.{json,md} and latest.{json,md}.
- * Every run is bounded in time; the whole suite takes about 7 minutes here (411-412 s on 2026-12-01).
+ * Every run is bounded in time; the whole suite takes about 8 minutes here (457-458 s on 2026-12-02).
  */
 import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
