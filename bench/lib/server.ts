@@ -24,9 +24,9 @@ const entry: Record<ServerKind, string> = {
   socketio: "bench/servers/socketio.ts",
 }
 
-/** What makes a kind of the same entry what it is (bench/servers/ws.ts explains BENCH_FIBER). */
+/** Environment each kind starts with; a scenario's own overrides it (bench/servers/ws.ts explains BENCH_FIBER). */
 const kindEnv: Record<ServerKind, Record<string, string>> = {
-  quotecast: {},
+  quotecast: { LOG_LEVEL: "info" },
   ws: {},
   "ws-fiber": { BENCH_FIBER: "on" },
   socketio: {},
@@ -100,15 +100,7 @@ export const startServer = (
         // BENCH_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
         const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
         const c = spawn(process.execPath, ["--expose-gc", ...extra, "--import", "tsx", entry[kind]], {
-          env: {
-            ...process.env,
-            HOST: "127.0.0.1",
-            PORT: "0",
-            FEED: "none",
-            LOG_LEVEL: "info",
-            ...kindEnv[kind],
-            ...env,
-          },
+          env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", ...kindEnv[kind], ...env },
           stdio: ["ignore", "pipe", "pipe", "ipc"],
         })
         const keep = (d: Buffer) => {

@@ -14,9 +14,10 @@
  * BENCH_FIBER=on ("bare ws + Effect fiber", scenario C) adds to this server exactly what
  * quotecast's fixed shape asks of every connection and nothing else: a supervised Effect fiber
  * (a FiberSet runtime on quotecast's shared scheduler) that takes the client's frames from an
- * inbound queue (quotecast's `Inbox`) and lives in a Scope whose finalizer removes the
- * connection from the topics. Its memory per connection, beside the bare server's, is what that
- * shape costs before any gateway feature: the floor under quotecast's figure in scenario C.
+ * inbound queue (quotecast's `Inbox`; the outbound queue stays this server's array) and lives
+ * in a Scope whose finalizer removes the connection from the topics. Its memory per connection,
+ * beside the bare server's, is what that shape costs before any gateway feature: the floor
+ * under quotecast's figure in scenario C.
  */
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
