@@ -20,6 +20,7 @@ import { Broker, type BrokerShape } from "../broker/Broker.js"
 import { isUserTopic, type Topic, userTopic } from "../broker/topics.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
+import { logInfoAnnotated } from "../config/logging.js"
 import { sharedScheduler } from "../lifecycle/sharedScheduler.js"
 import { Universe, type UniverseShape } from "../market/Universe.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
@@ -491,16 +492,14 @@ const closeSocket = (scope: Scope.Scope, env: Env, conn: Conn) =>
         if (!req.flush) setTimeout(() => ws.terminate(), 1000).unref()
       }
       env.stats.closed(req.code)
-      yield* Effect.logInfo("connection closed").pipe(
-        Effect.annotateLogs({
-          connection_id: conn.id,
-          session_id: conn.sessionId,
-          user_id: conn.userId ?? "anonymous",
-          code: req.code,
-          reason: req.reason,
-          messages_sent: conn.messagesSent,
-        }),
-      )
+      yield* logInfoAnnotated("connection closed", {
+        connection_id: conn.id,
+        session_id: conn.sessionId,
+        user_id: conn.userId ?? "anonymous",
+        code: req.code,
+        reason: req.reason,
+        messages_sent: conn.messagesSent,
+      })
     }),
   )
 
@@ -641,15 +640,13 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
     if (ws.readyState !== ws.OPEN)
       conn.requestClose({ code: 1006, reason: "closed during setup", flush: false })
 
-    yield* Effect.logInfo("connection opened").pipe(
-      Effect.annotateLogs({
-        connection_id: connectionId,
-        session_id: conn.sessionId,
-        user_id: userId ?? "anonymous",
-        remote: params.remoteAddress ?? "unknown",
-        restored: Option.isSome(restored) && Either.isRight(restored.value),
-      }),
-    )
+    yield* logInfoAnnotated("connection opened", {
+      connection_id: connectionId,
+      session_id: conn.sessionId,
+      user_id: userId ?? "anonymous",
+      remote: params.remoteAddress ?? "unknown",
+      restored: Option.isSome(restored) && Either.isRight(restored.value),
+    })
 
     // `connected` goes out alone and at once: clients read the first frame to learn their ids.
     yield* send(conn, connectedMsg(connectionId, conn.sessionId, userId, yield* now))
