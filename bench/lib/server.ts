@@ -17,19 +17,15 @@ export const serverLabel: Record<ServerKind, string> = {
   socketio: "Socket.IO",
 }
 
-const entry: Record<ServerKind, string> = {
-  quotecast: "bench/servers/quotecast.ts",
-  ws: "bench/servers/ws.ts",
-  "ws-fiber": "bench/servers/ws.ts",
-  socketio: "bench/servers/socketio.ts",
-}
-
-/** Environment each kind starts with; a scenario's own overrides it (bench/servers/ws.ts explains BENCH_FIBER). */
-const kindEnv: Record<ServerKind, Record<string, string>> = {
-  quotecast: { LOG_LEVEL: "info" },
-  ws: {},
-  "ws-fiber": { BENCH_FIBER: "on" },
-  socketio: {},
+/**
+ * How each kind is started: its script and the environment it starts with (a scenario's own
+ * environment overrides it; bench/servers/ws.ts explains BENCH_FIBER).
+ */
+const launch: Record<ServerKind, { readonly entry: string; readonly env: Record<string, string> }> = {
+  quotecast: { entry: "bench/servers/quotecast.ts", env: { LOG_LEVEL: "info" } },
+  ws: { entry: "bench/servers/ws.ts", env: {} },
+  "ws-fiber": { entry: "bench/servers/ws.ts", env: { BENCH_FIBER: "on" } },
+  socketio: { entry: "bench/servers/socketio.ts", env: {} },
 }
 
 export class ServerStartError extends Data.TaggedError("ServerStartError")<{
@@ -99,8 +95,8 @@ export const startServer = (
       Effect.sync(() => {
         // BENCH_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
         const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
-        const c = spawn(process.execPath, ["--expose-gc", ...extra, "--import", "tsx", entry[kind]], {
-          env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", ...kindEnv[kind], ...env },
+        const c = spawn(process.execPath, ["--expose-gc", ...extra, "--import", "tsx", launch[kind].entry], {
+          env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", ...launch[kind].env, ...env },
           stdio: ["ignore", "pipe", "pipe", "ipc"],
         })
         const keep = (d: Buffer) => {
