@@ -91,6 +91,13 @@ export const appConfig = Config.all({
     }),
   ),
   logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warning", "error", "none"] as const, "info"),
+  // ---- Limits (README "Limits and abuse"): every one has a default and a variable. ----
+  // Limits: HTTP requests and connection admission.
+  // Limits: WebSocket input (decoding cost, nesting, rate charged by cost).
+  // Limits: per user (alerts, saved sessions) and anonymous sessions.
+  // Limits: outbound memory across all connections.
+  // Limits: reconnect storms (admission of connection setups).
+  // ---- Cluster reliability (README "Reliability"). ----
 })
 
 export type AppConfigShape = Config.Config.Success<typeof appConfig>
