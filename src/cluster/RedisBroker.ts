@@ -19,13 +19,18 @@
  * - User topics (alerts) are rare and must not be lost: they are PUBLISHed by a Lua script that
  *   also appends them, with a cluster-wide id, to a capped list. After its connections recover,
  *   an instance replays the entries for its local users that it did not receive.
+ * - That id is `epoch:counter`. The counter lives in Redis and restarts at 1 when Redis comes back
+ *   empty; the epoch key (RedisClient's) is then rewritten by the first writer with a fresh value,
+ *   so ids of the new run never equal ids remembered from the old one (which would be dropped as
+ *   duplicates: issue 12).
  */
+import { randomUUID } from "node:crypto"
 import { Clock, Effect, Layer } from "effect"
 import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { isUserTopic, type Topic } from "../broker/topics.js"
 import { internKey, type Outgoing } from "../protocol/encode.js"
-import { luaScript, RedisClient } from "./RedisClient.js"
+import { epochKeyOf, luaScript, RedisClient } from "./RedisClient.js"
 
 export interface WireMessage {
   readonly origin: string
@@ -59,9 +64,13 @@ const SEEN_IDS = 4096
 /** A subscriber waits at most this long for the SUBSCRIBE confirmation (longer only in an outage). */
 const SUBSCRIBE_WAIT = "1 second"
 
-/** KEYS: id counter, recent list. ARGV: channel, payload without id, publish time, list size. */
+/**
+ * KEYS: id counter, recent list, epoch. ARGV: channel, payload without id, publish time, list size,
+ * a fresh epoch candidate (kept only when Redis has no epoch: it restarted empty). Returns the id.
+ */
 const publishDurable = luaScript(`
-local id = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[3], ARGV[5], 'NX')
+local id = redis.call('GET', KEYS[3]) .. ':' .. redis.call('INCR', KEYS[1])
 local payload = ARGV[2]
 local a = string.find(payload, '\\n', 1, true)
 local b = string.find(payload, '\\n', a + 1, true)
@@ -81,6 +90,7 @@ export const RedisBrokerLive = Layer.scoped(
     const channelOf = (topic: Topic) => `${prefix}${topic}`
     const counterKey = `${prefix}user-messages:seq`
     const recentKey = `${prefix}user-messages:recent`
+    const epochKey = epochKeyOf(prefix)
 
     // Replay ids delivered here (insertion-ordered, trimmed to SEEN_IDS).
     const seen = new Set<string>()
@@ -141,8 +151,8 @@ export const RedisBrokerLive = Layer.scoped(
           redis.fire("PUBLISH (durable)", (r) =>
             publishDurable(
               r,
-              [counterKey, recentKey],
-              [channelOf(topic), encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES],
+              [counterKey, recentKey, epochKey],
+              [channelOf(topic), encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES, randomUUID()],
             ),
           )
         }),

@@ -107,6 +107,12 @@ export const luaScript = (source: string) => {
     })
 }
 
+/**
+ * The key that holds the epoch: a random value written by the first writer after Redis starts
+ * empty. It exists as long as Redis kept our data; a new value means a new run (data lost).
+ */
+export const epochKeyOf = (prefix: string) => `${prefix}epoch`
+
 /** QUIT when connected (at most 1 s), then drop the socket and stop reconnecting. */
 const closeGracefully = (r: Redis): Promise<void> => {
   if (r.status !== "ready") {
@@ -259,7 +265,7 @@ export const RedisClientLive = Layer.scoped(
       })
 
     // ---- the epoch: a key that exists as long as Redis kept our data ----
-    const epochKey = `${prefix}epoch`
+    const epochKey = epochKeyOf(prefix)
     const adoptEpoch = Effect.gen(function* () {
       yield* exec("SET epoch", (r) => r.set(epochKey, randomUUID(), "NX"))
       return yield* exec("GET epoch", (r) => r.get(epochKey))
