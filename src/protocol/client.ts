@@ -13,7 +13,10 @@ export const SUBSCRIPTION_TYPES: ReadonlyArray<SubscriptionType> = ["stock", "ma
 /** A subscription target: a stock code, a market name or a sector name. */
 export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32))
 
-export const Targets = Schema.Array(Target).pipe(Schema.minItems(1), Schema.maxItems(100))
+/** The most targets one subscribe/unsubscribe may name: also the longest array any client message holds. */
+export const MAX_TARGETS = 100
+
+export const Targets = Schema.Array(Target).pipe(Schema.minItems(1), Schema.maxItems(MAX_TARGETS))
 
 export const Subscribe = Schema.Struct({
   type: Schema.Literal("subscribe"),

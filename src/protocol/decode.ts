@@ -1,20 +1,82 @@
 /**
  * Turns one inbound WebSocket frame into a typed ClientMessage, or an InvalidMessage whose
- * `details` say exactly what was wrong (PROTOCOL.md: bad input never closes the connection).
+ * `details` say what was wrong (PROTOCOL.md: bad input never closes the connection).
+ *
+ * Cost and answer are bounded whatever the frame holds (README "Limits and abuse"):
+ * - its shape is checked before `JSON.parse` in one pass (`jsonLimits.ts`): nesting deeper than
+ *   `maxDepth` or an array longer than `maxArrayItems` (default: the longest array a legal
+ *   message holds) is refused unparsed, so Schema never walks tens of thousands of items and
+ *   no recursive walk meets a 100,000-deep nesting;
+ * - Schema stops at the first issue of each field and at most `MAX_ISSUES` are reported, each
+ *   cut to a few hundred characters (it quotes the offending value);
+ * - every echoed value (an unknown `type`, JSON.parse's message) is cut short, and a final
+ *   guard replaces `details` whose JSON exceeds `MAX_DETAILS_BYTES`, so every INVALID_MESSAGE
+ *   stays under 4 KB on the wire.
  */
-import { Either, ParseResult, Schema } from "effect"
-import { CLIENT_MESSAGE_TYPES, type ClientMessage, type ClientMessageType, schemaForType } from "./client.js"
+import { Either, ParseResult, Schema, Struct } from "effect"
+import {
+  CLIENT_MESSAGE_TYPES,
+  type ClientMessage,
+  type ClientMessageType,
+  MAX_TARGETS,
+  schemaForType,
+} from "./client.js"
 import { InvalidMessage } from "./errors.js"
+import { checkJsonLimits, type JsonLimits } from "./jsonLimits.js"
 
-const decoders: Record<
-  ClientMessageType,
-  (u: unknown) => Either.Either<ClientMessage, ParseResult.ParseError>
-> = {
-  subscribe: Schema.decodeUnknownEither(schemaForType.subscribe, { errors: "all" }),
-  unsubscribe: Schema.decodeUnknownEither(schemaForType.unsubscribe, { errors: "all" }),
-  ping: Schema.decodeUnknownEither(schemaForType.ping, { errors: "all" }),
-  refresh_token: Schema.decodeUnknownEither(schemaForType.refresh_token, { errors: "all" }),
-  reconnect: Schema.decodeUnknownEither(schemaForType.reconnect, { errors: "all" }),
+/** Defaults of WS_MAX_JSON_DEPTH and WS_MAX_ARRAY_ITEMS: a legal message is 2 deep; extra fields get some room. */
+export const WS_JSON_LIMITS: JsonLimits = { maxDepth: 8, maxArrayItems: MAX_TARGETS }
+
+/** Schema issues listed in `details.errors` at most (at most one per field is found anyway). */
+export const MAX_ISSUES = 5
+/** Characters kept of an echoed string (an unknown type, a Schema issue's message, JSON.parse's message). */
+const MAX_ECHO = 200
+/** Bytes of `details` JSON at most: the envelope (type, code, message, timestamp, sequence) adds under 300. */
+export const MAX_DETAILS_BYTES = 3072
+
+/**
+ * Decoding stops at the first issue (`errors: "all"` over a bad frame formatted every issue,
+ * quoting each offending value: 0.5-2 ms for 100 bad targets). Only when that fails is each
+ * field decoded on its own, again stopping at its first issue, so the answer still names every
+ * wrong field (at most one issue each) at a cost bounded by the number of fields.
+ */
+interface Decoder {
+  readonly whole: (u: unknown) => Either.Either<ClientMessage, ParseResult.ParseError>
+  readonly fields: ReadonlyArray<(u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
+}
+
+/** Struct fields whose decoding needs no service (every client message's). */
+type PureFields = {
+  readonly [key: PropertyKey]:
+    | Schema.Schema.AnyNoContext
+    | Schema.PropertySignature<
+        Schema.PropertySignature.Token,
+        unknown,
+        PropertyKey,
+        Schema.PropertySignature.Token,
+        unknown,
+        boolean,
+        never
+      >
+}
+
+const decoderFor = <F extends PureFields>(
+  schema: Schema.Struct<F>,
+  whole: (u: unknown) => Either.Either<ClientMessage, ParseResult.ParseError>,
+): Decoder => ({
+  whole,
+  fields: Struct.keys(schema.fields).map((key) => Schema.decodeUnknownEither(schema.pick(key))),
+})
+
+const decoders: Record<ClientMessageType, Decoder> = {
+  subscribe: decoderFor(schemaForType.subscribe, Schema.decodeUnknownEither(schemaForType.subscribe)),
+  unsubscribe: decoderFor(schemaForType.unsubscribe, Schema.decodeUnknownEither(schemaForType.unsubscribe)),
+  ping: decoderFor(schemaForType.ping, Schema.decodeUnknownEither(schemaForType.ping)),
+  refresh_token: decoderFor(
+    schemaForType.refresh_token,
+    Schema.decodeUnknownEither(schemaForType.refresh_token),
+  ),
+  reconnect: decoderFor(schemaForType.reconnect, Schema.decodeUnknownEither(schemaForType.reconnect)),
 }
 
 const isKnownType = (t: unknown): t is ClientMessageType =>
@@ -22,58 +84,109 @@ const isKnownType = (t: unknown): t is ClientMessageType =>
 
 const kindOf = (u: unknown): string => (u === null ? "null" : Array.isArray(u) ? "array" : typeof u)
 
-export const binaryFrame = (): InvalidMessage =>
-  new InvalidMessage({
-    reason: "Binary frames are not supported; send JSON text",
-    details: { reason: "binary_frame" },
-  })
+/** `s` cut to `max` characters (never in the middle of a surrogate pair), marked with "…" when cut. */
+export const truncate = (s: string, max: number = MAX_ECHO): string => {
+  if (s.length <= max) return s
+  const code = s.charCodeAt(max - 1)
+  const end = code >= 0xd800 && code <= 0xdbff ? max - 1 : max
+  return `${s.slice(0, end)}…`
+}
 
-export const decodeText = (text: string): Either.Either<ClientMessage, InvalidMessage> => {
+/**
+ * The one constructor of INVALID_MESSAGE: whatever went into `details`, the answer stays small.
+ * Oversized details (which the truncations above should never let through) keep only their reason.
+ */
+const invalid = (reason: string, details: Readonly<Record<string, unknown>>): InvalidMessage => {
+  const bounded =
+    Buffer.byteLength(JSON.stringify(details)) <= MAX_DETAILS_BYTES
+      ? details
+      : { reason: details.reason, details_truncated: true }
+  return new InvalidMessage({ reason, details: bounded })
+}
+
+export const binaryFrame = (): InvalidMessage =>
+  invalid("Binary frames are not supported; send JSON text", { reason: "binary_frame" })
+
+const limitMessages: Record<"too_deep" | "array_too_long", (limit: number) => string> = {
+  too_deep: (limit) => `JSON nested deeper than ${limit} levels`,
+  array_too_long: (limit) => `An array holds more than ${limit} items`,
+}
+
+/** What an unknown `type` was: a string or number is echoed (cut short), anything else is named by its kind. */
+const echoType = (type: unknown): Record<string, unknown> =>
+  typeof type === "string"
+    ? { type: truncate(type, 64) }
+    : typeof type === "number" || typeof type === "boolean"
+      ? { type }
+      : { type_kind: kindOf(type) }
+
+/** Schema's issues as `details.errors`: one entry per path (a union's alternatives joined), at most MAX_ISSUES, each cut short. */
+const issueList = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>) => {
+  const byPath = new Map<string, Array<string>>()
+  for (const issue of issues) {
+    const path = truncate(issue.path.join("."), 64)
+    const messages = byPath.get(path)
+    if (messages !== undefined) messages.push(issue.message)
+    else if (byPath.size < MAX_ISSUES) byPath.set(path, [issue.message])
+  }
+  return Array.from(byPath, ([path, messages]) => ({ path, message: truncate(messages.join(" | ")) }))
+}
+
+const invalidFields = (
+  type: ClientMessageType,
+  parsed: object,
+  first: ParseResult.ParseError,
+): InvalidMessage => {
+  const issues: Array<ParseResult.ArrayFormatterIssue> = []
+  for (const field of decoders[type].fields) {
+    const r = field(parsed)
+    if (Either.isLeft(r)) issues.push(...ParseResult.ArrayFormatter.formatErrorSync(r.left))
+  }
+  // Fields checked apart cannot all pass where the whole failed; if they did, say what the whole said.
+  if (issues.length === 0) issues.push(...ParseResult.ArrayFormatter.formatErrorSync(first))
+  return invalid(`Invalid ${type} message`, { reason: "invalid_fields", type, errors: issueList(issues) })
+}
+
+export const decodeText = (
+  text: string,
+  limits: JsonLimits = WS_JSON_LIMITS,
+): Either.Either<ClientMessage, InvalidMessage> => {
+  const violation = checkJsonLimits(text, limits)
+  if (violation !== undefined) {
+    return Either.left(
+      invalid(limitMessages[violation.reason](violation.limit), {
+        reason: violation.reason,
+        limit: violation.limit,
+      }),
+    )
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (e) {
     return Either.left(
-      new InvalidMessage({
-        reason: "Malformed JSON",
-        details: { reason: "malformed_json", error: e instanceof Error ? e.message : String(e) },
+      invalid("Malformed JSON", {
+        reason: "malformed_json",
+        error: truncate(e instanceof Error ? e.message : String(e)),
       }),
     )
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return Either.left(
-      new InvalidMessage({
-        reason: "A message must be a JSON object",
-        details: { reason: "not_an_object", received: kindOf(parsed) },
-      }),
+      invalid("A message must be a JSON object", { reason: "not_an_object", received: kindOf(parsed) }),
     )
   }
-  const type = (parsed as { readonly type?: unknown }).type
+  const type = "type" in parsed ? parsed.type : undefined
   if (!isKnownType(type)) {
     return Either.left(
-      new InvalidMessage({
-        reason: type === undefined ? "Missing message type" : "Invalid message type",
-        details: {
-          reason: type === undefined ? "missing_type" : "unknown_type",
-          ...(type === undefined ? {} : { type }),
-          expected: CLIENT_MESSAGE_TYPES,
-        },
-      }),
+      type === undefined
+        ? invalid("Missing message type", { reason: "missing_type", expected: CLIENT_MESSAGE_TYPES })
+        : invalid("Invalid message type", {
+            reason: "unknown_type",
+            ...echoType(type),
+            expected: CLIENT_MESSAGE_TYPES,
+          }),
     )
   }
-  return Either.mapLeft(
-    decoders[type](parsed),
-    (error) =>
-      new InvalidMessage({
-        reason: `Invalid ${type} message`,
-        details: {
-          reason: "invalid_fields",
-          type,
-          errors: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-            path: issue.path.join("."),
-            message: issue.message,
-          })),
-        },
-      }),
-  )
+  return Either.mapLeft(decoders[type].whole(parsed), (error) => invalidFields(type, parsed, error))
 }

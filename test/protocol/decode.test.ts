@@ -4,8 +4,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, Either, FastCheck, Schema } from "effect"
+import { errorMsg } from "../../src/connection/messages.js"
 import { ClientMessage } from "../../src/protocol/client.js"
-import { decodeText } from "../../src/protocol/decode.js"
+import { decodeText, MAX_ISSUES } from "../../src/protocol/decode.js"
 
 const details = (text: string) => {
   const r = decodeText(text)
@@ -55,13 +56,20 @@ describe("decoding client frames", () => {
     expect(paths).toContain("targets")
   })
 
-  it("rejects more than 100 targets", () => {
+  it("rejects more than 100 targets before decoding: no legal message holds a longer array", () => {
     const targets = Array.from({ length: 101 }, (_, i) => String(i).padStart(6, "0"))
-    expect(details(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets }))).toMatchObject(
-      {
-        reason: "invalid_fields",
-      },
+    expect(details(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets }))).toEqual({
+      reason: "array_too_long",
+      limit: 100,
+    })
+    // With a looser array limit, Schema's own bound still holds.
+    const d = Either.flip(
+      decodeText(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets }), {
+        maxDepth: 8,
+        maxArrayItems: 1000,
+      }),
     )
+    expect(Either.getOrThrow(d).details).toMatchObject({ reason: "invalid_fields" })
   })
 
   it("a numeric ping id is a finite number, which is all JSON can carry", () => {
@@ -90,4 +98,102 @@ describe("decoding client frames", () => {
       if (Either.isLeft(r)) expect(typeof r.left.details.reason).toBe("string")
     },
   )
+
+  describe("bounded cost and answer (README: Limits and abuse)", () => {
+    /** Bytes of the INVALID_MESSAGE a frame gets on the wire (the body is JSON without its `}`; the sequence number is added when sent). */
+    const answerBytes = (text: string): number => {
+      const r = decodeText(text)
+      if (Either.isRight(r)) return 0
+      return Buffer.byteLength(
+        `${errorMsg(r.left, new Date().toISOString()).body},"sequence":${Number.MAX_SAFE_INTEGER}}`,
+      )
+    }
+    const subscribeWith = (targets: unknown) =>
+      JSON.stringify({ type: "subscribe", subscription_type: "stock", targets })
+
+    it("refuses nesting deeper than the limit, at any depth, without a stack overflow", () => {
+      expect(details('{"type":"ping","id":[[[[[[[[1]]]]]]]]}')).toEqual({ reason: "too_deep", limit: 8 })
+      expect(details(`${"[".repeat(100_000)}${"]".repeat(100_000)}`)).toEqual({
+        reason: "too_deep",
+        limit: 8,
+      })
+      expect(details(`{"type":"ping","id":${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}}`)).toEqual({
+        reason: "too_deep",
+        limit: 8,
+      })
+      // Extra fields a little deeper than any message's own are still fine.
+      expect(Either.isRight(decodeText('{"type":"ping","meta":{"a":{"b":[1,2]}}}'))).toBe(true)
+    })
+
+    it("refuses a 64 KB subscribe of tens of thousands of numbers with a small answer", () => {
+      const text = subscribeWith(Array.from({ length: 32_000 }, () => 0))
+      expect(details(text)).toEqual({ reason: "array_too_long", limit: 100 })
+      expect(answerBytes(text)).toBeLessThan(4096)
+    })
+
+    it("names every wrong field, at most one issue each, however many items are wrong", () => {
+      const targets = Array.from({ length: 100 }, () => "y".repeat(640))
+      const d = details(JSON.stringify({ type: "subscribe", subscription_type: "crypto", targets }))
+      const errors = d.errors as Array<{ path: string; message: string }>
+      expect(errors.map((e) => e.path)).toEqual(["subscription_type", "targets.0"])
+      // A union's alternatives are one issue.
+      expect(errors[0]?.message).toBe(
+        'Expected "stock", actual "crypto" | Expected "market", actual "crypto" | Expected "sector", actual "crypto"',
+      )
+      expect(errors.length).toBeLessThanOrEqual(MAX_ISSUES)
+      // The offending value is quoted, cut short.
+      for (const e of errors) expect(e.message.length).toBeLessThanOrEqual(201)
+    })
+
+    it("cuts an echoed unknown type short, and names a non-string one by its kind", () => {
+      const d = details(JSON.stringify({ type: "x".repeat(60_000) }))
+      expect(d.reason).toBe("unknown_type")
+      expect((d.type as string).length).toBeLessThanOrEqual(65)
+      expect(details(JSON.stringify({ type: { a: "x".repeat(60_000) } }))).toMatchObject({
+        reason: "unknown_type",
+        type_kind: "object",
+      })
+      expect(answerBytes(JSON.stringify({ type: "😀".repeat(30_000) }))).toBeLessThan(4096)
+    })
+
+    /** Frames built from arbitrary values, big ones included, in every field a message may have. */
+    const bigString = FastCheck.oneof(
+      FastCheck.string({ maxLength: 40 }),
+      FastCheck.tuple(
+        FastCheck.string({ minLength: 1, maxLength: 4 }),
+        FastCheck.integer({ min: 1, max: 5000 }),
+      ).map(([s, n]) => s.repeat(n)),
+    )
+    const anyValue = FastCheck.oneof(
+      FastCheck.jsonValue({ maxDepth: 4 }),
+      bigString,
+      FastCheck.array(bigString, { maxLength: 150 }),
+      FastCheck.array(FastCheck.jsonValue({ maxDepth: 2 }), { maxLength: 120 }),
+      FastCheck.integer({ min: 1, max: 3000 }).map((n) => JSON.parse(`${"[".repeat(n)}${"]".repeat(n)}`)),
+    )
+    const frame = FastCheck.record(
+      {
+        type: FastCheck.oneof(
+          FastCheck.constantFrom("subscribe", "unsubscribe", "ping", "refresh_token", "reconnect"),
+          anyValue,
+        ),
+        subscription_type: anyValue,
+        targets: anyValue,
+        id: anyValue,
+        token: anyValue,
+        session_id: anyValue,
+      },
+      { requiredKeys: [] },
+    ).map((o) => JSON.stringify(o))
+
+    it.prop(
+      "answers every frame, whatever it holds and wherever it is cut, in under 4 KB",
+      [frame, FastCheck.option(FastCheck.nat(), { nil: undefined })],
+      ([text, cut]) => {
+        expect(answerBytes(cut === undefined ? text : text.slice(0, cut % (text.length + 1)))).toBeLessThan(
+          4096,
+        )
+      },
+    )
+  })
 })
