@@ -97,6 +97,9 @@ export const appConfig = Config.all({
   // Limits: per user (alerts, saved sessions) and anonymous sessions.
   // Limits: outbound memory across all connections.
   // Limits: reconnect storms (admission of connection setups).
+  setupConcurrency: positiveInt("SETUP_CONCURRENCY", 32),
+  admissionQueue: nonNegativeInt("ADMISSION_QUEUE", 20_000),
+  admissionWaitMs: positiveInt("ADMISSION_WAIT_MS", 8_000),
   // ---- Cluster reliability (README "Reliability"). ----
 })
 

@@ -45,6 +45,7 @@ import {
 } from "../session/SessionStore.js"
 import { Takeover, type TakeoverShape } from "../session/Takeover.js"
 import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
+import { Admission, type AdmissionRejected } from "./Admission.js"
 import { BINARY, CLOSE, type CloseRequest, Conn, type Inbound } from "./Conn.js"
 import { negotiatedWindowBits } from "./deflate.js"
 import { Flusher, type FlusherShape } from "./Flusher.js"
@@ -93,6 +94,8 @@ export interface Env {
   readonly registry: RegistryImpl
   readonly stats: GatewayStatsImpl
   readonly instanceId: string
+  /** Setup slots for reconnect storms (`Admission.ts`). */
+  readonly admission: Admission
 }
 
 export const makeEnv = Effect.all({
@@ -108,6 +111,11 @@ export const makeEnv = Effect.all({
   registry: Registry,
   stats: GatewayStats,
   instanceId: InstanceId,
+  admission: Effect.map(
+    Effect.all([AppConfig, GatewayStats]),
+    ([config, stats]) =>
+      new Admission(config.setupConcurrency, config.admissionQueue, config.admissionWaitMs, stats),
+  ),
 })
 
 /** What a connection holds beyond `Conn`: only what the actor itself touches. */
@@ -551,7 +559,26 @@ const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Eff
 
 /** Setup, then the conversation. Setup returns the actor and its generator ends, so nothing of setup stays alive with the connection. */
 const serve = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.Scope): Effect.Effect<void> =>
-  Effect.flatMap(setup(env, ws, params, scope), (a) => conversation(env, a))
+  Effect.matchEffect(
+    Effect.suspend(() => {
+      // Frames that arrive while the setup waits for its slot stay in the socket's buffer.
+      ws.pause()
+      return env.admission.admitted(setup(env, ws, params, scope))
+    }),
+    { onFailure: (e) => refuse(env, ws, e), onSuccess: (a) => conversation(env, a) },
+  )
+
+/** A setup refused by admission (storm): 1013, which clients retry after a backoff. */
+const refuse = (env: Env, ws: WebSocket, e: AdmissionRejected) =>
+  Effect.suspend(() => {
+    if (ws.readyState === ws.OPEN) {
+      // Paused for the wait; the closing handshake needs the reply read.
+      ws.resume()
+      ws.close(1013, "try again later")
+      env.stats.closed(1013)
+    }
+    return Effect.logDebug("connection setup refused").pipe(Effect.annotateLogs({ reason: e.reason }))
+  })
 
 const failedIn = (env: Env, scope: Scope.CloseableScope, ws: WebSocket) => (cause: Cause.Cause<never>) =>
   end(env, scope, ws, Exit.failCause(cause))

@@ -41,6 +41,18 @@ export class GatewayStatsImpl {
   decodeErrors = 0
   eventsPublished = 0
   slowConsumerCloses = 0
+  // Reconnect storms: admission of connection setups (connection/Admission.ts).
+  /** Setups that had to wait for a slot. */
+  admissionQueued = 0
+  /** Setups refused (closed with 1013): the queue was full, or the wait passed ADMISSION_WAIT_MS. */
+  admissionRejectedQueueFull = 0
+  admissionRejectedTimeout = 0
+  setupsInFlight = 0
+  /** The most setups ever in flight at once (never above SETUP_CONCURRENCY). */
+  setupsInFlightPeak = 0
+  setupsWaiting = 0
+  /** How long admitted setups waited for their slot, in ms. */
+  readonly admissionWaitMs = new Histogram([1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000])
   readonly closesByCode = new Map<number, number>()
   readonly batchSize = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
   readonly flushPassMs = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])

@@ -111,6 +111,34 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "Topics with at least one subscriber on this instance.",
     g.topics,
   )
+  line(
+    out,
+    "quotecast_setup_admission_queued_total",
+    "counter",
+    "Connection setups that waited for a slot (SETUP_CONCURRENCY).",
+    s.admissionQueued,
+  )
+  out.push(
+    "# HELP quotecast_setup_admission_rejected_total Connection setups refused with close 1013, by reason.",
+    "# TYPE quotecast_setup_admission_rejected_total counter",
+    `quotecast_setup_admission_rejected_total{reason="queue_full"} ${s.admissionRejectedQueueFull}`,
+    `quotecast_setup_admission_rejected_total{reason="timeout"} ${s.admissionRejectedTimeout}`,
+  )
+  line(out, "quotecast_setups_in_flight", "gauge", "Connection setups holding a slot.", s.setupsInFlight)
+  line(
+    out,
+    "quotecast_setups_in_flight_peak",
+    "gauge",
+    "Most connection setups ever in flight at once.",
+    s.setupsInFlightPeak,
+  )
+  line(out, "quotecast_setups_waiting", "gauge", "Connection setups waiting for a slot.", s.setupsWaiting)
+  histogram(
+    out,
+    "quotecast_setup_admission_wait_ms",
+    "How long admitted connection setups waited for a slot.",
+    s.admissionWaitMs,
+  )
   histogram(out, "quotecast_batch_size", "Messages per flushed frame.", s.batchSize)
   histogram(
     out,
