@@ -21,8 +21,21 @@ export const serverLabel: Record<ServerKind, string> = {
  * How each kind is started: its script and the environment it starts with (a scenario's own
  * environment overrides it; bench/servers/ws.ts explains BENCH_FIBER).
  */
+/**
+ * Every benchmark client connects from 127.0.0.1, 10,000 of them at once: quotecast's per-address
+ * caps and rates (production defaults 200 and 20/s) would refuse most of them, and a loop saturated
+ * by the ramp may read headers later than the 5 s handshake timeout. The baselines have neither.
+ */
+const BENCH_ADMISSION = {
+  WS_MAX_CONNECTIONS: "100000",
+  WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
+  WS_CONNECT_RATE_PER_ADDRESS: "100000",
+  WS_CONNECT_BURST_PER_ADDRESS: "100000",
+  HANDSHAKE_TIMEOUT_MS: "60000",
+} as const
+
 const launch: Record<ServerKind, { readonly entry: string; readonly env: Record<string, string> }> = {
-  quotecast: { entry: "bench/servers/quotecast.ts", env: { LOG_LEVEL: "info" } },
+  quotecast: { entry: "bench/servers/quotecast.ts", env: { LOG_LEVEL: "info", ...BENCH_ADMISSION } },
   ws: { entry: "bench/servers/ws.ts", env: {} },
   "ws-fiber": { entry: "bench/servers/ws.ts", env: { BENCH_FIBER: "on" } },
   socketio: { entry: "bench/servers/socketio.ts", env: {} },

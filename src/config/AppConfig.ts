@@ -3,6 +3,7 @@
  * An invalid value fails startup with a ConfigError naming the variable and what it accepts.
  */
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { invalidProxyEntries } from "../http/clientAddress.js"
 
 const positiveInt = (name: string, def: number) =>
   Config.integer(name).pipe(
@@ -93,6 +94,33 @@ export const appConfig = Config.all({
   logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warning", "error", "none"] as const, "info"),
   // ---- Limits (README "Limits and abuse"): every one has a default and a variable. ----
   // Limits: HTTP requests and connection admission.
+  // Bodies over the limit get 413 without being read; ingest has its own, larger one.
+  httpMaxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 65_536),
+  ingestMaxBodyBytes: positiveInt("INGEST_MAX_BODY_BYTES", 1_048_576),
+  httpMaxJsonDepth: positiveInt("HTTP_MAX_JSON_DEPTH", 32),
+  ingestMaxEvents: positiveInt("INGEST_MAX_EVENTS", 1_000),
+  ingestMaxReportedRejections: positiveInt("INGEST_MAX_REPORTED_REJECTIONS", 20),
+  // A socket that has not sent complete request headers (HTTP or upgrade) by then is closed (408).
+  handshakeTimeoutMs: positiveInt("HANDSHAKE_TIMEOUT_MS", 5_000),
+  httpRequestTimeoutMs: positiveInt("HTTP_REQUEST_TIMEOUT_MS", 30_000),
+  httpKeepAliveTimeoutMs: positiveInt("HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000),
+  // Unset: 80% of the process's open-file limit, at most 50,000 (http/admission.ts).
+  wsMaxConnections: Config.option(
+    Config.integer("WS_MAX_CONNECTIONS").pipe(
+      Config.validate({ message: "WS_MAX_CONNECTIONS must be a positive integer", validation: (n) => n > 0 }),
+    ),
+  ),
+  wsMaxConnectionsPerAddress: positiveInt("WS_MAX_CONNECTIONS_PER_ADDRESS", 200),
+  wsConnectRatePerAddress: positiveInt("WS_CONNECT_RATE_PER_ADDRESS", 20),
+  wsConnectBurstPerAddress: positiveInt("WS_CONNECT_BURST_PER_ADDRESS", 100),
+  // Comma list of IPs and CIDRs (IPv4, IPv6) whose X-Forwarded-For is believed.
+  trustedProxies: Config.string("TRUSTED_PROXIES").pipe(
+    Config.withDefault(""),
+    Config.validate({
+      message: "TRUSTED_PROXIES must be a comma list of IPv4/IPv6 addresses and CIDRs (10.0.0.0/8, fd00::/8)",
+      validation: (s) => invalidProxyEntries(s).length === 0,
+    }),
+  ),
   // Limits: WebSocket input (decoding cost, nesting, rate charged by cost).
   // Limits: per user (alerts, saved sessions) and anonymous sessions.
   // Limits: outbound memory across all connections.

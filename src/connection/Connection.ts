@@ -69,14 +69,18 @@ export interface ConnectionParams {
   readonly remoteAddress: string | undefined
 }
 
-export const paramsOf = (req: IncomingMessage): ConnectionParams => {
+/**
+ * `remoteAddress`: the client's address as the server resolved it (`http/clientAddress.ts`:
+ * X-Forwarded-For from a trusted proxy, else the TCP peer); defaults to the TCP peer.
+ */
+export const paramsOf = (req: IncomingMessage, remoteAddress = req.socket.remoteAddress): ConnectionParams => {
   const url = new URL(req.url ?? "/", "http://localhost")
   const token = url.searchParams.get("token")
   const sessionId = url.searchParams.get("session_id")
   return {
     token: token === null || token === "" ? undefined : token,
     sessionId: sessionId === null || sessionId === "" ? undefined : sessionId,
-    remoteAddress: req.socket.remoteAddress,
+    remoteAddress,
   }
 }
 

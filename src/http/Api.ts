@@ -92,9 +92,18 @@ export class IngestRejected extends Schema.TaggedError<IngestRejected>()(
   "IngestRejected",
   {
     message: Schema.String,
+    /** The first INGEST_MAX_REPORTED_REJECTIONS rejections; `rejected_count` counts them all. */
     rejected: Schema.Array(Schema.Struct({ index: Schema.Number, reason: Schema.String })),
+    rejected_count: Schema.Number,
   },
   HttpApiSchema.annotations({ status: 400 }),
+) {}
+
+/** More events in one request than INGEST_MAX_EVENTS; nothing was validated or published. */
+export class IngestTooLarge extends Schema.TaggedError<IngestTooLarge>()(
+  "IngestTooLarge",
+  { message: Schema.String, max_events: Schema.Number },
+  HttpApiSchema.annotations({ status: 413 }),
 ) {}
 
 export const AlertRequest = Schema.Struct({
@@ -154,7 +163,8 @@ export class AdminGroup extends HttpApiGroup.make("admin", { topLevel: true })
     HttpApiEndpoint.post("ingest", "/v1/ingest")
       .setPayload(IngestRequest)
       .addSuccess(IngestAccepted, { status: 202 })
-      .addError(IngestRejected),
+      .addError(IngestRejected)
+      .addError(IngestTooLarge),
   )
   .addError(Forbidden)
   .middleware(Authentication) {}

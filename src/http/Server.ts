@@ -5,18 +5,30 @@
  * permessage-deflate. Each accepted socket is served by a connection fiber in a FiberSet, so
  * closing this Layer's scope (SIGTERM) stops accepting, closes every connection with 1012
  * (sessions kept) and waits briefly for the close handshakes.
+ *
+ * Limits (README "Limits and abuse"): every request body is bounded (`bodyLimits.ts`); a socket
+ * that has not sent complete request headers within HANDSHAKE_TIMEOUT_MS is closed by Node's own
+ * connection check (`headersTimeout`: one periodic sweep over the sockets still in their first
+ * request, a socket that never sends a byte included); upgrades are admitted against caps on
+ * connections in total and per client address and a per-address rate (`admission.ts`), the
+ * client address coming from X-Forwarded-For only through a trusted proxy (`clientAddress.ts`).
  */
 import * as http from "node:http"
+import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Runtime } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { connectionRunner, makeEnv, paramsOf } from "../connection/Connection.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
+import { Admission, type AdmissionRejection, defaultMaxConnections } from "./admission.js"
 import { AuthenticationLive } from "./auth.js"
+import { type BodyLimits, bodyLimitFor, limitBodies } from "./bodyLimits.js"
+import { admissionKeyOf, clientAddressOf, trustedProxies } from "./clientAddress.js"
 import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
 
@@ -40,6 +52,29 @@ const reject = (socket: Duplex, status: number, reason: string) => {
   socket.destroy()
 }
 
+/** A refused upgrade: a status, a short JSON reason and when to retry, then the socket is closed. */
+const refuseUpgrade = (socket: Duplex, r: AdmissionRejection) => {
+  const body = JSON.stringify({ _tag: "ConnectionLimit", reason: r.reason, message: r.message })
+  const status = r.status === 503 ? "503 Service Unavailable" : "429 Too Many Requests"
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nRetry-After: ${r.retryAfterS}\r\n` +
+      `Connection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  )
+}
+
+/** Node's answers to a socket that failed before a complete request (its defaults, counted). */
+const CLIENT_ERRORS: Record<string, { readonly reason: string; readonly status: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { reason: "timeout", status: "408 Request Timeout" },
+  HPE_HEADER_OVERFLOW: { reason: "headers_too_large", status: "431 Request Header Fields Too Large" },
+}
+const errorCodeOf = (e: Error): string | undefined =>
+  "code" in e && typeof e.code === "string" ? e.code : undefined
+
+/** How often Node looks for sockets past the handshake or request timeout. */
+const checkingIntervalOf = (handshakeTimeoutMs: number) =>
+  Math.min(1_000, Math.max(50, Math.floor(handshakeTimeoutMs / 4)))
+
 const originAllowed = (config: AppConfigShape, origin: string | undefined): boolean => {
   if (config.allowedOrigins._tag === "None") return true
   // Non-browser clients send no Origin; the check exists to stop other web pages.
@@ -58,8 +93,33 @@ const ServerLive = Layer.scoped(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const lifecycle = yield* Lifecycle
-    const app = yield* HttpApiBuilder.httpApp
+    const stats = yield* GatewayStats
+    const limits: BodyLimits = {
+      maxBodyBytes: config.httpMaxBodyBytes,
+      ingestMaxBodyBytes: config.ingestMaxBodyBytes,
+      maxJsonDepth: config.httpMaxJsonDepth,
+      maxArrayItems: config.ingestMaxEvents,
+    }
+    const app = limitBodies(yield* HttpApiBuilder.httpApp, limits, stats)
     const handler = yield* NodeHttpServer.makeHandler(app)
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    const proxies = trustedProxies(config.trustedProxies)
+    const admission = new Admission({
+      maxTotal: Option.getOrElse(config.wsMaxConnections, defaultMaxConnections),
+      maxPerAddress: config.wsMaxConnectionsPerAddress,
+      ratePerSecond: config.wsConnectRatePerAddress,
+      burst: config.wsConnectBurstPerAddress,
+    })
+    // One shared listener: `this` is the TCP socket of an admitted upgrade that closed.
+    function releaseAdmission(this: Duplex) {
+      admission.release(this)
+    }
+    // The address table's one clock: idle addresses whose bucket has refilled are dropped.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => setInterval(() => admission.sweep(Date.now()), 1_000).unref()),
+      (timer) => Effect.sync(() => clearInterval(timer)),
+    )
 
     const sockets = new Set<WebSocket>()
     // One shared listener (not a closure per socket): `this` is the socket that closed.
@@ -93,17 +153,61 @@ const ServerLive = Layer.scoped(
       perMessageDeflate: config.compression ? perMessageDeflate : false,
     })
 
-    const server = http.createServer(handler)
+    const server = http.createServer(
+      {
+        headersTimeout: config.handshakeTimeoutMs,
+        // Node requires requestTimeout >= headersTimeout.
+        requestTimeout: Math.max(config.httpRequestTimeoutMs, config.handshakeTimeoutMs),
+        connectionsCheckingInterval: checkingIntervalOf(config.handshakeTimeoutMs),
+      },
+      handler,
+    )
+    server.keepAliveTimeout = config.httpKeepAliveTimeoutMs
+    // A body over its limit is refused before the client is invited to send it.
+    server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!(Number(req.headers["content-length"] ?? 0) > bodyLimitFor(limits, req.url ?? "/")))
+        res.writeContinue()
+      handler(req, res)
+    })
+    // Node's default handling, counted: a timed-out or malformed request gets its status line
+    // if nothing was written on the connection yet, and the socket is closed.
+    server.on("clientError", (err: Error, socket: Duplex) => {
+      const code = errorCodeOf(err)
+      const known = code === undefined ? undefined : CLIENT_ERRORS[code]
+      const reset = code === "ECONNRESET"
+      stats.httpClientError(known?.reason ?? (reset ? "reset" : "malformed"))
+      const untouched = socket instanceof Socket && socket.bytesWritten === 0
+      if (!reset && socket.writable && untouched) {
+        socket.end(`HTTP/1.1 ${known?.status ?? "400 Bad Request"}\r\nConnection: close\r\n\r\n`, () =>
+          socket.destroy(),
+        )
+      } else socket.destroy()
+    })
     server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? "/").split("?")[0]
       if (path !== "/v1/ws") return reject(socket, 404, "Not Found")
       if (lifecycle.draining) return reject(socket, 503, "Service Unavailable")
       if (!originAllowed(config, req.headers.origin)) return reject(socket, 403, "Forbidden")
+      // Already closed: its "close" may have gone by, so it must not be counted.
+      if (socket.destroyed) return
+      const client = clientAddressOf(proxies, req.socket.remoteAddress, req.headers["x-forwarded-for"])
+      const refused = admission.admit(socket, admissionKeyOf(client ?? "unknown"), Date.now())
+      if (refused !== undefined) {
+        stats.admissionRejected(refused.reason)
+        runFork(
+          Effect.logDebug("upgrade refused").pipe(
+            Effect.annotateLogs({ reason: refused.reason, remote: client ?? "unknown" }),
+          ),
+        )
+        return refuseUpgrade(socket, refused)
+      }
+      // The place is held until the TCP socket closes, however the connection ends.
+      socket.on("close", releaseAdmission)
       wss.handleUpgrade(req, socket, head, (ws) => {
         sockets.add(ws)
         // `on`, not `once`: "close" is emitted once anyway, and `once` wraps the listener per socket.
         ws.on("close", forget)
-        runConnection(env, ws, paramsOf(req))
+        runConnection(env, ws, paramsOf(req, client))
       })
     })
 
@@ -133,6 +237,9 @@ const ServerLive = Layer.scoped(
         port: address.port,
         ws: "/v1/ws",
         compression: config.compression,
+        max_connections: admission.limits.maxTotal,
+        max_connections_per_address: admission.limits.maxPerAddress,
+        trusted_proxies: config.trustedProxies === "" ? "none" : config.trustedProxies,
       }),
     )
     return address

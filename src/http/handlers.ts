@@ -24,6 +24,7 @@ import {
   type Alert,
   AlertNotFound,
   IngestRejected,
+  IngestTooLarge,
   InvalidAlert,
   QuotecastApi,
   StoreUnavailable,
@@ -139,6 +140,8 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
 
 export const AdminGroupLive = HttpApiBuilder.group(QuotecastApi, "admin", (handlers) =>
   Effect.gen(function* () {
+    const config = yield* AppConfig
+    const stats = yield* GatewayStats
     const registry = yield* Registry
     const pipeline = yield* MarketPipeline
     const universe = yield* Universe
@@ -163,12 +166,28 @@ export const AdminGroupLive = HttpApiBuilder.group(QuotecastApi, "admin", (handl
       .handle("ingest", ({ payload }) =>
         Effect.gen(function* () {
           yield* requireRole("publisher", "admin")
+          const total = payload.events.length
+          if (total > config.ingestMaxEvents) {
+            stats.httpRejected("too_many_events")
+            return yield* new IngestTooLarge({
+              message: `${total} events in one request; at most ${config.ingestMaxEvents} are accepted (INGEST_MAX_EVENTS)`,
+              max_events: config.ingestMaxEvents,
+            })
+          }
           const now = yield* Clock.currentTimeMillis
-          const { accepted, rejected } = validateIngest(payload.events, universe, state, now)
-          if (rejected.length > 0) {
+          const { accepted, rejected, rejectedCount } = validateIngest(
+            payload.events,
+            universe,
+            state,
+            now,
+            config.ingestMaxReportedRejections,
+          )
+          if (rejectedCount > 0) {
+            const listed = rejected.length < rejectedCount ? `; the first ${rejected.length} are listed` : ""
             return yield* new IngestRejected({
-              message: `${rejected.length} of ${payload.events.length} events rejected; none were published`,
+              message: `${rejectedCount} of ${total} events rejected; none were published${listed}`,
               rejected,
+              rejected_count: rejectedCount,
             })
           }
           yield* pipeline.publish(accepted)

@@ -54,8 +54,21 @@ export class GatewayStatsImpl {
   /** How long admitted setups waited for their slot, in ms. */
   readonly admissionWaitMs = new Histogram([1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000])
   readonly closesByCode = new Map<number, number>()
+  // HTTP limits and connection admission (http/bodyLimits.ts, http/admission.ts, Server.ts), by reason.
+  readonly httpRejections = new Map<string, number>()
+  readonly admissionRejections = new Map<string, number>()
+  readonly httpClientErrors = new Map<string, number>()
   readonly batchSize = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
   readonly flushPassMs = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+  httpRejected(reason: string): void {
+    this.httpRejections.set(reason, (this.httpRejections.get(reason) ?? 0) + 1)
+  }
+  admissionRejected(reason: string): void {
+    this.admissionRejections.set(reason, (this.admissionRejections.get(reason) ?? 0) + 1)
+  }
+  httpClientError(reason: string): void {
+    this.httpClientErrors.set(reason, (this.httpClientErrors.get(reason) ?? 0) + 1)
+  }
   closed(code: number): void {
     this.connectionsClosed++
     this.closesByCode.set(code, (this.closesByCode.get(code) ?? 0) + 1)

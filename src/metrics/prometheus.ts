@@ -23,6 +23,11 @@ const histogram = (out: Array<string>, name: string, help: string, h: Histogram)
   out.push(`${name}_bucket{le="+Inf"} ${h.count}`, `${name}_sum ${h.sum}`, `${name}_count ${h.count}`)
 }
 
+const labelled = (out: Array<string>, name: string, help: string, byReason: ReadonlyMap<string, number>) => {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
+  for (const [reason, n] of byReason) out.push(`${name}{reason="${reason}"} ${n}`)
+}
+
 export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   const out: Array<string> = []
   line(out, "quotecast_connections_active", "gauge", "Open WebSocket connections.", g.activeConnections)
@@ -138,6 +143,24 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "quotecast_setup_admission_wait_ms",
     "How long admitted connection setups waited for a slot.",
     s.admissionWaitMs,
+  )
+  labelled(
+    out,
+    "quotecast_http_rejections_total",
+    "HTTP requests refused by a body or ingest limit, by reason.",
+    s.httpRejections,
+  )
+  labelled(
+    out,
+    "quotecast_ws_admission_rejections_total",
+    "WebSocket upgrades refused by a connection cap or rate (429/503), by reason.",
+    s.admissionRejections,
+  )
+  labelled(
+    out,
+    "quotecast_http_client_errors_total",
+    "Sockets closed before a complete request: handshake/request timeout (408), malformed (400), headers too large (431).",
+    s.httpClientErrors,
   )
   histogram(out, "quotecast_batch_size", "Messages per flushed frame.", s.batchSize)
   histogram(

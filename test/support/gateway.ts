@@ -10,6 +10,22 @@ import { ServerAddress } from "../../src/http/Server.js"
 
 export const TEST_SECRET = "test-secret-for-quotecast-0123456789"
 
+/** Connection admission far above what any test opens (tests of the limits override it). */
+const ADMISSION_UNLIMITED = {
+  wsMaxConnections: Option.some(100_000),
+  wsMaxConnectionsPerAddress: 100_000,
+  wsConnectRatePerAddress: 100_000,
+  wsConnectBurstPerAddress: 100_000,
+} satisfies Partial<AppConfigShape>
+
+/** The same for a gateway process (spawnGateway, the cluster tests). */
+export const ADMISSION_UNLIMITED_ENV: Record<string, string> = {
+  WS_MAX_CONNECTIONS: "100000",
+  WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
+  WS_CONNECT_RATE_PER_ADDRESS: "100000",
+  WS_CONNECT_BURST_PER_ADDRESS: "100000",
+}
+
 export interface RunningGateway {
   readonly port: number
   readonly wsUrl: string
@@ -51,6 +67,9 @@ export const startGateway = async (
         host: "127.0.0.1",
         feed: "none",
         jwtSecret: Option.some(Redacted.make(TEST_SECRET)),
+        // Every client of a test connects from 127.0.0.1: admission is out of the way unless a
+        // test of the limits sets its own.
+        ...ADMISSION_UNLIMITED,
         ...overrides,
       }),
     ),
@@ -241,6 +260,7 @@ export const spawnGateway = async (
       FEED: "none",
       LOG_LEVEL: "info",
       JWT_SECRET: TEST_SECRET,
+      ...ADMISSION_UNLIMITED_ENV,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

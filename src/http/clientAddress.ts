@@ -1,0 +1,128 @@
+/**
+ * The client's address of a request. Behind a load balancer the TCP peer is the proxy, and the
+ * client is named in `X-Forwarded-For`; that header is believed only when the peer is one of
+ * TRUSTED_PROXIES (anyone can send it). The answer is the rightmost address that is not a
+ * trusted proxy: every hop appends the address it saw, so entries left of the first untrusted one
+ * were written by the client itself and prove nothing.
+ */
+import { BlockList, isIP } from "node:net"
+
+export interface TrustedProxies {
+  readonly trusts: (address: string) => boolean
+  readonly empty: boolean
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) is 10.0.0.1. */
+export const normalizeAddress = (address: string): string => {
+  const a = address.trim()
+  if (a.length > 7 && a.slice(0, 7).toLowerCase() === "::ffff:" && isIP(a.slice(7)) === 4) return a.slice(7)
+  return a
+}
+
+const familyOf = (address: string): "ipv4" | "ipv6" | undefined => {
+  switch (isIP(address)) {
+    case 4:
+      return "ipv4"
+    case 6:
+      return "ipv6"
+    default:
+      return undefined
+  }
+}
+
+/** One entry of TRUSTED_PROXIES: an address or a CIDR; undefined when it is neither. */
+const parseEntry = (
+  entry: string,
+):
+  | { readonly address: string; readonly family: "ipv4" | "ipv6"; readonly prefix: number | undefined }
+  | undefined => {
+  const slash = entry.indexOf("/")
+  const address = normalizeAddress(slash < 0 ? entry : entry.slice(0, slash))
+  const family = familyOf(address)
+  if (family === undefined) return undefined
+  if (slash < 0) return { address, family, prefix: undefined }
+  const text = entry.slice(slash + 1)
+  const prefix = Number(text)
+  const max = family === "ipv4" ? 32 : 128
+  if (!/^\d{1,3}$/.test(text) || prefix > max) return undefined
+  return { address, family, prefix }
+}
+
+const entriesOf = (list: string): ReadonlyArray<string> =>
+  list
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+
+/** The entries of a TRUSTED_PROXIES value that are neither an address nor a CIDR. */
+export const invalidProxyEntries = (list: string): ReadonlyArray<string> =>
+  entriesOf(list).filter((e) => parseEntry(e) === undefined)
+
+/** Parses TRUSTED_PROXIES (validated at startup by AppConfig; invalid entries are skipped here). */
+export const trustedProxies = (list: string): TrustedProxies => {
+  const block = new BlockList()
+  let count = 0
+  for (const e of entriesOf(list)) {
+    const p = parseEntry(e)
+    if (p === undefined) continue
+    if (p.prefix === undefined) block.addAddress(p.address, p.family)
+    else block.addSubnet(p.address, p.prefix, p.family)
+    count++
+  }
+  return {
+    empty: count === 0,
+    trusts: (address) => {
+      if (count === 0) return false
+      const a = normalizeAddress(address)
+      const family = familyOf(a)
+      return family !== undefined && block.check(a, family)
+    },
+  }
+}
+
+/**
+ * The client address of a request from `peer` carrying `forwardedFor` (the X-Forwarded-For
+ * header, all of its lines). Without a trusted peer the header is ignored. Walking from the right,
+ * trusted proxies are skipped; the first other entry is the client. An entry that is not an
+ * address stops the walk at the hop that wrote it (the last trusted one); when every entry is a
+ * trusted proxy, the leftmost is the best that is known.
+ */
+export const clientAddressOf = (
+  proxies: TrustedProxies,
+  peer: string | undefined,
+  forwardedFor: string | ReadonlyArray<string> | undefined,
+): string | undefined => {
+  if (peer === undefined) return undefined
+  const direct = normalizeAddress(peer)
+  if (proxies.empty || forwardedFor === undefined || !proxies.trusts(direct)) return direct
+  const hops = (typeof forwardedFor === "string" ? forwardedFor : forwardedFor.join(",")).split(",")
+  let last = direct
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeAddress(hops[i] ?? "")
+    if (hop === "") continue
+    if (familyOf(hop) === undefined) return last
+    if (!proxies.trusts(hop)) return hop
+    last = hop
+  }
+  return last
+}
+
+/**
+ * The key connections are counted under: the address itself for IPv4, its /64 network for IPv6
+ * (one host is routinely given a whole /64, so counting single IPv6 addresses would bound nothing).
+ */
+export const admissionKeyOf = (address: string): string => {
+  if (isIP(address) !== 6) return address
+  const [head = "", tail] = address.toLowerCase().split("::")
+  const left = head === "" ? [] : head.split(":")
+  const right = tail === undefined || tail === "" ? [] : tail.split(":")
+  // An embedded IPv4 tail (::ffff:1.2.3.4 forms) counts as two groups but lies past the /64.
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`
+}
