@@ -4,7 +4,8 @@
  *
  * Keys (the `{session id}` hash tag keeps a session's keys on one Redis Cluster slot, so each
  * script touches one slot):
- * - `session:{id}` hash: user (JSON), subs (JSON), seq, owner_instance, owner_conn ("" = released)
+ * - `session:{id}` hash: user (JSON), subs (JSON), seq, ceil, owner_instance, owner_conn
+ *   ("" = released), jump_from (only between a detach on a crashed owner's behalf and the next claim)
  * - `session-alerts:{id}` list: alert bodies kept for a released session (capped)
  * - `user-sessions:{user}` set: the user's session ids, for appending alerts
  * - `sessions:released` sorted set: released session ids by expiry (the stats' saved_sessions)
@@ -13,16 +14,27 @@
  * session (a takeover that already moved it is not undone). A released session expires after
  * SESSION_TTL_S. An attached one carries a longer TTL that this instance refreshes for all its
  * live connections on one clock, spread over the interval (`connection/Sweep.ts`), with their
- * current sequence number, so the sessions of an instance that crashed expire too, and a restore
- * after such a crash continues from the last refreshed sequence number (a clean close, SIGTERM
- * or takeover saves the exact one).
+ * current sequence number, so the sessions of an instance that crashed expire too.
+ *
+ * Surviving a crash of the owning instance (issue 12):
+ * - Subscriptions: a connection whose subscriptions changed is put in a dirty set, written to
+ *   Redis on one clock for the whole instance (SESSION_PERSIST_INTERVAL_MS), one script per
+ *   changed session per tick however many changes it had.
+ * - Sequence numbers: the session's hash holds `ceil`, a number its owner may use up to. It is
+ *   written when the session is created or claimed (SESSION_SEQUENCE_BLOCK past its number), and
+ *   moved a block further on the same clock once half the block is used, so the hot path never
+ *   waits for Redis. A clean close, SIGTERM or takeover saves the exact number and the next owner
+ *   continues from it; a claim of a session its owner never released (the instance crashed)
+ *   continues after `ceil` instead, and reports the jump.
  */
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Conn } from "../connection/Conn.js"
 import { Registry } from "../connection/Registry.js"
 import { sweepInSlices } from "../connection/Sweep.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
 import {
+  type LiveSession,
   NO_SUBSCRIPTIONS,
   type Owner,
   type SessionRecord,
@@ -38,13 +50,30 @@ export const ATTACHED_REFRESH_MS = 30_000
 /** Alerts kept per released session. */
 const ALERTS_PER_SESSION = 100
 
-/** KEYS: session, alerts. ARGV: instance, connection, ttl ms. Returns the hash or nil. */
+/**
+ * KEYS: session, alerts. ARGV: instance, connection, ttl ms, sequence block. Returns nil, or
+ * [jumped from ("" when not), ...the hash as claimed]. A session still attached to an owner that
+ * never released it continues after the ceiling that owner had reserved.
+ */
 const claimScript = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-redis.call('HSET', KEYS[1], 'owner_instance', ARGV[1], 'owner_conn', ARGV[2])
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local from = redis.call('HGET', KEYS[1], 'jump_from') or ''
+local owner = redis.call('HGET', KEYS[1], 'owner_conn')
+if owner and owner ~= '' then
+  local ceil = tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0')
+  if ceil > seq then
+    if from == '' then from = tostring(seq) end
+    seq = ceil
+  end
+end
+redis.call('HDEL', KEYS[1], 'jump_from')
+redis.call('HSET', KEYS[1], 'seq', seq, 'ceil', seq + tonumber(ARGV[4]), 'owner_instance', ARGV[1], 'owner_conn', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return redis.call('HGETALL', KEYS[1])
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, from)
+return out
 `)
 
 /**
@@ -92,12 +121,35 @@ return 1
 `)
 
 /**
+ * KEYS: session. ARGV: instance, connection, subs (JSON), seq, ceiling, ttl ms.
+ * The persistence clock's write for an attached session we own: 1 when written.
+ */
+const saveScript = luaScript(`
+if redis.call('HGET', KEYS[1], 'owner_instance') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'owner_conn') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'subs', ARGV[3], 'seq', ARGV[4])
+if tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0') then
+  redis.call('HSET', KEYS[1], 'ceil', ARGV[5])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+`)
+
+/**
  * KEYS: session. ARGV: instance, connection, ttl ms. Detaches a session whose owning connection
  * no longer exists (its release failed, e.g. during an outage), keeping its last saved state.
+ * Its final number was never saved: the next owner continues after the reserved ceiling.
  */
 const detachScript = luaScript(`
 if redis.call('HGET', KEYS[1], 'owner_instance') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'owner_conn') ~= ARGV[2] then
   return 0
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local ceil = tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0')
+if ceil > seq then
+  if not redis.call('HGET', KEYS[1], 'jump_from') then redis.call('HSET', KEYS[1], 'jump_from', seq) end
+  redis.call('HSET', KEYS[1], 'seq', ceil)
 end
 redis.call('HSET', KEYS[1], 'owner_instance', '', 'owner_conn', '')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -114,10 +166,14 @@ export const detachOrphan = (redis: RedisClientShape, sessionId: string, owner: 
 
 const fail = (e: RedisCommandError) => new SessionStoreError({ reason: `${e.command}: ${e.reason}` })
 
-const parseRecord = (id: string, flat: ReadonlyArray<string>): SessionRecord | undefined => {
+/** The claim script's answer: [jumped from ("" when not), ...flat hash]. */
+const parseClaimed = (id: string, reply: ReadonlyArray<string>): SessionRecord | undefined => {
   const h = new Map<string, string>()
-  for (let i = 0; i + 1 < flat.length; i += 2) h.set(flat[i] as string, flat[i + 1] as string)
-  return recordOf(id, Object.fromEntries(h))
+  for (let i = 1; i + 1 < reply.length; i += 2) h.set(reply[i] as string, reply[i + 1] as string)
+  const record = recordOf(id, Object.fromEntries(h))
+  const from = reply[0] ?? ""
+  if (record === undefined || from === "") return record
+  return { ...record, sequenceJump: { from: Number(from), to: record.lastSequence } }
 }
 
 const recordOf = (id: string, h: Readonly<Record<string, string>>): SessionRecord | undefined => {
@@ -143,7 +199,9 @@ export const RedisSessionStoreLive = Layer.scoped(
     const redis = yield* RedisClient
     const config = yield* AppConfig
     const registry = yield* Registry
+    const stats = yield* GatewayStats
     const { prefix, instanceId } = redis
+    const block = config.sessionSequenceBlock
     const ttlMs = config.sessionTtlS * 1000
     // A crashed owner never releases: its sessions stay restorable about SESSION_TTL_S past its last refresh.
     const attachedTtlMs = ttlMs + 2 * ATTACHED_REFRESH_MS
@@ -160,6 +218,7 @@ export const RedisSessionStoreLive = Layer.scoped(
             user: JSON.stringify(record.userId),
             subs: JSON.stringify(record.subscriptions),
             seq: String(record.lastSequence),
+            ceil: String(record.lastSequence + block),
             owner_instance: record.owner?.instanceId ?? "",
             owner_conn: record.owner?.connectionId ?? "",
           })
@@ -167,11 +226,77 @@ export const RedisSessionStoreLive = Layer.scoped(
           .exec()
         const failed = results?.find(([err]) => err !== null)?.[0]
         if (failed) throw failed
+        if (record.owner !== null) reserved.set(record.owner.connectionId, record.lastSequence + block)
         if (record.userId !== null) {
           await r.sadd(userKey(record.userId), record.id)
           await r.pexpire(userKey(record.userId), attachedTtlMs)
         }
       })
+    // ---- persistence of attached sessions, on one clock (see the module comment) ----
+    /** By connection id: the sequence ceiling Redis holds for the session that connection owns. */
+    const reserved = new Map<string, number>()
+    /** Connections whose subscriptions changed since the last tick. */
+    const dirty = new Set<LiveSession>()
+    const isLive = (conn: LiveSession) => !conn.closing && registry.byId.get(conn.id) === conn
+    const persist = Effect.suspend(() => {
+      // In an outage every command fails at once: keep what is due for the tick after recovery.
+      if (redis.degraded() !== undefined) {
+        for (const conn of dirty) if (!isLive(conn)) dirty.delete(conn)
+        return Effect.void
+      }
+      const due = new Set<LiveSession>()
+      for (const conn of dirty) if (isLive(conn)) due.add(conn)
+      dirty.clear()
+      // One integer compare per connection per tick: reserve the next block once half is used.
+      for (const conn of registry.byId.values()) {
+        const ceiling = reserved.get(conn.id)
+        if (ceiling === undefined || conn.seq <= ceiling - block / 2 || conn.closing) continue
+        if (conn.seq > ceiling) {
+          stats.sessionSequenceOverruns++
+          redis.report(
+            "reserving sequence numbers",
+            `connection ${conn.id} used ${conn.seq - ceiling} past its ceiling`,
+          )
+        }
+        due.add(conn)
+      }
+      if (due.size === 0) return Effect.void
+      const batch = [...due].map((conn) => ({ conn, ceiling: conn.seq + block }))
+      return redis
+        .exec("persist sessions", (r) =>
+          Promise.all(
+            batch.map(({ conn, ceiling }) =>
+              saveScript(
+                r,
+                [sessionKey(conn.sessionId)],
+                [instanceId, conn.id, JSON.stringify(conn.subscriptions()), conn.seq, ceiling, attachedTtlMs],
+              ),
+            ),
+          ),
+        )
+        .pipe(
+          Effect.map((results) => {
+            for (let i = 0; i < batch.length; i++) {
+              if (results[i] !== 1) continue
+              const { conn, ceiling } = batch[i] as (typeof batch)[number]
+              stats.sessionsPersisted++
+              const held = reserved.get(conn.id)
+              if (held !== undefined && held < ceiling) reserved.set(conn.id, ceiling)
+            }
+          }),
+          Effect.catchAll((e) =>
+            Effect.sync(() => {
+              // Written again on the next tick (the scripts are idempotent).
+              stats.sessionPersistFailures++
+              for (const { conn } of batch) dirty.add(conn)
+              redis.report("persisting sessions", `${e.command}: ${e.reason}`)
+            }),
+          ),
+        )
+    })
+    yield* Effect.forkScoped(
+      Effect.repeat(persist, Schedule.spaced(`${config.sessionPersistIntervalMs} millis`)),
+    )
 
     // One clock for every attached session of this instance (TTL and sequence number), each
     // connection's in its slice of the interval: no burst of every session's script at once.
@@ -188,6 +313,11 @@ export const RedisSessionStoreLive = Layer.scoped(
     yield* Effect.forkScoped(sweepInSlices(registry, ATTACHED_REFRESH_MS, refresh))
 
     // Redis lost its data: the sessions of our live connections exist only here now.
+    yield* redis.onRecovered(({ dataLost }) =>
+      Effect.sync(() => {
+        if (dataLost) stats.redisDataLost++
+      }),
+    )
     yield* redis.onRecovered(({ dataLost }) =>
       dataLost
         ? Effect.forEach(
@@ -216,19 +346,25 @@ export const RedisSessionStoreLive = Layer.scoped(
           ),
       claim: (id, owner: Owner) =>
         Effect.gen(function* () {
-          const flat = yield* redis.exec("claim session", (r) =>
+          const reply = yield* redis.exec("claim session", (r) =>
             claimScript(
               r,
               [sessionKey(id), alertsKey(id)],
-              [owner.instanceId, owner.connectionId, attachedTtlMs],
+              [owner.instanceId, owner.connectionId, attachedTtlMs, block],
             ),
           )
-          if (!Array.isArray(flat)) return Option.none()
+          if (!Array.isArray(reply)) return Option.none()
           yield* redis.exec("ZREM released", (r) => r.zrem(releasedKey, id))
-          return Option.fromNullable(parseRecord(id, flat as ReadonlyArray<string>))
+          const record = parseClaimed(id, reply as ReadonlyArray<string>)
+          if (record !== undefined) {
+            reserved.set(owner.connectionId, record.lastSequence + block)
+            if (record.sequenceJump !== undefined) stats.sessionSequenceJumps++
+          }
+          return Option.fromNullable(record)
         }).pipe(Effect.mapError(fail)),
       release: (record, owner) =>
         Effect.gen(function* () {
+          reserved.delete(owner.connectionId)
           const stored = yield* redis.exec("release session", (r) =>
             releaseScript(
               r,
@@ -281,6 +417,9 @@ export const RedisSessionStoreLive = Layer.scoped(
             Effect.map((items) => (Array.isArray(items) ? (items as ReadonlyArray<string>) : [])),
             Effect.mapError(fail),
           ),
+      changed: (conn) => {
+        dirty.add(conn)
+      },
       savedCount: Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         return yield* redis.exec("count released sessions", async (r) => {

@@ -129,6 +129,16 @@ export const appConfig = Config.all({
   admissionQueue: nonNegativeInt("ADMISSION_QUEUE", 20_000),
   admissionWaitMs: positiveInt("ADMISSION_WAIT_MS", 8_000),
   // ---- Cluster reliability (README "Reliability"). ----
+  // How often changed sessions (subscriptions, reserved sequence numbers) are written to Redis.
+  sessionPersistIntervalMs: positiveInt("SESSION_PERSIST_INTERVAL_MS", 250),
+  // Sequence numbers reserved in Redis ahead of use: the most a restore after a crash jumps by.
+  sessionSequenceBlock: Config.integer("SESSION_SEQUENCE_BLOCK").pipe(
+    Config.withDefault(100_000),
+    Config.validate({
+      message: "SESSION_SEQUENCE_BLOCK must be an integer of at least 1000",
+      validation: (n) => n >= 1000,
+    }),
+  ),
 })
 
 export type AppConfigShape = Config.Config.Success<typeof appConfig>

@@ -285,7 +285,12 @@ const adopt = (env: Env, a: Actor, record: SessionRecord) =>
           ),
         )
       const missed = [...snaps, ...alerts.map((body): Outgoing => ({ key: undefined, body }))]
-      return [reconnectedMsg(record.id, restored, missed.length, yield* now), ...missed]
+      // The restored set can differ from the saved one (targets no longer known): save it.
+      env.sessions.changed(conn)
+      return [
+        reconnectedMsg(record.id, restored, missed.length, yield* now, record.sequenceJump),
+        ...missed,
+      ]
     }),
   )
 
@@ -317,6 +322,7 @@ const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Readon
         conn,
         Effect.gen(function* () {
           for (const topic of topics) yield* attach(a, topic)
+          env.sessions.changed(conn)
           const snaps = yield* snapshotOf(env, topics)
           return [subscribedMsg("subscribed", type, accepted, yield* now), ...snaps]
         }),
@@ -342,6 +348,7 @@ const unsubscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Read
       const topic = env.universe.topic(type, target)
       if (topic !== undefined && a.conn.subs.leave(topic)) removed.push(target)
     }
+    if (removed.length > 0) env.sessions.changed(a.conn)
     yield* send(a.conn, subscribedMsg("unsubscribed", type, removed, yield* now))
   })
 

@@ -5,7 +5,7 @@
 import type { SubscriptionType } from "../protocol/client.js"
 import { type Outgoing, openBody } from "../protocol/encode.js"
 import { type ProtocolError, toErrorMessage } from "../protocol/errors.js"
-import type { Subscriptions } from "../session/SessionStore.js"
+import type { SequenceJump, Subscriptions } from "../session/SessionStore.js"
 
 const unkeyed = (value: object): Outgoing => ({ key: undefined, body: openBody(value) })
 
@@ -28,18 +28,31 @@ export const reconnectedMsg = (
   restored: Subscriptions,
   missed: number,
   timestamp: string,
+  jump?: SequenceJump,
 ): Outgoing => {
   // Only the types that have targets, as in the original document's example.
   const restored_subscriptions: Record<string, ReadonlyArray<string>> = {}
   for (const [type, targets] of Object.entries(restored))
     if (targets.length > 0) restored_subscriptions[type] = targets
-  return unkeyed({
+  const base = {
     type: "reconnected",
     session_id: sessionId,
     restored_subscriptions,
     missed_messages_count: missed,
-    timestamp,
-  })
+  }
+  // Additive (PROTOCOL.md): after a crash of the session's instance the numbering skipped
+  // `from`+1 .. `to`, numbers the crashed instance may or may not have sent.
+  return unkeyed(
+    jump === undefined
+      ? { ...base, timestamp }
+      : {
+          ...base,
+          sequence_jumped: true,
+          sequence_jumped_from: jump.from,
+          sequence_jumped_to: jump.to,
+          timestamp,
+        },
+  )
 }
 
 export const subscribedMsg = (

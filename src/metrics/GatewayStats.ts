@@ -41,6 +41,17 @@ export class GatewayStatsImpl {
   decodeErrors = 0
   eventsPublished = 0
   slowConsumerCloses = 0
+  // Cluster reliability (cluster/RedisSessionStore.ts, cluster/RedisClient.ts).
+  /** Attached sessions written by the persistence clock (subscriptions changed, or a new block of numbers reserved). */
+  sessionsPersisted = 0
+  /** Persistence ticks whose writes failed (retried on the next tick). */
+  sessionPersistFailures = 0
+  /** Restores of a session its owner never released (instance crash): numbering jumped forward. */
+  sessionSequenceJumps = 0
+  /** Connections seen past their reserved sequence ceiling (a crash then could repeat numbers). */
+  sessionSequenceOverruns = 0
+  /** Recoveries that found Redis had lost our data (restarted empty). */
+  redisDataLost = 0
   // Reconnect storms: admission of connection setups (connection/Admission.ts).
   /** Setups that had to wait for a slot. */
   admissionQueued = 0

@@ -111,6 +111,41 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   )
   line(
     out,
+    "quotecast_sessions_persisted_total",
+    "counter",
+    "Attached sessions written to Redis by the persistence clock (SESSION_PERSIST_INTERVAL_MS).",
+    s.sessionsPersisted,
+  )
+  line(
+    out,
+    "quotecast_session_persist_failures_total",
+    "counter",
+    "Session persistence ticks whose writes failed (retried on the next tick).",
+    s.sessionPersistFailures,
+  )
+  line(
+    out,
+    "quotecast_session_sequence_jumps_total",
+    "counter",
+    "Sessions restored after their instance crashed, numbering continued past the reserved ceiling.",
+    s.sessionSequenceJumps,
+  )
+  line(
+    out,
+    "quotecast_session_sequence_overruns_total",
+    "counter",
+    "Connections seen past their reserved sequence ceiling (SESSION_SEQUENCE_BLOCK too small).",
+    s.sessionSequenceOverruns,
+  )
+  line(
+    out,
+    "quotecast_redis_data_lost_total",
+    "counter",
+    "Recoveries that found Redis had lost this cluster's data (restarted empty).",
+    s.redisDataLost,
+  )
+  line(
+    out,
     "quotecast_topics_local",
     "gauge",
     "Topics with at least one subscriber on this instance.",

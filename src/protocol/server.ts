@@ -131,6 +131,11 @@ export const Reconnected = Schema.Struct({
   session_id: Schema.String,
   restored_subscriptions: SubscriptionSet,
   missed_messages_count: NonNegativeInt,
+  // Additive: present only after a crash of the session's instance. Numbers after
+  // `sequence_jumped_from` up to `sequence_jumped_to` were skipped (some may have been sent).
+  sequence_jumped: Schema.optional(Schema.Literal(true)),
+  sequence_jumped_from: Schema.optional(NonNegativeInt),
+  sequence_jumped_to: Schema.optional(NonNegativeInt),
   timestamp: Timestamp,
   ...numbered,
 })

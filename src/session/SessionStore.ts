@@ -24,6 +24,27 @@ export interface SessionRecord {
   readonly subscriptions: Subscriptions
   readonly lastSequence: number
   readonly owner: Owner | null
+  /**
+   * Set by `claim` when the session's previous owner never released it (its instance crashed):
+   * the numbers it used after `from` are unknown, so numbering resumes after `to`, the ceiling it
+   * had reserved (`lastSequence` is then `to`).
+   */
+  readonly sequenceJump?: SequenceJump | undefined
+}
+
+export interface SequenceJump {
+  readonly from: number
+  readonly to: number
+}
+
+/** What the store reads of a live connection to persist its session (`Conn` is one). */
+export interface LiveSession {
+  /** The connection id (the session's owner). */
+  readonly id: string
+  readonly sessionId: string
+  readonly seq: number
+  readonly closing: boolean
+  subscriptions(): Subscriptions
 }
 
 export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{ readonly reason: string }> {}
@@ -50,6 +71,12 @@ export interface SessionStoreShape {
   readonly takeAlerts: (id: string) => Effect.Effect<ReadonlyArray<string>, SessionStoreError>
   /** Released, unexpired sessions (the stats' `saved_sessions`). */
   readonly savedCount: Effect.Effect<number, SessionStoreError>
+  /**
+   * The connection's subscriptions changed. Cluster mode writes them to Redis on its persistence
+   * clock (coalesced: one write per changed session per tick), so they survive a crash of this
+   * instance; embedded mode keeps sessions in this process and saves them on release.
+   */
+  readonly changed: (conn: LiveSession) => void
 }
 
 export class SessionStore extends Context.Tag("quotecast/SessionStore")<SessionStore, SessionStoreShape>() {}
@@ -130,6 +157,7 @@ export const makeMemorySessionStore = (ttlMs: number) =>
         for (const [id, e] of entries) if (e.record.owner === null && live(id, now) !== undefined) n++
         return n
       }),
+      changed: () => {},
     }
     return store
   })

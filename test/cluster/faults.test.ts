@@ -1,0 +1,146 @@
+/**
+ * Cluster faults lose nothing silently (issue 12 point 7), with separate gateway processes:
+ * - Redis restarted empty: alerts fired afterwards on one instance reach the user's connection
+ *   on another (a private redis-server, killed and restarted several times in a row);
+ * - an instance SIGKILLed: a session's subscriptions, changed shortly before the kill, are
+ *   restored on another instance, whose updates the client then receives;
+ * - the restored session never repeats a sequence number, and `reconnected` says it jumped.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { connect, type GatewayProcess, ingest, type Msg, priceEvent, signToken } from "../support/gateway.js"
+import {
+  alertsApi,
+  cleanPrefix,
+  healthOf,
+  kill,
+  type PrivateRedis,
+  SHARED_REDIS_URL,
+  startInstances,
+  startPrivateRedis,
+  stopAll,
+  uniquePrefix,
+  waitFor,
+} from "./support.js"
+
+const sharedPrefix = uniquePrefix()
+let server: PrivateRedis
+let onPrivate: Array<GatewayProcess> = []
+let onShared: Array<GatewayProcess> = []
+
+beforeAll(async () => {
+  server = await startPrivateRedis()
+  ;[onPrivate, onShared] = await Promise.all([
+    startInstances(2, { REDIS_URL: server.url, REDIS_PREFIX: uniquePrefix() }),
+    startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: sharedPrefix }),
+  ])
+}, 120_000)
+
+afterAll(async () => {
+  await stopAll([...onPrivate, ...onShared])
+  await cleanPrefix(SHARED_REDIS_URL, sharedPrefix)
+  await server?.kill()
+}, 30_000)
+
+const recoveries = (gw: GatewayProcess) => gw.output().split("redis recovered").length - 1
+
+const alertSeen = (client: { next: (m: (x: Msg) => boolean, t?: number) => Promise<Msg> }, id: string) =>
+  client.next((m) => m.type === "alert" && m.alert_id === id, 5000)
+
+describe("Redis restarted empty", () => {
+  it("alerts fired afterwards on instance A reach the user's connection on instance B, every time", async () => {
+    const [a, b] = onPrivate as [GatewayProcess, GatewayProcess]
+    const api = await alertsApi(a, "restart-trader")
+    const onB = await connect(b, `token=${api.token}`)
+    // One alert before any restart: B now remembers the first id of this Redis run.
+    let price = 70_000
+    const fireOnA = async () => {
+      const alert = await api.create({ code: "005930", alert_type: "price_above", threshold: price + 50 })
+      // The other instance learns of the alert through the sync channel; only A evaluates it here.
+      price += 100
+      expect((await ingest(a, [priceEvent("005930", price)])).status).toBe(202)
+      return alert
+    }
+    await alertSeen(onB.client, (await fireOnA()).id)
+
+    // Each round starts a new Redis run whose counter begins again at 1.
+    for (let round = 1; round <= 3; round++) {
+      const before = [a, b].map(recoveries)
+      await server.kill()
+      await waitFor(
+        async () => (await Promise.all([a, b].map(healthOf))).every((h) => h.status === 503),
+        5000,
+        "both instances to report redis down",
+      )
+      await server.start()
+      await waitFor(
+        () => [a, b].every((gw, i) => recoveries(gw) > (before[i] as number)),
+        10_000,
+        `both instances to recover (round ${round})`,
+      )
+      const alert = await fireOnA()
+      await alertSeen(onB.client, alert.id).catch((e: unknown) => {
+        throw new Error(`round ${round}: alert ${alert.id} not delivered on B: ${String(e)}`)
+      })
+    }
+    await onB.client.close()
+  }, 60_000)
+})
+
+describe("an instance SIGKILLed", () => {
+  /** What the client saw before the kill, and on the instance that restored its session. */
+  let seenBefore = 0
+  let back: Awaited<ReturnType<typeof connect>>
+  let reconnected: Msg
+
+  beforeAll(async () => {
+    const [a, b] = onShared as [GatewayProcess, GatewayProcess]
+    const token = await signToken({ sub: "crash-trader" })
+    const first = await connect(a, `token=${token}`)
+    const c = first.client
+    c.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "000660"] })
+    await c.nextOfType("subscribed")
+    // Traffic, so the session's numbers move well past where it was created.
+    for (let i = 0; i < 20; i++) await ingest(a, [priceEvent("005930", 71_000 + i * 100)])
+    await c.next((m) => m.type === "price_update" && m.price === 72_900 && m.snapshot !== true)
+    // The last change comes shortly before the crash: it must be persisted within a second.
+    c.send({ type: "unsubscribe", subscription_type: "stock", targets: ["000660"] })
+    await c.nextOfType("unsubscribed")
+    await new Promise((r) => setTimeout(r, 1200))
+    for (let i = 0; i < 5; i++) await ingest(a, [priceEvent("005930", 73_000 + i * 100)])
+    await c.next((m) => m.type === "price_update" && m.price === 73_400 && m.snapshot !== true)
+    seenBefore = Math.max(...c.messages.map((m) => m.sequence as number))
+
+    await kill(a)
+    await c.closed
+    back = await connect(b, `token=${token}&session_id=${first.connected.session_id}`)
+    expect(back.connected.session_id).toBe(first.connected.session_id)
+    reconnected = await back.client.nextOfType("reconnected")
+  }, 40_000)
+
+  afterAll(async () => {
+    await back?.client.close()
+  })
+
+  it("restores the session elsewhere with the subscriptions it had, and their updates arrive", async () => {
+    const b = onShared[1] as GatewayProcess
+    expect(reconnected.restored_subscriptions).toEqual({ stock: ["005930"] })
+    // The restored subscription is live on B: its updates arrive, the dropped one's do not.
+    expect((await ingest(b, [priceEvent("005930", 74_000), priceEvent("000660", 150_000)])).status).toBe(202)
+    await back.client.next((m) => m.type === "price_update" && m.price === 74_000 && m.snapshot !== true)
+    const rest = await back.client.drain(300)
+    expect(rest.filter((m) => m.type === "price_update" && m.code === "000660")).toEqual([])
+  })
+
+  it("never repeats a sequence number the client saw, and `reconnected` says the numbering jumped", async () => {
+    expect(back.connected.sequence).toBeGreaterThan(seenBefore)
+    expect(reconnected).toMatchObject({ sequence_jumped: true })
+    // The crashed instance may have used any number up to the ceiling it had reserved.
+    expect(reconnected.sequence_jumped_to).toBeGreaterThanOrEqual(seenBefore)
+    expect(reconnected.sequence_jumped_from).toBeLessThanOrEqual(seenBefore)
+    expect(back.connected.sequence).toBe(reconnected.sequence_jumped_to + 1)
+    await back.client.drain(100)
+    const after = back.client.messages.map((m) => m.sequence as number)
+    // From there on 1, 2, 3, ... again: no gaps after the jump.
+    for (let i = 1; i < after.length; i++) expect(after[i]).toBe((after[i - 1] as number) + 1)
+  })
+})
