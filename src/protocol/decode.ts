@@ -13,7 +13,7 @@
  *   guard replaces `details` whose JSON exceeds `MAX_DETAILS_BYTES`, so every INVALID_MESSAGE
  *   stays under 4 KB on the wire.
  */
-import { Either, ParseResult, Schema, Struct } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import {
   CLIENT_MESSAGE_TYPES,
   type ClientMessage,
@@ -42,41 +42,39 @@ export const MAX_DETAILS_BYTES = 3072
  */
 interface Decoder {
   readonly whole: (u: unknown) => Either.Either<ClientMessage, ParseResult.ParseError>
+  /** One decoder per field besides `type` (known right when these run); keep in step with client.ts. */
   readonly fields: ReadonlyArray<(u: unknown) => Either.Either<unknown, ParseResult.ParseError>>
 }
 
-/** Struct fields whose decoding needs no service (every client message's). */
-type PureFields = {
-  readonly [key: PropertyKey]:
-    | Schema.Schema.AnyNoContext
-    | Schema.PropertySignature<
-        Schema.PropertySignature.Token,
-        unknown,
-        PropertyKey,
-        Schema.PropertySignature.Token,
-        unknown,
-        boolean,
-        never
-      >
-}
-
-const decoderFor = <F extends PureFields>(
-  schema: Schema.Struct<F>,
-  whole: (u: unknown) => Either.Either<ClientMessage, ParseResult.ParseError>,
-): Decoder => ({
-  whole,
-  fields: Struct.keys(schema.fields).map((key) => Schema.decodeUnknownEither(schema.pick(key))),
-})
+const field = Schema.decodeUnknownEither
 
 const decoders: Record<ClientMessageType, Decoder> = {
-  subscribe: decoderFor(schemaForType.subscribe, Schema.decodeUnknownEither(schemaForType.subscribe)),
-  unsubscribe: decoderFor(schemaForType.unsubscribe, Schema.decodeUnknownEither(schemaForType.unsubscribe)),
-  ping: decoderFor(schemaForType.ping, Schema.decodeUnknownEither(schemaForType.ping)),
-  refresh_token: decoderFor(
-    schemaForType.refresh_token,
-    Schema.decodeUnknownEither(schemaForType.refresh_token),
-  ),
-  reconnect: decoderFor(schemaForType.reconnect, Schema.decodeUnknownEither(schemaForType.reconnect)),
+  subscribe: {
+    whole: Schema.decodeUnknownEither(schemaForType.subscribe),
+    fields: [
+      field(schemaForType.subscribe.pick("subscription_type")),
+      field(schemaForType.subscribe.pick("targets")),
+    ],
+  },
+  unsubscribe: {
+    whole: Schema.decodeUnknownEither(schemaForType.unsubscribe),
+    fields: [
+      field(schemaForType.unsubscribe.pick("subscription_type")),
+      field(schemaForType.unsubscribe.pick("targets")),
+    ],
+  },
+  ping: {
+    whole: Schema.decodeUnknownEither(schemaForType.ping),
+    fields: [field(schemaForType.ping.pick("id"))],
+  },
+  refresh_token: {
+    whole: Schema.decodeUnknownEither(schemaForType.refresh_token),
+    fields: [field(schemaForType.refresh_token.pick("token"))],
+  },
+  reconnect: {
+    whole: Schema.decodeUnknownEither(schemaForType.reconnect),
+    fields: [field(schemaForType.reconnect.pick("session_id"))],
+  },
 }
 
 const isKnownType = (t: unknown): t is ClientMessageType =>
