@@ -4,11 +4,20 @@
  * `AlertStore.markFired` admits one winner, so each alert fires once. A fired alert goes to the
  * user's topic (every live connection of the user, on any instance) and into the user's
  * released sessions, to be delivered on restore.
+ *
+ * Firing is kept off the pipeline: the observer only evaluates conditions (in memory) and notes
+ * the crossed alerts; one fiber fires them in chunks, each chunk marked fired in one store call
+ * (one Redis round trip), its alerts grouped by user (one publish of all a user's bodies, one
+ * append to that user's saved sessions), and hands Node's event loop a turn between chunks. A
+ * price that crosses every alert of a user with every saved session therefore neither holds up
+ * the feed nor keeps other connections' pongs and prices waiting behind it.
  */
-import { Clock, Effect, Layer } from "effect"
-import { Broker } from "../broker/Broker.js"
+import { Clock, Effect, Layer, Queue } from "effect"
+import { Broker, type Published } from "../broker/Broker.js"
 import { userTopic } from "../broker/topics.js"
 import { MarketPipeline } from "../feed/MarketPipeline.js"
+import { yieldToIo } from "../lifecycle/EventLoop.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
 import { nowIso, openBody } from "../protocol/encode.js"
 import type { AlertMessage, PriceUpdate } from "../protocol/server.js"
 import { SessionStore } from "../session/SessionStore.js"
@@ -44,48 +53,115 @@ export const alertText = (a: AlertRecord, p: PriceUpdate): string => {
   }
 }
 
+/** Alerts fired per chunk: one markFired round trip, then a turn of the event loop. */
+const CHUNK = 100
+
+interface Crossing {
+  readonly alert: AlertRecord
+  readonly price: PriceUpdate
+}
+
+const alertBody = (a: AlertRecord, p: PriceUpdate, at: number): string => {
+  const msg: AlertMessage = {
+    type: "alert",
+    alert_id: a.id,
+    code: a.code,
+    alert_type: a.alertType,
+    threshold: a.threshold,
+    current_price: p.price,
+    message: alertText(a, p),
+    timestamp: nowIso(at),
+  }
+  return openBody(msg)
+}
+
 export const AlertEngineLive = Layer.scopedDiscard(
   Effect.gen(function* () {
     const pipeline = yield* MarketPipeline
     const alerts = yield* AlertStore
     const broker = yield* Broker
     const sessions = yield* SessionStore
+    const stats = yield* GatewayStats
 
-    const fire = (a: AlertRecord, p: PriceUpdate) =>
+    /** Crossed alerts not yet fired, by id (the first crossing's price wins): at most every active alert once. */
+    const pending = new Map<string, Crossing>()
+    const wake = yield* Queue.sliding<true>(1)
+
+    const fireChunk = (chunk: ReadonlyArray<Crossing>) =>
       Effect.gen(function* () {
         const at = yield* Clock.currentTimeMillis
-        if (!(yield* alerts.markFired(a.id, at))) return
-        const msg: AlertMessage = {
-          type: "alert",
-          alert_id: a.id,
-          code: a.code,
-          alert_type: a.alertType,
-          threshold: a.threshold,
-          current_price: p.price,
-          message: alertText(a, p),
-          timestamp: nowIso(at),
-        }
-        const body = openBody(msg)
-        yield* broker.publish(userTopic(a.userId), { key: undefined, body })
-        yield* sessions.appendAlert(a.userId, body)
-        yield* Effect.logInfo("alert fired").pipe(
-          Effect.annotateLogs({ alert_id: a.id, user_id: a.userId, code: a.code }),
+        const won = yield* alerts.markFired(
+          chunk.map((c) => c.alert),
+          at,
         )
+        if (won.size === 0) return
+        stats.alertsFired += won.size
+        const byUser = new Map<string, Array<{ readonly id: string; readonly body: string }>>()
+        for (const { alert, price } of chunk) {
+          if (!won.has(alert.id)) continue
+          const fired = { id: alert.id, body: alertBody(alert, price, at) }
+          const mine = byUser.get(alert.userId)
+          if (mine === undefined) byUser.set(alert.userId, [fired])
+          else mine.push(fired)
+        }
+        for (const [userId, fired] of byUser) {
+          const topic = userTopic(userId)
+          yield* broker.publishAll(
+            fired.map(({ body }): Published => ({ topic, msg: { key: undefined, body } })),
+          )
+          yield* sessions
+            .appendAlerts(
+              userId,
+              fired.map((f) => f.body),
+            )
+            .pipe(
+              Effect.catchAll((e) =>
+                Effect.logWarning("fired alerts not kept for saved sessions", e.reason).pipe(
+                  Effect.annotateLogs({ user_id: userId, alerts: fired.length }),
+                ),
+              ),
+            )
+          yield* Effect.logInfo("alerts fired").pipe(
+            Effect.annotateLogs({ user_id: userId, alert_ids: fired.map((f) => f.id).join(",") }),
+          )
+        }
       })
 
+    const drain: Effect.Effect<void> = Effect.suspend(() => {
+      if (pending.size === 0) return Effect.void
+      const chunk: Array<Crossing> = []
+      for (const [id, c] of pending) {
+        pending.delete(id)
+        chunk.push(c)
+        if (chunk.length === CHUNK) break
+      }
+      return fireChunk(chunk).pipe(
+        // Not fired (store unavailable): the alerts stay active and fire on a later crossing.
+        Effect.catchAll((e) =>
+          Effect.logError("alert firing failed", e.reason).pipe(
+            Effect.annotateLogs({ alerts: chunk.length }),
+          ),
+        ),
+        Effect.zipRight(yieldToIo),
+        Effect.zipRight(drain),
+      )
+    })
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wake), drain)))
+
     yield* pipeline.observe((events) =>
-      Effect.forEach(
-        events,
-        (e) =>
-          e.type !== "price_update"
-            ? Effect.void
-            : Effect.flatMap(alerts.activeFor(e.code), (active) =>
-                Effect.forEach(active, (a) => (conditionHolds(a, e) ? fire(a, e) : Effect.void), {
-                  discard: true,
-                }),
-              ),
-        { discard: true },
-      ).pipe(Effect.catchAll((err) => Effect.logError("alert evaluation failed", err))),
+      Effect.gen(function* () {
+        let crossed = false
+        for (const e of events) {
+          if (e.type !== "price_update") continue
+          for (const a of yield* alerts.activeFor(e.code)) {
+            if (!pending.has(a.id) && conditionHolds(a, e)) {
+              pending.set(a.id, { alert: a, price: e })
+              crossed = true
+            }
+          }
+        }
+        if (crossed) yield* Queue.offer(wake, true)
+      }).pipe(Effect.catchAll((err) => Effect.logError("alert evaluation failed", err))),
     )
   }),
 )

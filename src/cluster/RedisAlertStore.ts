@@ -4,8 +4,13 @@
  *
  * - `alert:{id}` hash (user, code, type, threshold, created, fired: "" while active); fired alerts
  *   are kept for FIRED_RETENTION so the user can still list them.
- * - `user-alerts:{user}` set and `alerts:active` set: listing and the full reload.
+ * - `alerts-by-user:{user}` sorted set: the user's alert ids scored by when they expire (`+inf`
+ *   while active, fired + FIRED_RETENTION after firing), so the per-user cap is one atomic script
+ *   on one key (expired members pruned first), listing reads only the user's own alerts, and the
+ *   key itself expires with its last fired alert.
+ * - `alerts:active` set: the full reload.
  * - `markFired` is a Lua compare-and-set on `fired`: exactly one caller, on any instance, wins.
+ *   A batch of alerts is marked in one pipelined round trip, their user indexes in one more.
  * - `activeFor` runs per price update, so it never touches Redis: every instance keeps a cache of
  *   active alerts by code, kept in sync through the `alerts:{sync}` channel (upsert / delete /
  *   fired) and rebuilt from Redis at startup and after every reconnect (messages may have been
@@ -13,12 +18,17 @@
  *   alert survives a Redis restart without persistence.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Layer } from "effect"
-import { type AlertRecord, AlertStore, AlertStoreError, type AlertStoreShape } from "../alerts/AlertStore.js"
+import { Clock, Effect, Layer } from "effect"
+import {
+  AlertLimitReached,
+  type AlertRecord,
+  AlertStore,
+  AlertStoreError,
+  type AlertStoreShape,
+  FIRED_RETENTION_MS,
+} from "../alerts/AlertStore.js"
 import type { AlertType } from "../protocol/server.js"
 import { luaScript, RedisClient, type RedisCommandError } from "./RedisClient.js"
-
-const FIRED_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 /**
  * KEYS: alert. ARGV: fired at, retention ms, call token. 1 for the one call that fires it; the
@@ -43,6 +53,42 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
+/**
+ * KEYS: the user's index. ARGV: now, limit, id. Reserves a slot for a new alert: 1, or 0 when
+ * the user already holds `limit` unexpired alerts. An index with an active alert never expires.
+ */
+const reserveScript = luaScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], '+inf', ARGV[3])
+redis.call('PERSIST', KEYS[1])
+return 1
+`)
+
+/** An index with no active alert expires with its last fired one. */
+const settleIndex = `
+if redis.call('ZCOUNT', KEYS[1], '+inf', '+inf') > 0 then
+  redis.call('PERSIST', KEYS[1])
+else
+  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if top[2] ~= nil then redis.call('PEXPIREAT', KEYS[1], top[2]) end
+end
+`
+
+/** KEYS: the user's index. ARGV: expires at, ids. Scores fired alerts by their expiry. */
+const firedInIndexScript = luaScript(`
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i]) end
+${settleIndex}
+return 1
+`)
+
+/** KEYS: the user's index. ARGV: ids. Drops deleted (or vanished) alerts from the index. */
+const unindexScript = luaScript(`
+for i = 1, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+${settleIndex}
+return 1
+`)
+
 /** KEYS: alert. ARGV: field/value pairs. Writes the alert only if Redis has no such key. */
 const reseedScript = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -50,9 +96,11 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `)
 
+/** `fired` carries the ids of one batch (`id` alone from instances of an older version). */
 type SyncMessage =
   | { readonly op: "upsert"; readonly alert: AlertRecord }
-  | { readonly op: "delete" | "fired"; readonly id: string }
+  | { readonly op: "delete"; readonly id: string }
+  | { readonly op: "fired"; readonly id?: string; readonly ids?: ReadonlyArray<string> }
 
 const fail = (e: RedisCommandError) => new AlertStoreError({ reason: `${e.command}: ${e.reason}` })
 
@@ -84,7 +132,7 @@ export const RedisAlertStoreLive = Layer.scoped(
     const redis = yield* RedisClient
     const { prefix } = redis
     const alertKey = (id: string) => `${prefix}alert:{${id}}`
-    const userKey = (userId: string) => `${prefix}user-alerts:{${userId}}`
+    const userKey = (userId: string) => `${prefix}alerts-by-user:{${userId}}`
     const activeKey = `${prefix}alerts:active`
     const syncChannel = `${prefix}alerts:{sync}`
 
@@ -126,6 +174,10 @@ export const RedisAlertStoreLive = Layer.scoped(
       byId.clear()
       byCode.clear()
       for (const a of alerts) cache(a)
+      // Active alerts written before the per-user index existed join it (no-op for the others).
+      yield* redis.exec("index active alerts", (r) =>
+        Promise.all(alerts.map((a) => r.zadd(userKey(a.userId), "NX", "+inf", a.id))),
+      )
       return alerts.length
     })
     const reseed = Effect.gen(function* () {
@@ -134,7 +186,8 @@ export const RedisAlertStoreLive = Layer.scoped(
         Promise.all(
           active.flatMap((a) => [
             reseedScript(r, [alertKey(a.id)], Object.entries(fieldsOf(a)).flat()),
-            r.sadd(userKey(a.userId), a.id),
+            r.zadd(userKey(a.userId), "+inf", a.id),
+            r.persist(userKey(a.userId)),
             r.sadd(activeKey, a.id),
           ]),
         ),
@@ -150,7 +203,8 @@ export const RedisAlertStoreLive = Layer.scoped(
         return redis.report("decoding an alert sync message", e)
       }
       if (m.op === "upsert") cache(m.alert)
-      else uncache(m.id)
+      else if (m.op === "delete") uncache(m.id)
+      else for (const id of m.ids ?? (m.id === undefined ? [] : [m.id])) uncache(id)
     }
     const announce = (m: SyncMessage) =>
       redis.fire("PUBLISH alert sync", (r) => r.publish(syncChannel, JSON.stringify(m)))
@@ -170,29 +224,34 @@ export const RedisAlertStoreLive = Layer.scoped(
     )
 
     const store: AlertStoreShape = {
-      create: (alert) =>
-        redis
-          .exec("create alert", async (r) => {
+      create: (alert, limit) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          // The slot first (atomic on the user's index, whichever instance creates), then the
+          // alert. Should the second step fail, the reserved id has no hash and `list` drops it.
+          const reserved = yield* redis.exec("reserve alert", (r) =>
+            reserveScript(r, [userKey(alert.userId)], [now, limit, alert.id]),
+          )
+          if (reserved !== 1) return yield* new AlertLimitReached({ limit })
+          yield* redis.exec("create alert", async (r) => {
             await r.hset(alertKey(alert.id), fieldsOf(alert))
-            await r.sadd(userKey(alert.userId), alert.id)
             await r.sadd(activeKey, alert.id)
           })
-          .pipe(
-            Effect.tap(() =>
-              Effect.sync(() => {
-                cache(alert)
-                announce({ op: "upsert", alert })
-              }),
-            ),
-            Effect.mapError(fail),
-          ),
+          cache(alert)
+          announce({ op: "upsert", alert })
+        }).pipe(Effect.mapError((e) => (e._tag === "RedisCommandError" ? fail(e) : e))),
       list: (userId) =>
         Effect.gen(function* () {
-          const ids = yield* redis.exec("SMEMBERS user alerts", (r) => r.smembers(userKey(userId)))
+          const now = yield* Clock.currentTimeMillis
+          const ids = yield* redis.exec("user alert ids", async (r) => {
+            await r.zremrangebyscore(userKey(userId), "-inf", now)
+            return r.zrange(userKey(userId), 0, -1)
+          })
           const alerts = yield* load(ids)
           const present = new Set(alerts.map((a) => a.id))
           const gone = ids.filter((id) => !present.has(id))
-          if (gone.length > 0) yield* redis.exec("SREM user alerts", (r) => r.srem(userKey(userId), ...gone))
+          if (gone.length > 0)
+            yield* redis.exec("unindex vanished alerts", (r) => unindexScript(r, [userKey(userId)], gone))
           return alerts.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
         }).pipe(Effect.mapError(fail)),
       remove: (userId, id) =>
@@ -200,7 +259,7 @@ export const RedisAlertStoreLive = Layer.scoped(
           const removed = yield* redis.exec("delete alert", (r) => removeScript(r, [alertKey(id)], [userId]))
           if (removed !== 1) return false
           yield* redis.exec("unindex alert", async (r) => {
-            await r.srem(userKey(userId), id)
+            await unindexScript(r, [userKey(userId)], [id])
             await r.srem(activeKey, id)
           })
           uncache(id)
@@ -208,18 +267,39 @@ export const RedisAlertStoreLive = Layer.scoped(
           return true
         }).pipe(Effect.mapError(fail)),
       activeFor: (code) => Effect.sync(() => [...(byCode.get(code)?.values() ?? [])]),
-      markFired: (id, at) =>
+      markFired: (batch, at) =>
         Effect.gen(function* () {
-          const won = yield* redis.exec("mark alert fired", (r) =>
-            markFiredScript(r, [alertKey(id)], [at, FIRED_RETENTION_MS, randomUUID()]),
+          // One call token for the batch, so each alert must appear once.
+          const alerts = [...new Map(batch.map((a) => [a.id, a])).values()]
+          if (alerts.length === 0) return new Set<string>()
+          const token = randomUUID()
+          // One pipelined round trip (auto-pipelining) for the whole batch.
+          const results = yield* redis.exec("mark alerts fired", (r) =>
+            Promise.all(
+              alerts.map((a) => markFiredScript(r, [alertKey(a.id)], [at, FIRED_RETENTION_MS, token])),
+            ),
           )
           // Fired (here or elsewhere) or gone: either way no longer active here.
-          uncache(id)
-          if (won !== 1) return false
-          // Won: nothing after this may fail the call, or the alert would never be delivered.
-          redis.fire("SREM active alert", (r) => r.srem(activeKey, id))
-          announce({ op: "fired", id })
-          return true
+          for (const a of alerts) uncache(a.id)
+          const won = new Set<string>()
+          const wonByUser = new Map<string, Array<string>>()
+          alerts.forEach((a, i) => {
+            if (results[i] !== 1) return
+            won.add(a.id)
+            const ids = wonByUser.get(a.userId)
+            if (ids === undefined) wonByUser.set(a.userId, [a.id])
+            else ids.push(a.id)
+          })
+          if (won.size === 0) return won
+          // Won: nothing after this may fail the call, or the alerts would never be delivered.
+          const ids = [...won]
+          redis.fire("SREM active alerts", (r) => r.srem(activeKey, ...ids))
+          for (const [userId, mine] of wonByUser)
+            redis.fire("index fired alerts", (r) =>
+              firedInIndexScript(r, [userKey(userId)], [at + FIRED_RETENTION_MS, ...mine]),
+            )
+          announce({ op: "fired", ids })
+          return won
         }).pipe(Effect.mapError(fail)),
     }
     return store

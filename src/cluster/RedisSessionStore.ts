@@ -7,7 +7,10 @@
  * - `session:{id}` hash: user (JSON), subs (JSON), seq, ceil, owner_instance, owner_conn
  *   ("" = released), jump_from (only between a detach on a crashed owner's behalf and the next claim)
  * - `session-alerts:{id}` list: alert bodies kept for a released session (capped)
- * - `user-sessions:{user}` set: the user's session ids, for appending alerts
+ * - `saved-sessions:{group}` sorted set: the released session ids of one user (`user:<id>`) or,
+ *   anonymous, of one client address (`address:<ip>`), scored by expiry: the per-group cap
+ *   (oldest released dropped first) and the user's alert appends read only this. Expired ids are
+ *   pruned whenever it is written, and the key expires with its last session.
  * - `sessions:released` sorted set: released session ids by expiry (the stats' saved_sessions)
  *
  * Claim and release are Lua scripts, so a release only detaches when the releaser still owns the
@@ -42,14 +45,13 @@ import {
   SessionStoreError,
   type SessionStoreShape,
   type Subscriptions,
+  savedGroupOf,
+  worthSaving,
 } from "../session/SessionStore.js"
 import { luaScript, RedisClient, type RedisClientShape, type RedisCommandError } from "./RedisClient.js"
 
 /** How often the TTL and sequence number of attached sessions are refreshed. */
 export const ATTACHED_REFRESH_MS = 30_000
-/** Alerts kept per released session. */
-const ALERTS_PER_SESSION = 100
-
 /**
  * KEYS: session, alerts. ARGV: instance, connection, ttl ms, sequence block. Returns nil, or
  * [jumped from ("" when not), ...the hash as claimed]. A session still attached to an owner that
@@ -92,14 +94,57 @@ redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 1
 `)
 
-/** KEYS: session, alerts. ARGV: body, cap. -1: session gone, 0: attached (live delivery), 1: kept. */
-const appendAlertScript = luaScript(`
+/**
+ * KEYS: session, alerts. ARGV: cap, bodies. -1: session gone, -2: attached (live delivery),
+ * else kept, and how many older alerts the cap dropped.
+ */
+const appendAlertsScript = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('HGET', KEYS[1], 'owner_conn') ~= '' then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+if redis.call('HGET', KEYS[1], 'owner_conn') ~= '' then return -2 end
+local n = 0
+for i = 2, #ARGV do n = redis.call('RPUSH', KEYS[2], ARGV[i]) end
+local cap = tonumber(ARGV[1])
+redis.call('LTRIM', KEYS[2], -cap, -1)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+if n > cap then return n - cap end
+return 0
+`)
+
+/**
+ * KEYS: a group's saved sessions. ARGV: now, id, expires at, cap. Adds a released session and
+ * returns the ids it pushed over the cap (oldest first), which the caller deletes.
+ */
+const saveInGroupScript = luaScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+local evicted = {}
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], over)
+  for i = 1, #popped, 2 do evicted[#evicted + 1] = popped[i] end
+end
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] ~= nil then redis.call('PEXPIREAT', KEYS[1], top[2]) end
+return evicted
+`)
+
+/** KEYS: session, alerts. Deletes a session evicted from its group, unless it was restored meanwhile. */
+const evictScript = luaScript(`
+if redis.call('HGET', KEYS[1], 'owner_conn') ~= '' then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`)
+
+/**
+ * KEYS: session, alerts. ARGV: instance, connection. Deletes a session that is not worth saving
+ * (anonymous, no subscriptions) if this connection still owns it.
+ */
+const dropScript = luaScript(`
+if redis.call('HGET', KEYS[1], 'owner_instance') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'owner_conn') ~= ARGV[2] then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `)
 
@@ -207,7 +252,7 @@ export const RedisSessionStoreLive = Layer.scoped(
     const attachedTtlMs = ttlMs + 2 * ATTACHED_REFRESH_MS
     const sessionKey = (id: string) => sessionKeyOf(prefix, id)
     const alertsKey = (id: string) => `${prefix}session-alerts:{${id}}`
-    const userKey = (userId: string) => `${prefix}user-sessions:{${userId}}`
+    const groupKey = (group: string) => `${prefix}saved-sessions:{${group}}`
     const releasedKey = `${prefix}sessions:released`
 
     const write = (record: SessionRecord) =>
@@ -227,10 +272,6 @@ export const RedisSessionStoreLive = Layer.scoped(
         const failed = results?.find(([err]) => err !== null)?.[0]
         if (failed) throw failed
         if (record.owner !== null) reserved.set(record.owner.connectionId, record.lastSequence + block)
-        if (record.userId !== null) {
-          await r.sadd(userKey(record.userId), record.id)
-          await r.pexpire(userKey(record.userId), attachedTtlMs)
-        }
       })
     // ---- persistence of attached sessions, on one clock (see the module comment) ----
     /** By connection id: the sequence ceiling Redis holds for the session that connection owns. */
@@ -360,11 +401,29 @@ export const RedisSessionStoreLive = Layer.scoped(
             reserved.set(owner.connectionId, record.lastSequence + block)
             if (record.sequenceJump !== undefined) stats.sessionSequenceJumps++
           }
+          // Attached again: no longer one of its user's saved sessions (an anonymous one leaves
+          // its address's group when it expires there or is popped past the cap).
+          const userId = record?.userId
+          if (userId != null)
+            redis.fire("unindex claimed session", (r) =>
+              r.zrem(groupKey(savedGroupOf(userId, undefined)), id),
+            )
           return Option.fromNullable(record)
         }).pipe(Effect.mapError(fail)),
-      release: (record, owner) =>
+      release: (record, owner, remoteAddress) =>
         Effect.gen(function* () {
           reserved.delete(owner.connectionId)
+          if (!worthSaving(record)) {
+            const dropped = yield* redis.exec("drop empty anonymous session", (r) =>
+              dropScript(
+                r,
+                [sessionKey(record.id), alertsKey(record.id)],
+                [owner.instanceId, owner.connectionId],
+              ),
+            )
+            if (dropped === 1) stats.sessionEvicted("anonymous_empty")
+            return
+          }
           const stored = yield* redis.exec("release session", (r) =>
             releaseScript(
               r,
@@ -381,13 +440,26 @@ export const RedisSessionStoreLive = Layer.scoped(
           )
           if (stored !== 1) return
           const now = yield* Clock.currentTimeMillis
-          yield* redis.exec("index released session", async (r) => {
+          const cap =
+            record.userId === null ? config.maxAnonymousSessionsPerAddress : config.maxSessionsPerUser
+          const evicted = yield* redis.exec("index released session", async (r) => {
             await r.zadd(releasedKey, now + ttlMs, record.id)
-            if (record.userId !== null) {
-              await r.sadd(userKey(record.userId), record.id)
-              await r.pexpire(userKey(record.userId), attachedTtlMs)
-            }
+            const over = await saveInGroupScript(
+              r,
+              [groupKey(savedGroupOf(record.userId, remoteAddress))],
+              [now, record.id, now + ttlMs, cap],
+            )
+            return Array.isArray(over) ? over.filter((id): id is string => typeof id === "string") : []
           })
+          if (evicted.length === 0) return
+          const deleted = yield* redis.exec("evict saved sessions", async (r) => {
+            await r.zrem(releasedKey, ...evicted)
+            return Promise.all(evicted.map((id) => evictScript(r, [sessionKey(id), alertsKey(id)], [])))
+          })
+          stats.sessionEvicted(
+            record.userId === null ? "address_limit" : "user_limit",
+            deleted.filter((d) => d === 1).length,
+          )
         }).pipe(Effect.mapError(fail)),
       remove: (id) =>
         redis
@@ -396,19 +468,32 @@ export const RedisSessionStoreLive = Layer.scoped(
             await r.zrem(releasedKey, id)
           })
           .pipe(Effect.mapError(fail)),
-      appendAlert: (userId, body) =>
+      appendAlerts: (userId, bodies) =>
         Effect.gen(function* () {
-          const ids = yield* redis.exec("SMEMBERS user sessions", (r) => r.smembers(userKey(userId)))
-          const results = yield* redis.exec("append alert", (r) =>
+          if (bodies.length === 0) return
+          const key = groupKey(savedGroupOf(userId, undefined))
+          const now = yield* Clock.currentTimeMillis
+          const ids = yield* redis.exec("saved sessions of user", (r) =>
+            r.zrangebyscore(key, `(${now}`, "+inf"),
+          )
+          if (ids.length === 0) return
+          // One pipelined round trip: every saved session of the user gets every body at once.
+          const results = yield* redis.exec("append alerts", (r) =>
             Promise.all(
               ids.map((id) =>
-                appendAlertScript(r, [sessionKey(id), alertsKey(id)], [body, ALERTS_PER_SESSION]),
+                appendAlertsScript(r, [sessionKey(id), alertsKey(id)], [config.maxAlertsPerUser, ...bodies]),
               ),
             ),
           )
-          const gone = ids.filter((_, i) => results[i] === -1)
-          if (gone.length > 0)
-            yield* redis.exec("SREM user sessions", (r) => r.srem(userKey(userId), ...gone))
+          let dropped = 0
+          const stale: Array<string> = []
+          results.forEach((n, i) => {
+            if (n === -1 || n === -2) stale.push(ids[i] as string)
+            else if (typeof n === "number") dropped += n
+          })
+          stats.sessionAlertsDropped += dropped
+          // Gone, or restored (claimed) since: no longer a saved session of the user.
+          if (stale.length > 0) redis.fire("unindex stale sessions", (r) => r.zrem(key, ...stale))
         }).pipe(Effect.mapError(fail)),
       takeAlerts: (id) =>
         redis

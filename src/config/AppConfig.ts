@@ -123,6 +123,12 @@ export const appConfig = Config.all({
   ),
   // Limits: WebSocket input (decoding cost, nesting, rate charged by cost).
   // Limits: per user (alerts, saved sessions) and anonymous sessions.
+  // A user's alerts, active or fired (a fired one stays listed 7 days); one more gets 429.
+  maxAlertsPerUser: positiveInt("MAX_ALERTS_PER_USER", 500),
+  // Saved (disconnected) sessions per user; beyond it the oldest saved one is dropped.
+  maxSessionsPerUser: positiveInt("MAX_SESSIONS_PER_USER", 20),
+  // An anonymous session is saved only if it holds subscriptions, at most this many per client address.
+  maxAnonymousSessionsPerAddress: positiveInt("MAX_ANONYMOUS_SESSIONS_PER_ADDRESS", 100),
   // Limits: outbound memory across all connections.
   // Limits: reconnect storms (admission of connection setups).
   setupConcurrency: positiveInt("SETUP_CONCURRENCY", 32),

@@ -475,8 +475,17 @@ const register = (scope: Scope.Scope, env: Env, conn: Conn) =>
       }),
   )
 
-/** The session stays the connection's until it ends, then is kept with its final state. */
-const holdSession = (scope: Scope.Scope, env: Env, conn: Conn, owner: Owner) =>
+/**
+ * The session stays the connection's until it ends, then is kept with its final state (an
+ * anonymous one counted against its client address's saved sessions).
+ */
+const holdSession = (
+  scope: Scope.Scope,
+  env: Env,
+  conn: Conn,
+  owner: Owner,
+  remoteAddress: string | undefined,
+) =>
   Scope.addFinalizerExit(scope, () =>
     env.sessions
       .release(
@@ -487,6 +496,7 @@ const holdSession = (scope: Scope.Scope, env: Env, conn: Conn, owner: Owner) =>
           lastSequence: conn.seq,
         },
         owner,
+        remoteAddress,
       )
       .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
   )
@@ -663,7 +673,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
     )
     // Released in reverse: subscriptions, listeners, socket (flush + close), session, registry.
     yield* register(scope, env, conn)
-    if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner)
+    if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner, params.remoteAddress)
     yield* closeSocket(scope, env, conn)
     yield* attachListeners(scope, ws, conn)
     ws.resume()

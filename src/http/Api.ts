@@ -130,6 +130,17 @@ export class InvalidAlert extends Schema.TaggedError<InvalidAlert>()(
   HttpApiSchema.annotations({ status: 400 }),
 ) {}
 
+/**
+ * The user holds MAX_ALERTS_PER_USER alerts (active, or fired within 7 days). 429, like every
+ * per-client limit of the protocol: the request is fine, the client has too much of something;
+ * deleting alerts (fired ones included) makes room.
+ */
+export class TooManyAlerts extends Schema.TaggedError<TooManyAlerts>()(
+  "TooManyAlerts",
+  { message: Schema.String, limit: Schema.Number },
+  HttpApiSchema.annotations({ status: 429 }),
+) {}
+
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()(
   "StoreUnavailable",
   { message: Schema.String },
@@ -175,7 +186,8 @@ export class UserGroup extends HttpApiGroup.make("user", { topLevel: true })
     HttpApiEndpoint.post("createAlert", "/v1/alerts")
       .setPayload(AlertRequest)
       .addSuccess(Alert, { status: 201 })
-      .addError(InvalidAlert),
+      .addError(InvalidAlert)
+      .addError(TooManyAlerts),
   )
   .add(HttpApiEndpoint.get("listAlerts", "/v1/alerts").addSuccess(Schema.Array(Alert)))
   .add(

@@ -28,6 +28,7 @@ import {
   InvalidAlert,
   QuotecastApi,
   StoreUnavailable,
+  TooManyAlerts,
   Unavailable,
 } from "./Api.js"
 import { CurrentUser, requireRole } from "./auth.js"
@@ -201,6 +202,8 @@ export const UserGroupLive = HttpApiBuilder.group(QuotecastApi, "user", (handler
   Effect.gen(function* () {
     const alerts = yield* AlertStore
     const universe = yield* Universe
+    const config = yield* AppConfig
+    const stats = yield* GatewayStats
     return handlers
       .handle("me", () =>
         Effect.map(CurrentUser, (u) => ({
@@ -227,7 +230,20 @@ export const UserGroupLive = HttpApiBuilder.group(QuotecastApi, "user", (handler
             createdAt: yield* Clock.currentTimeMillis,
             firedAt: null,
           }
-          yield* alerts.create(record).pipe(Effect.catchAll(unavailable))
+          yield* alerts.create(record, config.maxAlertsPerUser).pipe(
+            Effect.catchTags({
+              AlertStoreError: unavailable,
+              AlertLimitReached: ({ limit }) => {
+                stats.alertLimitRejections++
+                return Effect.fail(
+                  new TooManyAlerts({
+                    message: `Alert limit reached: at most ${limit} alerts per user (active, or fired within 7 days); delete some to create more`,
+                    limit,
+                  }),
+                )
+              },
+            }),
+          )
           return alertView(record)
         }),
       )

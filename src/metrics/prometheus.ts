@@ -102,6 +102,27 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "Connections closed with 1013 for not reading.",
     s.slowConsumerCloses,
   )
+  line(out, "quotecast_alerts_fired_total", "counter", "Alerts fired by this instance.", s.alertsFired)
+  line(
+    out,
+    "quotecast_alert_limit_rejections_total",
+    "counter",
+    "Alert creations refused with 429 (MAX_ALERTS_PER_USER).",
+    s.alertLimitRejections,
+  )
+  out.push(
+    "# HELP quotecast_sessions_evicted_total Saved sessions dropped or not saved, by reason.",
+    "# TYPE quotecast_sessions_evicted_total counter",
+  )
+  for (const reason of ["user_limit", "address_limit", "anonymous_empty"])
+    out.push(`quotecast_sessions_evicted_total{reason="${reason}"} ${s.sessionsEvicted.get(reason) ?? 0}`)
+  line(
+    out,
+    "quotecast_session_alerts_dropped_total",
+    "counter",
+    "Alerts dropped from a saved session's kept alerts (over MAX_ALERTS_PER_USER per session).",
+    s.sessionAlertsDropped,
+  )
   line(
     out,
     "quotecast_events_published_total",

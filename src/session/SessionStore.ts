@@ -5,7 +5,8 @@
  * (here); cluster mode in Redis (`RedisSessionStore.ts`), behind the same interface.
  */
 import { Clock, Context, Data, Effect, Layer, Option, Schedule } from "effect"
-import { AppConfig } from "../config/AppConfig.js"
+import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
+import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import type { SubscriptionType } from "../protocol/client.js"
 
 export type Subscriptions = Readonly<Record<SubscriptionType, ReadonlyArray<string>>>
@@ -58,15 +59,26 @@ export interface SessionStoreShape {
    * old owner was told to go). Returns the record as claimed, or None when it is gone.
    */
   readonly claim: (id: string, owner: Owner) => Effect.Effect<Option.Option<SessionRecord>, SessionStoreError>
-  /** Detaches the session if `owner` still owns it, storing its final state; starts its TTL. */
+  /**
+   * Detaches the session if `owner` still owns it, storing its final state; starts its TTL.
+   * Saved sessions are bounded (`SessionLimits`): per user, and for anonymous ones per client
+   * address (`remoteAddress`) and only when they hold subscriptions; the oldest saved go first.
+   */
   readonly release: (
     record: Omit<SessionRecord, "owner">,
     owner: Owner,
+    remoteAddress: string | undefined,
   ) => Effect.Effect<void, SessionStoreError>
   /** Drops a session that will never be restored (replaced by a `reconnect`). */
   readonly remove: (id: string) => Effect.Effect<void, SessionStoreError>
-  /** Keeps an alert (open body) for every released session of `userId`. */
-  readonly appendAlert: (userId: string, body: string) => Effect.Effect<void, SessionStoreError>
+  /**
+   * Keeps alerts (open bodies, in order) for every released session of `userId`: costs that
+   * user's saved sessions (at most MAX_SESSIONS_PER_USER), not everyone's.
+   */
+  readonly appendAlerts: (
+    userId: string,
+    bodies: ReadonlyArray<string>,
+  ) => Effect.Effect<void, SessionStoreError>
   /** Alerts kept for a session, removing them. */
   readonly takeAlerts: (id: string) => Effect.Effect<ReadonlyArray<string>, SessionStoreError>
   /** Released, unexpired sessions (the stats' `saved_sessions`). */
@@ -81,23 +93,78 @@ export interface SessionStoreShape {
 
 export class SessionStore extends Context.Tag("quotecast/SessionStore")<SessionStore, SessionStoreShape>() {}
 
+/** Bounds on saved sessions (AppConfig, "Limits: per user"); `stats` counts what they drop. */
+export interface SessionLimits {
+  readonly perUser: number
+  readonly anonymousPerAddress: number
+  /** Alerts kept per saved session (the oldest dropped beyond): a user's whole alert quota. */
+  readonly alertsPerSession: number
+  readonly stats: GatewayStatsImpl
+}
+
+export const sessionLimitsOf = (c: AppConfigShape, stats: GatewayStatsImpl): SessionLimits => ({
+  perUser: c.maxSessionsPerUser,
+  anonymousPerAddress: c.maxAnonymousSessionsPerAddress,
+  alertsPerSession: c.maxAlertsPerUser,
+  stats,
+})
+
+/** The group a saved session counts in: its user's, or (anonymous) its client address's. */
+export const savedGroupOf = (userId: string | null, remoteAddress: string | undefined): string =>
+  userId !== null ? `user:${userId}` : `address:${remoteAddress ?? "unknown"}`
+
+/** An anonymous session without subscriptions restores nothing worth keeping: it is not saved. */
+export const worthSaving = (record: Omit<SessionRecord, "owner">): boolean =>
+  record.userId !== null || Object.values(record.subscriptions).some((targets) => targets.length > 0)
+
 interface Entry {
   record: SessionRecord
   /** Epoch ms after which a released session is gone; undefined while attached. */
   expiresAt: number | undefined
   alerts: Array<string>
+  /** The saved-session group it counts in while released. */
+  group: string | undefined
 }
 
 const sameOwner = (a: Owner | null, b: Owner): boolean =>
   a !== null && a.instanceId === b.instanceId && a.connectionId === b.connectionId
 
-export const makeMemorySessionStore = (ttlMs: number) =>
+export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
   Effect.gen(function* () {
     const entries = new Map<string, Entry>()
+    /** Released sessions by group, oldest release first: caps and alert appends cost one group. */
+    const saved = new Map<string, Map<string, Entry>>()
+    const unsave = (id: string, e: Entry) => {
+      if (e.group === undefined) return
+      const group = saved.get(e.group)
+      group?.delete(id)
+      if (group?.size === 0) saved.delete(e.group)
+      e.group = undefined
+    }
+    const save = (id: string, e: Entry, key: string) => {
+      unsave(id, e)
+      let group = saved.get(key)
+      if (group === undefined) {
+        group = new Map()
+        saved.set(key, group)
+      }
+      group.set(id, e)
+      e.group = key
+      const anonymous = e.record.userId === null
+      const cap = anonymous ? limits.anonymousPerAddress : limits.perUser
+      for (const [oldest, old] of group) {
+        if (group.size <= cap) break
+        group.delete(oldest)
+        old.group = undefined
+        entries.delete(oldest)
+        limits.stats.sessionEvicted(anonymous ? "address_limit" : "user_limit")
+      }
+    }
     const live = (id: string, now: number): Entry | undefined => {
       const e = entries.get(id)
       if (e === undefined) return undefined
       if (e.expiresAt !== undefined && e.expiresAt <= now) {
+        unsave(id, e)
         entries.delete(id)
         return undefined
       }
@@ -111,37 +178,57 @@ export const makeMemorySessionStore = (ttlMs: number) =>
     const store: SessionStoreShape = {
       create: (record) =>
         Effect.sync(() => {
-          entries.set(record.id, { record, expiresAt: undefined, alerts: [] })
+          entries.set(record.id, { record, expiresAt: undefined, alerts: [], group: undefined })
         }),
       get: (id) => Effect.map(Clock.currentTimeMillis, (now) => Option.fromNullable(live(id, now)?.record)),
       claim: (id, owner) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           const e = live(id, now)
           if (e === undefined) return Option.none()
+          unsave(id, e)
           e.record = { ...e.record, owner }
           e.expiresAt = undefined
           return Option.some(e.record)
         }),
-      release: (record, owner) =>
+      release: (record, owner, remoteAddress) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           const e = live(record.id, now)
-          if (e === undefined) {
-            entries.set(record.id, { record: { ...record, owner: null }, expiresAt: now + ttlMs, alerts: [] })
+          if (e !== undefined && !sameOwner(e.record.owner, owner)) return
+          if (!worthSaving(record)) {
+            entries.delete(record.id)
+            limits.stats.sessionEvicted("anonymous_empty")
             return
           }
-          if (!sameOwner(e.record.owner, owner)) return
-          e.record = { ...record, owner: null }
-          e.expiresAt = now + ttlMs
+          const entry: Entry = e ?? {
+            record: { ...record, owner: null },
+            expiresAt: undefined,
+            alerts: [],
+            group: undefined,
+          }
+          entry.record = { ...record, owner: null }
+          entry.expiresAt = now + ttlMs
+          entries.set(record.id, entry)
+          save(record.id, entry, savedGroupOf(record.userId, remoteAddress))
         }),
       remove: (id) =>
         Effect.sync(() => {
+          const e = entries.get(id)
+          if (e !== undefined) unsave(id, e)
           entries.delete(id)
         }),
-      appendAlert: (userId, body) =>
+      appendAlerts: (userId, bodies) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
-          for (const [id, e] of entries) {
-            if (e.record.userId === userId && e.record.owner === null && live(id, now) !== undefined)
-              e.alerts.push(body)
+          const group = saved.get(savedGroupOf(userId, undefined))
+          if (group === undefined || bodies.length === 0) return
+          for (const id of [...group.keys()]) {
+            const e = live(id, now)
+            if (e === undefined) continue
+            e.alerts.push(...bodies)
+            const over = e.alerts.length - limits.alertsPerSession
+            if (over > 0) {
+              e.alerts.splice(0, over)
+              limits.stats.sessionAlertsDropped += over
+            }
           }
         }),
       takeAlerts: (id) =>
@@ -154,7 +241,7 @@ export const makeMemorySessionStore = (ttlMs: number) =>
         }),
       savedCount: Effect.map(Clock.currentTimeMillis, (now) => {
         let n = 0
-        for (const [id, e] of entries) if (e.record.owner === null && live(id, now) !== undefined) n++
+        for (const group of [...saved.values()]) for (const id of [...group.keys()]) if (live(id, now)) n++
         return n
       }),
       changed: () => {},
@@ -164,5 +251,7 @@ export const makeMemorySessionStore = (ttlMs: number) =>
 
 export const MemorySessionStoreLive = Layer.scoped(
   SessionStore,
-  Effect.flatMap(AppConfig, (c) => makeMemorySessionStore(c.sessionTtlS * 1000)),
+  Effect.flatMap(Effect.all([AppConfig, GatewayStats]), ([c, stats]) =>
+    makeMemorySessionStore(c.sessionTtlS * 1000, sessionLimitsOf(c, stats)),
+  ),
 )
