@@ -122,6 +122,15 @@ export const appConfig = Config.all({
     }),
   ),
   // Limits: WebSocket input (decoding cost, nesting, rate charged by cost).
+  // Shape of a client frame, checked before JSON.parse (a legal message is 2 deep; its longest array is 100 targets).
+  wsJsonLimits: Config.all({
+    maxDepth: positiveInt("WS_MAX_JSON_DEPTH", 8),
+    maxArrayItems: positiveInt("WS_MAX_ARRAY_ITEMS", 100),
+  }),
+  // A frame costs one RATE_LIMIT token per started this many characters (every legal message fits in one).
+  wsFrameCostBytes: positiveInt("WS_FRAME_COST_BYTES", 4096),
+  // Extra tokens charged for a frame answered INVALID_MESSAGE.
+  wsInvalidFrameCost: nonNegativeInt("WS_INVALID_FRAME_COST", 4),
   // Limits: per user (alerts, saved sessions) and anonymous sessions.
   // A user's alerts, active or fired (a fired one stays listed 7 days); one more gets 429.
   maxAlertsPerUser: positiveInt("MAX_ALERTS_PER_USER", 500),

@@ -35,7 +35,7 @@ import {
   SubscriptionFailed,
   TokenRefreshError,
 } from "../protocol/errors.js"
-import { type Bucket, RateLimiter, type RateLimiterShape } from "../ratelimit/RateLimiter.js"
+import { type Bucket, frameCost, RateLimiter, type RateLimiterShape } from "../ratelimit/RateLimiter.js"
 import {
   NO_SUBSCRIPTIONS,
   type Owner,
@@ -434,7 +434,9 @@ const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
     conn.messagesReceived++
     env.stats.messagesReceived++
     conn.lastActivity = yield* Clock.currentTimeMillis
-    const verdict = yield* env.limiter.take(a.bucket)
+    // Charged by cost (RateLimiter.ts): large frames by size before decoding, invalid ones after.
+    const cost = item === BINARY ? 1 : frameCost(item.length, env.config.wsFrameCostBytes)
+    const verdict = yield* env.limiter.take(a.bucket, cost)
     if (verdict !== "allow") {
       env.stats.rateLimitRejections++
       if (verdict === "abuse") conn.requestClose({ code: 1008, reason: "rate limit abuse", flush: true })
@@ -442,9 +444,14 @@ const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
         yield* sendError(conn, new RateLimitExceeded({ limit: a.bucket.limit }))
       return
     }
-    const decoded = item === BINARY ? Either.left(binaryFrame()) : decodeText(item)
+    env.stats.wsInputCost += cost
+    const decoded = item === BINARY ? Either.left(binaryFrame()) : decodeText(item, env.config.wsJsonLimits)
     if (Either.isLeft(decoded)) {
       env.stats.decodeErrors++
+      const reason = decoded.left.details.reason
+      if (reason === "too_deep" || reason === "array_too_long") env.stats.wsFramesRejected[reason]++
+      env.limiter.charge(a.bucket, env.config.wsInvalidFrameCost)
+      env.stats.wsInputCost += env.config.wsInvalidFrameCost
       return yield* sendError(conn, decoded.left)
     }
     yield* handle(env, a, decoded.right).pipe(Effect.catchAll((e) => sendError(conn, e)))

@@ -39,6 +39,10 @@ export class GatewayStatsImpl {
   conflated = 0
   rateLimitRejections = 0
   decodeErrors = 0
+  /** Client frames refused by a WebSocket input limit before JSON.parse, by reason. */
+  readonly wsFramesRejected = { too_deep: 0, array_too_long: 0 }
+  /** Rate-limit tokens charged for client frames: 1 per ordinary message, more for large or invalid ones. */
+  wsInputCost = 0
   eventsPublished = 0
   slowConsumerCloses = 0
   // Cluster reliability (cluster/RedisSessionStore.ts, cluster/RedisClient.ts).

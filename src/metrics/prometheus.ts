@@ -95,6 +95,19 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "Client messages answered with INVALID_MESSAGE.",
     s.decodeErrors,
   )
+  out.push(
+    "# HELP quotecast_ws_frames_rejected_total Client frames refused by a WebSocket input limit before parsing, by reason.",
+    "# TYPE quotecast_ws_frames_rejected_total counter",
+  )
+  for (const [reason, n] of Object.entries(s.wsFramesRejected))
+    out.push(`quotecast_ws_frames_rejected_total{reason="${reason}"} ${n}`)
+  line(
+    out,
+    "quotecast_ws_input_cost_total",
+    "counter",
+    "Rate-limit tokens charged for client frames (1 per ordinary message; more for large or invalid frames).",
+    s.wsInputCost,
+  )
   line(
     out,
     "quotecast_slow_consumer_closes_total",

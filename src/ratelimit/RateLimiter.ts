@@ -3,6 +3,13 @@
  * `limit` tokens per second, holding at most one second's worth. Time comes from Effect's
  * Clock, so TestClock drives it in tests. `effect/RateLimiter` only delays work, which the
  * protocol does not allow, hence this service.
+ *
+ * Input is charged by cost, not by count (README "Limits and abuse"): an ordinary message costs
+ * one token, a large frame one token per started `WS_FRAME_COST_BYTES` (`frameCost`), and a frame
+ * answered INVALID_MESSAGE `WS_INVALID_FRAME_COST` more once decoded (`charge`). A frame is let
+ * through whenever a whole token is left and its cost may take the bucket into debt (never
+ * below one second's worth), so a costly frame is never refused outright, even under a low
+ * limit; the debt then holds back what follows. With cost 1 this is exactly the count limit.
  */
 import { Clock, Context, Effect, Layer } from "effect"
 
@@ -28,7 +35,10 @@ export interface Bucket {
 
 export interface RateLimiterShape {
   readonly bucket: (limit: number) => Effect.Effect<Bucket>
-  readonly take: (bucket: Bucket) => Effect.Effect<Verdict>
+  /** Takes `cost` tokens (default 1) for a frame about to be processed; the verdict says whether to. */
+  readonly take: (bucket: Bucket, cost?: number) => Effect.Effect<Verdict>
+  /** Charges `cost` more tokens for a frame already let through (found invalid once decoded). */
+  readonly charge: (bucket: Bucket, cost: number) => void
   /** Rejections in one streak after which the connection is closed: `abuseFactor × limit`. */
   readonly abuseFactor: number
 }
@@ -49,7 +59,10 @@ export function makeRateLimiter(abuseFactor: number): RateLimiterShape {
         streak: 0,
         lastReject: Number.NEGATIVE_INFINITY,
       })),
-    take: (b) =>
+    charge: (b, cost) => {
+      b.tokens = Math.max(-b.limit, b.tokens - cost)
+    },
+    take: (b, cost = 1) =>
       Effect.map(Clock.currentTimeMillis, (now): Verdict => {
         const elapsed = now - b.lastRefill
         if (elapsed > 0) {
@@ -57,7 +70,7 @@ export function makeRateLimiter(abuseFactor: number): RateLimiterShape {
           b.lastRefill = now
         }
         if (b.tokens >= 1) {
-          b.tokens -= 1
+          b.tokens = Math.max(-b.limit, b.tokens - cost)
           if (now - b.lastReject >= 1000) b.streak = 0
           return "allow"
         }
@@ -73,3 +86,11 @@ export function makeRateLimiter(abuseFactor: number): RateLimiterShape {
       }),
   }
 }
+
+/**
+ * Tokens a text frame of `length` characters costs: one per started `costChars` (at least one).
+ * Every legal message fits in one token at the default 4096 (100 targets of 32 characters are
+ * about 3.6 KB), so only frames larger than any ordinary message pay more.
+ */
+export const frameCost = (length: number, costChars: number): number =>
+  length <= costChars ? 1 : Math.ceil(length / costChars)
