@@ -1,0 +1,154 @@
+/**
+ * Hostile frames over real sockets (README "Limits and abuse", issue 12 point 2): whatever a
+ * frame holds, it gets one INVALID_MESSAGE under 4 KB and the connection stays usable; a client
+ * that sends costly frames at its message rate runs out of budget (RATE_LIMIT_EXCEEDED, then
+ * 1008) instead of holding the event loop; and every other client keeps being answered.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import {
+  connect,
+  type Msg,
+  type RunningGateway,
+  sleep,
+  startGateway,
+  type TestClient,
+} from "../support/gateway.js"
+
+const KB = 1024
+
+const SUBSCRIBE_HEAD = '{"type":"subscribe","subscription_type":"stock","targets":'
+const subscribeOf = (targets: string) => `${SUBSCRIBE_HEAD}${targets}}`
+/** `unit` repeated until the text is about `size` characters. */
+const fill = (head: string, unit: string, tail: string, size: number) =>
+  head + unit.repeat(Math.floor((size - head.length - tail.length) / unit.length)) + tail
+
+/** The issue's worst frame: a 64 KB subscribe whose targets are tens of thousands of numbers. */
+const numbersFrame = fill(`${SUBSCRIBE_HEAD}[0`, ",0", "]}", 64 * KB)
+
+const hostile: ReadonlyArray<readonly [string, string, string]> = [
+  ["a 64 KB subscribe of 32,000 numbers", numbersFrame, "array_too_long"],
+  [
+    "a 64 KB subscribe of 10,000 strings",
+    fill(`${SUBSCRIBE_HEAD}["a"`, ',"a"', "]}", 64 * KB),
+    "array_too_long",
+  ],
+  ["100,000-deep nesting", `${"[".repeat(100_000)}${"]".repeat(100_000)}`, "too_deep"],
+  [
+    "100,000-deep nesting inside a field",
+    `{"type":"ping","id":${"[".repeat(100_000)}${"]".repeat(100_000)}}`,
+    "too_deep",
+  ],
+  ["targets nested 30,000 deep", subscribeOf(`${"[".repeat(30_000)}${"]".repeat(30_000)}`), "too_deep"],
+  ["a 64 KB unknown type", JSON.stringify({ type: "x".repeat(64 * KB - 20) }), "unknown_type"],
+  [
+    "an unknown type that is a 60 KB object",
+    JSON.stringify({ type: { a: "x".repeat(60 * KB) } }),
+    "unknown_type",
+  ],
+  [
+    "100 targets of 640 characters",
+    JSON.stringify({
+      type: "subscribe",
+      subscription_type: "stock",
+      targets: Array.from({ length: 100 }, () => "y".repeat(640)),
+    }),
+    "invalid_fields",
+  ],
+  ["64 KB of malformed JSON", fill('{"type":"ping","id":"', "\\u00", "", 64 * KB), "malformed_json"],
+]
+
+const isInvalid = (m: Msg) => m.type === "error" && m.code === "INVALID_MESSAGE"
+
+/** Sends a ping with a fresh id and waits for its pong. */
+let pingId = 0
+const pingPong = async (client: TestClient, timeoutMs = 5000) => {
+  const id = `p${++pingId}`
+  client.send({ type: "ping", id })
+  return client.next((m) => m.type === "pong" && m.id === id, timeoutMs)
+}
+
+describe("hostile frames, one at a time", () => {
+  let gw: RunningGateway
+  // Frames up to 256 KB, so that a 100,000-deep nesting (200 KB) reaches the decoder.
+  beforeAll(async () => {
+    gw = await startGateway({ maxPayloadBytes: 256 * KB })
+  })
+  afterAll(() => gw.stop())
+
+  it.each(hostile)(
+    "%s gets one INVALID_MESSAGE under 4 KB, and the connection still answers a ping",
+    async (_, frame, reason) => {
+      const { client } = await connect(gw)
+      client.send(frame)
+      const answer = await client.next(isInvalid)
+      expect(answer.details.reason).toBe(reason)
+      expect(Buffer.byteLength(JSON.stringify(answer))).toBeLessThan(4096)
+      expect((await pingPong(client)).type).toBe("pong")
+      expect(client.messages.filter(isInvalid)).toHaveLength(1)
+      await client.close()
+    },
+  )
+
+  it("counts frames refused by a limit, by reason, and the input cost charged", async () => {
+    const { client } = await connect(gw)
+    client.send(numbersFrame)
+    await client.next(isInvalid)
+    client.send(`${"[".repeat(1000)}${"]".repeat(1000)}`)
+    await client.next(isInvalid)
+    await client.close()
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text()
+    const value = (series: string) => Number(new RegExp(`^${series} (\\d+)$`, "m").exec(metrics)?.[1])
+    expect(value('quotecast_ws_frames_rejected_total\\{reason="array_too_long"\\}')).toBeGreaterThanOrEqual(1)
+    expect(value('quotecast_ws_frames_rejected_total\\{reason="too_deep"\\}')).toBeGreaterThanOrEqual(1)
+    // 64 KB costs 16 tokens, and an invalid frame 4 more.
+    expect(value("quotecast_ws_input_cost_total")).toBeGreaterThanOrEqual(20)
+  })
+})
+
+describe("a flood of costly frames at the message rate", () => {
+  let gw: RunningGateway
+  beforeAll(async () => {
+    gw = await startGateway({ rateLimit: 100 })
+  })
+  afterAll(() => gw.stop())
+
+  it("runs out of budget: RATE_LIMIT_EXCEEDED at most once a second, then 1008, while another client is answered", async () => {
+    const { client: attacker } = await connect(gw)
+    const { client: observer } = await connect(gw)
+    let closedWith: number | undefined
+    void attacker.closed.then((c) => {
+      closedWith = c.code
+    })
+    const started = Date.now()
+    // 100 frames a second (RATE_LIMIT) of the worst frame, for at most 12 s.
+    let sent = 0
+    const flood = (async () => {
+      while (closedWith === undefined && sent < 1200 && Date.now() - started < 12_000) {
+        for (let i = 0; i < 10 && attacker.ws.readyState === attacker.ws.OPEN; i++)
+          attacker.send(numbersFrame)
+        sent += 10
+        await sleep(100)
+      }
+    })()
+    // The observer is answered throughout (liveness; delays are the benchmark's to measure).
+    let pongs = 0
+    while (closedWith === undefined && Date.now() - started < 12_000) {
+      await pingPong(observer)
+      pongs++
+      await sleep(100)
+    }
+    await flood
+    const elapsedS = (Date.now() - started) / 1000
+    expect(closedWith).toBe(1008)
+    const limited = attacker.messages.filter((m) => m.type === "error" && m.code === "RATE_LIMIT_EXCEEDED")
+    expect(limited.length).toBeGreaterThanOrEqual(1)
+    expect(limited.length).toBeLessThanOrEqual(Math.ceil(elapsedS) + 1)
+    expect(limited[0]?.details).toEqual({ rate_limit: 100 })
+    // Charged by cost: of the frames sent, only a small share was decoded and answered.
+    const invalid = attacker.messages.filter(isInvalid).length
+    expect(invalid).toBeLessThan(sent / 5)
+    expect(pongs).toBeGreaterThan(0)
+    expect((await pingPong(observer)).type).toBe("pong")
+    await observer.close()
+  }, 30_000)
+})
