@@ -31,12 +31,21 @@ export interface BodyLimits {
 }
 
 /** Why a body was refused; each is a `quotecast_http_rejections_total` reason. */
-export type BodyRejectionReason = "body_too_large" | "json_too_deep" | "json_array_too_long" | "invalid_json"
+export type BodyRejectionReason =
+  | "body_too_large"
+  | "json_too_deep"
+  | "json_array_too_long"
+  | "invalid_json"
+  | "too_many_events"
 
 export class BodyRejected extends Data.TaggedError("BodyRejected")<{
   readonly reason: BodyRejectionReason
   readonly status: 400 | 413
+  /** The `_tag` of the JSON answer, as the API's own errors have. */
+  readonly tag: "PayloadTooLarge" | "InvalidJson" | "IngestTooLarge"
   readonly message: string
+  /** For IngestTooLarge, as the ingest endpoint's own answer has it. */
+  readonly maxEvents?: number
 }> {}
 
 /** The client went away (or the socket failed) while its body was being read. */
@@ -47,14 +56,17 @@ const pathOf = (url: string): string => {
   return q < 0 ? url : url.slice(0, q)
 }
 
+const isIngest = (url: string) => pathOf(url) === "/v1/ingest"
+
 /** The body limit of a request to `url` (also used for `Expect: 100-continue`, in Server.ts). */
 export const bodyLimitFor = (limits: BodyLimits, url: string): number =>
-  pathOf(url) === "/v1/ingest" ? limits.ingestMaxBodyBytes : limits.maxBodyBytes
+  isIngest(url) ? limits.ingestMaxBodyBytes : limits.maxBodyBytes
 
 const tooLarge = (limit: number) =>
   new BodyRejected({
     reason: "body_too_large",
     status: 413,
+    tag: "PayloadTooLarge",
     message: `Request body exceeds ${limit} bytes`,
   })
 
@@ -103,18 +115,30 @@ const readBounded = (
 const isJson = (contentType: string | undefined) => contentType === undefined || contentType.includes("json")
 
 /** The JSON problems of `text`, cheapest check first; undefined when it is well-formed and bounded. */
-const jsonProblem = (text: string, limits: BodyLimits): BodyRejected | undefined => {
+const jsonProblem = (text: string, limits: BodyLimits, ingest: boolean): BodyRejected | undefined => {
   const v = checkJsonLimits(text, { maxDepth: limits.maxJsonDepth, maxArrayItems: limits.maxArrayItems })
   if (v !== undefined) {
-    return v.reason === "too_deep"
+    if (v.reason === "too_deep") {
+      return new BodyRejected({
+        reason: "json_too_deep",
+        status: 400,
+        tag: "InvalidJson",
+        message: `JSON nested deeper than ${v.limit} levels`,
+      })
+    }
+    // The longest legal array is an ingest request's events: said in the ingest endpoint's terms.
+    return ingest
       ? new BodyRejected({
-          reason: "json_too_deep",
-          status: 400,
-          message: `JSON nested deeper than ${v.limit} levels`,
+          reason: "too_many_events",
+          status: 413,
+          tag: "IngestTooLarge",
+          message: `A JSON array holds more than ${v.limit} items; at most ${v.limit} events are accepted per request (INGEST_MAX_EVENTS)`,
+          maxEvents: v.limit,
         })
       : new BodyRejected({
           reason: "json_array_too_long",
           status: 413,
+          tag: "PayloadTooLarge",
           message: `A JSON array holds more than ${v.limit} items`,
         })
   }
@@ -123,7 +147,12 @@ const jsonProblem = (text: string, limits: BodyLimits): BodyRejected | undefined
     return undefined
   } catch (e) {
     const detail = e instanceof Error ? e.message.slice(0, 120) : "unparseable"
-    return new BodyRejected({ reason: "invalid_json", status: 400, message: `Malformed JSON: ${detail}` })
+    return new BodyRejected({
+      reason: "invalid_json",
+      status: 400,
+      tag: "InvalidJson",
+      message: `Malformed JSON: ${detail}`,
+    })
   }
 }
 
@@ -154,7 +183,9 @@ const withBody = (
 /** The JSON answer to a refused body, in the shape of the API's other errors (`_tag`, `message`). */
 export const rejectionResponse = (e: BodyRejected): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(
-    { _tag: e.status === 413 ? "PayloadTooLarge" : "InvalidJson", message: e.message },
+    e.maxEvents === undefined
+      ? { _tag: e.tag, message: e.message }
+      : { _tag: e.tag, message: e.message, max_events: e.maxEvents },
     // After a 413 the rest of the body is not read: the connection cannot carry another request.
     { status: e.status, headers: e.status === 413 ? { connection: "close" } : {} },
   )
@@ -183,7 +214,9 @@ export const limitBodies = <E, R>(
     return readBounded(NodeHttpServerRequest.toIncomingMessage(request), limit).pipe(
       Effect.flatMap((buffer) => {
         const text = buffer.toString("utf8")
-        const problem = isJson(request.headers["content-type"]) ? jsonProblem(text, limits) : undefined
+        const problem = isJson(request.headers["content-type"])
+          ? jsonProblem(text, limits, isIngest(request.url))
+          : undefined
         return problem === undefined ? Effect.succeed(text) : Effect.fail(problem)
       }),
       Effect.matchEffect({

@@ -1,0 +1,235 @@
+/**
+ * README "Limits and abuse", connections (issue 12 point 4): a TCP connection that has not sent a
+ * complete request within HANDSHAKE_TIMEOUT_MS is closed, a silent one included; WebSocket
+ * upgrades are capped in total (503) and per client address (429), and their rate per address is
+ * bounded (429), each refusal an HTTP answer with a JSON reason and Retry-After, never a hang; a
+ * place is given back when its connection ends. Behind a proxy the client address comes from
+ * X-Forwarded-For only when the peer is a trusted proxy, and it is the address the connection is
+ * logged and counted under.
+ */
+import type { IncomingMessage } from "node:http"
+import { connect as tcpConnect } from "node:net"
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { Logger, Option } from "effect"
+import WebSocket from "ws"
+import type { AppConfigShape } from "../../src/config/AppConfig.js"
+import { Admission } from "../../src/http/admission.js"
+import { admissionKeyOf, clientAddressOf, trustedProxies } from "../../src/http/clientAddress.js"
+import { GatewayStats } from "../../src/metrics/GatewayStats.js"
+import { type RunningGateway, sleep, startGateway, TestClient, waitFor } from "../support/gateway.js"
+
+const running: Array<RunningGateway> = []
+const openSockets: Array<WebSocket> = []
+afterEach(async () => {
+  for (const ws of openSockets.splice(0)) ws.terminate()
+  await Promise.all(running.splice(0).map((g) => g.stop()))
+})
+
+/** A gateway with these limits; anything not given is far out of the way. */
+const gatewayWith = async (overrides: Partial<AppConfigShape>, logs?: Array<Record<string, unknown>>) => {
+  const gw = await startGateway(
+    overrides,
+    logs === undefined
+      ? {}
+      : {
+          logger: Logger.make(({ message, annotations }) => {
+            const text = Array.isArray(message) ? message[0] : message
+            const entry: Record<string, unknown> = { message: text }
+            for (const [k, v] of annotations) entry[k] = v
+            logs.push(entry)
+          }),
+        },
+  )
+  running.push(gw)
+  return gw
+}
+
+type Upgrade =
+  | { readonly ok: true; readonly ws: WebSocket }
+  | {
+      readonly ok: false
+      readonly status: number
+      readonly retryAfter: string | undefined
+      readonly body: Record<string, unknown>
+    }
+
+/** Tries one WebSocket upgrade: the open socket, or the HTTP answer that refused it. */
+const upgrade = (gw: RunningGateway, headers: Record<string, string> = {}): Promise<Upgrade> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(gw.wsUrl, { headers })
+    ws.once("open", () => {
+      openSockets.push(ws)
+      resolve({ ok: true, ws })
+    })
+    ws.once("unexpected-response", (_req, res: IncomingMessage) => {
+      let text = ""
+      res.on("data", (d: Buffer) => {
+        text += d.toString()
+      })
+      res.on("end", () => {
+        const h = res.headers["retry-after"]
+        resolve({
+          ok: false,
+          status: res.statusCode ?? 0,
+          retryAfter: typeof h === "string" ? h : undefined,
+          body: JSON.parse(text) as Record<string, unknown>,
+        })
+      })
+    })
+    ws.once("error", reject)
+  })
+
+const refused = async (gw: RunningGateway, headers: Record<string, string> = {}) => {
+  const r = await upgrade(gw, headers)
+  if (r.ok) throw new Error("the upgrade was admitted")
+  return r
+}
+
+const admitted = async (gw: RunningGateway, headers: Record<string, string> = {}) => {
+  const r = await upgrade(gw, headers)
+  if (!r.ok) throw new Error(`the upgrade was refused: ${r.status} ${JSON.stringify(r.body)}`)
+  return r.ws
+}
+
+const admissionRejections = async (gw: RunningGateway) =>
+  (await gw.runtime.runPromise(GatewayStats)).admissionRejections
+
+describe("handshake timeout", () => {
+  it("closes a TCP connection that never sends a byte within HANDSHAKE_TIMEOUT_MS", async () => {
+    const gw = await gatewayWith({ handshakeTimeoutMs: 300 })
+    const socket = tcpConnect(gw.port, "127.0.0.1")
+    socket.on("error", () => {})
+    // Read whatever the server says (its 408), so that the server's close reaches "close".
+    socket.resume()
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()))
+    await Promise.race([
+      closed,
+      sleep(4_000).then(() => {
+        throw new Error("a silent connection was still open after 4 s")
+      }),
+    ])
+    const errors = (await gw.runtime.runPromise(GatewayStats)).httpClientErrors
+    expect(errors.get("timeout")).toBe(1)
+  })
+
+  it("leaves a connection that completed its WebSocket upgrade alone", async () => {
+    const gw = await gatewayWith({ handshakeTimeoutMs: 300 })
+    const client = await TestClient.open(gw.wsUrl)
+    await client.nextOfType("connected")
+    await sleep(1_000)
+    client.send({ type: "ping", id: 7 })
+    expect((await client.nextOfType("pong")).id).toBe(7)
+    await client.close()
+  })
+})
+
+describe("connection caps", () => {
+  it("refuses an address over WS_MAX_CONNECTIONS_PER_ADDRESS with 429, a reason and Retry-After, and frees the place on close", async () => {
+    const gw = await gatewayWith({ wsMaxConnectionsPerAddress: 3 })
+    const open = [await admitted(gw), await admitted(gw), await admitted(gw)]
+    const r = await refused(gw)
+    expect(r.status).toBe(429)
+    expect(r.body).toMatchObject({ _tag: "ConnectionLimit", reason: "per_address" })
+    expect(String(r.body.message)).toContain("3")
+    expect(Number(r.retryAfter)).toBeGreaterThan(0)
+    expect((await admissionRejections(gw)).get("per_address")).toBe(1)
+
+    open[0]?.close()
+    await waitFor(async () => (await upgrade(gw)).ok, 5_000, "a place freed by a closed connection")
+  })
+
+  it("gives the place back when a connection is dropped without a close handshake", async () => {
+    const gw = await gatewayWith({ wsMaxConnectionsPerAddress: 1 })
+    const first = await admitted(gw)
+    expect((await refused(gw)).status).toBe(429)
+    first.terminate()
+    await waitFor(async () => (await upgrade(gw)).ok, 5_000, "the dropped connection's place")
+  })
+
+  it("refuses everyone over WS_MAX_CONNECTIONS with 503", async () => {
+    const gw = await gatewayWith({ wsMaxConnections: Option.some(2) })
+    await admitted(gw)
+    await admitted(gw)
+    const r = await refused(gw)
+    expect(r.status).toBe(503)
+    expect(r.body).toMatchObject({ _tag: "ConnectionLimit", reason: "total" })
+    expect(Number(r.retryAfter)).toBeGreaterThan(0)
+    expect((await admissionRejections(gw)).get("total")).toBe(1)
+  })
+
+  it("bounds the rate of new connections per address (burst, then WS_CONNECT_RATE_PER_ADDRESS per second)", async () => {
+    const gw = await gatewayWith({ wsConnectBurstPerAddress: 3, wsConnectRatePerAddress: 1 })
+    for (let i = 0; i < 3; i++) (await admitted(gw)).close()
+    const r = await refused(gw)
+    expect(r.status).toBe(429)
+    expect(r.body).toMatchObject({ _tag: "ConnectionLimit", reason: "rate" })
+    expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
+    expect((await admissionRejections(gw)).get("rate")).toBe(1)
+    // A token comes back within a second.
+    await waitFor(async () => (await upgrade(gw)).ok, 3_000, "a refilled token", 250)
+  })
+})
+
+describe("client address", () => {
+  const opened = (logs: ReadonlyArray<Record<string, unknown>>) =>
+    logs.filter((l) => l.message === "connection opened").map((l) => l.remote)
+
+  it("comes from X-Forwarded-For when the peer is a trusted proxy: counted and logged per client", async () => {
+    const logs: Array<Record<string, unknown>> = []
+    const gw = await gatewayWith({ trustedProxies: "127.0.0.0/8, ::1", wsMaxConnectionsPerAddress: 1 }, logs)
+    // The client wrote a spoofed entry first; the proxy appended the address it saw.
+    await admitted(gw, { "x-forwarded-for": "10.9.9.9, 203.0.113.7" })
+    await admitted(gw, { "x-forwarded-for": "203.0.113.8" })
+    const r = await refused(gw, { "x-forwarded-for": "198.51.100.1, 203.0.113.7" })
+    expect(r.body).toMatchObject({ reason: "per_address" })
+    await waitFor(() => opened(logs).length === 2, 5_000, "two connection-opened lines")
+    expect(opened(logs).sort()).toEqual(["203.0.113.7", "203.0.113.8"])
+  })
+
+  it("ignores X-Forwarded-For from a peer that is not a trusted proxy", async () => {
+    const logs: Array<Record<string, unknown>> = []
+    const gw = await gatewayWith({ trustedProxies: "10.0.0.0/8", wsMaxConnectionsPerAddress: 1 }, logs)
+    await admitted(gw, { "x-forwarded-for": "203.0.113.7" })
+    const r = await refused(gw, { "x-forwarded-for": "203.0.113.8" })
+    expect(r.body).toMatchObject({ reason: "per_address" })
+    await waitFor(() => opened(logs).length === 1, 5_000, "a connection-opened line")
+    expect(opened(logs)).toEqual(["127.0.0.1"])
+  })
+
+  it("is the rightmost address that is not a trusted proxy (IPv4 and IPv6, addresses and CIDRs)", () => {
+    const proxies = trustedProxies("10.0.0.0/8, 192.168.1.1, fd00::/8, 2001:db8::1")
+    expect(clientAddressOf(proxies, "10.1.2.3", "203.0.113.7")).toBe("203.0.113.7")
+    expect(clientAddressOf(proxies, "::ffff:10.1.2.3", "1.1.1.1, 203.0.113.7, 192.168.1.1")).toBe(
+      "203.0.113.7",
+    )
+    expect(clientAddressOf(proxies, "fd12::5", "2001:db8::9, 2001:db8::1")).toBe("2001:db8::9")
+    // Not a trusted peer: the header proves nothing.
+    expect(clientAddressOf(proxies, "203.0.113.50", "1.2.3.4")).toBe("203.0.113.50")
+    // Every hop trusted: the leftmost is the best known.
+    expect(clientAddressOf(proxies, "10.0.0.1", "10.0.0.2, 10.0.0.3")).toBe("10.0.0.2")
+    // Garbage stops the walk at the trusted hop that wrote it.
+    expect(clientAddressOf(proxies, "10.0.0.1", "1.2.3.4, nonsense")).toBe("10.0.0.1")
+    expect(clientAddressOf(trustedProxies(""), "10.0.0.1", "1.2.3.4")).toBe("10.0.0.1")
+  })
+
+  it("counts IPv6 clients per /64", () => {
+    expect(admissionKeyOf("2001:db8:1:2:aaaa::1")).toBe(admissionKeyOf("2001:db8:1:2:bbbb::2"))
+    expect(admissionKeyOf("2001:db8:1:2::1")).not.toBe(admissionKeyOf("2001:db8:1:3::1"))
+    expect(admissionKeyOf("203.0.113.7")).toBe("203.0.113.7")
+  })
+})
+
+describe("the address table", () => {
+  it("forgets an address once it has no connection and its bucket is full again", () => {
+    const a = new Admission({ maxTotal: 10, maxPerAddress: 5, ratePerSecond: 10, burst: 2 })
+    const s1 = {}
+    expect(a.admit(s1, "1.1.1.1", 0)).toBeUndefined()
+    a.release(s1)
+    a.release(s1)
+    expect(a.total).toBe(0)
+    a.sweep(50)
+    expect(a.trackedAddresses).toBe(1)
+    a.sweep(1_000)
+    expect(a.trackedAddresses).toBe(0)
+  })
+})

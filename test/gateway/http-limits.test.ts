@@ -1,0 +1,321 @@
+/**
+ * README "Limits and abuse", HTTP (issue 12 point 1): every request body is bounded and refused
+ * with 413 and a JSON reason without being read past the limit; malformed or deeply nested JSON
+ * is a 400 with a JSON reason on every endpoint, never a 500; an ingest request holds at most
+ * INGEST_MAX_EVENTS events and describes only its first rejections; the server has header,
+ * request and keep-alive timeouts. Over raw sockets where the framing matters.
+ */
+import { type Socket, connect as tcpConnect } from "node:net"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { GatewayStats } from "../../src/metrics/GatewayStats.js"
+import {
+  connect,
+  ingest,
+  type Msg,
+  priceEvent,
+  type RunningGateway,
+  signToken,
+  sleep,
+  startGateway,
+  waitFor,
+} from "../support/gateway.js"
+
+const MAX_BODY = 4_096
+const INGEST_MAX_BODY = 64 * 1024
+const MAX_EVENTS = 10
+const REPORTED = 3
+
+let gw: RunningGateway
+let user: string
+let publisher: string
+beforeAll(async () => {
+  gw = await startGateway({
+    httpMaxBodyBytes: MAX_BODY,
+    ingestMaxBodyBytes: INGEST_MAX_BODY,
+    httpMaxJsonDepth: 16,
+    ingestMaxEvents: MAX_EVENTS,
+    ingestMaxReportedRejections: REPORTED,
+    handshakeTimeoutMs: 400,
+    httpRequestTimeoutMs: 800,
+    httpKeepAliveTimeoutMs: 300,
+  })
+  user = await signToken({ sub: "limits-user" })
+  publisher = await signToken({ sub: "limits-feed", role: "publisher" })
+})
+afterAll(() => gw.stop())
+
+interface RawResponse {
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly body: string
+}
+
+/**
+ * One HTTP exchange over a raw socket: what was written, and the first response parsed from
+ * what came back (head and Content-Length body). `closed` resolves when the server closes.
+ */
+class RawHttp {
+  private received = Buffer.alloc(0)
+  readonly closed: Promise<void>
+  private constructor(readonly socket: Socket) {
+    socket.on("data", (d: Buffer) => {
+      this.received = Buffer.concat([this.received, d])
+    })
+    // The server may reset a connection it has answered and refused to read further.
+    socket.on("error", () => {})
+    this.closed = new Promise((resolve) => socket.once("close", () => resolve()))
+  }
+
+  static open(port: number): Promise<RawHttp> {
+    return new Promise((resolve, reject) => {
+      const s = tcpConnect(port, "127.0.0.1", () => resolve(new RawHttp(s)))
+      s.once("error", reject)
+    })
+  }
+
+  write(text: string | Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(text)
+  }
+
+  private parse(): RawResponse | undefined {
+    const end = this.received.indexOf("\r\n\r\n")
+    if (end < 0) return undefined
+    const [statusLine = "", ...lines] = this.received.subarray(0, end).toString("latin1").split("\r\n")
+    const headers: Record<string, string> = {}
+    for (const l of lines) {
+      const i = l.indexOf(":")
+      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim()
+    }
+    const length = Number(headers["content-length"] ?? 0)
+    const body = this.received.subarray(end + 4)
+    if (body.length < length) return undefined
+    return {
+      status: Number(statusLine.split(" ")[1]),
+      headers,
+      body: body.subarray(0, length).toString("utf8"),
+    }
+  }
+
+  /** The response, once it has fully arrived (fails after `timeoutMs`). */
+  async response(timeoutMs = 5_000): Promise<RawResponse> {
+    let r: RawResponse | undefined
+    await waitFor(
+      () => {
+        r = this.parse()
+        return r !== undefined
+      },
+      timeoutMs,
+      "an HTTP response",
+      10,
+    )
+    if (r === undefined) throw new Error("unreachable")
+    return r
+  }
+
+  /** Whatever arrived, as text. */
+  text(): string {
+    return this.received.toString("latin1")
+  }
+}
+
+const head = (lines: ReadonlyArray<string>) => `${lines.join("\r\n")}\r\n\r\n`
+
+const postJson = (path: string, body: string, token?: string) =>
+  fetch(`${gw.httpUrl}${path}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
+    body,
+  })
+
+const rejections = async () => (await gw.runtime.runPromise(GatewayStats)).httpRejections
+
+const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`
+
+describe("body size", () => {
+  it("answers 413 with a JSON reason to a declared oversize body before any of it is sent, and closes", async () => {
+    const before = (await rejections()).get("body_too_large") ?? 0
+    const c = await RawHttp.open(gw.port)
+    c.write(
+      head([
+        "POST /v1/alerts HTTP/1.1",
+        "Host: 127.0.0.1",
+        `Authorization: Bearer ${user}`,
+        "Content-Type: application/json",
+        "Content-Length: 10000000000",
+      ]),
+    )
+    // Not one byte of the 10 GB body is written: the answer must not wait for it.
+    const res = await c.response()
+    expect(res.status).toBe(413)
+    expect(res.headers["content-type"]).toMatch(/application\/json/)
+    expect(JSON.parse(res.body)).toMatchObject({ _tag: "PayloadTooLarge" })
+    expect(JSON.parse(res.body).message).toContain(String(MAX_BODY))
+    expect(res.headers.connection).toBe("close")
+    await c.closed
+    expect((await rejections()).get("body_too_large")).toBe(before + 1)
+  })
+
+  it("does not invite an oversize body with 100 Continue", async () => {
+    const c = await RawHttp.open(gw.port)
+    c.write(
+      head([
+        "POST /v1/alerts HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        "Expect: 100-continue",
+        `Content-Length: ${MAX_BODY + 1}`,
+      ]),
+    )
+    const res = await c.response()
+    expect(res.status).toBe(413)
+    expect(c.text()).not.toContain("100 Continue")
+  })
+
+  it("stops reading a chunked body at the limit and answers 413 while the client is still sending", async () => {
+    const c = await RawHttp.open(gw.port)
+    c.write(
+      head([
+        "POST /v1/alerts HTTP/1.1",
+        "Host: 127.0.0.1",
+        `Authorization: Bearer ${user}`,
+        "Content-Type: application/json",
+        "Transfer-Encoding: chunked",
+      ]),
+    )
+    const chunk = "x".repeat(1024)
+    // A little past the limit, and the body is never terminated (no zero-length chunk).
+    for (let i = 0; i <= MAX_BODY / 1024; i++) c.write(`${(1024).toString(16)}\r\n${chunk}\r\n`)
+    const res = await c.response()
+    expect(res.status).toBe(413)
+    expect(JSON.parse(res.body)).toMatchObject({ _tag: "PayloadTooLarge" })
+    await c.closed
+  })
+
+  it("applies the ingest limit to /v1/ingest and the general one everywhere else", async () => {
+    const events = Array.from({ length: MAX_EVENTS }, () => ({
+      ...priceEvent("005930", 74_000),
+      name: "x".repeat(400),
+    }))
+    const body = JSON.stringify({ events })
+    expect(body.length).toBeGreaterThan(MAX_BODY)
+    expect(body.length).toBeLessThan(INGEST_MAX_BODY)
+    expect((await postJson("/v1/ingest", body, publisher)).status).toBe(202)
+    expect((await postJson("/v1/alerts", `{"code":"${"x".repeat(MAX_BODY)}"}`, user)).status).toBe(413)
+  })
+
+  it("leaves requests within the limit alone", async () => {
+    const res = await postJson(
+      "/v1/alerts",
+      JSON.stringify({ code: "005930", alert_type: "price_above", threshold: 80_000 }),
+      user,
+    )
+    expect(res.status).toBe(201)
+  })
+})
+
+describe("JSON shape", () => {
+  it("answers deeply nested JSON with 400 and a JSON reason on every endpoint, never 500", async () => {
+    const before = (await rejections()).get("json_too_deep") ?? 0
+    const deep = `{"code":${nested(1500)},"alert_type":"price_above","threshold":1}`
+    for (const [path, token] of [
+      ["/v1/alerts", user],
+      ["/v1/ingest", publisher],
+    ] as const) {
+      const res = await postJson(path, deep, token)
+      expect(res.status).toBe(400)
+      const body = (await res.json()) as Msg
+      expect(body._tag).toBe("InvalidJson")
+      expect(body.message).toMatch(/nested deeper than 16/)
+    }
+    expect((await rejections()).get("json_too_deep")).toBe(before + 2)
+  })
+
+  it("answers malformed JSON with 400 and a JSON reason", async () => {
+    for (const text of ['{"events":[', "not json", '{"code": "005930",}']) {
+      const res = await postJson("/v1/ingest", text, publisher)
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as Msg)._tag).toBe("InvalidJson")
+    }
+  })
+})
+
+describe("POST /v1/ingest", () => {
+  it("refuses more than INGEST_MAX_EVENTS events with 413 saying the limit, publishing none", async () => {
+    const res = await ingest(
+      gw,
+      Array.from({ length: MAX_EVENTS + 1 }, () => priceEvent("005930", 74_000)),
+    )
+    expect(res.status).toBe(413)
+    const body = (await res.json()) as Msg
+    expect(body).toMatchObject({ _tag: "IngestTooLarge", max_events: MAX_EVENTS })
+    expect(body.message).toContain(`at most ${MAX_EVENTS}`)
+  })
+
+  it("describes only the first rejections and counts them all", async () => {
+    const bad = Array.from({ length: MAX_EVENTS }, () => ({ type: "price_update" }))
+    const res = await ingest(gw, bad)
+    expect(res.status).toBe(400)
+    const body = (await res.json()) as Msg
+    expect(body.rejected).toHaveLength(REPORTED)
+    expect(body.rejected.map((r: Msg) => r.index)).toEqual([0, 1, 2])
+    expect(body.rejected_count).toBe(MAX_EVENTS)
+    expect(body.message).toMatch(new RegExp(`^${MAX_EVENTS} of ${MAX_EVENTS} events rejected`))
+  })
+})
+
+describe("timeouts", () => {
+  it("closes a connection whose request headers do not complete within HANDSHAKE_TIMEOUT_MS (408)", async () => {
+    const c = await RawHttp.open(gw.port)
+    c.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    await Promise.race([
+      c.closed,
+      sleep(4_000).then(() => {
+        throw new Error("a connection with unfinished headers was still open after 4 s")
+      }),
+    ])
+    expect(c.text()).toMatch(/^HTTP\/1\.1 408/)
+  })
+
+  it("closes a request whose body does not arrive within HTTP_REQUEST_TIMEOUT_MS", async () => {
+    const c = await RawHttp.open(gw.port)
+    c.write(
+      head([
+        "POST /v1/alerts HTTP/1.1",
+        "Host: 127.0.0.1",
+        `Authorization: Bearer ${user}`,
+        "Content-Type: application/json",
+        "Content-Length: 100",
+      ]),
+    )
+    c.write('{"code":')
+    await Promise.race([
+      c.closed,
+      sleep(5_000).then(() => {
+        throw new Error("a request with an unfinished body was still open after 5 s")
+      }),
+    ])
+  })
+
+  it("closes an idle keep-alive connection after HTTP_KEEP_ALIVE_TIMEOUT_MS", async () => {
+    const c = await RawHttp.open(gw.port)
+    c.write(head(["GET /health HTTP/1.1", "Host: 127.0.0.1"]))
+    expect((await c.response()).status).toBe(200)
+    await Promise.race([
+      c.closed,
+      sleep(3_000).then(() => {
+        throw new Error("an idle keep-alive connection was still open after 3 s")
+      }),
+    ])
+  })
+
+  it("does not apply to an upgraded WebSocket", async () => {
+    const { client } = await connect(gw)
+    await sleep(1_500)
+    client.send({ type: "ping", id: 1 })
+    expect((await client.nextOfType("pong")).id).toBe(1)
+    await client.close()
+  })
+})
