@@ -2,19 +2,30 @@
  * `npm run bench [-- --scenarios A,B --servers quotecast,ws --rounds 3 --out bench/results --smoke]`
  *
  * Runs quotecast, the bare `ws` baseline and Socket.IO under the issue's scenarios (A-E, plus the
- * cluster scenario F) and writes bench/results/<timestamp>.{json,md} and latest.{json,md}.
+ * cluster scenario F, the reconnect storm G and the attack H) and writes
+ * bench/results/<timestamp>.{json,md} and latest.{json,md}.
  * Every run is bounded in time; the whole suite takes about 8 minutes here (457-458 s on 2026-12-02).
  */
 import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Option } from "effect"
+import { attackCustom } from "./lib/attack.js"
 import { runBench } from "./lib/bench.js"
-import { scenarios, smokeScenario } from "./lib/scenarios.js"
+import type { Scenario } from "./lib/scenario.js"
+import {
+  attackSpec,
+  scenarios,
+  smokeAttackSpec,
+  smokeScenario,
+  smokeStormSpec,
+  stormSpec,
+} from "./lib/scenarios.js"
+import { stormCustom } from "./lib/storm.js"
 
 const scenarioList = Options.text("scenarios").pipe(
-  Options.withDescription("comma-separated scenario ids (A,B,C,D,E,F)"),
-  Options.withDefault("A,B,C,D,E,F"),
+  Options.withDescription("comma-separated scenario ids (A,B,C,D,E,F,G,H)"),
+  Options.withDefault("A,B,C,D,E,F,G,H"),
 )
 const out = Options.directory("out").pipe(
   Options.withDescription("where results are written"),
@@ -34,7 +45,7 @@ const rounds = Options.integer("rounds").pipe(
   Options.withDefault(1),
 )
 const smoke = Options.boolean("smoke").pipe(
-  Options.withDescription("the tiny smoke scenario only (npm test runs it)"),
+  Options.withDescription("the tiny smoke scenarios only (npm test runs them)"),
 )
 
 const bench = Command.make("bench", { scenarios: scenarioList, servers, out, rounds, smoke }, (o) =>
@@ -45,8 +56,20 @@ const bench = Command.make("bench", { scenarios: scenarioList, servers, out, rou
       ...s,
       servers: s.servers.filter((spec) => kinds.has(spec.kind)),
     }))
+    // G and H measure their own way (bench/lib/storm.ts, attack.ts).
+    const only = <S extends { readonly scenario: Scenario }>(spec: S): S => ({
+      ...spec,
+      scenario: { ...spec.scenario, servers: spec.scenario.servers.filter((s) => kinds.has(s.kind)) },
+    })
+    const custom = o.smoke
+      ? [stormCustom(only(smokeStormSpec)), attackCustom(only(smokeAttackSpec))]
+      : [
+          ...(ids.has("G") ? [stormCustom(only(stormSpec))] : []),
+          ...(ids.has("H") ? [attackCustom(only(attackSpec))] : []),
+        ]
     const results = yield* runBench({
       scenarios: chosen,
+      custom,
       cluster: !o.smoke && ids.has("F"),
       rounds: o.rounds,
       outDir: o.out,

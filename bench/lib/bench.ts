@@ -12,6 +12,7 @@ import { benchCodeList } from "./codes.js"
 import {
   type BenchResults,
   type Check,
+  type CustomRows,
   markdownReport,
   type Round,
   type ScenarioResult,
@@ -48,8 +49,22 @@ const noteFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Array<string> => 
   return notes
 }
 
+/** A scenario with its own measurement and table (G: reconnect storm, H: attack). */
+export interface CustomScenario {
+  readonly scenario: Scenario
+  /** One round: every server once. Never fails. */
+  readonly round: (log: (line: string) => void) => Effect.Effect<{
+    readonly table: CustomRows
+    readonly checks: ReadonlyArray<Check>
+    readonly notes: ReadonlyArray<string>
+    readonly data: unknown
+  }>
+}
+
 export interface BenchOptions {
   readonly scenarios: ReadonlyArray<Scenario>
+  /** Run after `scenarios`, before the cluster scenario. */
+  readonly custom?: ReadonlyArray<CustomScenario>
   readonly cluster: boolean
   /** Rounds per scenario (default 1): every server once per round, in a rotated order. */
   readonly rounds?: number
@@ -107,6 +122,22 @@ export const runBench = (opts: BenchOptions): Effect.Effect<BenchResults> =>
           (runs) => checksFor(scenario, runs),
         ),
       )
+    }
+    for (const c of opts.custom ?? []) {
+      opts.log(`Scenario ${c.scenario.id}: ${c.scenario.title}`)
+      const done: Array<Round> = []
+      for (let k = 0; k < rounds; k++) {
+        if (rounds > 1) opts.log(`  round ${k + 1} of ${rounds}`)
+        const r = yield* c.round(opts.log)
+        done.push({ runs: [], checks: r.checks, notes: r.notes, table: r.table, data: r.data })
+      }
+      const result: ScenarioResult = {
+        scenario: c.scenario,
+        rounds: done,
+        checks: combineRounds(done.map((r) => r.checks)),
+      }
+      opts.log(textTable(result))
+      out.push(result)
     }
     if (opts.cluster) {
       opts.log(`Scenario F: ${clusterScenario.title}`)

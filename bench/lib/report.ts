@@ -11,11 +11,20 @@ export interface Check {
   readonly detail: string
 }
 
+/** A scenario's own table (G, H), in place of the throughput table. */
+export interface CustomRows {
+  readonly header: ReadonlyArray<string>
+  readonly rows: ReadonlyArray<ReadonlyArray<string>>
+}
+
 /** Every server of the scenario once, one after another, compared with each other. */
 export interface Round {
   readonly runs: ReadonlyArray<RunResult>
   readonly checks: ReadonlyArray<Check>
   readonly notes: ReadonlyArray<string>
+  /** Scenarios with their own measurements (G, H): their table, and their results for the JSON. */
+  readonly table?: CustomRows
+  readonly data?: unknown
 }
 
 export interface ScenarioResult {
@@ -101,6 +110,10 @@ const quotecastRun = (round: Round): RunResult | undefined => round.runs.find((r
 /** Every run of the scenario as table cells, each compared with the quotecast run of its own round. */
 const rowsOf = (s: ScenarioResult): Array<ReadonlyArray<string>> =>
   s.rounds.flatMap((round, i) => {
+    if (round.table !== undefined)
+      return round.table.rows.map((r) =>
+        s.rounds.length > 1 ? [`${r[0] ?? ""} (round ${i + 1})`, ...r.slice(1)] : r,
+      )
     const q = quotecastRun(round)
     return round.runs.map((r) => row(r, q, s.rounds.length > 1 ? `${r.server} (round ${i + 1})` : r.server))
   })
@@ -108,10 +121,14 @@ const rowsOf = (s: ScenarioResult): Array<ReadonlyArray<string>> =>
 const notesOf = (s: ScenarioResult): Array<string> =>
   s.rounds.flatMap((round, i) => round.notes.map((n) => (s.rounds.length > 1 ? `round ${i + 1}: ${n}` : n)))
 
+const headerOf = (s: ScenarioResult): ReadonlyArray<string> => s.rounds[0]?.table?.header ?? HEADER
+
 export const markdownTable = (s: ScenarioResult): string =>
   [
-    `| ${HEADER.join(" | ")} |`,
-    `| ${HEADER.map(() => "---").join(" | ")} |`,
+    `| ${headerOf(s).join(" | ")} |`,
+    `| ${headerOf(s)
+      .map(() => "---")
+      .join(" | ")} |`,
     ...rowsOf(s).map((r) => `| ${r.join(" | ")} |`),
   ].join("\n")
 
@@ -122,8 +139,9 @@ const checksText = (s: ScenarioResult): Array<string> =>
 
 /** Plain-text table for the terminal. */
 export const textTable = (s: ScenarioResult): string => {
-  const rows = [HEADER, ...rowsOf(s)]
-  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
+  const header = headerOf(s)
+  const rows = [header, ...rowsOf(s)]
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
   const line = (r: ReadonlyArray<string>) =>
     r
       .map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))

@@ -21,7 +21,7 @@ import type { FeedCounters, LiveMemory } from "../servers/control.js"
 import { makeBenchPool, type Protocol } from "./clients.js"
 import { type BenchServer, type ProcSample, type ServerKind, serverLabel, startServer } from "./server.js"
 
-export type ScenarioId = "A" | "B" | "C" | "D" | "E" | "F" | "smoke"
+export type ScenarioId = "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H" | "smoke" | "smoke-G" | "smoke-H"
 
 export interface ServerSpec {
   readonly kind: ServerKind

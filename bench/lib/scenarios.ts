@@ -2,7 +2,10 @@
  * The issue's scenarios (A-F) and the smoke scenario npm test runs. Sizes are the issue's;
  * windows are short so that the whole suite stays under 10 minutes on this machine.
  */
+
+import type { AttackSpec } from "./attack.js"
 import type { Scenario } from "./scenario.js"
+import type { StormSpec } from "./storm.js"
 
 const GB = 1024 ** 3
 const all3 = [{ kind: "quotecast" }, { kind: "ws" }, { kind: "socketio" }] as const
@@ -103,4 +106,89 @@ export const smokeScenario: Scenario = {
   windowSec: 1.5,
   rssKillBytes: 1 * GB,
   targets: "none (smoke)",
+}
+
+/** Scenario G: 10,000 clients with saved sessions reconnect at once (issue 12, point 6). */
+export const stormSpec: StormSpec = {
+  scenario: {
+    id: "G",
+    title:
+      "Reconnect storm: 10,000 clients with sessions (20 subscriptions each) cut and reconnecting at once, 100 observers, 100 ticks/s",
+    connections: 10_000,
+    subscriptions: 20,
+    codes: 200,
+    feedRate: 100,
+    compression: false,
+    servers: [{ kind: "quotecast" }, { kind: "ws" }],
+    warmupSec: 2,
+    windowSec: 3,
+    rssKillBytes: 3 * GB,
+    targets:
+      "every session restored; observers' delivery p99 during the storm < 1 s; storm duration and server CPU per restore reported beside the bare ws handshake cost",
+  },
+  observers: 100,
+  stormLimitSec: 90,
+}
+
+/** npm test: scenario G's code paths at a tiny size. */
+export const smokeStormSpec: StormSpec = {
+  scenario: {
+    ...stormSpec.scenario,
+    id: "smoke-G",
+    title: "smoke: reconnect storm of 30 clients x 5 subscriptions, 5 observers",
+    // A small concurrency so that even 30 clients wait for their turn.
+    servers: [{ kind: "quotecast", env: { SETUP_CONCURRENCY: "4" } }, { kind: "ws" }],
+    connections: 30,
+    subscriptions: 5,
+    codes: 20,
+    warmupSec: 0.5,
+    windowSec: 1,
+    rssKillBytes: 1 * GB,
+    targets: "none (smoke)",
+  },
+  observers: 5,
+  stormLimitSec: 20,
+}
+
+/** Scenario H: observers' p99 without and with one attacker at its rate limit (issue 12, point 2). */
+export const attackSpec: AttackSpec = {
+  scenario: {
+    id: "H",
+    title:
+      "Attack: 200 observers (20 pinging) at 200 ticks/s, without and with one attacker sending worst-case frames at its rate limit",
+    connections: 200,
+    subscriptions: 20,
+    codes: 200,
+    feedRate: 200,
+    compression: false,
+    servers: [{ kind: "quotecast" }],
+    warmupSec: 3,
+    windowSec: 15,
+    rssKillBytes: 3 * GB,
+    targets: "the attacker adds <= 50 ms to observers' delivery and pong p99; every answer to it under 4 KB",
+  },
+  observers: 200,
+  pingers: 20,
+  pingRate: 10,
+  attackRate: 100,
+  maxPayloadBytes: 65_536,
+}
+
+/** npm test: scenario H's code paths at a tiny size. */
+export const smokeAttackSpec: AttackSpec = {
+  ...attackSpec,
+  scenario: {
+    ...attackSpec.scenario,
+    id: "smoke-H",
+    title: "smoke: 5 observers (2 pinging), one attacker",
+    connections: 5,
+    subscriptions: 5,
+    codes: 20,
+    warmupSec: 0.5,
+    windowSec: 1,
+    rssKillBytes: 1 * GB,
+    targets: "none (smoke)",
+  },
+  observers: 5,
+  pingers: 2,
 }
