@@ -122,10 +122,12 @@ export const appConfig = Config.all({
     }),
   ),
   // Limits: WebSocket input (decoding cost, nesting, rate charged by cost).
-  // Shape of a client frame, checked before JSON.parse (a legal message is 2 deep; its longest array is 100 targets).
+  // Shape of a client frame, checked before JSON.parse (a legal message is 2 deep, has at most 3 fields
+  // and its longest array is 100 targets).
   wsJsonLimits: Config.all({
     maxDepth: positiveInt("WS_MAX_JSON_DEPTH", 8),
     maxArrayItems: positiveInt("WS_MAX_ARRAY_ITEMS", 100),
+    maxObjectMembers: positiveInt("WS_MAX_OBJECT_MEMBERS", 32),
   }),
   // A frame costs one RATE_LIMIT token per started this many characters (every legal message fits in one).
   wsFrameCostBytes: positiveInt("WS_FRAME_COST_BYTES", 4096),

@@ -449,7 +449,8 @@ const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
     if (Either.isLeft(decoded)) {
       env.stats.decodeErrors++
       const reason = decoded.left.details.reason
-      if (reason === "too_deep" || reason === "array_too_long") env.stats.wsFramesRejected[reason]++
+      if (reason === "too_deep" || reason === "array_too_long" || reason === "too_many_members")
+        env.stats.wsFramesRejected[reason]++
       env.limiter.charge(a.bucket, env.config.wsInvalidFrameCost)
       env.stats.wsInputCost += env.config.wsInvalidFrameCost
       return yield* sendError(conn, decoded.left)

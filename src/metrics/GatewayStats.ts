@@ -40,7 +40,7 @@ export class GatewayStatsImpl {
   rateLimitRejections = 0
   decodeErrors = 0
   /** Client frames refused by a WebSocket input limit before JSON.parse, by reason. */
-  readonly wsFramesRejected = { too_deep: 0, array_too_long: 0 }
+  readonly wsFramesRejected = { too_deep: 0, array_too_long: 0, too_many_members: 0 }
   /** Rate-limit tokens charged for client frames: 1 per ordinary message, more for large or invalid ones. */
   wsInputCost = 0
   eventsPublished = 0

@@ -4,9 +4,10 @@
  *
  * Cost and answer are bounded whatever the frame holds (README "Limits and abuse"):
  * - its shape is checked before `JSON.parse` in one pass (`jsonLimits.ts`): nesting deeper than
- *   `maxDepth` or an array longer than `maxArrayItems` (default: the longest array a legal
- *   message holds) is refused unparsed, so Schema never walks tens of thousands of items and
- *   no recursive walk meets a 100,000-deep nesting;
+ *   `maxDepth`, an array longer than `maxArrayItems` (default: the longest array a legal
+ *   message holds) or an object of more than `maxObjectMembers` is refused unparsed, so Schema
+ *   never walks tens of thousands of items, no recursive walk meets a 100,000-deep nesting, and
+ *   V8 never parses an object of thousands of distinct keys (its slowest input per byte);
  * - Schema stops at the first issue of each field and at most `MAX_ISSUES` are reported, each
  *   cut to a few hundred characters (it quotes the offending value);
  * - every echoed value (an unknown `type`, JSON.parse's message) is cut short, and a final
@@ -22,10 +23,17 @@ import {
   schemaForType,
 } from "./client.js"
 import { InvalidMessage } from "./errors.js"
-import { checkJsonLimits, type JsonLimits } from "./jsonLimits.js"
+import { checkJsonShape, type JsonShapeLimits, type JsonShapeViolation } from "./jsonLimits.js"
 
-/** Defaults of WS_MAX_JSON_DEPTH and WS_MAX_ARRAY_ITEMS: a legal message is 2 deep; extra fields get some room. */
-export const WS_JSON_LIMITS: JsonLimits = { maxDepth: 8, maxArrayItems: MAX_TARGETS }
+/**
+ * Defaults of WS_MAX_JSON_DEPTH, WS_MAX_ARRAY_ITEMS and WS_MAX_OBJECT_MEMBERS: a legal message is
+ * 2 deep, its longest array is its targets and it has at most 3 fields; extra fields get room.
+ */
+export const WS_JSON_LIMITS: JsonShapeLimits = {
+  maxDepth: 8,
+  maxArrayItems: MAX_TARGETS,
+  maxObjectMembers: 32,
+}
 
 /** Schema issues listed in `details.errors` at most (at most one per field is found anyway). */
 export const MAX_ISSUES = 5
@@ -105,9 +113,10 @@ const invalid = (reason: string, details: Readonly<Record<string, unknown>>): In
 export const binaryFrame = (): InvalidMessage =>
   invalid("Binary frames are not supported; send JSON text", { reason: "binary_frame" })
 
-const limitMessages: Record<"too_deep" | "array_too_long", (limit: number) => string> = {
+const limitMessages: Record<JsonShapeViolation["reason"], (limit: number) => string> = {
   too_deep: (limit) => `JSON nested deeper than ${limit} levels`,
   array_too_long: (limit) => `An array holds more than ${limit} items`,
+  too_many_members: (limit) => `An object holds more than ${limit} members`,
 }
 
 /** What an unknown `type` was: a string or number is echoed (cut short), anything else is named by its kind. */
@@ -147,9 +156,9 @@ const invalidFields = (
 
 export const decodeText = (
   text: string,
-  limits: JsonLimits = WS_JSON_LIMITS,
+  limits: JsonShapeLimits = WS_JSON_LIMITS,
 ): Either.Either<ClientMessage, InvalidMessage> => {
-  const violation = checkJsonLimits(text, limits)
+  const violation = checkJsonShape(text, limits)
   if (violation !== undefined) {
     return Either.left(
       invalid(limitMessages[violation.reason](violation.limit), {

@@ -1,6 +1,6 @@
 /**
  * Shape limits of a JSON text, checked in one pass over its characters BEFORE `JSON.parse`:
- * nesting depth and the length of every array. Parsing an attacker's text first would already
+ * nesting depth, the length of every array and (`checkJsonShape`) the members of every object. Parsing an attacker's text first would already
  * have paid for what the limits are there to refuse (a 30,000-item array handed to Schema, a
  * 100,000-deep nesting that overflows a recursive walk). The scan allocates nothing: it keeps
  * one item count per open container in a module-level stack that never holds more than
@@ -31,11 +31,9 @@ const TAB = 0x09
 const LF = 0x0a
 const CR = 0x0d
 
-/** Marks an open object on the stack; an open array holds its item count (>= 0). */
-const OBJECT = -1
-
-/** Shared by every call (JavaScript runs one at a time); grown only if a limit above its size is configured. */
-let stack = new Int32Array(64)
+/** Per open container (index = depth): its items or members so far, and whether it is an object. */
+let counts = new Int32Array(64)
+let isObject = new Uint8Array(64)
 
 const isSpace = (c: number) => c === SPACE || c === LF || c === CR || c === TAB
 
@@ -55,12 +53,42 @@ const skipString = (text: string, open: number): number => {
   }
 }
 
+/** `JsonLimits` plus a bound on the members of each object. */
+export interface JsonShapeLimits extends JsonLimits {
+  readonly maxObjectMembers: number
+}
+
+export type JsonShapeViolation =
+  | JsonViolation
+  | { readonly reason: "too_many_members"; readonly limit: number }
+
+/**
+ * `checkJsonLimits` that also bounds the members of each object. Why it matters: V8 parses an
+ * object of thousands of distinct keys far more slowly per byte than anything else (measured:
+ * a 64 KB frame of one object with 6,500 distinct keys takes 16.7 ms; the same keys spread over
+ * 100 objects of 60 take 0.36 ms, and 32,000 numbers 1.2 ms). Not validating syntax either.
+ */
+export const checkJsonShape = (text: string, limits: JsonShapeLimits): JsonShapeViolation | undefined =>
+  scan(text, limits.maxDepth, limits.maxArrayItems, limits.maxObjectMembers)
+
 /** undefined when within limits. Does not validate JSON syntax (JSON.parse does that after). */
 export const checkJsonLimits = (text: string, limits: JsonLimits): JsonViolation | undefined => {
-  const { maxDepth, maxArrayItems } = limits
-  if (stack.length < maxDepth + 1) stack = new Int32Array(maxDepth + 1)
+  const v = scan(text, limits.maxDepth, limits.maxArrayItems, Number.POSITIVE_INFINITY)
+  return v?.reason === "too_many_members" ? undefined : v
+}
+
+const scan = (
+  text: string,
+  maxDepth: number,
+  maxArrayItems: number,
+  maxObjectMembers: number,
+): JsonShapeViolation | undefined => {
+  if (counts.length < maxDepth + 1) {
+    counts = new Int32Array(maxDepth + 1)
+    isObject = new Uint8Array(maxDepth + 1)
+  }
   let depth = 0
-  // True right after `[`: the next significant character decides whether the array has an item.
+  // True right after `[` or `{`: the next significant character says whether it has a first item.
   let opened = false
   const n = text.length
   let i = 0
@@ -68,9 +96,10 @@ export const checkJsonLimits = (text: string, limits: JsonLimits): JsonViolation
     const c = text.charCodeAt(i)
     if (opened && !isSpace(c)) {
       opened = false
-      if (c !== CLOSE_ARRAY) {
-        stack[depth] = 1
-        if (maxArrayItems < 1) return { reason: "array_too_long", limit: maxArrayItems }
+      if (c !== CLOSE_ARRAY && c !== CLOSE_OBJECT) {
+        counts[depth] = 1
+        const v = overLimit(depth, maxArrayItems, maxObjectMembers)
+        if (v !== undefined) return v
       }
     }
     switch (c) {
@@ -81,24 +110,35 @@ export const checkJsonLimits = (text: string, limits: JsonLimits): JsonViolation
       case OPEN_OBJECT:
         if (depth >= maxDepth) return { reason: "too_deep", limit: maxDepth }
         depth++
-        stack[depth] = c === OPEN_ARRAY ? 0 : OBJECT
-        opened = c === OPEN_ARRAY
+        counts[depth] = 0
+        isObject[depth] = c === OPEN_OBJECT ? 1 : 0
+        opened = true
         break
       case CLOSE_ARRAY:
       case CLOSE_OBJECT:
         if (depth > 0) depth--
         break
-      case COMMA: {
-        const items = stack[depth] as number
-        // A comma inside an open array starts its next item (depth 0 is outside any container).
-        if (depth > 0 && items !== OBJECT) {
-          if (items >= maxArrayItems) return { reason: "array_too_long", limit: maxArrayItems }
-          stack[depth] = items + 1
+      case COMMA:
+        // A comma inside an open container starts its next item (depth 0 is outside any).
+        if (depth > 0) {
+          counts[depth] = (counts[depth] as number) + 1
+          const v = overLimit(depth, maxArrayItems, maxObjectMembers)
+          if (v !== undefined) return v
         }
         break
-      }
     }
     i++
   }
   return undefined
+}
+
+const overLimit = (
+  depth: number,
+  maxArrayItems: number,
+  maxObjectMembers: number,
+): JsonShapeViolation | undefined => {
+  const count = counts[depth] as number
+  if (isObject[depth] === 1)
+    return count > maxObjectMembers ? { reason: "too_many_members", limit: maxObjectMembers } : undefined
+  return count > maxArrayItems ? { reason: "array_too_long", limit: maxArrayItems } : undefined
 }

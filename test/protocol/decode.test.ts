@@ -67,6 +67,7 @@ describe("decoding client frames", () => {
       decodeText(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets }), {
         maxDepth: 8,
         maxArrayItems: 1000,
+        maxObjectMembers: 32,
       }),
     )
     expect(Either.getOrThrow(d).details).toMatchObject({ reason: "invalid_fields" })

@@ -5,13 +5,20 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
-import { checkJsonLimits, type JsonLimits } from "../../src/protocol/jsonLimits.js"
+import { checkJsonLimits, checkJsonShape, type JsonLimits } from "../../src/protocol/jsonLimits.js"
 
 /** Depth of a parsed value: a scalar is 0, `{}` and `[]` are 1. */
 const depthOf = (v: unknown): number => {
   if (Array.isArray(v)) return 1 + v.reduce((m: number, x) => Math.max(m, depthOf(x)), 0)
   if (typeof v === "object" && v !== null)
     return 1 + Object.values(v).reduce((m: number, x) => Math.max(m, depthOf(x)), 0)
+  return 0
+}
+/** Most members of any object in a parsed value. */
+const widestObject = (v: unknown): number => {
+  if (Array.isArray(v)) return v.reduce((m: number, x) => Math.max(m, widestObject(x)), 0)
+  if (typeof v === "object" && v !== null)
+    return Object.values(v).reduce((m: number, x) => Math.max(m, widestObject(x)), Object.keys(v).length)
   return 0
 }
 /** Longest array anywhere in a parsed value. */
@@ -123,4 +130,53 @@ describe("checkJsonLimits", () => {
       checkJsonLimits(b + a, limits(3, 3))
     },
   )
+
+  describe("checkJsonShape: members per object too", () => {
+    const shape = (maxDepth: number, maxArrayItems: number, maxObjectMembers: number) => ({
+      maxDepth,
+      maxArrayItems,
+      maxObjectMembers,
+    })
+
+    it("counts each object's members apart, and never limits them in checkJsonLimits", () => {
+      expect(checkJsonShape("{}", shape(2, 0, 0))).toBeUndefined()
+      expect(checkJsonShape('{"a":1}', shape(2, 0, 0))).toEqual({ reason: "too_many_members", limit: 0 })
+      expect(checkJsonShape('{"a":1,"b":[1,2,3],"c":{"d":1,"e":2}}', shape(2, 3, 3))).toBeUndefined()
+      expect(checkJsonShape('{"a":1,"b":2,"c":3,"d":4}', shape(2, 3, 3))).toEqual({
+        reason: "too_many_members",
+        limit: 3,
+      })
+      // Commas inside member values and strings are not members.
+      expect(checkJsonShape('{"a,b":[1,2,3],"c":"d,e,f"}', shape(2, 3, 2))).toBeUndefined()
+      const wide = `{${Array.from({ length: 6500 }, (_, i) => `"k${i}":1`).join(",")}}`
+      expect(checkJsonShape(wide, shape(8, 100, 32))).toEqual({ reason: "too_many_members", limit: 32 })
+      expect(checkJsonLimits(wide, limits(8, 100))).toBeUndefined()
+    })
+
+    it.prop(
+      "agrees with the parsed value on every JSON text",
+      [
+        trickyJson,
+        FastCheck.integer({ min: 0, max: 6 }),
+        FastCheck.integer({ min: 0, max: 7 }),
+        FastCheck.integer({ min: 0, max: 5 }),
+        FastCheck.constantFrom(0, 2),
+      ],
+      ([value, maxDepth, maxArrayItems, maxObjectMembers, indent]) => {
+        const text = JSON.stringify(value, null, indent)
+        const v = checkJsonShape(text, shape(maxDepth, maxArrayItems, maxObjectMembers))
+        const within =
+          depthOf(value) <= maxDepth &&
+          longestArray(value) <= maxArrayItems &&
+          widestObject(value) <= maxObjectMembers
+        if (within) expect(v).toBeUndefined()
+        else if (v?.reason === "too_deep") expect(depthOf(value)).toBeGreaterThan(maxDepth)
+        else if (v?.reason === "array_too_long") expect(longestArray(value)).toBeGreaterThan(maxArrayItems)
+        else {
+          expect(v).toEqual({ reason: "too_many_members", limit: maxObjectMembers })
+          expect(widestObject(value)).toBeGreaterThan(maxObjectMembers)
+        }
+      },
+    )
+  })
 })
