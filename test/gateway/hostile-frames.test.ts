@@ -39,6 +39,11 @@ const hostile: ReadonlyArray<readonly [string, string, string]> = [
     "too_deep",
   ],
   ["targets nested 30,000 deep", subscribeOf(`${"[".repeat(30_000)}${"]".repeat(30_000)}`), "too_deep"],
+  [
+    "a ping with 6,500 distinct extra keys",
+    `{"type":"ping",${Array.from({ length: 6500 }, (_, i) => `"k${i}":1`).join(",")}}`,
+    "too_many_members",
+  ],
   ["a 64 KB unknown type", JSON.stringify({ type: "x".repeat(64 * KB - 20) }), "unknown_type"],
   [
     "an unknown type that is a 60 KB object",
