@@ -30,7 +30,13 @@ import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { isUserTopic, type Topic } from "../broker/topics.js"
 import { internKey, type Outgoing } from "../protocol/encode.js"
-import { epochKeyOf, luaScript, RedisClient } from "./RedisClient.js"
+import {
+  epochKeyOf,
+  luaScript,
+  RedisClient,
+  type RedisClientShape,
+  type RedisCommandError,
+} from "./RedisClient.js"
 
 export interface WireMessage {
   readonly origin: string
@@ -54,6 +60,34 @@ export const decodeWire = (payload: string): WireMessage | undefined => {
     msg: { key: key === "" ? undefined : internKey(key), body: payload.slice(c + 1) },
   }
 }
+
+/** The capped list of recent user-topic messages: `id \t channel \t publish time \t wire payload`. */
+export const recentKeyOf = (prefix: string) => `${prefix}user-messages:recent`
+
+/**
+ * The open bodies of the messages on user topic `topic` published at or after `since` (epoch
+ * ms) that Redis still keeps, oldest first: what a session whose instance crashed missed.
+ */
+export const userMessagesSince = (
+  redis: RedisClientShape,
+  topic: Topic,
+  since: number,
+): Effect.Effect<ReadonlyArray<string>, RedisCommandError> =>
+  Effect.map(
+    redis.exec("LRANGE recent", (r) => r.lrange(recentKeyOf(redis.prefix), 0, -1)),
+    (entries) => {
+      const channel = `${redis.prefix}${topic}`
+      const bodies: Array<string> = []
+      // LPUSH keeps the newest first.
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [, ch, at, wirePayload] = (entries[i] as string).split("\t")
+        if (ch !== channel || wirePayload === undefined || Number(at) < since) continue
+        const wire = decodeWire(wirePayload)
+        if (wire !== undefined) bodies.push(wire.msg.body)
+      }
+      return bodies
+    },
+  )
 
 /** How many recent user-topic messages Redis keeps for replay after an instance's outage. */
 const RECENT_USER_MESSAGES = 1000
@@ -89,7 +123,7 @@ export const RedisBrokerLive = Layer.scoped(
     const hub = new TopicHub()
     const channelOf = (topic: Topic) => `${prefix}${topic}`
     const counterKey = `${prefix}user-messages:seq`
-    const recentKey = `${prefix}user-messages:recent`
+    const recentKey = recentKeyOf(prefix)
     const epochKey = epochKeyOf(prefix)
 
     // Replay ids delivered here (insertion-ordered, trimmed to SEEN_IDS).

@@ -30,7 +30,8 @@
  *   continues from it; a claim of a session its owner never released (the instance crashed)
  *   continues after `ceil` instead, and reports the jump.
  */
-import { Clock, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { userTopic } from "../broker/topics.js"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Conn } from "../connection/Conn.js"
 import { Registry } from "../connection/Registry.js"
@@ -48,20 +49,24 @@ import {
   savedGroupOf,
   worthSaving,
 } from "../session/SessionStore.js"
+import { userMessagesSince } from "./RedisBroker.js"
 import { luaScript, RedisClient, type RedisClientShape, type RedisCommandError } from "./RedisClient.js"
 
 /** How often the TTL and sequence number of attached sessions are refreshed. */
 export const ATTACHED_REFRESH_MS = 30_000
 /**
  * KEYS: session, alerts. ARGV: instance, connection, ttl ms, sequence block. Returns nil, or
- * [jumped from ("" when not), ...the hash as claimed]. A session still attached to an owner that
- * never released it continues after the ceiling that owner had reserved.
+ * [jumped from ("" when not), previous owner instance, its last write's remaining TTL (ms), ...the
+ * hash as claimed]. A session still attached to an owner that never released it continues after
+ * the ceiling that owner had reserved.
  */
 const claimScript = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 local from = redis.call('HGET', KEYS[1], 'jump_from') or ''
 local owner = redis.call('HGET', KEYS[1], 'owner_conn')
+local previous = redis.call('HGET', KEYS[1], 'owner_instance') or ''
+local pttl = redis.call('PTTL', KEYS[1])
 if owner and owner ~= '' then
   local ceil = tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0')
   if ceil > seq then
@@ -74,6 +79,8 @@ redis.call('HSET', KEYS[1], 'seq', seq, 'ceil', seq + tonumber(ARGV[4]), 'owner_
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, tostring(pttl))
+table.insert(out, 1, previous)
 table.insert(out, 1, from)
 return out
 `)
@@ -211,14 +218,37 @@ export const detachOrphan = (redis: RedisClientShape, sessionId: string, owner: 
 
 const fail = (e: RedisCommandError) => new SessionStoreError({ reason: `${e.command}: ${e.reason}` })
 
-/** The claim script's answer: [jumped from ("" when not), ...flat hash]. */
-const parseClaimed = (id: string, reply: ReadonlyArray<string>): SessionRecord | undefined => {
+/** Alerts published this long before a crashed owner was last known alive are kept for the restore too. */
+const CRASH_REPLAY_MARGIN_MS = 5_000
+
+const MemberBeat = Schema.parseJson(Schema.Struct({ at: Schema.Number }))
+const decodeBeat = Schema.decodeUnknownOption(MemberBeat)
+/** When a member entry (`RedisClusterView`) says its instance was last alive; 0 when unknown. */
+const beatAt = (entry: string | null): number =>
+  Option.match(decodeBeat(entry), { onNone: () => 0, onSome: (b) => b.at })
+
+/** What the claim script found besides the record: who held the session and when it last wrote it. */
+interface Claimed {
+  readonly record: SessionRecord | undefined
+  readonly previousInstance: string
+  /** Remaining TTL (ms) of the hash before the claim, from its owner's last write. */
+  readonly previousTtlMs: number
+}
+
+/** The claim script's answer: [jumped from ("" when not), previous instance, pttl, ...flat hash]. */
+const parseClaimed = (id: string, reply: ReadonlyArray<string>): Claimed => {
   const h = new Map<string, string>()
-  for (let i = 1; i + 1 < reply.length; i += 2) h.set(reply[i] as string, reply[i + 1] as string)
+  for (let i = 3; i + 1 < reply.length; i += 2) h.set(reply[i] as string, reply[i + 1] as string)
   const record = recordOf(id, Object.fromEntries(h))
   const from = reply[0] ?? ""
-  if (record === undefined || from === "") return record
-  return { ...record, sequenceJump: { from: Number(from), to: record.lastSequence } }
+  const previousInstance = reply[1] ?? ""
+  const previousTtlMs = Number(reply[2] ?? -1)
+  if (record === undefined || from === "") return { record, previousInstance, previousTtlMs }
+  return {
+    record: { ...record, sequenceJump: { from: Number(from), to: record.lastSequence } },
+    previousInstance,
+    previousTtlMs,
+  }
 }
 
 const recordOf = (id: string, h: Readonly<Record<string, string>>): SessionRecord | undefined => {
@@ -247,6 +277,8 @@ export const RedisSessionStoreLive = Layer.scoped(
     const stats = yield* GatewayStats
     const { prefix, instanceId } = redis
     const block = config.sessionSequenceBlock
+    // RedisClusterView's membership hash: each instance's last beat.
+    const membersKey = `${prefix}members`
     const ttlMs = config.sessionTtlS * 1000
     // A crashed owner never releases: its sessions stay restorable about SESSION_TTL_S past its last refresh.
     const attachedTtlMs = ttlMs + 2 * ATTACHED_REFRESH_MS
@@ -316,15 +348,17 @@ export const RedisSessionStoreLive = Layer.scoped(
           ),
         )
         .pipe(
-          Effect.map((results) => {
-            for (let i = 0; i < batch.length; i++) {
-              if (results[i] !== 1) continue
-              const { conn, ceiling } = batch[i] as (typeof batch)[number]
-              stats.sessionsPersisted++
-              const held = reserved.get(conn.id)
-              if (held !== undefined && held < ceiling) reserved.set(conn.id, ceiling)
-            }
-          }),
+          Effect.flatMap((results) =>
+            Effect.sync(() => {
+              for (let i = 0; i < batch.length; i++) {
+                if (results[i] !== 1) continue
+                const { conn, ceiling } = batch[i] as (typeof batch)[number]
+                stats.sessionsPersisted++
+                const held = reserved.get(conn.id)
+                if (held !== undefined && held < ceiling) reserved.set(conn.id, ceiling)
+              }
+            }),
+          ),
           Effect.catchAll((e) =>
             Effect.sync(() => {
               // Written again on the next tick (the scripts are idempotent).
@@ -338,6 +372,34 @@ export const RedisSessionStoreLive = Layer.scoped(
     yield* Effect.forkScoped(
       Effect.repeat(persist, Schedule.spaced(`${config.sessionPersistIntervalMs} millis`)),
     )
+
+    /**
+     * A session whose instance crashed was still attached, so the alerts fired since were neither
+     * delivered nor kept for it (only released sessions keep alerts). The broker's recent list
+     * still has them: keep for the restore the user's messages published since the old owner was
+     * last known alive (its membership beat, or its last write of the session), less a margin.
+     * At least once: an alert the old connection received just before the crash comes again.
+     */
+    const keepAlertsMissedInCrash = (record: SessionRecord, claimed: Claimed) =>
+      Effect.gen(function* () {
+        if (record.userId === null || claimed.previousInstance === "") return
+        const now = yield* Clock.currentTimeMillis
+        const beat = yield* redis.exec("HGET members", (r) => r.hget(membersKey, claimed.previousInstance))
+        const lastWrite = claimed.previousTtlMs > 0 ? now - (attachedTtlMs - claimed.previousTtlMs) : 0
+        const since = Math.max(beatAt(beat), lastWrite) - CRASH_REPLAY_MARGIN_MS
+        const bodies = yield* userMessagesSince(redis, userTopic(record.userId), since)
+        if (bodies.length === 0) return
+        yield* redis.exec("keep alerts missed in a crash", async (r) => {
+          await r.rpush(alertsKey(record.id), ...bodies)
+          await r.pexpire(alertsKey(record.id), attachedTtlMs)
+        })
+        yield* Effect.logInfo("alerts missed by a crashed instance kept for the restore").pipe(
+          Effect.annotateLogs({ session_id: record.id, alerts: bodies.length }),
+        )
+      }).pipe(
+        // The restore goes on without them; said in the log, not silently.
+        Effect.catchAll((e) => Effect.logWarning("alerts missed in a crash not recovered", e.reason)),
+      )
 
     // One clock for every attached session of this instance (TTL and sequence number), each
     // connection's in its slice of the interval: no burst of every session's script at once.
@@ -396,10 +458,14 @@ export const RedisSessionStoreLive = Layer.scoped(
           )
           if (!Array.isArray(reply)) return Option.none()
           yield* redis.exec("ZREM released", (r) => r.zrem(releasedKey, id))
-          const record = parseClaimed(id, reply as ReadonlyArray<string>)
+          const claimed = parseClaimed(id, reply as ReadonlyArray<string>)
+          const record = claimed.record
           if (record !== undefined) {
             reserved.set(owner.connectionId, record.lastSequence + block)
-            if (record.sequenceJump !== undefined) stats.sessionSequenceJumps++
+            if (record.sequenceJump !== undefined) {
+              stats.sessionSequenceJumps++
+              yield* keepAlertsMissedInCrash(record, claimed)
+            }
           }
           // Attached again: no longer one of its user's saved sessions (an anonymous one leaves
           // its address's group when it expires there or is popped past the cap).

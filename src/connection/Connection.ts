@@ -287,10 +287,7 @@ const adopt = (env: Env, a: Actor, record: SessionRecord) =>
       const missed = [...snaps, ...alerts.map((body): Outgoing => ({ key: undefined, body }))]
       // The restored set can differ from the saved one (targets no longer known): save it.
       env.sessions.changed(conn)
-      return [
-        reconnectedMsg(record.id, restored, missed.length, yield* now, record.sequenceJump),
-        ...missed,
-      ]
+      return [reconnectedMsg(record.id, restored, missed.length, yield* now, record.sequenceJump), ...missed]
     }),
   )
 

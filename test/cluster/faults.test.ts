@@ -91,6 +91,8 @@ describe("an instance SIGKILLed", () => {
   let seenBefore = 0
   let back: Awaited<ReturnType<typeof connect>>
   let reconnected: Msg
+  /** An alert of the user fired after the crash, before the restore. */
+  let firedMeanwhile: Msg
 
   beforeAll(async () => {
     const [a, b] = onShared as [GatewayProcess, GatewayProcess]
@@ -112,6 +114,14 @@ describe("an instance SIGKILLed", () => {
 
     await kill(a)
     await c.closed
+    const api = await alertsApi(b, "crash-trader")
+    firedMeanwhile = await api.create({ code: "000660", alert_type: "price_above", threshold: 140_000 })
+    expect((await ingest(b, [priceEvent("000660", 141_000)])).status).toBe(202)
+    await waitFor(
+      async () => (await api.list()).some((x) => x.id === firedMeanwhile.id && x.status === "fired"),
+      5000,
+      "the alert to fire",
+    )
     back = await connect(b, `token=${token}&session_id=${first.connected.session_id}`)
     expect(back.connected.session_id).toBe(first.connected.session_id)
     reconnected = await back.client.nextOfType("reconnected")
@@ -129,6 +139,14 @@ describe("an instance SIGKILLed", () => {
     await back.client.next((m) => m.type === "price_update" && m.price === 74_000 && m.snapshot !== true)
     const rest = await back.client.drain(300)
     expect(rest.filter((m) => m.type === "price_update" && m.code === "000660")).toEqual([])
+  })
+
+  it("delivers on restore the alert fired while the session's instance was dead", async () => {
+    const missed = back.client.messages.slice(
+      back.client.messages.indexOf(reconnected) + 1,
+      back.client.messages.indexOf(reconnected) + 1 + reconnected.missed_messages_count,
+    )
+    expect(missed.filter((m) => m.type === "alert" && m.alert_id === firedMeanwhile.id)).toHaveLength(1)
   })
 
   it("never repeats a sequence number the client saw, and `reconnected` says the numbering jumped", async () => {
