@@ -71,6 +71,10 @@ const CLIENT_ERRORS: Record<string, { readonly reason: string; readonly status: 
 const errorCodeOf = (e: Error): string | undefined =>
   "code" in e && typeof e.code === "string" ? e.code : undefined
 
+/** TCP connections of any kind: the WebSocket cap plus room for HTTP requests. */
+export const tcpLimitOf = (maxWebSockets: number) =>
+  maxWebSockets + Math.max(64, Math.ceil(maxWebSockets / 10))
+
 /** How often Node looks for sockets past the handshake or request timeout. */
 const checkingIntervalOf = (handshakeTimeoutMs: number) =>
   Math.min(1_000, Math.max(50, Math.floor(handshakeTimeoutMs / 4)))
@@ -163,6 +167,10 @@ const ServerLive = Layer.scoped(
       handler,
     )
     server.keepAliveTimeout = config.httpKeepAliveTimeoutMs
+    // Every socket is a descriptor, HTTP ones too: beyond the WebSocket cap and a tenth more for
+    // HTTP, Node closes new TCP connections at once (counted), so no client can take them all.
+    server.maxConnections = tcpLimitOf(admission.limits.maxTotal)
+    server.on("drop", () => stats.admissionRejected("tcp_total"))
     // A body over its limit is refused before the client is invited to send it.
     server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (!(Number(req.headers["content-length"] ?? 0) > bodyLimitFor(limits, req.url ?? "/")))
@@ -239,6 +247,7 @@ const ServerLive = Layer.scoped(
         compression: config.compression,
         max_connections: admission.limits.maxTotal,
         max_connections_per_address: admission.limits.maxPerAddress,
+        max_tcp_connections: server.maxConnections,
         trusted_proxies: config.trustedProxies === "" ? "none" : config.trustedProxies,
       }),
     )

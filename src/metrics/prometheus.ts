@@ -222,7 +222,7 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   labelled(
     out,
     "quotecast_ws_admission_rejections_total",
-    "WebSocket upgrades refused by a connection cap or rate (429/503), by reason.",
+    "WebSocket upgrades refused by a cap or rate (429/503), and TCP connections dropped past the total (tcp_total), by reason.",
     s.admissionRejections,
   )
   labelled(

@@ -8,13 +8,14 @@
  * logged and counted under.
  */
 import type { IncomingMessage } from "node:http"
-import { connect as tcpConnect } from "node:net"
+import { type Socket, connect as tcpConnect } from "node:net"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Logger, Option } from "effect"
 import WebSocket from "ws"
 import type { AppConfigShape } from "../../src/config/AppConfig.js"
 import { Admission } from "../../src/http/admission.js"
 import { admissionKeyOf, clientAddressOf, trustedProxies } from "../../src/http/clientAddress.js"
+import { tcpLimitOf } from "../../src/http/Server.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import { type RunningGateway, sleep, startGateway, TestClient, waitFor } from "../support/gateway.js"
 
@@ -155,6 +156,33 @@ describe("connection caps", () => {
     expect(r.body).toMatchObject({ _tag: "ConnectionLimit", reason: "total" })
     expect(Number(r.retryAfter)).toBeGreaterThan(0)
     expect((await admissionRejections(gw)).get("total")).toBe(1)
+  })
+
+  it("closes new TCP connections at once past the WebSocket cap plus a tenth (at least 64) for HTTP", async () => {
+    const gw = await gatewayWith({ wsMaxConnections: Option.some(2) })
+    const limit = tcpLimitOf(2)
+    const sockets: Array<Socket> = []
+    try {
+      for (let i = 0; i < limit; i++) {
+        const s = tcpConnect(gw.port, "127.0.0.1")
+        s.on("error", () => {})
+        sockets.push(s)
+        await new Promise<void>((resolve) => s.once("connect", () => resolve()))
+      }
+      const extra = tcpConnect(gw.port, "127.0.0.1")
+      extra.on("error", () => {})
+      extra.resume()
+      sockets.push(extra)
+      await Promise.race([
+        new Promise<void>((resolve) => extra.once("close", () => resolve())),
+        sleep(3_000).then(() => {
+          throw new Error(`connection ${limit + 1} was still open after 3 s`)
+        }),
+      ])
+      expect((await admissionRejections(gw)).get("tcp_total")).toBe(1)
+    } finally {
+      for (const s of sockets) s.destroy()
+    }
   })
 
   it("bounds the rate of new connections per address (burst, then WS_CONNECT_RATE_PER_ADDRESS per second)", async () => {
