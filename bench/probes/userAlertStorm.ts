@@ -7,8 +7,9 @@
  * creates PROBE_ALERTS alerts on one stock (all crossed by the same price) and leaves
  * PROBE_SESSIONS saved sessions, keeps one live connection, and then a single ingested price
  * fires every alert. Reported: the observer's pong round trip and price delay (receipt minus
- * the event's timestamp) in the 3 s after each crossing, p50/p99/max over all rounds; alerts
- * seen by the live connection and by each restored session. Bounded: every wait has a deadline.
+ * the event's timestamp) in the 3 s after each crossing ("storm") and in the 3 s before it
+ * ("calm", the control on a shared machine), p50/p99/max over all rounds; alerts seen by the live
+ * connection and by each restored session. Bounded: every wait has a deadline.
  *
  *   npx tsx bench/probes/userAlertStorm.ts                         # this tree, embedded
  *   PROBE_ROOT=/tmp/qc-old npx tsx bench/probes/userAlertStorm.ts  # another checkout
@@ -138,6 +139,7 @@ const main = async () => {
 
     const publisher = await token("probe-publisher", "publisher")
     const windows: Array<[number, number]> = []
+    const calm: Array<[number, number]> = []
     const results: Array<string> = []
     for (let round = 0; round < ROUNDS; round++) {
       const code = CODES[round % CODES.length] as string
@@ -184,7 +186,10 @@ const main = async () => {
       }
       const live = await open(`${wsUrl}?token=${t}`)
       await live.first
-      await sleep(1000)
+      // The control window: the same seconds of the same run, without the storm.
+      const calmFrom = Date.now()
+      await sleep(WINDOW_MS)
+      calm.push([calmFrom, calmFrom + WINDOW_MS])
 
       const fired = Date.now()
       const res = await fetch(`${http}/v1/ingest`, {
@@ -216,23 +221,34 @@ const main = async () => {
       )
       await sleep(500)
     }
-    // A quiet baseline window after the storms.
-    const quietFrom = Date.now()
-    await sleep(WINDOW_MS)
     clearInterval(pinger)
     obs.ws.close()
 
-    const inWindows = <T extends { at: number }>(xs: Array<T>) =>
-      xs.filter((x) => windows.some(([a, b]) => x.at >= a && x.at <= b))
-    const quiet = <T extends { at: number }>(xs: Array<T>) => xs.filter((x) => x.at >= quietFrom)
+    const within =
+      (ws: Array<[number, number]>) =>
+      <T extends { at: number }>(xs: Array<T>) =>
+        xs.filter((x) => ws.some(([a, b]) => x.at >= a && x.at <= b))
+    const inWindows = within(windows)
+    const quiet = within(calm)
     const fmt = (xs: Array<number>) =>
       `n=${xs.length} p50=${pct(xs, 50)} p99=${pct(xs, 99)} max=${Math.max(...xs)} ms`
     for (const r of results) console.log(r)
+    if (process.env.PROBE_VERBOSE) {
+      // The slowest pongs, with when they came relative to the crossing of their round.
+      const offset = (at: number) => {
+        const w = windows.find(([from, to]) => at >= from && at <= to)
+        return w === undefined ? Number.NaN : at - w[0]
+      }
+      const worst = [...inWindows(pongs)].sort((x, y) => y.rtt - x.rtt).slice(0, 12)
+      console.log(
+        `slowest pongs (rtt@ms after crossing): ${worst.map((x) => `${x.rtt}@${offset(x.at)}`).join(" ")}`,
+      )
+    }
     console.log(`mode: ${redisUrl === undefined ? "embedded" : "cluster (1 instance, Redis)"}, root ${root}`)
     console.log(`storm  pong rtt:    ${fmt(inWindows(pongs).map((x) => x.rtt))}`)
     console.log(`storm  price delay: ${fmt(inWindows(prices).map((x) => x.delay))}`)
-    console.log(`quiet  pong rtt:    ${fmt(quiet(pongs).map((x) => x.rtt))}`)
-    console.log(`quiet  price delay: ${fmt(quiet(prices).map((x) => x.delay))}`)
+    console.log(`calm   pong rtt:    ${fmt(quiet(pongs).map((x) => x.rtt))}  (3 s before each crossing)`)
+    console.log(`calm   price delay: ${fmt(quiet(prices).map((x) => x.delay))}`)
   } finally {
     child.kill("SIGTERM")
     await new Promise((r) => {
