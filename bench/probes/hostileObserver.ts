@@ -1,0 +1,151 @@
+/**
+ * Ad-hoc probe (not part of `npm run bench`): the delay an observer client sees on ping/pong
+ * round trips while one attacker sends worst-case frames at its message rate (RATE_LIMIT,
+ * 100 a second by default), reconnecting whenever it is closed. The gateway runs in its own
+ * process, started from the source tree given as ROOT (default: this checkout), so the same
+ * probe measures an older tree too. Bounded: DURATION_S seconds (default 15).
+ *
+ *   node --import tsx bench/probes/hostileObserver.ts [numbers|nested|keys|none]
+ *   ROOT=/path/to/old/checkout node --import tsx bench/probes/hostileObserver.ts numbers
+ *
+ * Frames: `numbers` a 64 KB subscribe of 32,000 numbers (the issue's); `nested` a valid 64 KB
+ * ping whose extra field holds 32,000 numbers in arrays of 100 (within every shape limit, so
+ * parsed in full); `keys` a 64 KB ping with 6,500 distinct extra keys; `none` no attacker.
+ */
+import { spawn } from "node:child_process"
+import { resolve } from "node:path"
+import WebSocket from "ws"
+
+const kind = process.argv[2] ?? "numbers"
+const root = resolve(process.env.ROOT ?? ".")
+const durationS = Number(process.env.DURATION_S ?? 15)
+const ratePerS = Number(process.env.ATTACK_RATE ?? 100)
+const pingEveryMs = 20
+
+const SIZE = 64 * 1024
+const hundredZeros = `[0${",0".repeat(99)}]`
+const frames: Record<string, string> = {
+  numbers: `{"type":"subscribe","subscription_type":"stock","targets":[0${",0".repeat((SIZE - 64) / 2)}]}`,
+  // 100 rows of 3 arrays of 100 zeros: 4 deep, 100 items at most per array, about 61 KB.
+  nested: `{"type":"ping","x":[${Array.from({ length: 100 }, () => `[${hundredZeros},${hundredZeros},${hundredZeros}]`).join(",")}]}`,
+  keys: `{"type":"ping",${Array.from({ length: 6500 }, (_, i) => `"k${i}":1`).join(",")}}`,
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const startServer = async () => {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: root,
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", LOG_LEVEL: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let text = ""
+  child.stdout.on("data", (d) => {
+    text += d
+  })
+  child.stderr.on("data", (d) => {
+    text += d
+  })
+  const end = Date.now() + 30_000
+  for (;;) {
+    const m = /quotecast listening.*port=(\d+)/.exec(text)
+    if (m) return { child, port: Number(m[1]) }
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`gateway did not start: ${text}`)
+    await sleep(50)
+  }
+}
+
+const open = (url: string) =>
+  new Promise<WebSocket>((res, rej) => {
+    const ws = new WebSocket(url)
+    ws.once("open", () => res(ws))
+    ws.once("error", rej)
+  })
+
+const main = async () => {
+  const { child, port } = await startServer()
+  const url = `ws://127.0.0.1:${port}/v1/ws`
+  const frame = frames[kind]
+  const rtts: Array<number> = []
+  let attackerCloses = 0
+  let attackerFrames = 0
+  const attackerAnswers = new Map<string, number>()
+  let stop = false
+
+  const observer = await open(url)
+  observer.on("message", (d) => {
+    const m = JSON.parse(d.toString())
+    for (const x of m.type === "batch" ? m.messages : [m])
+      if (x.type === "pong" && typeof x.id === "number") rtts.push(performance.now() - x.id)
+  })
+
+  const attack = async () => {
+    while (!stop) {
+      const ws = await open(url)
+      ws.on("message", (d) => {
+        const m = JSON.parse(d.toString())
+        for (const x of m.type === "batch" ? m.messages : [m]) {
+          const k = x.type === "error" ? x.code : x.type
+          attackerAnswers.set(k, (attackerAnswers.get(k) ?? 0) + 1)
+        }
+      })
+      const closed = new Promise<void>((r) => ws.once("close", () => r()))
+      const start = performance.now()
+      let n = 0
+      while (!stop && ws.readyState === WebSocket.OPEN) {
+        // Paced by absolute schedule: `ratePerS` frames a second.
+        const due = start + (n * 1000) / ratePerS
+        const wait = due - performance.now()
+        if (wait > 0) await sleep(wait)
+        if (ws.readyState !== WebSocket.OPEN) break
+        ws.send(frame as string)
+        attackerFrames++
+        n++
+      }
+      if (!stop) attackerCloses++
+      ws.terminate()
+      await closed
+    }
+  }
+
+  await sleep(1000)
+  const attacking = frame === undefined ? Promise.resolve() : attack()
+  const started = performance.now()
+  let sent = 0
+  while (performance.now() - started < durationS * 1000) {
+    observer.send(JSON.stringify({ type: "ping", id: performance.now() }))
+    sent++
+    await sleep(pingEveryMs)
+  }
+  stop = true
+  await Promise.race([attacking, sleep(2000)])
+  await sleep(500)
+  observer.terminate()
+  child.kill("SIGKILL")
+
+  const sorted = [...rtts].sort((a, b) => a - b)
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]?.toFixed(1)
+  console.log(
+    JSON.stringify({
+      root,
+      kind,
+      frameBytes: frame?.length ?? 0,
+      durationS,
+      attackRatePerS: frame === undefined ? 0 : ratePerS,
+      attackerFrames,
+      attackerCloses,
+      attackerAnswers: Object.fromEntries(attackerAnswers),
+      pings: sent,
+      pongs: rtts.length,
+      rttMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1)?.toFixed(1) },
+    }),
+  )
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e)
+    process.exit(1)
+  },
+)
