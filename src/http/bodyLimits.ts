@@ -213,6 +213,9 @@ export const limitBodies = <E, R>(
     if (declared !== undefined && Number(declared) > limit) return refuse(tooLarge(limit))
     return readBounded(NodeHttpServerRequest.toIncomingMessage(request), limit).pipe(
       Effect.flatMap((buffer) => {
+        // A GET or HEAD body means nothing to any endpoint (and a web Request cannot carry one):
+        // bounded and read, it is dropped.
+        if (request.method === "GET" || request.method === "HEAD") return Effect.succeed(undefined)
         const text = buffer.toString("utf8")
         const problem = isJson(request.headers["content-type"])
           ? jsonProblem(text, limits, isIngest(request.url))
@@ -229,7 +232,9 @@ export const limitBodies = <E, R>(
                 HttpServerResponse.empty({ status: 400 }),
               ),
         onSuccess: (text) =>
-          Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, text)),
+          text === undefined
+            ? app
+            : Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, text)),
       }),
     )
   })

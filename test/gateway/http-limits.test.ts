@@ -214,6 +214,12 @@ describe("body size", () => {
     )
     expect(res.status).toBe(201)
   })
+  it("answers a GET that carries a small body as if it had none", async () => {
+    const c = await RawHttp.open(gw.port)
+    c.write(head(["GET /health HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 7"]))
+    c.write('{"a":1}')
+    expect((await c.response()).status).toBe(200)
+  })
 })
 
 describe("JSON shape", () => {
