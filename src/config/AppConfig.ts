@@ -98,6 +98,7 @@ export const appConfig = Config.all({
   httpMaxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 65_536),
   ingestMaxBodyBytes: positiveInt("INGEST_MAX_BODY_BYTES", 1_048_576),
   httpMaxJsonDepth: positiveInt("HTTP_MAX_JSON_DEPTH", 32),
+  httpMaxJsonObjectMembers: positiveInt("HTTP_MAX_JSON_OBJECT_MEMBERS", 100),
   ingestMaxEvents: positiveInt("INGEST_MAX_EVENTS", 1_000),
   ingestMaxReportedRejections: positiveInt("INGEST_MAX_REPORTED_REJECTIONS", 20),
   // A socket that has not sent complete request headers (HTTP or upgrade) by then is closed (408).

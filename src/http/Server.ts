@@ -102,6 +102,7 @@ const ServerLive = Layer.scoped(
       maxBodyBytes: config.httpMaxBodyBytes,
       ingestMaxBodyBytes: config.ingestMaxBodyBytes,
       maxJsonDepth: config.httpMaxJsonDepth,
+      maxObjectMembers: config.httpMaxJsonObjectMembers,
       maxArrayItems: config.ingestMaxEvents,
     }
     const app = limitBodies(yield* HttpApiBuilder.httpApp, limits, stats)

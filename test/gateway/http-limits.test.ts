@@ -239,6 +239,21 @@ describe("JSON shape", () => {
     expect((await rejections()).get("json_too_deep")).toBe(before + 2)
   })
 
+  it("answers an object of more than HTTP_MAX_JSON_OBJECT_MEMBERS members with 400 before parsing it", async () => {
+    const extra = Array.from({ length: 100 }, (_, i) => `"k${i}":0`).join(",")
+    const res = await postJson(
+      "/v1/alerts",
+      `{"code":"005930","alert_type":"price_above","threshold":80000,${extra}}`,
+      user,
+    )
+    expect(res.status).toBe(400)
+    expect((await res.json()) as Msg).toMatchObject({
+      _tag: "InvalidJson",
+      message: expect.stringMatching(/more than 100 members/),
+    })
+    expect((await rejections()).get("json_too_many_members")).toBe(1)
+  })
+
   it("answers malformed JSON with 400 and a JSON reason", async () => {
     for (const text of ['{"events":[', "not json", '{"code": "005930",}']) {
       const res = await postJson("/v1/ingest", text, publisher)
