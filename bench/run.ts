@@ -21,7 +21,7 @@ import {
   smokeStormSpec,
   stormSpec,
 } from "./lib/scenarios.js"
-import { stormCustom } from "./lib/storm.js"
+import { type StormSpec, stormCustom } from "./lib/storm.js"
 
 const scenarioList = Options.text("scenarios").pipe(
   Options.withDescription("comma-separated scenario ids (A,B,C,D,E,F,G,H)"),
@@ -44,39 +44,61 @@ const rounds = Options.integer("rounds").pipe(
   Options.filterMap((n) => (n >= 1 ? Option.some(n) : Option.none()), "--rounds must be at least 1"),
   Options.withDefault(1),
 )
+const stormClients = Options.integer("storm-clients").pipe(
+  Options.withDescription("clients in the reconnect storm (G); 10,000 is the issue's size"),
+  Options.filterMap(
+    (n) => (n >= 1 && n <= 15_000 ? Option.some(n) : Option.none()),
+    "--storm-clients must be 1..15000",
+  ),
+  Options.withDefault(10_000),
+)
 const smoke = Options.boolean("smoke").pipe(
   Options.withDescription("the tiny smoke scenarios only (npm test runs them)"),
 )
 
-const bench = Command.make("bench", { scenarios: scenarioList, servers, out, rounds, smoke }, (o) =>
-  Effect.gen(function* () {
-    const ids = new Set(o.scenarios.split(",").map((s) => s.trim().toUpperCase()))
-    const kinds = new Set(o.servers.split(",").map((s) => s.trim()))
-    const chosen = (o.smoke ? [smokeScenario] : scenarios.filter((s) => ids.has(s.id))).map((s) => ({
-      ...s,
-      servers: s.servers.filter((spec) => kinds.has(spec.kind)),
-    }))
-    // G and H measure their own way (bench/lib/storm.ts, attack.ts).
-    const only = <S extends { readonly scenario: Scenario }>(spec: S): S => ({
-      ...spec,
-      scenario: { ...spec.scenario, servers: spec.scenario.servers.filter((s) => kinds.has(s.kind)) },
-    })
-    const custom = o.smoke
-      ? [stormCustom(only(smokeStormSpec)), attackCustom(only(smokeAttackSpec))]
-      : [
-          ...(ids.has("G") ? [stormCustom(only(stormSpec))] : []),
-          ...(ids.has("H") ? [attackCustom(only(attackSpec))] : []),
-        ]
-    const results = yield* runBench({
-      scenarios: chosen,
-      custom,
-      cluster: !o.smoke && ids.has("F"),
-      rounds: o.rounds,
-      outDir: o.out,
-      log: (line) => process.stderr.write(`${line}\n`),
-    })
-    yield* Console.log(`done in ${results.elapsedSec.toFixed(0)} s`)
-  }),
+const bench = Command.make(
+  "bench",
+  { scenarios: scenarioList, servers, out, rounds, stormClients, smoke },
+  (o) =>
+    Effect.gen(function* () {
+      const ids = new Set(o.scenarios.split(",").map((s) => s.trim().toUpperCase()))
+      const kinds = new Set(o.servers.split(",").map((s) => s.trim()))
+      const chosen = (o.smoke ? [smokeScenario] : scenarios.filter((s) => ids.has(s.id))).map((s) => ({
+        ...s,
+        servers: s.servers.filter((spec) => kinds.has(spec.kind)),
+      }))
+      // G and H measure their own way (bench/lib/storm.ts, attack.ts).
+      const only = <S extends { readonly scenario: Scenario }>(spec: S): S => ({
+        ...spec,
+        scenario: { ...spec.scenario, servers: spec.scenario.servers.filter((s) => kinds.has(s.kind)) },
+      })
+      const sized = (spec: StormSpec, n: number): StormSpec =>
+        n === spec.scenario.connections
+          ? spec
+          : {
+              ...spec,
+              scenario: {
+                ...spec.scenario,
+                connections: n,
+                title: spec.scenario.title.replace("10,000", n.toLocaleString("en-US")),
+              },
+            }
+      const custom = o.smoke
+        ? [stormCustom(only(smokeStormSpec)), attackCustom(only(smokeAttackSpec))]
+        : [
+            ...(ids.has("G") ? [stormCustom(only(sized(stormSpec, o.stormClients)))] : []),
+            ...(ids.has("H") ? [attackCustom(only(attackSpec))] : []),
+          ]
+      const results = yield* runBench({
+        scenarios: chosen,
+        custom,
+        cluster: !o.smoke && ids.has("F"),
+        rounds: o.rounds,
+        outDir: o.out,
+        log: (line) => process.stderr.write(`${line}\n`),
+      })
+      yield* Console.log(`done in ${results.elapsedSec.toFixed(0)} s`)
+    }),
 )
 
 Command.run(bench, { name: "quotecast bench", version: "0.1.0" })(process.argv).pipe(

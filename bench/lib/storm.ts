@@ -13,15 +13,17 @@
  * `ws` server has no sessions: its "storm" is N clients connecting and subscribing at once, the
  * handshake cost quotecast's is compared with.
  */
-import { Clock, Duration, Effect } from "effect"
-import { WebSocket } from "ws"
-import { codesFor, emptySummary, type LatencySummary } from "../../load/lib/index.js"
+import { spawn } from "node:child_process"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { Clock, Data, Duration, Effect } from "effect"
+import { emptySummary, type LatencySummary } from "../../load/lib/index.js"
 import type { CustomScenario } from "./bench.js"
 import { benchCodeList } from "./codes.js"
 import { LOAD_HOST_ENV, latencyOver, mb, openObservers, readMetric, round1 } from "./observe.js"
 import type { Check } from "./report.js"
 import { type Scenario, serverEnv } from "./scenario.js"
 import { type BenchServer, type ServerKind, serverLabel, startServer } from "./server.js"
+import type { StormCommand, StormStatus } from "./stormClients.js"
 
 export interface StormSpec {
   readonly scenario: Scenario
@@ -65,196 +67,11 @@ export interface StormRun {
     readonly during: LatencySummary
     readonly dropped: number
   }
+  /** Event-loop delay p99 during the storm of the observers' process (the harness) and of the storm clients' process. */
+  readonly lagP99Ms: { readonly observers: number; readonly stormClients: number }
 }
 
-const SESSION_KEY = Buffer.from('"session_id":"')
-const RECONNECTED = Buffer.from('"type":"reconnected"')
-const SUBSCRIBED = Buffer.from('"type":"subscribed"')
-const RESTORE_FAILED = Buffer.from("SESSION_RESTORATION_FAILED")
 const POLL = Duration.millis(50)
-
-/** The SDK's backoff (src/client/backoff.ts defaults): 500 ms x 2^n, at most 30 s, equal jitter. */
-const backoffMs = (attempt: number): number => {
-  const d = Math.min(500 * 2 ** attempt, 30_000)
-  return d * (0.5 + Math.random() * 0.5)
-}
-const MAX_ATTEMPTS = 8
-
-type Phase = "priming" | "primed" | "cut" | "storming" | "done" | "failed"
-
-/** One storm client; its callbacks are cheap once it is restored (it only counts frames then). */
-class StormClient {
-  ws: WebSocket | undefined = undefined
-  sessionId: string | undefined = undefined
-  phase: Phase = "priming"
-  attempts = 0
-  doneAt = 0
-  restoredTargets = 0
-  constructor(
-    readonly index: number,
-    readonly codes: ReadonlyArray<string>,
-  ) {}
-}
-
-class Storm {
-  readonly clients: Array<StormClient>
-  readonly refusals = new Map<string, number>()
-  retries = 0
-  primed = 0
-  done = 0
-  failed = 0
-  readonly timers = new Set<ReturnType<typeof setTimeout>>()
-
-  constructor(
-    readonly url: string,
-    readonly sessions: boolean,
-    n: number,
-    codes: ReadonlyArray<string>,
-    subscriptions: number,
-  ) {
-    this.clients = Array.from({ length: n }, (_, i) => new StormClient(i, codesFor(codes, subscriptions, i)))
-  }
-
-  #subscribe(c: StormClient, ws: WebSocket): void {
-    ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets: c.codes }))
-  }
-
-  #refused(c: StormClient, why: string): void {
-    if (c.phase !== "storming") return
-    // Later events of the refused socket are not this client's any more.
-    c.ws = undefined
-    this.refusals.set(why, (this.refusals.get(why) ?? 0) + 1)
-    if (c.attempts >= MAX_ATTEMPTS) {
-      c.phase = "failed"
-      this.failed++
-      return
-    }
-    this.retries++
-    const t = setTimeout(
-      () => {
-        this.timers.delete(t)
-        this.#open(c)
-      },
-      backoffMs(c.attempts - 1),
-    )
-    this.timers.add(t)
-  }
-
-  /** Opens client `c`: priming (new session, subscribe) or storming (restore its session). */
-  #open(c: StormClient): void {
-    c.attempts++
-    const restoring = c.phase === "storming" && this.sessions && c.sessionId !== undefined
-    const url = restoring ? `${this.url}?session_id=${c.sessionId}` : this.url
-    const ws = new WebSocket(url, {
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      handshakeTimeout: 30_000,
-      localAddress: `127.0.0.${1 + (c.index % 8)}`,
-    })
-    c.ws = ws
-    ws.on("open", () => {
-      if (!restoring) this.#subscribe(c, ws)
-    })
-    ws.on("unexpected-response", (_req, res) => {
-      res.resume()
-      if (c.ws === ws) this.#refused(c, `HTTP ${res.statusCode}`)
-      ws.terminate()
-    })
-    ws.on("error", () => {})
-    ws.on("close", (code) => {
-      if (c.ws !== ws) return
-      if (c.phase === "storming") this.#refused(c, `close ${code}`)
-    })
-    ws.on("message", (data: Buffer, isBinary) => {
-      if (isBinary || c.ws !== ws) return
-      if (c.phase === "priming") {
-        if (c.sessionId === undefined) {
-          const at = data.indexOf(SESSION_KEY)
-          if (at >= 0)
-            c.sessionId = data.toString("latin1", at + SESSION_KEY.length, at + SESSION_KEY.length + 36)
-        }
-        if (data.indexOf(SUBSCRIBED) >= 0) {
-          c.phase = "primed"
-          this.primed++
-        }
-        return
-      }
-      if (c.phase !== "storming") return
-      if (restoring) {
-        if (data.indexOf(RESTORE_FAILED) >= 0) {
-          c.phase = "failed"
-          this.failed++
-          return
-        }
-        if (data.indexOf(RECONNECTED) < 0) return
-        c.restoredTargets = restoredTargetsOf(data)
-      } else if (data.indexOf(SUBSCRIBED) < 0) return
-      c.phase = "done"
-      c.doneAt = Date.now()
-      this.done++
-    })
-  }
-
-  prime(from: number, to: number): void {
-    for (let i = from; i < Math.min(to, this.clients.length); i++) this.#open(this.clients[i] as StormClient)
-  }
-
-  /** Cuts every primed client's socket (no close handshake: a network blip). */
-  cut(): void {
-    for (const c of this.clients) {
-      if (c.phase === "primed") c.phase = "cut"
-      c.ws?.terminate()
-    }
-  }
-
-  /** Every cut client reconnects, in one go. */
-  storm(): void {
-    for (const c of this.clients) {
-      if (c.phase !== "cut") continue
-      c.phase = "storming"
-      c.attempts = 0
-      this.#open(c)
-    }
-  }
-
-  get storming(): number {
-    return this.clients.filter((c) => c.phase === "cut").length
-  }
-
-  lastDoneAt(): number {
-    let last = 0
-    for (const c of this.clients) if (c.doneAt > last) last = c.doneAt
-    return last
-  }
-
-  close(): void {
-    for (const t of this.timers) clearTimeout(t)
-    this.timers.clear()
-    for (const c of this.clients) {
-      const ws = c.ws
-      c.ws = undefined
-      ws?.terminate()
-    }
-  }
-}
-
-/** Targets in the frame's `reconnected` message (parsed once per client). */
-const restoredTargetsOf = (data: Buffer): number => {
-  try {
-    const frame = JSON.parse(data.toString("utf8")) as {
-      type?: string
-      messages?: Array<{ type?: string; restored_subscriptions?: Record<string, Array<string>> }>
-      restored_subscriptions?: Record<string, Array<string>>
-    }
-    const msg = frame.type === "batch" ? frame.messages?.find((m) => m.type === "reconnected") : frame
-    return Object.values(msg?.restored_subscriptions ?? {}).reduce((n, l) => n + l.length, 0)
-  } catch {
-    return -1
-  }
-}
-
-const waitUntil = (cond: () => boolean, limit: Duration.DurationInput) =>
-  Effect.sleep(POLL).pipe(Effect.repeat({ until: cond }), Effect.timeout(limit), Effect.ignore)
 
 const ADMISSION_METRICS = [
   "quotecast_setup_admission_queued_total",
@@ -264,6 +81,43 @@ const ADMISSION_METRICS = [
   "quotecast_setup_admission_wait_ms_count",
 ]
 
+export class StormClientsError extends Data.TaggedError("StormClientsError")<{ readonly reason: string }> {}
+
+/** The storm's clients in their own process (`stormClients.ts`), stopped with the scope. */
+const startStormClients = Effect.gen(function* () {
+  const child = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      spawn(process.execPath, ["--import", "tsx", "bench/lib/stormClients.ts"], {
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      }),
+    ),
+    (c) => Effect.sync(() => c.kill("SIGKILL")),
+  )
+  const ask = (cmd: StormCommand) =>
+    Effect.async<StormStatus, StormClientsError>((resume) => {
+      const onReply = (m: unknown) => {
+        if (typeof m === "object" && m !== null && (m as StormStatus).ok === cmd.cmd) {
+          child.off("message", onReply)
+          resume(Effect.succeed(m as StormStatus))
+        }
+      }
+      child.on("message", onReply)
+      try {
+        child.send(cmd)
+      } catch (e) {
+        child.off("message", onReply)
+        resume(Effect.fail(new StormClientsError({ reason: String(e) })))
+      }
+      return Effect.sync(() => child.off("message", onReply))
+    }).pipe(
+      Effect.timeoutFail({
+        duration: Duration.seconds(30),
+        onTimeout: () => new StormClientsError({ reason: `no answer to ${cmd.cmd}` }),
+      }),
+    )
+  return ask
+})
+
 const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) => void) =>
   Effect.gen(function* () {
     const s = spec.scenario
@@ -272,22 +126,30 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
     yield* Effect.sleep("300 millis")
     const base = server.sample()
     const { stats: observerStats } = yield* openObservers(s, server, codes, spec.observers)
-    const storm = new Storm(server.wsUrl, server.kind === "quotecast", s.connections, codes, s.subscriptions)
-    yield* Effect.addFinalizer(() => Effect.sync(() => storm.close()))
+    const ask = yield* startStormClients
     log(`  ${server.name}: ${spec.observers} observers open; priming ${s.connections} clients`)
-    for (let i = 0; i < s.connections; i += 100) {
-      storm.prime(i, i + 100)
-      yield* Effect.sleep("100 millis")
-    }
-    yield* waitUntil(() => storm.primed >= s.connections, Duration.seconds(45))
+    yield* ask({
+      cmd: "prime",
+      url: server.wsUrl,
+      sessions: server.kind === "quotecast",
+      clients: s.connections,
+      codes,
+      subscriptions: s.subscriptions,
+    })
+    const primed = yield* ask({ cmd: "status" }).pipe(
+      Effect.delay(POLL),
+      Effect.repeat({ until: (st) => st.primed >= s.connections }),
+      Effect.timeout(Duration.seconds(45)),
+      Effect.orElse(() => ask({ cmd: "status" })),
+    )
     const primedSample = server.sample()
-    const primedAll = spec.observers + storm.primed
+    const primedAll = spec.observers + primed.primed
     const setupCpuUsPerConn =
       base !== undefined && primedSample !== undefined && primedAll > 0
         ? Math.round(((primedSample.cpuSec - base.cpuSec) * 1e6) / primedAll)
         : null
-    log(`  ${server.name}: ${storm.primed} primed; cutting them`)
-    storm.cut()
+    log(`  ${server.name}: ${primed.primed} primed; cutting them`)
+    const cut = yield* ask({ cmd: "cut" })
     if (server.kind === "quotecast") {
       yield* Effect.sleep(POLL).pipe(
         Effect.zipRight(readMetric(server, "quotecast_connections_active")),
@@ -306,28 +168,45 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
         ? (cpuBefore1.cpuSec - cpuBefore0.cpuSec) / Math.min(3, s.windowSec)
         : 0
 
-    const waiting = storm.storming
+    const waiting = cut.cut
     log(`  ${server.name}: ${waiting} clients reconnect at once`)
     observerStats.latency.reset()
     observerStats.startWindow(Date.now())
+    const lag = monitorEventLoopDelay({ resolution: 10 })
+    lag.enable()
     const s0 = server.sample()
     const t0 = yield* Clock.currentTimeMillis
-    storm.storm()
+    yield* ask({ cmd: "storm" })
     let peak = s0?.rssBytes ?? 0
     const deadline = t0 + spec.stormLimitSec * 1000
+    let lastLog = t0
+    let lastCpu = s0?.cpuSec ?? 0
+    observerStats.intervalLatency.reset()
+    let st = yield* ask({ cmd: "status" })
     for (;;) {
       yield* Effect.sleep(POLL)
+      st = yield* ask({ cmd: "status" })
       const smp = server.sample()
       if (smp !== undefined && smp.rssBytes > peak) peak = smp.rssBytes
-      if (storm.done + storm.failed >= waiting || Date.now() >= deadline || !server.alive()) break
+      const now = Date.now()
+      if (now - lastLog >= 1000 && smp !== undefined) {
+        log(
+          `    ${round1((now - t0) / 1000)}s  restored ${st.done}/${waiting}  observers p99 ${round1(observerStats.intervalLatency.percentileMillis(99))} ms  server CPU ${round1(((smp.cpuSec - lastCpu) * 1e5) / (now - lastLog))}%`,
+        )
+        observerStats.intervalLatency.reset()
+        lastLog = now
+        lastCpu = smp.cpuSec
+      }
+      if (st.done + st.failed >= waiting || now >= deadline || !server.alive()) break
     }
     const s1 = server.sample()
-    observerStats.endWindow(Date.now())
+    const t1 = Date.now()
+    observerStats.endWindow(t1)
+    lag.disable()
     const during = observerStats.latency.summary()
-    const last = storm.lastDoneAt()
-    const stormMs = storm.done > 0 && last > 0 ? last - t0 : null
+    const stormMs = st.done > 0 && st.lastDoneAt > 0 ? st.lastDoneAt - t0 : null
     const cpuSec = s0 !== undefined && s1 !== undefined ? s1.cpuSec - s0.cpuSec : undefined
-    const spanSec = Math.max(0.001, ((s1 === undefined ? last : Date.now()) - t0) / 1000)
+    const spanSec = Math.max(0.001, (t1 - t0) / 1000)
     const admission =
       server.kind === "quotecast"
         ? Object.fromEntries(
@@ -337,28 +216,24 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
           )
         : undefined
     yield* server.command("stop-feed").pipe(Effect.ignore)
-    const partial = storm.clients.filter(
-      (c) => c.phase === "done" && server.kind === "quotecast" && c.restoredTargets < c.codes.length,
-    ).length
     const run: StormRun = {
       server: server.name,
       kind: server.kind,
       status: "ok",
-      note: storm.done < waiting ? `${waiting - storm.done} of ${waiting} not restored` : undefined,
+      note: st.done < waiting ? `${waiting - st.done} of ${waiting} not restored` : undefined,
       clients: s.connections,
-      primed: storm.primed,
+      primed: primed.primed,
       setupCpuUsPerConn,
-      restored: storm.done,
-      partial,
-      restoreFailed: storm.failed,
-      refusals: Object.fromEntries(storm.refusals),
-      retries: storm.retries,
+      restored: st.done,
+      partial: st.partial,
+      restoreFailed: st.failed,
+      refusals: st.refusals,
+      retries: st.retries,
       stormMs,
-      cpuUsPerRestore:
-        cpuSec !== undefined && storm.done > 0 ? Math.round((cpuSec * 1e6) / storm.done) : null,
+      cpuUsPerRestore: cpuSec !== undefined && st.done > 0 ? Math.round((cpuSec * 1e6) / st.done) : null,
       netCpuUsPerRestore:
-        cpuSec !== undefined && storm.done > 0
-          ? Math.round((Math.max(0, cpuSec - cpuRateBefore * spanSec) * 1e6) / storm.done)
+        cpuSec !== undefined && st.done > 0
+          ? Math.round((Math.max(0, cpuSec - cpuRateBefore * spanSec) * 1e6) / st.done)
           : null,
       serverCpuPercentBefore: round1(cpuRateBefore * 100),
       serverCpuPercentDuring: cpuSec === undefined ? 0 : round1((cpuSec / spanSec) * 100),
@@ -369,6 +244,10 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
         before,
         during,
         dropped: observerStats.dropped,
+      },
+      lagP99Ms: {
+        observers: round1(Math.max(0, lag.percentile(99) / 1e6 - 10)),
+        stormClients: round1(st.lagP99Ms),
       },
     }
     log(
@@ -398,6 +277,7 @@ const failedStorm = (spec: StormSpec, kind: ServerKind, name: string, note: stri
   serverRssPeakMb: 0,
   admission: undefined,
   observers: { count: 0, before: emptySummary, during: emptySummary, dropped: 0 },
+  lagP99Ms: { observers: 0, stormClients: 0 },
 })
 
 /** Runs the storm against each of the scenario's servers in turn. Never fails. */
@@ -441,6 +321,7 @@ export const STORM_HEADER = [
   "observer max ms during",
   "refused (retried)",
   "RSS peak MB",
+  "load-client lag p99 ms (observers / storm)",
   "note",
 ]
 
@@ -460,6 +341,7 @@ export const stormRow = (r: StormRun): ReadonlyArray<string> => [
       .join(", ") || "0"
   } (${r.retries})`,
   r.serverRssPeakMb.toFixed(0),
+  `${r.lagP99Ms.observers.toFixed(0)} / ${r.lagP99Ms.stormClients.toFixed(0)}`,
   [r.status === "ok" ? "" : r.status, r.note ?? "", r.restoreFailed > 0 ? `${r.restoreFailed} failed` : ""]
     .filter((x) => x !== "")
     .join("; "),

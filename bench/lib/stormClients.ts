@@ -1,0 +1,276 @@
+/**
+ * The reconnect storm's clients (scenario G), in a process of their own: opening 10,000
+ * sockets at once, reading their handshakes and their `reconnected` batches keeps an event loop
+ * busy for seconds, and the observers (in the harness) must not measure that as delivery delay.
+ * The harness drives this process over Node IPC (`StormCommand` -> `StormStatus`).
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { WebSocket } from "ws"
+import { codesFor } from "../../load/lib/index.js"
+
+export type StormCommand =
+  | {
+      readonly cmd: "prime"
+      readonly url: string
+      readonly sessions: boolean
+      readonly clients: number
+      readonly codes: ReadonlyArray<string>
+      readonly subscriptions: number
+    }
+  | { readonly cmd: "cut" }
+  | { readonly cmd: "storm" }
+  | { readonly cmd: "status" }
+
+export interface StormStatus {
+  readonly ok: StormCommand["cmd"]
+  readonly primed: number
+  /** Clients cut and waiting to reconnect (before the storm). */
+  readonly cut: number
+  readonly done: number
+  readonly failed: number
+  /** Restored with fewer subscriptions than were saved. */
+  readonly partial: number
+  readonly lastDoneAt: number
+  readonly refusals: Record<string, number>
+  readonly retries: number
+  /** This process's event-loop delay p99 since the storm began, ms. */
+  readonly lagP99Ms: number
+}
+
+const SESSION_KEY = Buffer.from('"session_id":"')
+const RECONNECTED = Buffer.from('"type":"reconnected"')
+const SUBSCRIBED = Buffer.from('"type":"subscribed"')
+const RESTORE_FAILED = Buffer.from("SESSION_RESTORATION_FAILED")
+
+/** The SDK's backoff (src/client/backoff.ts defaults): 500 ms x 2^n, at most 30 s, equal jitter. */
+const backoffMs = (attempt: number): number => {
+  const d = Math.min(500 * 2 ** attempt, 30_000)
+  return d * (0.5 + Math.random() * 0.5)
+}
+const MAX_ATTEMPTS = 8
+
+type Phase = "priming" | "primed" | "cut" | "storming" | "done" | "failed"
+
+/** One storm client; its callbacks are cheap once it is restored (it only counts frames then). */
+class StormClient {
+  ws: WebSocket | undefined = undefined
+  sessionId: string | undefined = undefined
+  phase: Phase = "priming"
+  attempts = 0
+  doneAt = 0
+  restoredTargets = 0
+  constructor(
+    readonly index: number,
+    readonly codes: ReadonlyArray<string>,
+  ) {}
+}
+
+export class Storm {
+  readonly clients: Array<StormClient>
+  readonly refusals = new Map<string, number>()
+  retries = 0
+  primed = 0
+  done = 0
+  failed = 0
+  readonly timers = new Set<ReturnType<typeof setTimeout>>()
+
+  constructor(
+    readonly url: string,
+    readonly sessions: boolean,
+    n: number,
+    codes: ReadonlyArray<string>,
+    subscriptions: number,
+  ) {
+    this.clients = Array.from({ length: n }, (_, i) => new StormClient(i, codesFor(codes, subscriptions, i)))
+  }
+
+  #subscribe(c: StormClient, ws: WebSocket): void {
+    ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets: c.codes }))
+  }
+
+  #refused(c: StormClient, why: string): void {
+    if (c.phase !== "storming") return
+    // Later events of the refused socket are not this client's any more.
+    c.ws = undefined
+    this.refusals.set(why, (this.refusals.get(why) ?? 0) + 1)
+    if (c.attempts >= MAX_ATTEMPTS) {
+      c.phase = "failed"
+      this.failed++
+      return
+    }
+    this.retries++
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t)
+        this.#open(c)
+      },
+      backoffMs(c.attempts - 1),
+    )
+    this.timers.add(t)
+  }
+
+  /** Opens client `c`: priming (new session, subscribe) or storming (restore its session). */
+  #open(c: StormClient): void {
+    c.attempts++
+    const restoring = c.phase === "storming" && this.sessions && c.sessionId !== undefined
+    const url = restoring ? `${this.url}?session_id=${c.sessionId}` : this.url
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      handshakeTimeout: 30_000,
+      localAddress: `127.0.0.${1 + (c.index % 8)}`,
+    })
+    c.ws = ws
+    ws.on("open", () => {
+      if (!restoring) this.#subscribe(c, ws)
+    })
+    ws.on("unexpected-response", (_req, res) => {
+      res.resume()
+      if (c.ws === ws) this.#refused(c, `HTTP ${res.statusCode}`)
+      ws.terminate()
+    })
+    ws.on("error", () => {})
+    ws.on("close", (code) => {
+      if (c.ws !== ws) return
+      if (c.phase === "storming") this.#refused(c, `close ${code}`)
+    })
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (isBinary || c.ws !== ws) return
+      if (c.phase === "priming") {
+        if (c.sessionId === undefined) {
+          const at = data.indexOf(SESSION_KEY)
+          if (at >= 0)
+            c.sessionId = data.toString("latin1", at + SESSION_KEY.length, at + SESSION_KEY.length + 36)
+        }
+        if (data.indexOf(SUBSCRIBED) >= 0) {
+          c.phase = "primed"
+          this.primed++
+        }
+        return
+      }
+      if (c.phase !== "storming") return
+      if (restoring) {
+        if (data.indexOf(RESTORE_FAILED) >= 0) {
+          c.phase = "failed"
+          this.failed++
+          return
+        }
+        if (data.indexOf(RECONNECTED) < 0) return
+        c.restoredTargets = restoredTargetsOf(data)
+      } else if (data.indexOf(SUBSCRIBED) < 0) return
+      c.phase = "done"
+      c.doneAt = Date.now()
+      this.done++
+    })
+  }
+
+  prime(from: number, to: number): void {
+    for (let i = from; i < Math.min(to, this.clients.length); i++) this.#open(this.clients[i] as StormClient)
+  }
+
+  /** Cuts every primed client's socket (no close handshake: a network blip). */
+  cut(): void {
+    for (const c of this.clients) {
+      if (c.phase === "primed") c.phase = "cut"
+      c.ws?.terminate()
+    }
+  }
+
+  /** Every cut client reconnects, in one go. */
+  storm(): void {
+    for (const c of this.clients) {
+      if (c.phase !== "cut") continue
+      c.phase = "storming"
+      c.attempts = 0
+      this.#open(c)
+    }
+  }
+
+  get storming(): number {
+    return this.clients.filter((c) => c.phase === "cut").length
+  }
+
+  lastDoneAt(): number {
+    let last = 0
+    for (const c of this.clients) if (c.doneAt > last) last = c.doneAt
+    return last
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    for (const c of this.clients) {
+      const ws = c.ws
+      c.ws = undefined
+      ws?.terminate()
+    }
+  }
+}
+
+/** Targets in the frame's `reconnected` message (parsed once per client). */
+const restoredTargetsOf = (data: Buffer): number => {
+  try {
+    const frame = JSON.parse(data.toString("utf8")) as {
+      type?: string
+      messages?: Array<{ type?: string; restored_subscriptions?: Record<string, Array<string>> }>
+      restored_subscriptions?: Record<string, Array<string>>
+    }
+    const msg = frame.type === "batch" ? frame.messages?.find((m) => m.type === "reconnected") : frame
+    return Object.values(msg?.restored_subscriptions ?? {}).reduce((n, l) => n + l.length, 0)
+  } catch {
+    return -1
+  }
+}
+
+// ---- the process: driven by the harness ----
+
+const statusOf = (storm: Storm | undefined, ok: StormCommand["cmd"], lagP99Ms: number): StormStatus => ({
+  ok,
+  primed: storm?.primed ?? 0,
+  cut: storm?.storming ?? 0,
+  done: storm?.done ?? 0,
+  failed: storm?.failed ?? 0,
+  partial:
+    storm === undefined || !storm.sessions
+      ? 0
+      : storm.clients.filter((c) => c.phase === "done" && c.restoredTargets < c.codes.length).length,
+  lastDoneAt: storm?.lastDoneAt() ?? 0,
+  refusals: storm === undefined ? {} : Object.fromEntries(storm.refusals),
+  retries: storm?.retries ?? 0,
+  lagP99Ms,
+})
+
+const isCommand = (u: unknown): u is StormCommand =>
+  typeof u === "object" &&
+  u !== null &&
+  "cmd" in u &&
+  ["prime", "cut", "storm", "status"].includes(String(u.cmd))
+
+if (process.send !== undefined && process.argv[1]?.endsWith("stormClients.ts")) {
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  let storm: Storm | undefined
+  process.on("message", (m: unknown) => {
+    if (!isCommand(m)) return
+    if (m.cmd === "prime" && storm === undefined) {
+      const s = new Storm(m.url, m.sessions, m.clients, m.codes, m.subscriptions)
+      storm = s
+      // 100 per 100 ms, as the other scenarios ramp.
+      let next = 0
+      const step = setInterval(() => {
+        s.prime(next, next + 100)
+        next += 100
+        if (next >= m.clients) clearInterval(step)
+      }, 100)
+    }
+    if (m.cmd === "cut") storm?.cut()
+    if (m.cmd === "storm") {
+      lag.enable()
+      storm?.storm()
+    }
+    process.send?.(statusOf(storm, m.cmd, Math.max(0, lag.percentile(99) / 1e6 - 10)))
+  })
+  process.on("disconnect", () => {
+    storm?.close()
+    process.exit(0)
+  })
+}
