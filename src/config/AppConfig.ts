@@ -142,6 +142,8 @@ export const appConfig = Config.all({
   // An anonymous session is saved only if it holds subscriptions, at most this many per client address.
   maxAnonymousSessionsPerAddress: positiveInt("MAX_ANONYMOUS_SESSIONS_PER_ADDRESS", 100),
   // Limits: outbound memory across all connections.
+  // Socket send queues plus outboxes, all connections; over it the worst are conflated, then closed 1013.
+  outboundBudgetBytes: positiveInt("OUTBOUND_BUDGET_BYTES", 268_435_456),
   // Limits: reconnect storms (admission of connection setups).
   setupConcurrency: positiveInt("SETUP_CONCURRENCY", 32),
   admissionQueue: nonNegativeInt("ADMISSION_QUEUE", 20_000),

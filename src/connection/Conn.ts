@@ -58,8 +58,14 @@ export class Conn implements Sink {
   closeRequest: CloseRequest | undefined = undefined
   /** Heartbeat: whether a pong (or any frame) arrived since the last ping. */
   alive = true
-  /** When the socket first stayed over its send-buffer limit, 0 when it is not. */
+  /** When the socket first stayed over its send-buffer limit (or was conflated by the budget), 0 when not. */
   overLimitSince = 0
+  /** Outbound bytes (socket queue + outbox) this connection was last counted for (`OutboundBudget`). */
+  counted = 0
+  /** The flush pass that last counted it. */
+  countedPass = 0
+  /** Set by the outbound budget: nothing is written to it, its outbox conflates, until it has drained. */
+  budgetConflated = false
   messagesSent = 0
   messagesReceived = 0
   lastActivity: number

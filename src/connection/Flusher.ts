@@ -14,7 +14,9 @@
  *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
- * over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is kept).
+ * over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is kept). And the
+ * total across connections: each pass counts what connections hold against OUTBOUND_BUDGET_BYTES
+ * and conflates, then closes, the worst offenders when it is exceeded (`OutboundBudget.ts`).
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
@@ -24,6 +26,7 @@ import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
 import { FrameDeflater } from "./deflate.js"
+import { OutboundBudget } from "./OutboundBudget.js"
 import { writeCompressedText, writeText } from "./wire.js"
 
 export interface FlusherShape {
@@ -50,6 +53,8 @@ export interface FlushOptions {
   readonly batching: boolean
   readonly sendBufferLimitBytes: number
   readonly slowConsumerTimeoutMs: number
+  /** Total outbound bytes (socket queues + outboxes) across connections (see `OutboundBudget`). */
+  readonly outboundBudgetBytes: number
   /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
   readonly flushSliceMs: number
 }
@@ -91,7 +96,9 @@ const writeOut = (
   }
   if (!force) {
     if (conn.held > 0) return false
-    if (ws.bufferedAmount > opts.sendBufferLimitBytes) {
+    // Over its own limit, or conflated by the outbound budget: skipped, and the same clock closes
+    // it if it stays that way (a budget-conflated reader that never reads is not kept forever).
+    if (conn.budgetConflated || ws.bufferedAmount > opts.sendBufferLimitBytes) {
       if (conn.overLimitSince === 0) conn.overLimitSince = now
       else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
         stats.slowConsumerCloses++
@@ -120,6 +127,7 @@ const writeOut = (
 }
 
 export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
+  const budget = new OutboundBudget(opts.outboundBudgetBytes, stats)
   /** Connections with something queued, for the next pass. */
   let dirty = new Set<Conn>()
   /** The connections the running pass has yet to reach (it took them from `dirty` when it started). */
@@ -133,6 +141,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       failures.push(error)
       conn.requestClose({ code: 1011, reason: "internal error", flush: false })
       return true
+    } finally {
+      budget.count(conn)
     }
   }
   let lastPassMs = 0
@@ -158,6 +168,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const onePass = Effect.gen(function* () {
     if (dirty.size === 0) {
       lastPassMs = 0
+      // Sockets that hold bytes drain (or close) without anything new queued for them.
+      budget.endPass()
       return
     }
     const started = performance.now()
@@ -188,6 +200,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       now = yield* Clock.currentTimeMillis
       timestamp = nowIso(now)
     }
+    budget.endPass()
     lastPassMs = performance.now() - started
     stats.flushPassMs.observe(lastPassMs)
     if (failures.length > 0) {

@@ -23,6 +23,8 @@ export class Outbox {
   private positions: Map<string, number> | undefined = undefined
   /** Messages without a key; bounded by the caller to keep memory per connection bounded. */
   unkeyed = 0
+  /** Characters of the waiting bodies: what the outbound budget counts for this outbox. */
+  bytes = 0
 
   get size(): number {
     return this.items.length
@@ -34,6 +36,7 @@ export class Outbox {
     if (key !== undefined) {
       const at = this.indexOf(key)
       if (at >= 0) {
+        this.bytes += msg.body.length - (this.items[at] as Outgoing).body.length
         this.items[at] = msg
         return true
       }
@@ -41,6 +44,7 @@ export class Outbox {
     } else {
       this.unkeyed++
     }
+    this.bytes += msg.body.length
     this.items.push(msg)
     if (this.positions === undefined && this.items.length > SCAN_LIMIT) this.index()
     return false
@@ -76,6 +80,7 @@ export class Outbox {
     const at = Math.min(mark, this.items.length)
     this.items.splice(at, 0, ...msgs)
     this.unkeyed += msgs.length
+    for (const m of msgs) this.bytes += m.body.length
     const positions = this.positions
     if (positions !== undefined)
       for (const [key, pos] of positions) if (pos >= at) positions.set(key, pos + msgs.length)
@@ -87,6 +92,7 @@ export class Outbox {
     this.items = []
     this.positions = undefined
     this.unkeyed = 0
+    this.bytes = 0
     return out
   }
 }

@@ -45,6 +45,13 @@ export class GatewayStatsImpl {
   wsInputCost = 0
   eventsPublished = 0
   slowConsumerCloses = 0
+  /** Outbound bytes held for clients at the last flush pass (socket queues + outboxes). */
+  outboundBytes = 0
+  /** OUTBOUND_BUDGET_BYTES, for the gauge beside it. */
+  outboundBudgetBytes = 0
+  /** Connections the outbound budget stopped writing to (conflated), and closed with 1013. */
+  outboundBudgetConflations = 0
+  outboundBudgetCloses = 0
   // Cluster reliability (cluster/RedisSessionStore.ts, cluster/RedisClient.ts).
   /** Attached sessions written by the persistence clock (subscriptions changed, or a new block of numbers reserved). */
   sessionsPersisted = 0

@@ -138,6 +138,34 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   )
   line(
     out,
+    "quotecast_outbound_budget_used_bytes",
+    "gauge",
+    "Outbound bytes held for clients (socket send queues plus outboxes) at the last flush pass.",
+    s.outboundBytes,
+  )
+  line(
+    out,
+    "quotecast_outbound_budget_limit_bytes",
+    "gauge",
+    "OUTBOUND_BUDGET_BYTES: the total outbound bytes allowed across connections.",
+    s.outboundBudgetBytes,
+  )
+  line(
+    out,
+    "quotecast_outbound_budget_conflations_total",
+    "counter",
+    "Connections the outbound budget stopped writing to (their state conflated), worst first.",
+    s.outboundBudgetConflations,
+  )
+  line(
+    out,
+    "quotecast_outbound_budget_closes_total",
+    "counter",
+    "Connections closed with 1013 because the outbound budget stayed exceeded.",
+    s.outboundBudgetCloses,
+  )
+  line(
+    out,
     "quotecast_events_published_total",
     "counter",
     "Market events that entered the pipeline here.",

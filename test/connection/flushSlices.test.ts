@@ -54,7 +54,13 @@ const small = (tag: string) => ({ key: undefined, body: openBody({ type: "note",
 /** Runs one pass over every connection; during it (at the first turn it gives away) pokes two of them. */
 const passWithPokes = async (flushSliceMs: number) => {
   const flusher = makeFlusher(
-    { batching: true, sendBufferLimitBytes: 1e9, slowConsumerTimeoutMs: 10_000, flushSliceMs },
+    {
+      batching: true,
+      sendBufferLimitBytes: 1e9,
+      slowConsumerTimeoutMs: 10_000,
+      outboundBudgetBytes: 1e9,
+      flushSliceMs,
+    },
     new GatewayStatsImpl(),
   )
   const conns = servers.map(

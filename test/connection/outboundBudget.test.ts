@@ -1,0 +1,122 @@
+/**
+ * OutboundBudget: what connections hold (socket queue + outbox) is counted on the flusher's
+ * passes; over the budget, the worst offenders are first conflated (no more writes), then, if
+ * the budget is still exceeded at a later pass, closed with 1013, worst first, only as many as
+ * it takes; a conflated reader that drains its socket resumes; a connection holding nothing is
+ * never counted or touched. Driven with stand-in connections (only the fields the budget reads).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { WebSocket } from "ws"
+import type { CloseRequest, Conn } from "../../src/connection/Conn.js"
+import { OutboundBudget } from "../../src/connection/OutboundBudget.js"
+import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
+
+interface Fake {
+  readonly id: string
+  readonly ws: { readyState: number; bufferedAmount: number }
+  readonly outbox: { bytes: number }
+  counted: number
+  countedPass: number
+  budgetConflated: boolean
+  closeRequest: CloseRequest | undefined
+  requestClose: (req: CloseRequest) => void
+}
+
+const fake = (id: string, buffered: number, queued = 0): Fake => {
+  const f: Fake = {
+    id,
+    ws: { readyState: WebSocket.OPEN, bufferedAmount: buffered },
+    outbox: { bytes: queued },
+    counted: 0,
+    countedPass: 0,
+    budgetConflated: false,
+    closeRequest: undefined,
+    requestClose: (req) => {
+      f.closeRequest ??= req
+    },
+  }
+  return f
+}
+const asConn = (f: Fake): Conn => f as unknown as Conn
+
+const setup = (limit: number) => {
+  const stats = new GatewayStatsImpl()
+  return { stats, budget: new OutboundBudget(limit, stats) }
+}
+
+describe("OutboundBudget", () => {
+  it("counts socket queues plus outboxes, and forgets connections that hold nothing", () => {
+    const { stats, budget } = setup(1000)
+    const a = fake("a", 300, 50)
+    const b = fake("b", 0, 0)
+    budget.count(asConn(a))
+    budget.count(asConn(b))
+    budget.endPass()
+    expect(stats.outboundBytes).toBe(350)
+    // a drains without being visited again: the end of the next pass counts it anyway.
+    a.ws.bufferedAmount = 0
+    a.outbox.bytes = 0
+    budget.endPass()
+    expect(stats.outboundBytes).toBe(0)
+    expect(stats.outboundBudgetConflations).toBe(0)
+  })
+
+  it("conflates the worst offenders first, and closes them with 1013 if the budget stays exceeded", () => {
+    const { stats, budget } = setup(1000)
+    const worst = fake("worst", 900)
+    const middle = fake("middle", 400)
+    const small = fake("small", 100)
+    const healthy = fake("healthy", 0)
+    for (const f of [small, healthy, worst, middle]) budget.count(asConn(f))
+    budget.endPass()
+    // 1,400 over 1,000: the worst alone covers the excess of 400.
+    expect([worst, middle, small, healthy].map((f) => f.budgetConflated)).toEqual([true, false, false, false])
+    expect(worst.closeRequest).toBeUndefined()
+    expect(stats.outboundBudgetConflations).toBe(1)
+
+    // Still over at the next pass: the conflated worst is closed, which is enough.
+    budget.endPass()
+    expect(worst.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
+    expect(middle.closeRequest).toBeUndefined()
+    expect(stats.outboundBudgetCloses).toBe(1)
+
+    // Its socket is gone: the total is back under the budget and nobody else is touched.
+    worst.ws.readyState = WebSocket.CLOSED
+    budget.endPass()
+    expect(stats.outboundBytes).toBe(500)
+    budget.endPass()
+    expect(middle.closeRequest).toBeUndefined()
+    expect(small.closeRequest).toBeUndefined()
+    expect(healthy.budgetConflated).toBe(false)
+  })
+
+  it("lets a conflated reader that drains its socket resume instead of closing it", () => {
+    const { stats, budget } = setup(1000)
+    const slow = fake("slow", 1500)
+    budget.count(asConn(slow))
+    budget.endPass()
+    expect(slow.budgetConflated).toBe(true)
+    // It read everything before the next pass: under budget, no close, writes resume.
+    slow.ws.bufferedAmount = 0
+    slow.outbox.bytes = 200
+    budget.endPass()
+    expect(slow.closeRequest).toBeUndefined()
+    budget.count(asConn(slow))
+    expect(slow.budgetConflated).toBe(false)
+    expect(stats.outboundBudgetCloses).toBe(0)
+  })
+
+  it("does not close more while connections already closing still hold the excess", () => {
+    const { stats, budget } = setup(1000)
+    const closing = fake("closing", 1200)
+    closing.closeRequest = { code: 1000, reason: "client closed", flush: false }
+    const other = fake("other", 500)
+    budget.count(asConn(closing))
+    budget.count(asConn(other))
+    budget.endPass()
+    budget.endPass()
+    expect(other.budgetConflated).toBe(false)
+    expect(other.closeRequest).toBeUndefined()
+    expect(stats.outboundBudgetCloses).toBe(0)
+  })
+})
