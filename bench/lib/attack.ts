@@ -12,7 +12,8 @@
  * - an unknown `type` that is one huge string.
  * If the server closes the attacker (rate-limit abuse, 1008), it reconnects at once and goes on.
  */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Fiber } from "effect"
+import { SignJWT } from "jose"
 import { WebSocket } from "ws"
 import { emptySummary, LatencyHistogram, type LatencySummary } from "../../load/lib/index.js"
 import type { CustomScenario } from "./bench.js"
@@ -32,6 +33,26 @@ export interface AttackSpec {
   /** Attacker frames per second: the server's RATE_LIMIT. */
   readonly attackRate: number
   readonly maxPayloadBytes: number
+  /**
+   * After the attacker: rounds in which one user's alerts (`alertsPerUser`, each round a new
+   * user with `sessionsPerUser` saved sessions and one live connection) are all crossed by one
+   * ingested price; 0 leaves the phase out.
+   */
+  readonly alertRounds: number
+  readonly alertsPerUser: number
+  readonly sessionsPerUser: number
+}
+
+/** One user's alerts all firing at once: observers' latency in the 3 s before and after. */
+export interface AlertStormResult {
+  readonly rounds: number
+  readonly created: number
+  readonly refused: number
+  /** Alerts the user's live connection received (of `created`). */
+  readonly delivered: number
+  readonly ingestStatus: ReadonlyArray<number>
+  readonly calm: { readonly delivery: LatencySummary; readonly pong: LatencySummary }
+  readonly storm: { readonly delivery: LatencySummary; readonly pong: LatencySummary }
 }
 
 export interface AttackRun {
@@ -55,6 +76,7 @@ export interface AttackRun {
   readonly serverCpuPercentWith: number
   readonly observersDropped: number
   readonly serverRssPeakMb: number
+  readonly alerts: AlertStormResult | undefined
 }
 
 /** The three worst-case frames, each at most `max` bytes. */
@@ -219,6 +241,151 @@ const window = (stats: Parameters<typeof latencyOver>[0], pingers: Pingers, sec:
     return { delivery, pong }
   })
 
+const BENCH_SECRET = "quotecast-bench-secret-0123456789-abcdef"
+const sign = (sub: string, role?: string) =>
+  new SignJWT(role === undefined ? { sub } : { sub, role })
+    .setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(BENCH_SECRET))
+
+const STORM_WINDOW_SEC = 3
+
+/** Opens a socket and resolves with it and its messages (batches unpacked) once open. */
+const openRecording = (url: string) =>
+  new Promise<{ readonly ws: WebSocket; readonly msgs: Array<Record<string, unknown>> }>(
+    (resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: "127.0.0.10" })
+      const msgs: Array<Record<string, unknown>> = []
+      ws.on("message", (d: Buffer) => {
+        try {
+          const m = JSON.parse(d.toString("utf8")) as Record<string, unknown>
+          if (m.type === "batch" && Array.isArray(m.messages))
+            msgs.push(...(m.messages as Array<Record<string, unknown>>))
+          else msgs.push(m)
+        } catch {
+          // not JSON: not ours to judge here
+        }
+      })
+      ws.once("open", () => resolve({ ws, msgs }))
+      ws.once("error", reject)
+    },
+  )
+
+const until = async (cond: () => boolean, ms: number) => {
+  const end = Date.now() + ms
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  return cond()
+}
+
+/** One round: a new user's alerts on `code` and its saved sessions, then one crossing price. */
+const alertRound = async (server: BenchServer, spec: AttackSpec, code: string, round: number) => {
+  const http = `http://127.0.0.1:${server.port}`
+  const user = `bench-alert-user-${round}`
+  const token = await sign(user)
+  const peek = await openRecording(server.wsUrl)
+  peek.ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets: [code] }))
+  await until(() => peek.msgs.some((m) => m.type === "price_update"), 10_000)
+  const snap = peek.msgs.find((m) => m.type === "price_update")
+  peek.ws.terminate()
+  if (snap === undefined) throw new Error(`no price for ${code}`)
+  const prevClose = Number(snap.price) - Number(snap.change)
+  const threshold = Math.round(prevClose * 1.15)
+  // A multiple of 1,000 is on every KRX tick; +25% stays inside the daily limit.
+  const crossing = Math.round((prevClose * 1.25) / 1000) * 1000
+  let created = 0
+  let refused = 0
+  for (let i = 0; i < spec.alertsPerUser; i += 25) {
+    const answers = await Promise.all(
+      Array.from({ length: Math.min(25, spec.alertsPerUser - i) }, (_, j) =>
+        fetch(`${http}/v1/alerts`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify({ code, alert_type: "price_above", threshold: threshold + i + j }),
+        }),
+      ),
+    )
+    for (const r of answers) {
+      if (r.status === 201) created++
+      else refused++
+      await r.arrayBuffer()
+    }
+  }
+  for (let i = 0; i < spec.sessionsPerUser; i++) {
+    const c = await openRecording(`${server.wsUrl}?token=${token}`)
+    c.ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets: [code] }))
+    await until(() => c.msgs.some((m) => m.type === "subscribed"), 10_000)
+    await new Promise<void>((resolve) => {
+      c.ws.once("close", () => resolve())
+      c.ws.close()
+    })
+  }
+  const live = await openRecording(`${server.wsUrl}?token=${token}`)
+  return {
+    created,
+    refused,
+    live,
+    fire: async () => {
+      const res = await fetch(`${http}/v1/ingest`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${await sign("bench-publisher", "publisher")}`,
+        },
+        body: JSON.stringify({ events: [{ type: "price_update", code, price: crossing, volume: 1 }] }),
+      })
+      await res.arrayBuffer()
+      return res.status
+    },
+  }
+}
+
+/** The alert-storm phase: each round's calm window, then its crossing and the window after it. */
+const alertStorms = (
+  spec: AttackSpec,
+  server: BenchServer,
+  stats: Parameters<typeof latencyOver>[0],
+  pingers: Pingers,
+  codes: ReadonlyArray<string>,
+  log: (line: string) => void,
+) =>
+  Effect.gen(function* () {
+    let created = 0
+    let refused = 0
+    let delivered = 0
+    const ingestStatus: Array<number> = []
+    let calm = { delivery: emptySummary, pong: emptySummary }
+    let storm = { delivery: emptySummary, pong: emptySummary }
+    for (let round = 0; round < spec.alertRounds; round++) {
+      const code = codes[(round * 7) % codes.length] as string
+      const r = yield* Effect.tryPromise(() => alertRound(server, spec, code, round))
+      yield* Effect.addFinalizer(() => Effect.sync(() => r.live.ws.terminate()))
+      created += r.created
+      refused += r.refused
+      const c = yield* window(stats, pingers, STORM_WINDOW_SEC)
+      const fired = yield* Effect.fork(Effect.tryPromise(() => r.fire()).pipe(Effect.orElseSucceed(() => 0)))
+      const w = yield* window(stats, pingers, STORM_WINDOW_SEC)
+      ingestStatus.push(yield* Fiber.join(fired))
+      delivered += r.live.msgs.filter((m) => m.type === "alert").length
+      // The worst round is reported.
+      if (w.delivery.p99 >= storm.delivery.p99) {
+        storm = w
+        calm = c
+      }
+      log(
+        `  ${server.name}: alert round ${round + 1}: ${r.created} alerts (${r.refused} refused), ${spec.sessionsPerUser} saved sessions; delivery p99 ${c.delivery.p99} -> ${w.delivery.p99} ms, pong p99 ${c.pong.p99} -> ${w.pong.p99} ms`,
+      )
+    }
+    const result: AlertStormResult = {
+      rounds: spec.alertRounds,
+      created,
+      refused,
+      delivered,
+      ingestStatus,
+      calm,
+      storm,
+    }
+    return result
+  })
+
 const measureAttack = (spec: AttackSpec, server: BenchServer, log: (line: string) => void) =>
   Effect.gen(function* () {
     const s = spec.scenario
@@ -256,6 +423,15 @@ const measureAttack = (spec: AttackSpec, server: BenchServer, log: (line: string
     const c3 = sampleRss()
     const t3 = yield* Clock.currentTimeMillis
     attacker.stop()
+    const alerts =
+      spec.alertRounds > 0
+        ? yield* alertStorms(spec, server, stats, pingers, codes, log).pipe(
+            Effect.tapError((e) =>
+              Effect.sync(() => log(`  ${server.name}: alert storm not measured: ${String(e)}`)),
+            ),
+            Effect.orElseSucceed(() => undefined),
+          )
+        : undefined
     yield* server.command("stop-feed").pipe(Effect.ignore)
     const cpu = (a: typeof c0, b: typeof c0, ms: number) =>
       a !== undefined && b !== undefined && ms > 0 ? round1(((b.cpuSec - a.cpuSec) * 1e5) / ms) : 0
@@ -278,6 +454,7 @@ const measureAttack = (spec: AttackSpec, server: BenchServer, log: (line: string
       serverCpuPercentWith: cpu(c2, c3, t3 - t2),
       observersDropped: stats.dropped,
       serverRssPeakMb: mb(peak),
+      alerts,
     }
     log(
       `  ${server.name}: delivery p99 ${without.delivery.p99} -> ${withAttacker.delivery.p99} ms, pong p99 ${without.pong.p99} -> ${withAttacker.pong.p99} ms; attacker sent ${attacker.framesSent} frames, got ${JSON.stringify(run.attacker.errors)}, closes ${JSON.stringify(run.attacker.closes)}`,
@@ -297,6 +474,7 @@ const failedAttack = (spec: AttackSpec, name: string, note: string): AttackRun =
   serverCpuPercentWith: 0,
   observersDropped: 0,
   serverRssPeakMb: 0,
+  alerts: undefined,
 })
 
 export const runAttack = (
@@ -312,6 +490,7 @@ export const runAttack = (
           ...LOAD_HOST_ENV,
           RATE_LIMIT: String(spec.attackRate),
           MAX_PAYLOAD_BYTES: String(spec.maxPayloadBytes),
+          JWT_SECRET: BENCH_SECRET,
           ...srv.env,
         }
         const server = yield* startServer(srv.kind, env, name)
@@ -385,6 +564,19 @@ export const attackChecks = (runs: ReadonlyArray<AttackRun>): ReadonlyArray<Chec
       met: measured ? dp <= 50 : undefined,
       detail: `${q.without.pong.p99} -> ${q.with.pong.p99} ms (${dp >= 0 ? "+" : ""}${dp.toFixed(0)} ms)`,
     },
+    ...(q.alerts === undefined
+      ? []
+      : [
+          {
+            target: "one user's alerts firing at once add <= 50 ms to observers' delivery and pong p99",
+            met:
+              q.alerts.storm.delivery.count > 0 && q.alerts.storm.pong.count > 0
+                ? q.alerts.storm.delivery.p99 - q.alerts.calm.delivery.p99 <= 50 &&
+                  q.alerts.storm.pong.p99 - q.alerts.calm.pong.p99 <= 50
+                : undefined,
+            detail: `${q.alerts.created} alerts (${q.alerts.refused} refused) with saved sessions, ${q.alerts.delivered} delivered live; 3 s before / after the crossing: delivery p99 ${q.alerts.calm.delivery.p99} / ${q.alerts.storm.delivery.p99} ms (max ${q.alerts.calm.delivery.max} / ${q.alerts.storm.delivery.max}), pong p99 ${q.alerts.calm.pong.p99} / ${q.alerts.storm.pong.p99} ms (max ${q.alerts.calm.pong.max} / ${q.alerts.storm.pong.max}); ingest answered ${q.alerts.ingestStatus.join(", ")}`,
+          },
+        ]),
     {
       target: "every answer to the attacker under 4 KB",
       met: q.attacker.framesSent > 0 ? q.attacker.largestAnswerBytes < 4096 : undefined,

@@ -155,7 +155,7 @@ export const attackSpec: AttackSpec = {
   scenario: {
     id: "H",
     title:
-      "Attack: 200 observers (20 pinging) at 200 ticks/s, without and with one attacker sending worst-case frames at its rate limit",
+      "Attack: 200 observers (20 pinging) at 200 ticks/s, without and with one attacker sending worst-case frames at its rate limit; then one user's 500 alerts firing at once",
     connections: 200,
     subscriptions: 20,
     codes: 200,
@@ -172,6 +172,10 @@ export const attackSpec: AttackSpec = {
   pingRate: 10,
   attackRate: 100,
   maxPayloadBytes: 65_536,
+  // The variant of issue 12 point 3: 500 alerts of one user with 20 saved sessions fire at once.
+  alertRounds: 1,
+  alertsPerUser: 500,
+  sessionsPerUser: 20,
 }
 
 /** npm test: scenario H's code paths at a tiny size. */
@@ -191,4 +195,6 @@ export const smokeAttackSpec: AttackSpec = {
   },
   observers: 5,
   pingers: 2,
+  alertsPerUser: 20,
+  sessionsPerUser: 2,
 }

@@ -42,7 +42,7 @@ describe("npm run bench (smoke): scenarios G and H", () => {
     expect(round?.table?.rows).toHaveLength(2)
   })
 
-  it("H: observers' delivery and pong latency without and with the attacker, and what it was sent", {
+  it("H: observers' delivery and pong latency without and with the attacker, what it was sent, and an alert storm", {
     timeout: 120_000,
   }, async () => {
     const results = await Effect.runPromise(
@@ -63,6 +63,9 @@ describe("npm run bench (smoke): scenarios G and H", () => {
     expect(run?.with.pong.count).toBeGreaterThan(0)
     expect(run?.attacker.framesSent).toBeGreaterThan(0)
     expect(run?.attacker.largestAnswerBytes).toBeGreaterThan(0)
-    expect(results.scenarios[0]?.checks.length).toBe(3)
+    // Then one user's alerts fire at once beside the same observers.
+    expect(run?.alerts?.created).toBe(smokeAttackSpec.alertsPerUser)
+    expect(run?.alerts?.storm.delivery.count).toBeGreaterThan(0)
+    expect(results.scenarios[0]?.checks.length).toBe(4)
   })
 })
