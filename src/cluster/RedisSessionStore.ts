@@ -415,16 +415,18 @@ export const RedisSessionStoreLive = Layer.scoped(
         .pipe(Effect.catchAll((e) => Effect.logWarning("refreshing sessions failed", e.reason)))
     yield* Effect.forkScoped(sweepInSlices(registry, ATTACHED_REFRESH_MS, refresh))
 
-    // Redis lost its data: the sessions of our live connections exist only here now.
-    yield* redis.onRecovered(({ dataLost }) =>
-      Effect.sync(() => {
-        if (dataLost) stats.redisDataLost++
-      }),
-    )
-    yield* redis.onRecovered(({ dataLost }) =>
-      dataLost
-        ? Effect.forEach(
-            [...registry.byId.values()],
+    // Redis lost its data: the sessions of our live connections exist only here now. Without a
+    // loss, only the sessions whose creation failed during the outage (nothing reserved for them)
+    // are missing: written now, so they too survive a later crash of this instance.
+    yield* redis.onRecovered(({ dataLost }) => {
+      if (dataLost) stats.redisDataLost++
+      const missing = [...registry.byId.values()].filter(
+        (conn) => dataLost || (conn.closeRequest === undefined && !reserved.has(conn.id)),
+      )
+      return missing.length === 0
+        ? Effect.void
+        : Effect.forEach(
+            missing,
             (conn) =>
               write({
                 id: conn.sessionId,
@@ -435,8 +437,7 @@ export const RedisSessionStoreLive = Layer.scoped(
               }),
             { discard: true, concurrency: 64 },
           ).pipe(Effect.catchAll((e) => Effect.logWarning("re-seeding sessions failed", e.reason)))
-        : Effect.void,
-    )
+    })
 
     const store: SessionStoreShape = {
       create: (record) => write(record).pipe(Effect.mapError(fail)),

@@ -13,6 +13,7 @@ import {
   cleanPrefix,
   healthOf,
   kill,
+  killClients,
   type PrivateRedis,
   SHARED_REDIS_URL,
   startInstances,
@@ -23,6 +24,7 @@ import {
 } from "./support.js"
 
 const sharedPrefix = uniquePrefix()
+const privatePrefix = uniquePrefix()
 let server: PrivateRedis
 let onPrivate: Array<GatewayProcess> = []
 let onShared: Array<GatewayProcess> = []
@@ -30,7 +32,7 @@ let onShared: Array<GatewayProcess> = []
 beforeAll(async () => {
   server = await startPrivateRedis()
   ;[onPrivate, onShared] = await Promise.all([
-    startInstances(2, { REDIS_URL: server.url, REDIS_PREFIX: uniquePrefix() }),
+    startInstances(2, { REDIS_URL: server.url, REDIS_PREFIX: privatePrefix }),
     startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: sharedPrefix }),
   ])
 }, 120_000)
@@ -84,6 +86,40 @@ describe("Redis restarted empty", () => {
     }
     await onB.client.close()
   }, 60_000)
+})
+
+describe("Redis unreachable for a while (its data kept)", () => {
+  it("a session created meanwhile is written when it comes back, and survives a crash of its instance", async () => {
+    const [a, b] = onPrivate as [GatewayProcess, GatewayProcess]
+    const admin = server.client()
+    const token = await signToken({ sub: "outage-trader" })
+    const aId = (await healthOf(a)).body.instance_id as string
+    const before = recoveries(a)
+    // Keep A's connections out (no data lost): no new clients admitted, then cut A's two.
+    const clients = Number(/connected_clients:(\d+)/.exec(await admin.info("clients"))?.[1])
+    await admin.config("SET", "maxclients", String(clients - 2))
+    let session: string
+    try {
+      expect(await killClients(admin, `${privatePrefix}${aId}:`)).toBe(2)
+      await waitFor(async () => (await healthOf(a)).status === 503, 5000, "A to report redis down")
+      const { client, connected } = await connect(a, `token=${token}`)
+      session = connected.session_id
+      client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
+      await client.nextOfType("subscribed")
+    } finally {
+      await admin.config("SET", "maxclients", "10000")
+    }
+    await waitFor(() => recoveries(a) > before, 10_000, "A to recover")
+    await new Promise((r) => setTimeout(r, 500))
+    admin.disconnect()
+
+    await kill(a)
+    const back = await connect(b, `token=${token}&session_id=${session}`)
+    expect(back.connected.session_id).toBe(session)
+    const reconnected = await back.client.nextOfType("reconnected")
+    expect(reconnected.restored_subscriptions).toEqual({ stock: ["005930"] })
+    await back.client.close()
+  }, 40_000)
 })
 
 describe("an instance SIGKILLed", () => {
