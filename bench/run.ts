@@ -4,7 +4,8 @@
  * Runs quotecast, the bare `ws` baseline and Socket.IO under the issue's scenarios (A-E, plus the
  * cluster scenario F, the reconnect storm G and the attack H) and writes
  * bench/results/<timestamp>.{json,md} and latest.{json,md}.
- * Every run is bounded in time; the whole suite takes about 8 minutes here (457-458 s on 2026-12-02).
+ * Every run is bounded in time; A-F take about 8 minutes here (457-458 s on 2026-12-02); G and H
+ * add a few minutes (G at 10,000 clients: two servers, each ramped, cut and stormed; H: about 1 min).
  */
 import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
