@@ -13,6 +13,7 @@
  * parsed in full); `keys` a 64 KB ping with 6,500 distinct extra keys; `none` no attacker.
  */
 import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import WebSocket from "ws"
 
@@ -21,6 +22,8 @@ const root = resolve(process.env.ROOT ?? ".")
 const durationS = Number(process.env.DURATION_S ?? 15)
 const ratePerS = Number(process.env.ATTACK_RATE ?? 100)
 const pingEveryMs = 20
+/** ATTACK_DEFLATE=off: the attacker does not negotiate permessage-deflate (its frames arrive uncompressed). */
+const attackDeflate = process.env.ATTACK_DEFLATE !== "off"
 
 const SIZE = 64 * 1024
 const hundredZeros = `[0${",0".repeat(99)}]`
@@ -31,10 +34,20 @@ const frames: Record<string, string> = {
   keys: `{"type":"ping",${Array.from({ length: 6500 }, (_, i) => `"k${i}":1`).join(",")}}`,
 }
 
+/** CPU time (user + system) of a process so far, in ms, from /proc (Linux). */
+const cpuMsOf = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name; in clock ticks (100 a second).
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const startServer = async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  // PROBE_CPU_PROF=<dir>: the gateway writes a CPU profile there when it exits (SIGTERM at the end).
+  const prof = process.env.PROBE_CPU_PROF
+  const args = prof === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${prof}`]
+  const child = spawn(process.execPath, [...args, "--import", "tsx", "src/main.ts"], {
     cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -55,9 +68,9 @@ const startServer = async () => {
   }
 }
 
-const open = (url: string) =>
+const open = (url: string, perMessageDeflate = true) =>
   new Promise<WebSocket>((res, rej) => {
-    const ws = new WebSocket(url)
+    const ws = new WebSocket(url, { perMessageDeflate })
     ws.once("open", () => res(ws))
     ws.once("error", rej)
   })
@@ -81,7 +94,7 @@ const main = async () => {
 
   const attack = async () => {
     while (!stop) {
-      const ws = await open(url)
+      const ws = await open(url, attackDeflate)
       ws.on("message", (d) => {
         const m = JSON.parse(d.toString())
         for (const x of m.type === "batch" ? m.messages : [m]) {
@@ -111,17 +124,23 @@ const main = async () => {
   await sleep(1000)
   const attacking = frame === undefined ? Promise.resolve() : attack()
   const started = performance.now()
+  const cpuBefore = cpuMsOf(child.pid as number)
   let sent = 0
   while (performance.now() - started < durationS * 1000) {
     observer.send(JSON.stringify({ type: "ping", id: performance.now() }))
     sent++
     await sleep(pingEveryMs)
   }
+  const serverCpuMsPerS = (cpuMsOf(child.pid as number) - cpuBefore) / ((performance.now() - started) / 1000)
   stop = true
   await Promise.race([attacking, sleep(2000)])
   await sleep(500)
   observer.terminate()
-  child.kill("SIGKILL")
+  if (process.env.PROBE_CPU_PROF === undefined) child.kill("SIGKILL")
+  else {
+    child.kill("SIGTERM")
+    await new Promise((r) => child.once("exit", r))
+  }
 
   const sorted = [...rtts].sort((a, b) => a - b)
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]?.toFixed(1)
@@ -132,11 +151,13 @@ const main = async () => {
       frameBytes: frame?.length ?? 0,
       durationS,
       attackRatePerS: frame === undefined ? 0 : ratePerS,
+      attackDeflate,
       attackerFrames,
       attackerCloses,
       attackerAnswers: Object.fromEntries(attackerAnswers),
       pings: sent,
       pongs: rtts.length,
+      serverCpuMsPerS: Math.round(serverCpuMsPerS),
       rttMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1)?.toFixed(1) },
     }),
   )
