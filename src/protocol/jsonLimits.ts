@@ -83,14 +83,17 @@ const scan = (
   maxArrayItems: number,
   maxObjectMembers: number,
 ): JsonShapeViolation | undefined => {
-  if (counts.length < maxDepth + 1) {
-    counts = new Int32Array(maxDepth + 1)
-    isObject = new Uint8Array(maxDepth + 1)
+  const n = text.length
+  // Depth never exceeds the limit, nor the number of brackets in the text (so a huge configured
+  // limit never allocates more than the text needs).
+  const needed = Math.min(maxDepth, n) + 1
+  if (counts.length < needed) {
+    counts = new Int32Array(needed)
+    isObject = new Uint8Array(needed)
   }
   let depth = 0
   // True right after `[` or `{`: the next significant character says whether it has a first item.
   let opened = false
-  const n = text.length
   let i = 0
   while (i < n) {
     const c = text.charCodeAt(i)
