@@ -74,7 +74,9 @@ const pct = (xs: Array<number>, p: number) => {
 
 const main = async () => {
   const prefix = `probe:${randomUUID()}:`
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  // PROBE_NODE_ARGS: extra node flags for the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.PROBE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts"], {
     cwd: root,
     env: {
       ...process.env,

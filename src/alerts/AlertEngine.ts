@@ -23,7 +23,9 @@ import type { AlertMessage, PriceUpdate } from "../protocol/server.js"
 import { SessionStore } from "../session/SessionStore.js"
 import { type AlertRecord, AlertStore } from "./AlertStore.js"
 
-const krw = (n: number) => `${n.toLocaleString("en-US")} KRW`
+/** Made at startup: the first number formatting loads ICU's data (about 60 ms), not the first alert. */
+const thousands = new Intl.NumberFormat("en-US")
+const krw = (n: number) => `${thousands.format(n)} KRW`
 const pct = (n: number) => `${n > 0 ? "+" : ""}${n.toFixed(2)}%`
 
 export const conditionHolds = (a: AlertRecord, p: PriceUpdate): boolean => {
