@@ -5,6 +5,7 @@
  * 1008) instead of holding the event loop; and every other client keeps being answered.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { FastCheck } from "effect"
 import {
   connect,
   type Msg,
@@ -107,6 +108,64 @@ describe("hostile frames, one at a time", () => {
     // 64 KB costs 16 tokens, and an invalid frame 4 more.
     expect(value("quotecast_ws_input_cost_total")).toBeGreaterThanOrEqual(20)
   })
+})
+
+describe("arbitrary frames", () => {
+  let gw: RunningGateway
+  // A high rate limit: this is about answers, not budget.
+  beforeAll(async () => {
+    gw = await startGateway({ rateLimit: 100_000, maxPayloadBytes: 256 * KB })
+  })
+  afterAll(() => gw.stop())
+
+  /** JSON texts big in every way a value can be: long strings, long arrays, deep nesting, wide objects. */
+  const big = FastCheck.oneof(
+    FastCheck.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+    FastCheck.tuple(
+      FastCheck.string({ minLength: 1, maxLength: 3 }),
+      FastCheck.integer({ min: 1, max: 20_000 }),
+    ).map(([s, n]) => JSON.stringify(s.repeat(n))),
+    FastCheck.integer({ min: 0, max: 30_000 }).map((n) =>
+      JSON.stringify(Array.from({ length: n }, (_, i) => i)),
+    ),
+    FastCheck.integer({ min: 1, max: 50_000 }).map((n) => `${"[".repeat(n)}${"]".repeat(n)}`),
+    FastCheck.integer({ min: 0, max: 5_000 }).map((n) =>
+      JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]))),
+    ),
+  )
+  const field = (name: string, value: FastCheck.Arbitrary<string>) =>
+    FastCheck.option(
+      value.map((v) => `"${name}":${v}`),
+      { nil: undefined },
+    )
+  const frame = FastCheck.oneof(
+    FastCheck.tuple(
+      field(
+        "type",
+        FastCheck.oneof(FastCheck.constantFrom('"subscribe"', '"unsubscribe"', '"ping"', '"reconnect"'), big),
+      ),
+      field("subscription_type", big),
+      field("targets", big),
+      field("id", big),
+      field("session_id", big),
+    ).map((fields) => `{${fields.filter((f) => f !== undefined).join(",")}}`),
+    big,
+  )
+
+  it("answers each with an INVALID_MESSAGE under 4 KB, or as a valid message, and stays usable", async () => {
+    const { client } = await connect(gw)
+    await FastCheck.assert(
+      FastCheck.asyncProperty(frame, async (text) => {
+        const from = client.messages.length
+        client.send(text)
+        await pingPong(client)
+        for (const m of client.messages.slice(from).filter(isInvalid))
+          expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThan(4096)
+      }),
+      { numRuns: 40 },
+    )
+    await client.close()
+  }, 60_000)
 })
 
 describe("a flood of costly frames at the message rate", () => {
