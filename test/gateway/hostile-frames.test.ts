@@ -123,12 +123,12 @@ describe("arbitrary frames", () => {
     FastCheck.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
     FastCheck.tuple(
       FastCheck.string({ minLength: 1, maxLength: 3 }),
-      FastCheck.integer({ min: 1, max: 20_000 }),
+      FastCheck.integer({ min: 1, max: 10_000 }),
     ).map(([s, n]) => JSON.stringify(s.repeat(n))),
-    FastCheck.integer({ min: 0, max: 30_000 }).map((n) =>
+    FastCheck.integer({ min: 0, max: 10_000 }).map((n) =>
       JSON.stringify(Array.from({ length: n }, (_, i) => i)),
     ),
-    FastCheck.integer({ min: 1, max: 50_000 }).map((n) => `${"[".repeat(n)}${"]".repeat(n)}`),
+    FastCheck.integer({ min: 1, max: 30_000 }).map((n) => `${"[".repeat(n)}${"]".repeat(n)}`),
     FastCheck.integer({ min: 0, max: 5_000 }).map((n) =>
       JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]))),
     ),
@@ -150,12 +150,14 @@ describe("arbitrary frames", () => {
       field("session_id", big),
     ).map((fields) => `{${fields.filter((f) => f !== undefined).join(",")}}`),
     big,
-  )
+  ).filter((text) => Buffer.byteLength(text) <= 256 * KB) // larger frames are closed with 1009, by design
 
   it("answers each with an INVALID_MESSAGE under 4 KB, or as a valid message, and stays usable", async () => {
-    const { client } = await connect(gw)
+    // One connection for all runs, replaced only if a frame closed it (which fails that run).
+    let client = (await connect(gw)).client
     await FastCheck.assert(
       FastCheck.asyncProperty(frame, async (text) => {
+        if (client.ws.readyState !== client.ws.OPEN) client = (await connect(gw)).client
         const from = client.messages.length
         client.send(text)
         await pingPong(client)
