@@ -510,6 +510,8 @@ export const RedisSessionStoreLive = Layer.scoped(
           const cap =
             record.userId === null ? config.maxAnonymousSessionsPerAddress : config.maxSessionsPerUser
           const evicted = yield* redis.exec("index released session", async (r) => {
+            // Pruned on every write, not only when the stats read it: expired ids never pile up.
+            await r.zremrangebyscore(releasedKey, "-inf", now)
             await r.zadd(releasedKey, now + ttlMs, record.id)
             const over = await saveInGroupScript(
               r,
