@@ -114,6 +114,8 @@ export const appConfig = Config.all({
   wsMaxConnectionsPerAddress: positiveInt("WS_MAX_CONNECTIONS_PER_ADDRESS", 200),
   wsConnectRatePerAddress: positiveInt("WS_CONNECT_RATE_PER_ADDRESS", 20),
   wsConnectBurstPerAddress: positiveInt("WS_CONNECT_BURST_PER_ADDRESS", 100),
+  // TCP connections of any kind (WebSocket, HTTP, not yet either) per client address.
+  tcpMaxConnectionsPerAddress: positiveInt("TCP_MAX_CONNECTIONS_PER_ADDRESS", 300),
   // Comma list of IPs and CIDRs (IPv4, IPv6) whose X-Forwarded-For is believed.
   trustedProxies: Config.string("TRUSTED_PROXIES").pipe(
     Config.withDefault(""),

@@ -28,7 +28,7 @@ import { GatewayStats } from "../metrics/GatewayStats.js"
 import { Admission, type AdmissionRejection, defaultMaxConnections } from "./admission.js"
 import { AuthenticationLive } from "./auth.js"
 import { type BodyLimits, bodyLimitFor, limitBodies } from "./bodyLimits.js"
-import { admissionKeyOf, clientAddressOf, trustedProxies } from "./clientAddress.js"
+import { admissionKeyOf, clientAddressOf, normalizeAddress, trustedProxies } from "./clientAddress.js"
 import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
 
@@ -120,9 +120,26 @@ const ServerLive = Layer.scoped(
     function releaseAdmission(this: Duplex) {
       admission.release(this)
     }
-    // The address table's one clock: idle addresses whose bucket has refilled are dropped.
+    // TCP connections of any kind per peer address (a trusted proxy's are not counted: they carry
+    // many clients), so that one host cannot take the HTTP room either. Only the cap is used.
+    const perPeer = new Admission({
+      maxTotal: tcpLimitOf(admission.limits.maxTotal),
+      maxPerAddress: config.tcpMaxConnectionsPerAddress,
+      ratePerSecond: Number.MAX_SAFE_INTEGER,
+      burst: Number.MAX_SAFE_INTEGER,
+    })
+    function releasePeer(this: Socket) {
+      perPeer.release(this)
+    }
+    // The address tables' one clock: idle addresses whose bucket has refilled are dropped.
     yield* Effect.acquireRelease(
-      Effect.sync(() => setInterval(() => admission.sweep(Date.now()), 1_000).unref()),
+      Effect.sync(() =>
+        setInterval(() => {
+          const now = Date.now()
+          admission.sweep(now)
+          perPeer.sweep(now)
+        }, 1_000).unref(),
+      ),
       (timer) => Effect.sync(() => clearInterval(timer)),
     )
 
@@ -172,6 +189,16 @@ const ServerLive = Layer.scoped(
     // HTTP, Node closes new TCP connections at once (counted), so no client can take them all.
     server.maxConnections = tcpLimitOf(admission.limits.maxTotal)
     server.on("drop", () => stats.admissionRejected("tcp_total"))
+    server.on("connection", (socket: Socket) => {
+      const peer = socket.remoteAddress
+      if (peer === undefined || proxies.trusts(peer)) return
+      if (perPeer.admit(socket, admissionKeyOf(normalizeAddress(peer)), Date.now()) !== undefined) {
+        stats.admissionRejected("tcp_per_address")
+        socket.destroy()
+        return
+      }
+      socket.on("close", releasePeer)
+    })
     // A body over its limit is refused before the client is invited to send it.
     server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (!(Number(req.headers["content-length"] ?? 0) > bodyLimitFor(limits, req.url ?? "/")))
@@ -240,6 +267,11 @@ const ServerLive = Layer.scoped(
           server.closeIdleConnections()
         }),
     ).pipe(Effect.orDie)
+    if (config.tcpMaxConnectionsPerAddress <= config.wsMaxConnectionsPerAddress) {
+      yield* Effect.logWarning(
+        "TCP_MAX_CONNECTIONS_PER_ADDRESS is not above WS_MAX_CONNECTIONS_PER_ADDRESS: an address's last upgrades are dropped without their 429",
+      )
+    }
     yield* Effect.logInfo("quotecast listening").pipe(
       Effect.annotateLogs({
         host: address.host,

@@ -185,6 +185,43 @@ describe("connection caps", () => {
     }
   })
 
+  it("closes at once a TCP connection past TCP_MAX_CONNECTIONS_PER_ADDRESS, unless the peer is a trusted proxy", async () => {
+    const openRaw = async (gw: RunningGateway, n: number) => {
+      const sockets: Array<Socket> = []
+      for (let i = 0; i < n; i++) {
+        const s = tcpConnect(gw.port, "127.0.0.1")
+        s.on("error", () => {})
+        s.resume()
+        sockets.push(s)
+        await new Promise<void>((resolve) => s.once("connect", () => resolve()))
+      }
+      return sockets
+    }
+    const closedWithin = (s: Socket, ms: number) =>
+      Promise.race([
+        new Promise<boolean>((resolve) => s.once("close", () => resolve(true))),
+        sleep(ms).then(() => false),
+      ])
+
+    const direct = await gatewayWith({ tcpMaxConnectionsPerAddress: 3 })
+    const held = await openRaw(direct, 4)
+    try {
+      expect(await closedWithin(held[3] as Socket, 2_000)).toBe(true)
+      expect(held.slice(0, 3).every((s) => !s.destroyed)).toBe(true)
+      expect((await admissionRejections(direct)).get("tcp_per_address")).toBe(1)
+    } finally {
+      for (const s of held) s.destroy()
+    }
+
+    const proxied = await gatewayWith({ tcpMaxConnectionsPerAddress: 3, trustedProxies: "127.0.0.1" })
+    const through = await openRaw(proxied, 4)
+    try {
+      expect(await closedWithin(through[3] as Socket, 1_000)).toBe(false)
+    } finally {
+      for (const s of through) s.destroy()
+    }
+  })
+
   it("bounds the rate of new connections per address (burst, then WS_CONNECT_RATE_PER_ADDRESS per second)", async () => {
     const gw = await gatewayWith({ wsConnectBurstPerAddress: 3, wsConnectRatePerAddress: 1 })
     for (let i = 0; i < 3; i++) (await admitted(gw)).close()

@@ -16,6 +16,7 @@ const ADMISSION_UNLIMITED = {
   wsMaxConnectionsPerAddress: 100_000,
   wsConnectRatePerAddress: 100_000,
   wsConnectBurstPerAddress: 100_000,
+  tcpMaxConnectionsPerAddress: 100_000,
 } satisfies Partial<AppConfigShape>
 
 /** The same for a gateway process (spawnGateway, the cluster tests). */
@@ -24,6 +25,7 @@ export const ADMISSION_UNLIMITED_ENV: Record<string, string> = {
   WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
   WS_CONNECT_RATE_PER_ADDRESS: "100000",
   WS_CONNECT_BURST_PER_ADDRESS: "100000",
+  TCP_MAX_CONNECTIONS_PER_ADDRESS: "100000",
 }
 
 export interface RunningGateway {
