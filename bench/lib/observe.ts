@@ -58,7 +58,9 @@ export const latencyOver = (stats: LoadStats, sec: number) =>
 /** One metric of a quotecast server (summed over labels), undefined when unavailable. */
 export const readMetric = (server: BenchServer, name: string) =>
   Effect.tryPromise(async () => {
-    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`, { signal: AbortSignal.timeout(5000) })
+    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`, {
+      signal: AbortSignal.timeout(15_000),
+    })
     const lines = (await res.text())
       .split("\n")
       .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))

@@ -6,7 +6,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { WebSocket } from "ws"
-import { codesFor } from "../../load/lib/index.js"
+import { codesFor, failureReason } from "../../load/lib/index.js"
 
 export type StormCommand =
   | {
@@ -33,6 +33,7 @@ export interface StormStatus {
   readonly lastDoneAt: number
   readonly refusals: Record<string, number>
   readonly retries: number
+  readonly primeFailures: Record<string, number>
   /** This process's event-loop delay p99 since the storm began, ms. */
   readonly lagP99Ms: number
 }
@@ -68,6 +69,8 @@ class StormClient {
 export class Storm {
   readonly clients: Array<StormClient>
   readonly refusals = new Map<string, number>()
+  /** Clients that failed before they were subscribed, by reason (they take no part in the storm). */
+  readonly primeFailures = new Map<string, number>()
   retries = 0
   primed = 0
   done = 0
@@ -121,7 +124,10 @@ export class Storm {
       localAddress: `127.0.0.${1 + (c.index % 8)}`,
     })
     c.ws = ws
+    let opened = false
+    let failure = ""
     ws.on("open", () => {
+      opened = true
       if (!restoring) this.#subscribe(c, ws)
     })
     ws.on("unexpected-response", (_req, res) => {
@@ -129,10 +135,15 @@ export class Storm {
       if (c.ws === ws) this.#refused(c, `HTTP ${res.statusCode}`)
       ws.terminate()
     })
-    ws.on("error", () => {})
+    ws.on("error", (e) => {
+      failure = failureReason(e)
+    })
     ws.on("close", (code) => {
       if (c.ws !== ws) return
-      if (c.phase === "storming") this.#refused(c, `close ${code}`)
+      // Before the handshake completed: why it failed (a timeout, a reset); after: the close code.
+      const why = opened ? `close ${code}` : `connect: ${failure || code}`
+      if (c.phase === "storming") this.#refused(c, why)
+      else if (c.phase === "priming") this.primeFailures.set(why, (this.primeFailures.get(why) ?? 0) + 1)
     })
     ws.on("message", (data: Buffer, isBinary) => {
       if (isBinary || c.ws !== ws) return
@@ -237,6 +248,7 @@ const statusOf = (storm: Storm | undefined, ok: StormCommand["cmd"], lagP99Ms: n
   lastDoneAt: storm?.lastDoneAt() ?? 0,
   refusals: storm === undefined ? {} : Object.fromEntries(storm.refusals),
   retries: storm?.retries ?? 0,
+  primeFailures: storm === undefined ? {} : Object.fromEntries(storm.primeFailures),
   lagP99Ms,
 })
 
