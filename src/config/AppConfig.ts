@@ -97,6 +97,8 @@ export const appConfig = Config.all({
   // Bodies over the limit get 413 without being read; ingest has its own, larger one.
   httpMaxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 65_536),
   ingestMaxBodyBytes: positiveInt("INGEST_MAX_BODY_BYTES", 1_048_576),
+  // All request bodies held at once (503 past it), so many concurrent bodies cannot exhaust the heap.
+  httpBodyBudgetBytes: positiveInt("HTTP_BODY_BUDGET_BYTES", 67_108_864),
   httpMaxJsonDepth: positiveInt("HTTP_MAX_JSON_DEPTH", 32),
   httpMaxJsonObjectMembers: positiveInt("HTTP_MAX_JSON_OBJECT_MEMBERS", 100),
   ingestMaxEvents: positiveInt("INGEST_MAX_EVENTS", 1_000),

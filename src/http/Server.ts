@@ -103,6 +103,7 @@ const ServerLive = Layer.scoped(
       ingestMaxBodyBytes: config.ingestMaxBodyBytes,
       maxJsonDepth: config.httpMaxJsonDepth,
       maxObjectMembers: config.httpMaxJsonObjectMembers,
+      budgetBytes: config.httpBodyBudgetBytes,
       maxArrayItems: config.ingestMaxEvents,
     }
     const app = limitBodies(yield* HttpApiBuilder.httpApp, limits, stats)

@@ -4,6 +4,9 @@
  * - a body declared larger than the limit (Content-Length) is answered 413 at once, unread, and the
  *   connection is closed after the answer (`Connection: close`), so the upload stops there;
  * - a chunked body is read and counted, and the read stops at the first byte past the limit (413);
+ * - the bodies held at once by all requests share a budget (HTTP_BODY_BUDGET_BYTES): past it a
+ *   request is answered 503 with Retry-After, unread, so many concurrent bodies cannot exhaust
+ *   the heap;
  * - a JSON body is checked for nesting depth and array length in one pass before `JSON.parse`
  *   (`protocol/jsonLimits.ts`), then parsed once here so that malformed JSON is a 400 with a JSON
  *   reason, never a 500 (deep nesting used to overflow Schema's error formatting).
@@ -30,7 +33,28 @@ export interface BodyLimits {
   readonly maxObjectMembers: number
   /** No JSON array in a body may be longer: the longest legal one is an ingest request's events. */
   readonly maxArrayItems: number
+  /** Bytes of request bodies held at once across all requests (read, or being handled). */
+  readonly budgetBytes: number
 }
+
+/** The body bytes held by requests in flight, against `BodyLimits.budgetBytes`. */
+interface Budget {
+  used: number
+  readonly limit: number
+}
+
+/** What one request holds of the budget, given back when it is answered. */
+interface Held {
+  bytes: number
+}
+
+const busy = (limit: number) =>
+  new BodyRejected({
+    reason: "body_budget",
+    status: 503,
+    tag: "ServerBusy",
+    message: `Request bodies in flight have reached ${limit} bytes; retry shortly`,
+  })
 
 /** Why a body was refused; each is a `quotecast_http_rejections_total` reason. */
 export type BodyRejectionReason =
@@ -40,12 +64,13 @@ export type BodyRejectionReason =
   | "json_too_many_members"
   | "invalid_json"
   | "too_many_events"
+  | "body_budget"
 
 export class BodyRejected extends Data.TaggedError("BodyRejected")<{
   readonly reason: BodyRejectionReason
-  readonly status: 400 | 413
+  readonly status: 400 | 413 | 503
   /** The `_tag` of the JSON answer, as the API's own errors have. */
-  readonly tag: "PayloadTooLarge" | "InvalidJson" | "IngestTooLarge"
+  readonly tag: "PayloadTooLarge" | "InvalidJson" | "IngestTooLarge" | "ServerBusy"
   readonly message: string
   /** For IngestTooLarge, as the ingest endpoint's own answer has it. */
   readonly maxEvents?: number
@@ -80,6 +105,8 @@ const tooLarge = (limit: number) =>
 const readBounded = (
   req: IncomingMessage,
   limit: number,
+  budget: Budget,
+  held: Held,
 ): Effect.Effect<Buffer, BodyRejected | BodyAborted> =>
   Effect.async<Buffer, BodyRejected | BodyAborted>((resume) => {
     const chunks: Array<Buffer> = []
@@ -90,14 +117,19 @@ const readBounded = (
       req.off("error", onError)
       req.off("aborted", onAborted)
     }
+    const stop = (e: BodyRejected) => {
+      cleanup()
+      req.pause()
+      chunks.length = 0
+      resume(Effect.fail(e))
+    }
     const onData = (chunk: Buffer) => {
       bytes += chunk.length
-      if (bytes > limit) {
-        cleanup()
-        req.pause()
-        chunks.length = 0
-        resume(Effect.fail(tooLarge(limit)))
-      } else chunks.push(chunk)
+      if (bytes > limit) return stop(tooLarge(limit))
+      if (budget.used + chunk.length > budget.limit) return stop(busy(budget.limit))
+      budget.used += chunk.length
+      held.bytes += chunk.length
+      chunks.push(chunk)
     }
     const onEnd = () => {
       cleanup()
@@ -201,8 +233,16 @@ export const rejectionResponse = (e: BodyRejected): HttpServerResponse.HttpServe
     e.maxEvents === undefined
       ? { _tag: e.tag, message: e.message }
       : { _tag: e.tag, message: e.message, max_events: e.maxEvents },
-    // After a 413 the rest of the body is not read: the connection cannot carry another request.
-    { status: e.status, headers: e.status === 413 ? { connection: "close" } : {} },
+    // After a 413 or 503 the rest of the body is not read: the connection cannot carry another request.
+    {
+      status: e.status,
+      headers:
+        e.status === 413
+          ? { connection: "close" }
+          : e.status === 503
+            ? { connection: "close", "retry-after": "1" }
+            : {},
+    },
   )
 
 /** `app` with every request body bounded as described above. */
@@ -210,8 +250,9 @@ export const limitBodies = <E, R>(
   app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest>,
   limits: BodyLimits,
   stats: GatewayStatsImpl,
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> => {
+  const budget: Budget = { used: 0, limit: limits.budgetBytes }
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const declared = request.headers["content-length"]
     const chunked = request.headers["transfer-encoding"] !== undefined
     if (!chunked && (declared === undefined || declared === "0")) return app
@@ -226,7 +267,10 @@ export const limitBodies = <E, R>(
       )
     }
     if (declared !== undefined && Number(declared) > limit) return refuse(tooLarge(limit))
-    return readBounded(NodeHttpServerRequest.toIncomingMessage(request), limit).pipe(
+    if (declared !== undefined && budget.used + Number(declared) > budget.limit)
+      return refuse(busy(budget.limit))
+    const held: Held = { bytes: 0 }
+    return readBounded(NodeHttpServerRequest.toIncomingMessage(request), limit, budget, held).pipe(
       Effect.flatMap((buffer) => {
         // A GET or HEAD body means nothing to any endpoint (and a web Request cannot carry one):
         // bounded and read, it is dropped.
@@ -251,5 +295,13 @@ export const limitBodies = <E, R>(
             ? app
             : Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, text)),
       }),
+      // The body's bytes are held until the answer: the endpoint works on the text.
+      Effect.ensuring(
+        Effect.sync(() => {
+          budget.used -= held.bytes
+          held.bytes = 0
+        }),
+      ),
     )
   })
+}

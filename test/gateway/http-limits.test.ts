@@ -222,6 +222,46 @@ describe("body size", () => {
   })
 })
 
+describe("bodies in flight", () => {
+  it("answers 503 with Retry-After past HTTP_BODY_BUDGET_BYTES held at once, and accepts again once they are answered", async () => {
+    const small = await startGateway({ httpMaxBodyBytes: MAX_BODY, httpBodyBudgetBytes: 6_000 })
+    try {
+      const alert = JSON.stringify({ code: "005930", alert_type: "price_above", threshold: 80_000 })
+      // 3,000 bytes of a 4,000-byte body arrive and are held while the rest is awaited.
+      const slow = await RawHttp.open(small.port)
+      const padding = " ".repeat(4_000 - alert.length)
+      slow.write(
+        head([
+          "POST /v1/alerts HTTP/1.1",
+          "Host: 127.0.0.1",
+          `Authorization: Bearer ${user}`,
+          "Content-Type: application/json",
+          "Content-Length: 4000",
+        ]),
+      )
+      slow.write(`${alert}${padding}`.slice(0, 3_000))
+      await sleep(200)
+      const url = `${small.httpUrl}/v1/alerts`
+      const post = () =>
+        fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${user}` },
+          body: `${alert}${padding}`,
+        })
+      const refused = await post()
+      expect(refused.status).toBe(503)
+      expect(refused.headers.get("retry-after")).toBe("1")
+      expect((await refused.json()) as Msg).toMatchObject({ _tag: "ServerBusy" })
+      // The held request completes and is answered: its bytes are given back.
+      slow.write(`${alert}${padding}`.slice(3_000))
+      expect((await slow.response()).status).toBe(201)
+      expect((await post()).status).toBe(201)
+    } finally {
+      await small.stop()
+    }
+  })
+})
+
 describe("JSON shape", () => {
   it("answers deeply nested JSON with 400 and a JSON reason on every endpoint, never 500", async () => {
     const before = (await rejections()).get("json_too_deep") ?? 0
