@@ -10,6 +10,11 @@
  * (clocks only measure durations here, no cross-host comparison). When a leader dies, the key
  * expires and another instance takes it within lease + lease/3; a leader that shuts down cleanly
  * deletes its key, so the next one takes over within lease/3.
+ *
+ * A Redis that restarted empty has lost the key while the leader may still trust its lease (it
+ * could not renew, and steps down only when the lease runs out): so an instance takes the lease
+ * only once it has recovered from the outage, and after a recovery that found the data lost it
+ * waits one more lease, by when the old leader has stepped down.
  */
 import { Clock, Duration, Effect, FiberHandle, Layer, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
@@ -39,6 +44,16 @@ export const LeadershipLive = Layer.scoped(
     const safeFor = Duration.millis(Math.max(1, leaseMs - Math.max(100, Math.floor(leaseMs / 6))))
     const key = `${redis.prefix}leader`
     const me = redis.instanceId
+
+    /** Epoch ms before which this instance does not take the lease (after Redis lost it). */
+    let holdOffUntil = 0
+    yield* redis.onRecovered(({ dataLost }) =>
+      dataLost
+        ? Effect.map(Clock.currentTimeMillis, (now) => {
+            holdOffUntil = now + leaseMs
+          })
+        : Effect.void,
+    )
 
     const state = yield* SubscriptionRef.make(false)
     let leader = false
@@ -80,6 +95,7 @@ export const LeadershipLive = Layer.scoped(
           yield* setLeader(false, "lease taken by another instance")
         }
       } else {
+        if (redis.unrecoveredSince() !== undefined || sentAt < holdOffUntil) return
         const taken = yield* redis.exec("take leader lease", (r) => r.set(key, me, "PX", leaseMs, "NX"))
         if (taken === "OK") {
           yield* confirmed(sentAt)

@@ -32,7 +32,7 @@ let onShared: Array<GatewayProcess> = []
 beforeAll(async () => {
   server = await startPrivateRedis()
   ;[onPrivate, onShared] = await Promise.all([
-    startInstances(2, { REDIS_URL: server.url, REDIS_PREFIX: privatePrefix }),
+    startInstances(2, { REDIS_URL: server.url, REDIS_PREFIX: privatePrefix, LEADER_LEASE_MS: "6000" }),
     startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: sharedPrefix }),
   ])
 }, 120_000)
@@ -86,6 +86,54 @@ describe("Redis restarted empty", () => {
     }
     await onB.client.close()
   }, 60_000)
+})
+
+/** [start, end] (epoch ms) of each time the instance held the feed lead, from its log. */
+const leadIntervals = (gw: GatewayProcess, from: number): Array<[number, number]> => {
+  const out: Array<[number, number]> = []
+  let since: number | undefined
+  for (const line of gw.output().split("\n")) {
+    const at = Date.parse(/timestamp=(\S+)/.exec(line)?.[1] ?? "")
+    if (Number.isNaN(at) || at < from) continue
+    if (line.includes("feed leadership acquired")) since = at
+    else if (/feed leadership (lost|released)/.test(line) && since !== undefined) {
+      out.push([since, at])
+      since = undefined
+    }
+  }
+  if (since !== undefined) out.push([since, Date.now()])
+  return out
+}
+
+describe("Redis restarted empty: the feed lead", () => {
+  it("is never held by two instances at once (the old leader cannot renew, a new one waits)", async () => {
+    const [a, b] = onPrivate as [GatewayProcess, GatewayProcess]
+    const from = Date.now()
+    for (let round = 1; round <= 3; round++) {
+      await waitFor(() => /feed leadership acquired/.test(a.output() + b.output()), 10_000, "a leader")
+      const before = [a, b].map(recoveries)
+      await server.kill()
+      await waitFor(
+        async () => (await Promise.all([a, b].map(healthOf))).every((h) => h.status === 503),
+        5000,
+        "both instances to report redis down",
+      )
+      await server.start()
+      await waitFor(
+        () => [a, b].every((gw, i) => recoveries(gw) > (before[i] as number)),
+        10_000,
+        `both instances to recover (round ${round})`,
+      )
+      // Lease 6 s: whoever leads next has taken it within a lease and a step.
+      await new Promise((r) => setTimeout(r, 3000))
+    }
+    await new Promise((r) => setTimeout(r, 6000))
+    const [onA, onB] = [leadIntervals(a, from), leadIntervals(b, from)]
+    expect(onA.length + onB.length).toBeGreaterThan(0)
+    for (const [s1, e1] of onA)
+      for (const [s2, e2] of onB)
+        expect(s1 < e2 && s2 < e1, `A led ${s1}-${e1}, B led ${s2}-${e2}`).toBe(false)
+  }, 90_000)
 })
 
 describe("Redis unreachable for a while (its data kept)", () => {
