@@ -1,10 +1,13 @@
 /**
  * Cluster faults lose nothing silently (issue 12 point 7), with separate gateway processes:
  * - Redis restarted empty: alerts fired afterwards on one instance reach the user's connection
- *   on another (a private redis-server, killed and restarted several times in a row);
+ *   on another (a private redis-server, killed and restarted several times in a row), and the
+ *   feed lead is never held by two instances at once;
+ * - Redis unreachable for a while: a session created meanwhile is written when it comes back;
  * - an instance SIGKILLed: a session's subscriptions, changed shortly before the kill, are
- *   restored on another instance, whose updates the client then receives;
- * - the restored session never repeats a sequence number, and `reconnected` says it jumped.
+ *   restored on another instance, whose updates the client then receives, with the alerts
+ *   fired while it was dead; the restored session never repeats a sequence number, and
+ *   `reconnected` says it jumped.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { connect, type GatewayProcess, ingest, type Msg, priceEvent, signToken } from "../support/gateway.js"
