@@ -6,6 +6,7 @@
  *   npx tsx bench/probes/slowReaderStorm.ts --clients 600 --feed-rate 2000 --hold 20 --settle 60
  *   npx tsx bench/probes/slowReaderStorm.ts --clients 4800 --feed-rate 2000 --settle 120 \
  *     --env OUTBOUND_BUDGET_BYTES=268435456
+ *   npx tsx bench/probes/slowReaderStorm.ts --server-dir /tmp/old-checkout ...   (the code before a change)
  *
  * It starts its own server process (`node --expose-gc --import tsx src/main.ts` on 127.0.0.1,
  * FEED=simulator) with `memoryReporter.ts` preloaded, and stops it by its PID when done
@@ -20,7 +21,8 @@ import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync, rmSync } from "node:fs"
 import { createServer, type Socket, connect as tcpConnect } from "node:net"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import WebSocket from "ws"
 import { INSTRUMENT_ROWS } from "../../src/market/data/instruments.js"
 
@@ -28,6 +30,11 @@ const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? Number(process.argv[i + 1]) : def
 }
+/** Where the server's code is (default: this checkout), e.g. a worktree of the code before a change. */
+const serverDir = (() => {
+  const i = process.argv.indexOf("--server-dir")
+  return i >= 0 ? (process.argv[i + 1] ?? ".") : "."
+})()
 const extraEnv: Record<string, string> = {}
 process.argv.forEach((a, i) => {
   if (a !== "--env") return
@@ -105,14 +112,14 @@ const clientFrame = (text: string): Buffer => {
   return frame
 }
 
-/** Opens a WebSocket by hand, subscribes, and stops reading. */
-const nonReader = (port: number, i: number): Promise<Socket> =>
+/** Opens a WebSocket by hand and stops reading (it subscribes later: `subscribeAll`). */
+const nonReader = (port: number): Promise<Socket> =>
   new Promise((resolve, reject) => {
     const sock = tcpConnect(port, "127.0.0.1")
     const timer = setTimeout(() => {
       sock.destroy()
       reject(new Error("upgrade timed out"))
-    }, 30_000)
+    }, 60_000)
     let head = ""
     sock.once("error", (e) => {
       clearTimeout(timer)
@@ -134,30 +141,30 @@ const nonReader = (port: number, i: number): Promise<Socket> =>
         reject(new Error(head.replace(/\r\n/g, " ").slice(0, 300)))
         return
       }
-      const start = (i * 7) % Math.max(1, codes.length - SUBS)
-      const targets = codes.slice(start, start + SUBS)
-      // At most 100 targets per frame (the gateway's array limit).
-      for (let k = 0; k < targets.length; k += 100)
-        sock.write(
-          clientFrame(
-            JSON.stringify({
-              type: "subscribe",
-              subscription_type: "stock",
-              targets: targets.slice(k, k + 100),
-            }),
-          ),
-        )
-      sock.write(
-        clientFrame(
-          JSON.stringify({ type: "subscribe", subscription_type: "market", targets: ["KOSPI", "KOSDAQ"] }),
-        ),
-      )
       sock.pause()
       sock.on("error", () => {})
       resolve(sock)
     }
     sock.on("data", onData)
   })
+
+/** Sends one client's subscriptions (it reads nothing, but it can still write). */
+const subscribeAll = (sock: Socket, i: number): void => {
+  const start = (i * 7) % Math.max(1, codes.length - SUBS)
+  const targets = codes.slice(start, start + SUBS)
+  // At most 100 targets per frame (the gateway's array limit).
+  for (let k = 0; k < targets.length; k += 100)
+    sock.write(
+      clientFrame(
+        JSON.stringify({ type: "subscribe", subscription_type: "stock", targets: targets.slice(k, k + 100) }),
+      ),
+    )
+  sock.write(
+    clientFrame(
+      JSON.stringify({ type: "subscribe", subscription_type: "market", targets: ["KOSPI", "KOSDAQ"] }),
+    ),
+  )
+}
 
 const metricsText = async (port: number): Promise<string> => {
   try {
@@ -184,15 +191,21 @@ const main = async () => {
     PROBE_MEMORY_FILE: memFile,
     // Every storm client comes from 127.0.0.1: lift the per-address admission limits.
     WS_MAX_CONNECTIONS: "20000",
+    // The storm's upgrades queue behind a busy server: let them wait rather than fail.
+    HANDSHAKE_TIMEOUT_MS: "60000",
+    // Connected storm clients answer no pings while the rest connect: the heartbeat would close
+    // them before the storm starts. The per-connection slow-consumer limits stay at their defaults.
+    HEARTBEAT_INTERVAL_MS: "60000",
     WS_MAX_CONNECTIONS_PER_ADDRESS: "20000",
     WS_CONNECT_RATE_PER_ADDRESS: "100000",
     WS_CONNECT_BURST_PER_ADDRESS: "100000",
     ...extraEnv,
   }
+  const reporter = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "memoryReporter.ts")).href
   const server: ChildProcess = spawn(
     process.execPath,
-    ["--expose-gc", "--import", "tsx", "--import", "./bench/probes/memoryReporter.ts", "src/main.ts"],
-    { env, stdio: ["ignore", "ignore", "pipe"] },
+    ["--expose-gc", "--import", "tsx", "--import", reporter, "src/main.ts"],
+    { env, stdio: ["ignore", "ignore", "pipe"], cwd: serverDir },
   )
   let stderr = ""
   server.stderr?.on("data", (d) => {
@@ -262,14 +275,14 @@ const main = async () => {
       } catch {}
     }, 250)
 
-    measuring = true
-    lastFrame = Date.now()
-    const stormStart = Date.now()
+    // All the storm's clients connect first (idle, cheap), then subscribe at once: the storm
+    // starts together rather than spread over a ramp that a busy server slows down.
+    const rampStart = Date.now()
     let failed = 0
     let firstFailure = ""
     for (let i = 0; i < CLIENTS && Date.now() < DEADLINE; i += BATCH) {
       const n = Math.min(BATCH, CLIENTS - i)
-      const opened = await Promise.allSettled(Array.from({ length: n }, (_, k) => nonReader(port, i + k)))
+      const opened = await Promise.allSettled(Array.from({ length: n }, () => nonReader(port)))
       for (const o of opened) {
         if (o.status === "fulfilled") storm.push(o.value)
         else {
@@ -278,10 +291,26 @@ const main = async () => {
         }
       }
     }
+    measuring = true
+    lastFrame = Date.now()
+    const stormStart = Date.now()
+    storm.forEach((sock, i) => {
+      subscribeAll(sock, i)
+    })
     console.log(
-      `storm: ${storm.length} non-reading clients open (${failed} failed${failed > 0 ? `: ${firstFailure}` : ""}) in ${Date.now() - stormStart} ms`,
+      `storm: ${storm.length} non-reading clients open (${failed} failed${failed > 0 ? `: ${firstFailure}` : ""}) in ${stormStart - rampStart} ms, then all subscribed at once`,
     )
-    await sleep(HOLD_S * 1000)
+    await sleep(Math.min(5, HOLD_S) * 1000)
+    try {
+      const stats = (await (await fetch(`http://127.0.0.1:${port}/v1/ws/stats`)).json()) as Record<
+        string,
+        unknown
+      >
+      console.log(
+        `  5 s into the storm: ${stats.active_connections} connections, ${stats.total_subscriptions} subscriptions`,
+      )
+    } catch {}
+    await sleep(Math.max(0, HOLD_S - 5) * 1000)
     const atEnd = await metricsText(port)
     measuring = false
     const stillOpen = storm.filter((s) => !s.destroyed && s.readyState === "open").length
@@ -299,6 +328,8 @@ const main = async () => {
     for (const l of [
       ...pick(atEnd, "quotecast_connections_closed_total"),
       ...pick(atEnd, "quotecast_slow_consumer"),
+      ...pick(atEnd, "quotecast_messages_sent_total"),
+      ...pick(atEnd, "quotecast_conflated_total"),
       ...pick(atEnd, "quotecast_outbound_budget"),
     ])
       console.log(`  at storm end: ${l}`)

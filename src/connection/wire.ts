@@ -57,23 +57,50 @@ const socketOf = (ws: WebSocket): Duplex => {
   return internals._socket
 }
 
+/**
+ * Where a frame is built when it will wait in the socket's queue: it is then handed over as a
+ * latin1 string (one byte per character, so `bufferedAmount` still counts bytes), which lives in
+ * V8's heap until the socket takes it. A Buffer per frame would be a malloc'd block each, held for
+ * as long as the reader is behind: a storm of slow readers then leaves glibc's heap fragmented,
+ * and it keeps the freed memory (RSS stayed 130 MB up after 600 slow readers had gone, 2 GB after
+ * 4,800: `bench/probes/slowReaderStorm.ts`). V8 gives its pages back after a GC.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
+
+/** Where to build a frame: the scratch buffer when it will wait (a huge one gets its own), else its own. */
+const bufferFor = (queued: boolean, size: number): Buffer =>
+  queued && size <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(size)
+
+/**
+ * Hands a frame to the socket. With nothing waiting, the Buffer itself: the kernel almost always
+ * takes it at once, and it is garbage after. Behind other writes, a copy in V8's heap.
+ */
+const handOver = (socket: Duplex, frame: Buffer, size: number, queued: boolean): void => {
+  if (queued) socket.write(frame.toString("latin1", 0, size), "latin1")
+  else socket.write(frame)
+}
+
 /** Writes one text message as one frame. Returns the payload's length in bytes. */
 export const writeText = (ws: WebSocket, text: string): number => {
+  const socket = socketOf(ws)
   const len = Buffer.byteLength(text)
   const h = headerLength(len)
-  const frame = Buffer.allocUnsafe(h + len)
+  const queued = socket.writableLength > 0
+  const frame = bufferFor(queued, h + len)
   writeHeader(frame, TEXT, len)
   frame.write(text, h, len, "utf8")
-  socketOf(ws).write(frame)
+  handOver(socket, frame, h + len, queued)
   return len
 }
 
 /** Writes an already-deflated text message (RFC 7692, trailer removed) as one frame with RSV1. */
 export const writeCompressedText = (ws: WebSocket, payload: Uint8Array): void => {
+  const socket = socketOf(ws)
   const len = payload.length
   const h = headerLength(len)
-  const frame = Buffer.allocUnsafe(h + len)
+  const queued = socket.writableLength > 0
+  const frame = bufferFor(queued, h + len)
   writeHeader(frame, COMPRESSED_TEXT, len)
   frame.set(payload, h)
-  socketOf(ws).write(frame)
+  handOver(socket, frame, h + len, queued)
 }

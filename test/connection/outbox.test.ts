@@ -27,6 +27,19 @@ describe("Outbox", () => {
     expect(o.drain()).toHaveLength(2)
   })
 
+  it("knows how many characters wait in it (what the outbound budget counts)", () => {
+    const o = new Outbox()
+    o.offer(price("A", 1)) // 5
+    o.offer(answer(10)) // 3
+    o.offer(price("A", 123)) // replaces 5 with 7
+    const mark = o.mark()
+    o.offer(price("B", 1)) // 5
+    o.insertAt(mark, [answer(1), answer(2)]) // 2 + 2
+    expect(o.bytes).toBe(7 + 3 + 5 + 4)
+    expect(o.bytes).toBe(o.drain().reduce((n, m) => n + m.body.length, 0))
+    expect(o.bytes).toBe(0)
+  })
+
   it("starts fresh after a drain", () => {
     const o = new Outbox()
     o.offer(price("A", 1))

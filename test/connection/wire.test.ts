@@ -103,6 +103,38 @@ describe("wire", () => {
     }
   })
 
+  it("frames that wait behind a reader who is behind arrive intact and in order, compressed ones too", async () => {
+    const { server, client, received, close } = await pair(true)
+    try {
+      // The client stops reading: the kernel's buffers fill, then the socket's own queue.
+      const socket = (client as unknown as { _socket: { pause: () => void; resume: () => void } })._socket
+      socket.pause()
+      const filler = "f".repeat(64 * 1024)
+      const serverSocket = (server as unknown as { _socket: { writableLength: number } })._socket
+      let n = 0
+      for (; n < 2000 && serverSocket.writableLength === 0; n++) {
+        writeText(server, filler)
+        await new Promise((r) => setImmediate(r))
+      }
+      expect(serverSocket.writableLength).toBeGreaterThan(0)
+      // Written while others wait: held as text until the socket takes them, still counted in bytes.
+      const before = server.bufferedAmount
+      const korean = '{"name":"삼성전자","note":"호가 – UTF-8"}'
+      writeText(server, korean)
+      expect(server.bufferedAmount - before).toBe(2 + Buffer.byteLength(korean))
+      const text = JSON.stringify({ type: "batch", messages: Array.from({ length: 50 }, (_, i) => ({ i })) })
+      const deflated = zlib.deflateRawSync(Buffer.from(text), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+      writeCompressedText(server, deflated.subarray(0, deflated.length - 4))
+      writeText(server, "h".repeat(70_000))
+      socket.resume()
+      await until(() => received.length === n + 3)
+      expect(received.slice(0, n).every((r) => r === filler)).toBe(true)
+      expect(received.slice(n)).toEqual([korean, text, "h".repeat(70_000)])
+    } finally {
+      close()
+    }
+  })
+
   it("refuses to write past sends that ws itself has queued, instead of reordering them", async () => {
     const { server, received, close } = await pair(false)
     try {
