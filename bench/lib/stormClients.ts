@@ -69,7 +69,7 @@ class StormClient {
 export class Storm {
   readonly clients: Array<StormClient>
   readonly refusals = new Map<string, number>()
-  /** Clients that failed before they were subscribed, by reason (they take no part in the storm). */
+  /** Failures before a client was subscribed, by reason (retried twice; one that never made it takes no part in the storm). */
   readonly primeFailures = new Map<string, number>()
   retries = 0
   primed = 0
@@ -143,7 +143,18 @@ export class Storm {
       // Before the handshake completed: why it failed (a timeout, a reset); after: the close code.
       const why = opened ? `close ${code}` : `connect: ${failure || code}`
       if (c.phase === "storming") this.#refused(c, why)
-      else if (c.phase === "priming") this.primeFailures.set(why, (this.primeFailures.get(why) ?? 0) + 1)
+      else if (c.phase === "priming") {
+        this.primeFailures.set(why, (this.primeFailures.get(why) ?? 0) + 1)
+        // A client that could not be set up gets two more tries; the storm needs its session.
+        if (c.attempts < 3) {
+          c.ws = undefined
+          const t = setTimeout(() => {
+            this.timers.delete(t)
+            this.#open(c)
+          }, 500)
+          this.timers.add(t)
+        }
+      }
     })
     ws.on("message", (data: Buffer, isBinary) => {
       if (isBinary || c.ws !== ws) return
@@ -181,9 +192,15 @@ export class Storm {
 
   /** Cuts every primed client's socket (no close handshake: a network blip). */
   cut(): void {
+    // Priming is over: a retry still pending would open a client that takes no part.
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
     for (const c of this.clients) {
       if (c.phase === "primed") c.phase = "cut"
-      c.ws?.terminate()
+      // The cut sockets' own close events are not this client's any more.
+      const ws = c.ws
+      c.ws = undefined
+      ws?.terminate()
     }
   }
 
