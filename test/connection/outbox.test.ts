@@ -29,13 +29,13 @@ describe("Outbox", () => {
 
   it("knows how many characters wait in it (what the outbound budget counts)", () => {
     const o = new Outbox()
-    o.offer(price("A", 1)) // 5
-    o.offer(answer(10)) // 3
-    o.offer(price("A", 123)) // replaces 5 with 7
+    o.offer(price("A", 1)) // pA:1
+    o.offer(answer(10)) // a10
+    o.offer(price("A", 123)) // pA:123 in place of pA:1
     const mark = o.mark()
-    o.offer(price("B", 1)) // 5
-    o.insertAt(mark, [answer(1), answer(2)]) // 2 + 2
-    expect(o.bytes).toBe(7 + 3 + 5 + 4)
+    o.offer(price("B", 1)) // pB:1
+    o.insertAt(mark, [answer(1), answer(2)]) // a1, a2
+    expect(o.bytes).toBe(6 + 3 + 4 + 2 + 2)
     expect(o.bytes).toBe(o.drain().reduce((n, m) => n + m.body.length, 0))
     expect(o.bytes).toBe(0)
   })
