@@ -25,6 +25,7 @@ export const CAVEATS: ReadonlyArray<string> = [
   "Servers are measured one at a time, with the same feed (quotecast's seeded SimulatorEngine, one price_update per trade tick, same codes, same 25 ms grouping), the same subscriptions and the same client.",
   "Latency = client receive time - event timestamp (ms resolution, truncated): it includes batching (30 ms), the server's flush pass, the socket, and the client's event-loop delay.",
   "Connections are opened before the feed starts (100 per 100 ms, 1,000/s), then the feed starts, then a warm-up, then the measurement window.",
+  "G (reconnect storm) and H (attack) measure their own way and have their own tables: their notes say what each column is. In G the storm's clients run in a process of their own, so that the observers (in this process) do not count the storm clients' event-loop delay as delivery delay; both processes' lag is reported.",
 ]
 
 const noteFor = (s: Scenario, runs: ReadonlyArray<RunResult>): Array<string> => {
