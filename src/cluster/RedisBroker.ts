@@ -26,6 +26,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Clock, Effect, Layer } from "effect"
+import type { Redis } from "ioredis"
 import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { isUserTopic, type Topic } from "../broker/topics.js"
@@ -88,6 +89,9 @@ export const userMessagesSince = (
       return bodies
     },
   )
+
+/** User messages kept while their durable publish cannot reach Redis (oldest dropped beyond). */
+const UNSENT_USER_MESSAGES = 10_000
 
 /** How many recent user-topic messages Redis keeps for replay after an instance's outage. */
 const RECENT_USER_MESSAGES = 1000
@@ -178,16 +182,61 @@ export const RedisBrokerLive = Layer.scoped(
       }),
     )
 
+    /**
+     * User messages whose durable publish failed (Redis unreachable): delivered here already,
+     * sent to the other instances when Redis is back. At least once: a publish that timed out
+     * may have gone through, and is then sent again (alerts carry their id).
+     */
+    let unsent: Array<{ readonly channel: string; readonly payload: string; readonly at: number }> = []
+    const send = (channel: string, payload: string, at: number) => (r: Redis) =>
+      publishDurable(
+        r,
+        [counterKey, recentKey, epochKey],
+        [channel, payload, at, RECENT_USER_MESSAGES, randomUUID()],
+      )
+    const keepUnsent = (channel: string, payload: string, at: number) => {
+      if (unsent.length >= UNSENT_USER_MESSAGES) {
+        unsent.shift()
+        redis.report(
+          "keeping an unsent user message",
+          `over ${UNSENT_USER_MESSAGES} waiting: the oldest dropped`,
+        )
+      }
+      unsent.push({ channel, payload, at })
+    }
+    yield* redis.onRecovered(() =>
+      Effect.gen(function* () {
+        const pending = unsent
+        unsent = []
+        for (let i = 0; i < pending.length; i++) {
+          const m = pending[i] as (typeof pending)[number]
+          yield* redis.exec("PUBLISH (durable, resent)", send(m.channel, m.payload, m.at)).pipe(
+            // Kept for the next recovery, in order.
+            Effect.tapError(() => Effect.sync(() => unsent.unshift(...pending.slice(i)))),
+          )
+        }
+        if (pending.length > 0)
+          yield* Effect.logInfo("user messages sent after the outage").pipe(
+            Effect.annotateLogs({ sent: pending.length }),
+          )
+      }),
+    )
+
     const publishDurably = (topic: Topic, msg: Outgoing) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.sync(() => {
           hub.deliver(topic, msg)
+          const channel = channelOf(topic)
+          const payload = encodeWire(instanceId, msg)
           redis.fire("PUBLISH (durable)", (r) =>
-            publishDurable(
-              r,
-              [counterKey, recentKey, epochKey],
-              [channelOf(topic), encodeWire(instanceId, msg), now, RECENT_USER_MESSAGES, randomUUID()],
-            ),
+            send(
+              channel,
+              payload,
+              now,
+            )(r).catch((e: unknown) => {
+              keepUnsent(channel, payload, now)
+              throw e
+            }),
           )
         }),
       )
