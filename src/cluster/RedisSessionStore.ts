@@ -31,6 +31,7 @@
  *   continues after `ceil` instead, and reports the jump.
  */
 import { Clock, Effect, Layer, Option, Schedule, Schema } from "effect"
+import type { Redis } from "ioredis"
 import { userTopic } from "../broker/topics.js"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Conn } from "../connection/Conn.js"
@@ -38,6 +39,7 @@ import { Registry } from "../connection/Registry.js"
 import { sweepInSlices } from "../connection/Sweep.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import {
+  ANONYMOUS_GROUP,
   type LiveSession,
   NO_SUBSCRIPTIONS,
   type Owner,
@@ -47,7 +49,6 @@ import {
   type SessionStoreShape,
   type Subscriptions,
   savedGroupOf,
-  worthSaving,
 } from "../session/SessionStore.js"
 import { userMessagesSince } from "./RedisBroker.js"
 import { luaScript, RedisClient, type RedisClientShape, type RedisCommandError } from "./RedisClient.js"
@@ -139,18 +140,6 @@ return evicted
 /** KEYS: session, alerts. Deletes a session evicted from its group, unless it was restored meanwhile. */
 const evictScript = luaScript(`
 if redis.call('HGET', KEYS[1], 'owner_conn') ~= '' then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-return 1
-`)
-
-/**
- * KEYS: session, alerts. ARGV: instance, connection. Deletes a session that is not worth saving
- * (anonymous, no subscriptions) if this connection still owns it.
- */
-const dropScript = luaScript(`
-if redis.call('HGET', KEYS[1], 'owner_instance') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'owner_conn') ~= ARGV[2] then
-  return 0
-end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `)
@@ -305,6 +294,7 @@ export const RedisSessionStoreLive = Layer.scoped(
         if (failed) throw failed
         if (record.owner !== null) reserved.set(record.owner.connectionId, record.lastSequence + block)
       })
+
     // ---- persistence of attached sessions, on one clock (see the module comment) ----
     /** By connection id: the sequence ceiling Redis holds for the session that connection owns. */
     const reserved = new Map<string, number>()
@@ -477,20 +467,9 @@ export const RedisSessionStoreLive = Layer.scoped(
             )
           return Option.fromNullable(record)
         }).pipe(Effect.mapError(fail)),
-      release: (record, owner, remoteAddress) =>
+      release: (record, owner, addressKey) =>
         Effect.gen(function* () {
           reserved.delete(owner.connectionId)
-          if (!worthSaving(record)) {
-            const dropped = yield* redis.exec("drop empty anonymous session", (r) =>
-              dropScript(
-                r,
-                [sessionKey(record.id), alertsKey(record.id)],
-                [owner.instanceId, owner.connectionId],
-              ),
-            )
-            if (dropped === 1) stats.sessionEvicted("anonymous_empty")
-            return
-          }
           const stored = yield* redis.exec("release session", (r) =>
             releaseScript(
               r,
@@ -509,26 +488,44 @@ export const RedisSessionStoreLive = Layer.scoped(
           const now = yield* Clock.currentTimeMillis
           const cap =
             record.userId === null ? config.maxAnonymousSessionsPerAddress : config.maxSessionsPerUser
-          const evicted = yield* redis.exec("index released session", async (r) => {
+          const ids = (over: unknown) =>
+            Array.isArray(over) ? over.filter((id): id is string => typeof id === "string") : []
+          const [inGroup, inTotal] = yield* redis.exec("index released session", async (r) => {
             // Pruned on every write, not only when the stats read it: expired ids never pile up.
             await r.zremrangebyscore(releasedKey, "-inf", now)
             await r.zadd(releasedKey, now + ttlMs, record.id)
-            const over = await saveInGroupScript(
+            const group = await saveInGroupScript(
               r,
-              [groupKey(savedGroupOf(record.userId, remoteAddress))],
+              [groupKey(savedGroupOf(record.userId, addressKey))],
               [now, record.id, now + ttlMs, cap],
             )
-            return Array.isArray(over) ? over.filter((id): id is string => typeof id === "string") : []
+            // Anonymous sessions also count in one cluster-wide group (MAX_ANONYMOUS_SESSIONS).
+            const total =
+              record.userId === null
+                ? await saveInGroupScript(
+                    r,
+                    [groupKey(ANONYMOUS_GROUP)],
+                    [now, record.id, now + ttlMs, config.maxAnonymousSessions],
+                  )
+                : []
+            return [ids(group), ids(total)] as const
           })
-          if (evicted.length === 0) return
-          const deleted = yield* redis.exec("evict saved sessions", async (r) => {
+          const evict = async (r: Redis, evicted: ReadonlyArray<string>) => {
+            if (evicted.length === 0) return 0
             await r.zrem(releasedKey, ...evicted)
-            return Promise.all(evicted.map((id) => evictScript(r, [sessionKey(id), alertsKey(id)], [])))
-          })
-          stats.sessionEvicted(
-            record.userId === null ? "address_limit" : "user_limit",
-            deleted.filter((d) => d === 1).length,
-          )
+            const deleted = await Promise.all(
+              evicted.map((id) => evictScript(r, [sessionKey(id), alertsKey(id)], [])),
+            )
+            return deleted.filter((d) => d === 1).length
+          }
+          if (inGroup.length > 0) {
+            const n = yield* redis.exec("evict saved sessions", (r) => evict(r, inGroup))
+            stats.sessionEvicted(record.userId === null ? "address_limit" : "user_limit", n)
+          }
+          if (inTotal.length > 0) {
+            const n = yield* redis.exec("evict saved anonymous sessions", (r) => evict(r, inTotal))
+            stats.sessionEvicted("anonymous_limit", n)
+          }
         }).pipe(Effect.mapError(fail)),
       remove: (id) =>
         redis

@@ -143,8 +143,10 @@ export const appConfig = Config.all({
   maxAlertsPerUser: positiveInt("MAX_ALERTS_PER_USER", 500),
   // Saved (disconnected) sessions per user; beyond it the oldest saved one is dropped.
   maxSessionsPerUser: positiveInt("MAX_SESSIONS_PER_USER", 20),
-  // An anonymous session is saved only if it holds subscriptions, at most this many per client address.
+  // Saved anonymous sessions per client address (IPv6: per /64); beyond it the oldest saved one is dropped.
   maxAnonymousSessionsPerAddress: positiveInt("MAX_ANONYMOUS_SESSIONS_PER_ADDRESS", 100),
+  // Saved anonymous sessions of all addresses together; beyond it the oldest saved one is dropped.
+  maxAnonymousSessions: positiveInt("MAX_ANONYMOUS_SESSIONS", 100_000),
   // Limits: outbound memory across all connections.
   // Socket send queues plus outboxes, all connections; over it the worst are conflated, then closed 1013.
   outboundBudgetBytes: positiveInt("OUTBOUND_BUDGET_BYTES", 268_435_456),

@@ -67,13 +67,19 @@ export interface ConnectionParams {
   readonly token: string | undefined
   readonly sessionId: string | undefined
   readonly remoteAddress: string | undefined
+  /** What the client's address counts under for per-address bounds (the address; its /64 for IPv6). */
+  readonly addressKey: string | undefined
 }
 
 /**
  * `remoteAddress`: the client's address as the server resolved it (`http/clientAddress.ts`:
  * X-Forwarded-For from a trusted proxy, else the TCP peer); defaults to the TCP peer.
  */
-export const paramsOf = (req: IncomingMessage, remoteAddress = req.socket.remoteAddress): ConnectionParams => {
+export const paramsOf = (
+  req: IncomingMessage,
+  remoteAddress = req.socket.remoteAddress,
+  addressKey = remoteAddress,
+): ConnectionParams => {
   const url = new URL(req.url ?? "/", "http://localhost")
   const token = url.searchParams.get("token")
   const sessionId = url.searchParams.get("session_id")
@@ -81,6 +87,7 @@ export const paramsOf = (req: IncomingMessage, remoteAddress = req.socket.remote
     token: token === null || token === "" ? undefined : token,
     sessionId: sessionId === null || sessionId === "" ? undefined : sessionId,
     remoteAddress,
+    addressKey,
   }
 }
 
@@ -489,7 +496,7 @@ const holdSession = (
   env: Env,
   conn: Conn,
   owner: Owner,
-  remoteAddress: string | undefined,
+  addressKey: string | undefined,
 ) =>
   Scope.addFinalizerExit(scope, () =>
     env.sessions
@@ -501,7 +508,7 @@ const holdSession = (
           lastSequence: conn.seq,
         },
         owner,
-        remoteAddress,
+        addressKey,
       )
       .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
   )
@@ -678,7 +685,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
     )
     // Released in reverse: subscriptions, listeners, socket (flush + close), session, registry.
     yield* register(scope, env, conn)
-    if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner, params.remoteAddress)
+    if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner, params.addressKey)
     yield* closeSocket(scope, env, conn)
     yield* attachListeners(scope, ws, conn)
     ws.resume()

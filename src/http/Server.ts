@@ -228,7 +228,8 @@ const ServerLive = Layer.scoped(
       // Already closed: its "close" may have gone by, so it must not be counted.
       if (socket.destroyed) return
       const client = clientAddressOf(proxies, req.socket.remoteAddress, req.headers["x-forwarded-for"])
-      const refused = admission.admit(socket, admissionKeyOf(client ?? "unknown"), Date.now())
+      const addressKey = admissionKeyOf(client ?? "unknown")
+      const refused = admission.admit(socket, addressKey, Date.now())
       if (refused !== undefined) {
         stats.admissionRejected(refused.reason)
         runFork(
@@ -244,7 +245,7 @@ const ServerLive = Layer.scoped(
         sockets.add(ws)
         // `on`, not `once`: "close" is emitted once anyway, and `once` wraps the listener per socket.
         ws.on("close", forget)
-        runConnection(env, ws, paramsOf(req, client))
+        runConnection(env, ws, paramsOf(req, client, addressKey))
       })
     })
 

@@ -67,11 +67,11 @@ export class GatewayStatsImpl {
   alertsFired = 0
   /** Alert creations refused with 429: the user holds MAX_ALERTS_PER_USER. */
   alertLimitRejections = 0
-  /** Saved sessions dropped (or never saved), by reason: user_limit, address_limit, anonymous_empty. */
+  /** Saved sessions dropped (or never saved), by reason: user_limit, address_limit, anonymous_limit. */
   readonly sessionsEvicted = new Map<string, number>()
   /** Alerts dropped from a saved session's kept alerts (over MAX_ALERTS_PER_USER per session). */
   sessionAlertsDropped = 0
-  sessionEvicted(reason: "user_limit" | "address_limit" | "anonymous_empty", n = 1): void {
+  sessionEvicted(reason: "user_limit" | "address_limit" | "anonymous_limit", n = 1): void {
     this.sessionsEvicted.set(reason, (this.sessionsEvicted.get(reason) ?? 0) + n)
   }
   // Reconnect storms: admission of connection setups (connection/Admission.ts).

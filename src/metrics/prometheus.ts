@@ -127,7 +127,7 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "# HELP quotecast_sessions_evicted_total Saved sessions dropped or not saved, by reason.",
     "# TYPE quotecast_sessions_evicted_total counter",
   )
-  for (const reason of ["user_limit", "address_limit", "anonymous_empty"])
+  for (const reason of ["user_limit", "address_limit", "anonymous_limit"])
     out.push(`quotecast_sessions_evicted_total{reason="${reason}"} ${s.sessionsEvicted.get(reason) ?? 0}`)
   line(
     out,

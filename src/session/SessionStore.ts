@@ -62,12 +62,13 @@ export interface SessionStoreShape {
   /**
    * Detaches the session if `owner` still owns it, storing its final state; starts its TTL.
    * Saved sessions are bounded (`SessionLimits`): per user, and for anonymous ones per client
-   * address (`remoteAddress`) and only when they hold subscriptions; the oldest saved go first.
+   * address group (`addressKey`: the address, or its /64 for IPv6) and in total; the oldest
+   * saved go first.
    */
   readonly release: (
     record: Omit<SessionRecord, "owner">,
     owner: Owner,
-    remoteAddress: string | undefined,
+    addressKey: string | undefined,
   ) => Effect.Effect<void, SessionStoreError>
   /** Drops a session that will never be restored (replaced by a `reconnect`). */
   readonly remove: (id: string) => Effect.Effect<void, SessionStoreError>
@@ -97,6 +98,8 @@ export class SessionStore extends Context.Tag("quotecast/SessionStore")<SessionS
 export interface SessionLimits {
   readonly perUser: number
   readonly anonymousPerAddress: number
+  /** Saved anonymous sessions of all addresses together (an attacker with many addresses). */
+  readonly anonymousTotal: number
   /** Alerts kept per saved session (the oldest dropped beyond): a user's whole alert quota. */
   readonly alertsPerSession: number
   readonly stats: GatewayStatsImpl
@@ -105,17 +108,17 @@ export interface SessionLimits {
 export const sessionLimitsOf = (c: AppConfigShape, stats: GatewayStatsImpl): SessionLimits => ({
   perUser: c.maxSessionsPerUser,
   anonymousPerAddress: c.maxAnonymousSessionsPerAddress,
+  anonymousTotal: c.maxAnonymousSessions,
   alertsPerSession: c.maxAlertsPerUser,
   stats,
 })
 
 /** The group a saved session counts in: its user's, or (anonymous) its client address's. */
-export const savedGroupOf = (userId: string | null, remoteAddress: string | undefined): string =>
-  userId !== null ? `user:${userId}` : `address:${remoteAddress ?? "unknown"}`
+export const savedGroupOf = (userId: string | null, addressKey: string | undefined): string =>
+  userId !== null ? `user:${userId}` : `address:${addressKey ?? "unknown"}`
 
-/** An anonymous session without subscriptions restores nothing worth keeping: it is not saved. */
-export const worthSaving = (record: Omit<SessionRecord, "owner">): boolean =>
-  record.userId !== null || Object.values(record.subscriptions).some((targets) => targets.length > 0)
+/** The group every saved anonymous session also counts in (MAX_ANONYMOUS_SESSIONS). */
+export const ANONYMOUS_GROUP = "anonymous"
 
 interface Entry {
   record: SessionRecord
@@ -134,7 +137,10 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
     const entries = new Map<string, Entry>()
     /** Released sessions by group, oldest release first: caps and alert appends cost one group. */
     const saved = new Map<string, Map<string, Entry>>()
+    /** Saved anonymous sessions of every address, oldest release first. */
+    const anonymous = new Map<string, Entry>()
     const unsave = (id: string, e: Entry) => {
+      anonymous.delete(id)
       if (e.group === undefined) return
       const group = saved.get(e.group)
       group?.delete(id)
@@ -150,14 +156,21 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
       }
       group.set(id, e)
       e.group = key
-      const anonymous = e.record.userId === null
-      const cap = anonymous ? limits.anonymousPerAddress : limits.perUser
+      const isAnonymous = e.record.userId === null
+      const cap = isAnonymous ? limits.anonymousPerAddress : limits.perUser
       for (const [oldest, old] of group) {
         if (group.size <= cap) break
-        group.delete(oldest)
-        old.group = undefined
+        unsave(oldest, old)
         entries.delete(oldest)
-        limits.stats.sessionEvicted(anonymous ? "address_limit" : "user_limit")
+        limits.stats.sessionEvicted(isAnonymous ? "address_limit" : "user_limit")
+      }
+      if (!isAnonymous) return
+      anonymous.set(id, e)
+      for (const [oldest, old] of anonymous) {
+        if (anonymous.size <= limits.anonymousTotal) break
+        unsave(oldest, old)
+        entries.delete(oldest)
+        limits.stats.sessionEvicted("anonymous_limit")
       }
     }
     const live = (id: string, now: number): Entry | undefined => {
@@ -190,15 +203,10 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
           e.expiresAt = undefined
           return Option.some(e.record)
         }),
-      release: (record, owner, remoteAddress) =>
+      release: (record, owner, addressKey) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           const e = live(record.id, now)
           if (e !== undefined && !sameOwner(e.record.owner, owner)) return
-          if (!worthSaving(record)) {
-            entries.delete(record.id)
-            limits.stats.sessionEvicted("anonymous_empty")
-            return
-          }
           const entry: Entry = e ?? {
             record: { ...record, owner: null },
             expiresAt: undefined,
@@ -208,7 +216,7 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
           entry.record = { ...record, owner: null }
           entry.expiresAt = now + ttlMs
           entries.set(record.id, entry)
-          save(record.id, entry, savedGroupOf(record.userId, remoteAddress))
+          save(record.id, entry, savedGroupOf(record.userId, addressKey))
         }),
       remove: (id) =>
         Effect.sync(() => {

@@ -5,7 +5,7 @@
  * - A crossing that fires every alert of a user reaches the user's live connections on every
  *   instance and every saved session (restored on either instance), each alert exactly once.
  * - MAX_SESSIONS_PER_USER and MAX_ANONYMOUS_SESSIONS_PER_ADDRESS hold across instances, oldest
- *   saved released first; an anonymous session without subscriptions is not saved.
+ *   saved released first; an anonymous session without subscriptions is saved like any other.
  * - The per-user indexes in Redis stay bounded and expire.
  */
 
@@ -34,6 +34,7 @@ const prefix = uniquePrefix()
 const MAX_ALERTS = 120
 const MAX_SESSIONS = 3
 const MAX_ANONYMOUS = 2
+const MAX_ANONYMOUS_TOTAL = 50
 const SESSION_TTL_S = 300
 let a: GatewayProcess
 let b: GatewayProcess
@@ -46,6 +47,7 @@ beforeAll(async () => {
     MAX_ALERTS_PER_USER: String(MAX_ALERTS),
     MAX_SESSIONS_PER_USER: String(MAX_SESSIONS),
     MAX_ANONYMOUS_SESSIONS_PER_ADDRESS: String(MAX_ANONYMOUS),
+    MAX_ANONYMOUS_SESSIONS: String(MAX_ANONYMOUS_TOTAL),
     SESSION_TTL_S: String(SESSION_TTL_S),
   })) as [GatewayProcess, GatewayProcess]
   redis = new Redis(SHARED_REDIS_URL)
@@ -190,9 +192,12 @@ describe("saved sessions across instances", () => {
     await Promise.all(open.map((c) => c.close()))
   }, 60_000)
 
-  it("anonymous: without subscriptions not saved; at most MAX_ANONYMOUS_SESSIONS_PER_ADDRESS per address", async () => {
+  it("anonymous: saved without subscriptions too; at most MAX_ANONYMOUS_SESSIONS_PER_ADDRESS per address", async () => {
     const empty = await leaveSession(a, "", false)
-    expect(await redis.exists(sessionKey(empty))).toBe(0)
+    expect(await redis.exists(sessionKey(empty))).toBe(1)
+    const { client: emptyRestored, answer: emptyAnswer } = await restore(b, `session_id=${empty}`)
+    expect(emptyAnswer).toMatchObject({ type: "reconnected", session_id: empty })
+    await emptyRestored.close()
 
     const ids: Array<string> = []
     for (let i = 0; i < MAX_ANONYMOUS + 1; i++) ids.push(await leaveSession(i % 2 === 0 ? a : b, "", true))
@@ -228,7 +233,8 @@ describe("Redis keys of the per-user indexes", () => {
     expect(alertIndexes.length).toBeGreaterThan(0)
     for (const k of groups) {
       expect(await redis.pttl(k)).toBeGreaterThan(0)
-      expect(await redis.zcard(k)).toBeLessThanOrEqual(Math.max(MAX_SESSIONS, MAX_ANONYMOUS))
+      const cap = k.endsWith("{anonymous}") ? MAX_ANONYMOUS_TOTAL : Math.max(MAX_SESSIONS, MAX_ANONYMOUS)
+      expect(await redis.zcard(k)).toBeLessThanOrEqual(cap)
     }
     for (const k of alertIndexes) {
       expect(await redis.zcard(k)).toBeLessThanOrEqual(MAX_ALERTS)

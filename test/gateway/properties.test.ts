@@ -218,14 +218,8 @@ class ReconnectCmd implements fc.AsyncCommand<Model, Real> {
   async run(model: Model, real: Real) {
     await real.client.close()
     const next = await connect(gw, `session_id=${real.sessionId}`)
-    if (Object.values(model.subs).every((s) => s.size === 0)) {
-      // An anonymous session without subscriptions is not saved (issue 12): a new one starts.
-      expect((await next.client.nextOfType("error")).code).toBe("SESSION_RESTORATION_FAILED")
-      real.sessionId = next.connected.session_id
-    } else {
-      expect(next.connected.session_id).toBe(real.sessionId)
-      await next.client.nextOfType("reconnected")
-    }
+    expect(next.connected.session_id).toBe(real.sessionId)
+    await next.client.nextOfType("reconnected")
     real.client = next.client
     real.connectionId = next.connected.connection_id
     await expectServerMatches(model, real)

@@ -3,8 +3,9 @@
  * - a user holds at most MAX_ALERTS_PER_USER alerts (active or fired): one more gets 429 with a
  *   JSON reason, other users are not affected, deleting makes room;
  * - a user keeps at most MAX_SESSIONS_PER_USER saved sessions: the oldest saved goes first;
- * - an anonymous session is saved only if it holds subscriptions, and at most
- *   MAX_ANONYMOUS_SESSIONS_PER_ADDRESS per client address (oldest first);
+ * - anonymous sessions are saved like any other (PROTOCOL.md lifecycle 4), at most
+ *   MAX_ANONYMOUS_SESSIONS_PER_ADDRESS per client address and MAX_ANONYMOUS_SESSIONS of all
+ *   addresses together (oldest first);
  * - a crossing that fires every alert of a user reaches every live connection of the user and
  *   every saved session, each alert exactly once, and nobody else.
  */
@@ -53,11 +54,12 @@ const alertsOf = async (user: string) => {
   }
 }
 
-const metric = async (name: string): Promise<number> => {
-  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text()
+const metricOf = async (on: RunningGateway, name: string): Promise<number> => {
+  const text = await (await fetch(`${on.httpUrl}/metrics`)).text()
   const line = text.split("\n").find((l) => l.startsWith(`${name} `))
   return line === undefined ? Number.NaN : Number(line.slice(name.length + 1))
 }
+const metric = (name: string) => metricOf(gw, name)
 
 const savedSessions = async (): Promise<number> =>
   ((await (await fetch(`${gw.httpUrl}/v1/ws/stats`)).json()) as Msg).saved_sessions as number
@@ -170,15 +172,6 @@ describe("saved sessions per user (MAX_SESSIONS_PER_USER)", () => {
 })
 
 describe("anonymous saved sessions", () => {
-  it("an anonymous session without subscriptions is not saved", async () => {
-    const before = await metric('quotecast_sessions_evicted_total{reason="anonymous_empty"}')
-    const id = await leaveSession("", false)
-    expect(await metric('quotecast_sessions_evicted_total{reason="anonymous_empty"}')).toBe(before + 1)
-    const { client, answer } = await restore(`session_id=${id}`)
-    expect(answer).toMatchObject({ type: "error", code: "SESSION_RESTORATION_FAILED" })
-    await client.close()
-  })
-
   it("at most MAX_ANONYMOUS_SESSIONS_PER_ADDRESS per client address, oldest released first; with subscriptions they restore", async () => {
     const before = await metric('quotecast_sessions_evicted_total{reason="address_limit"}')
     const ids: Array<string> = []
@@ -244,5 +237,80 @@ describe("a crossing that fires every alert of a user", () => {
       bystander.client.close(),
       other.client.close(),
     ])
+  })
+})
+
+describe("anonymous saved sessions of all addresses (MAX_ANONYMOUS_SESSIONS)", () => {
+  const TOTAL = 3
+  let many: RunningGateway
+  // Clients behind a trusted proxy, each from its own address: the per-address bound alone would keep them all.
+  beforeAll(async () => {
+    many = await startGateway({
+      maxAnonymousSessionsPerAddress: 10,
+      maxAnonymousSessions: TOTAL,
+      trustedProxies: "127.0.0.1",
+    })
+  })
+  afterAll(() => many.stop())
+
+  const from = (address: string) => ({ headers: { "x-forwarded-for": address } })
+
+  it("an anonymous session without subscriptions is saved and restored, as any session", async () => {
+    const { client, connected } = await connect(many, "", from("203.0.113.7"))
+    await client.close()
+    const id = connected.session_id as string
+    await waitFor(
+      async () => ((await (await fetch(`${many.httpUrl}/v1/ws/stats`)).json()) as Msg).saved_sessions === 1,
+      5000,
+      "the closed session to be saved",
+    )
+    const again = await TestClient.open(`${many.wsUrl}?session_id=${id}`, from("203.0.113.7"))
+    await again.nextOfType("connected")
+    expect(await again.next((m) => m.type === "reconnected" || m.type === "error")).toMatchObject({
+      type: "reconnected",
+      session_id: id,
+    })
+    await again.close()
+  })
+
+  it("are at most MAX_ANONYMOUS_SESSIONS, the oldest saved dropped first", async () => {
+    const stats = async () => (await (await fetch(`${many.httpUrl}/v1/ws/stats`)).json()) as Msg
+    const leave = async (address: string) => {
+      const { client, connected } = await connect(many, "", from(address))
+      await client.close()
+      return connected.session_id as string
+    }
+    const evicted = () => metricOf(many, 'quotecast_sessions_evicted_total{reason="anonymous_limit"}')
+    // Older sessions, all from one address (within its own bound of 10) ...
+    const older: Array<string> = []
+    for (let i = 0; i < TOTAL; i++) older.push(await leave("192.0.2.200"))
+    await waitFor(async () => (await stats()).saved_sessions === TOTAL, 5000, "the older sessions saved")
+    const before = await evicted()
+    // ... then as many from as many other addresses: together they overflow the bound of all addresses.
+    const newer: Array<string> = []
+    for (let i = 0; i < TOTAL; i++) newer.push(await leave(`198.51.100.${i + 1}`))
+    await waitFor(
+      async () =>
+        (await metricOf(many, 'quotecast_sessions_evicted_total{reason="anonymous_limit"}')) >=
+        before + TOTAL,
+      5000,
+      "the older sessions evicted",
+    )
+    expect((await stats()).saved_sessions).toBe(TOTAL)
+    const open: Array<TestClient> = []
+    const restoreFrom = async (id: string, address: string) => {
+      const client = await TestClient.open(`${many.wsUrl}?session_id=${id}`, from(address))
+      open.push(client)
+      await client.nextOfType("connected")
+      return client.next((m) => m.type === "reconnected" || m.type === "error")
+    }
+    for (const id of older)
+      expect(await restoreFrom(id, "192.0.2.200")).toMatchObject({ code: "SESSION_RESTORATION_FAILED" })
+    for (const [i, id] of newer.entries())
+      expect(await restoreFrom(id, `198.51.100.${i + 1}`)).toMatchObject({
+        type: "reconnected",
+        session_id: id,
+      })
+    await Promise.all(open.map((c) => c.close()))
   })
 })
