@@ -136,6 +136,8 @@ export const appConfig = Config.all({
   }),
   // A frame costs one RATE_LIMIT token per started this many characters (every legal message fits in one).
   wsFrameCostBytes: positiveInt("WS_FRAME_COST_BYTES", 4096),
+  // Client frames waiting for their connection's actor (busy restoring, reading snapshots); over it: 1008.
+  wsMaxQueuedInputBytes: positiveInt("WS_MAX_QUEUED_INPUT_BYTES", 1_048_576),
   // Extra tokens charged for a frame answered INVALID_MESSAGE.
   wsInvalidFrameCost: nonNegativeInt("WS_INVALID_FRAME_COST", 4),
   // Limits: per user (alerts, saved sessions) and anonymous sessions.

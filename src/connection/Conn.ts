@@ -75,6 +75,9 @@ export class Conn implements Sink {
   readonly subs: SubscriptionSet
   /** Frames for the actor, in arrival order. Unbounded so CLOSE always fits; floods are cut by `Connection.ts`. */
   readonly inbound = new Inbox<Inbound>()
+  /** Characters of the text frames waiting in `inbound`, bounded by `maxInboundChars` (WS_MAX_QUEUED_INPUT_BYTES). */
+  inboundChars = 0
+  maxInboundChars = Number.POSITIVE_INFINITY
   /** Set once the connection's scope has closed. */
   private ended = false
   /** Made only when someone waits for the end (a takeover): most connections never need one. */

@@ -148,11 +148,15 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const conn = conns.get(this)
   if (conn === undefined) return
   conn.alive = true
-  if (conn.inbound.size >= INBOUND_CAPACITY) {
+  const item = isBinary ? BINARY : data.toString()
+  // While the actor is busy (a restore, a snapshot read) frames wait here: bounded in count and size.
+  const chars = item === BINARY ? 0 : item.length
+  if (conn.inbound.size >= INBOUND_CAPACITY || conn.inboundChars + chars > conn.maxInboundChars) {
     conn.requestClose({ code: 1008, reason: "message flood", flush: false })
     return
   }
-  conn.inbound.offer(isBinary ? BINARY : data.toString())
+  conn.inboundChars += chars
+  conn.inbound.offer(item)
 }
 function onClose(this: WebSocket, code: number): void {
   conns.get(this)?.requestClose({ code, reason: "client closed", flush: false })
@@ -435,6 +439,7 @@ const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
         Effect.annotateLogs({ connection_id: conn.id, error: item.socketError }),
       )
     }
+    if (item !== BINARY) conn.inboundChars -= item.length
     conn.messagesReceived++
     env.stats.messagesReceived++
     conn.lastActivity = yield* Clock.currentTimeMillis
@@ -683,6 +688,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
       { id: session.id, userId, lastSequence: session.lastSequence },
       negotiatedWindowBits(ws),
     )
+    conn.maxInboundChars = env.config.wsMaxQueuedInputBytes
     // Released in reverse: subscriptions, listeners, socket (flush + close), session, registry.
     yield* register(scope, env, conn)
     if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner, params.addressKey)

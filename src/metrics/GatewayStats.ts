@@ -67,7 +67,7 @@ export class GatewayStatsImpl {
   alertsFired = 0
   /** Alert creations refused with 429: the user holds MAX_ALERTS_PER_USER. */
   alertLimitRejections = 0
-  /** Saved sessions dropped (or never saved), by reason: user_limit, address_limit, anonymous_limit. */
+  /** Saved sessions dropped, by reason: user_limit, address_limit, anonymous_limit. */
   readonly sessionsEvicted = new Map<string, number>()
   /** Alerts dropped from a saved session's kept alerts (over MAX_ALERTS_PER_USER per session). */
   sessionAlertsDropped = 0
