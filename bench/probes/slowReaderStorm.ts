@@ -196,6 +196,9 @@ const main = async () => {
     // Connected storm clients answer no pings while the rest connect: the heartbeat would close
     // them before the storm starts. The per-connection slow-consumer limits stay at their defaults.
     HEARTBEAT_INTERVAL_MS: "60000",
+    // Connection setup admission (reconnect storms): the storm is about memory, not admission.
+    SETUP_CONCURRENCY: "1000",
+    ADMISSION_WAIT_MS: "120000",
     WS_MAX_CONNECTIONS_PER_ADDRESS: "20000",
     WS_CONNECT_RATE_PER_ADDRESS: "100000",
     WS_CONNECT_BURST_PER_ADDRESS: "100000",
