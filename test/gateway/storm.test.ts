@@ -38,9 +38,13 @@ const PER_ADDRESS = {
 const codesOf = (i: number): Array<string> =>
   Array.from({ length: 5 }, (_, k) => builtinCodes[(i * 5 + k) % 100] as string)
 
-/** Opens `n` clients, each subscribed to its 5 codes; returns their session ids. */
+/**
+ * Opens `n` clients one after another (so that even a gateway admitting one setup with no queue
+ * takes them all), each subscribed to its 5 codes; returns their session ids.
+ */
 const savedSessions = async (gw: GatewayProcess, n: number): Promise<Array<string>> => {
-  const clients = await Promise.all(Array.from({ length: n }, () => connect(gw)))
+  const clients: Array<Awaited<ReturnType<typeof connect>>> = []
+  for (let i = 0; i < n; i++) clients.push(await connect(gw))
   await Promise.all(
     clients.map(async ({ client }, i) => {
       client.send({ type: "subscribe", subscription_type: "stock", targets: codesOf(i) })
