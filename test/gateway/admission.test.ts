@@ -277,6 +277,44 @@ describe("client address", () => {
     expect(clientAddressOf(trustedProxies(""), "10.0.0.1", "1.2.3.4")).toBe("10.0.0.1")
   })
 
+  it("reads an entry with a port or in brackets as its address, so clients behind a proxy that writes ports stay apart", () => {
+    const proxies = trustedProxies("10.0.0.0/8, fd00::/8")
+    expect(clientAddressOf(proxies, "10.1.2.3", "203.0.113.7:53211")).toBe("203.0.113.7")
+    expect(clientAddressOf(proxies, "10.1.2.3", "[2001:db8::1]:443")).toBe("2001:db8::1")
+    expect(clientAddressOf(proxies, "10.1.2.3", "[2001:db8::1]")).toBe("2001:db8::1")
+    expect(clientAddressOf(proxies, "10.1.2.3", "[::ffff:198.51.100.4]:80")).toBe("198.51.100.4")
+    // A bare IPv6 address is read whole: a trailing group is part of the address, not a port.
+    expect(clientAddressOf(proxies, "10.1.2.3", "2001:db8::1:443")).toBe("2001:db8::1:443")
+    // Trusted hops with ports are recognised and skipped like the bare ones.
+    expect(clientAddressOf(proxies, "10.1.2.3", "198.51.100.9:1000, 10.0.0.7:8080, [fd00::2]:443")).toBe(
+      "198.51.100.9",
+    )
+    // Two clients behind the same proxy are two keys.
+    expect(admissionKeyOf(clientAddressOf(proxies, "10.1.2.3", "203.0.113.7:1") ?? "")).not.toBe(
+      admissionKeyOf(clientAddressOf(proxies, "10.1.2.3", "203.0.113.8:1") ?? ""),
+    )
+  })
+
+  it("never lets a client choose its address with an entry that names none: it is attributed to the trusted hop that wrote it", () => {
+    const proxies = trustedProxies("10.0.0.0/8")
+    // `unknown` where the client should be: whatever the client wrote to its left is not believed.
+    expect(clientAddressOf(proxies, "10.0.0.1", "6.6.6.6, unknown")).toBe("10.0.0.1")
+    expect(clientAddressOf(proxies, "10.0.0.1", "6.6.6.6, unknown, 10.0.0.2")).toBe("10.0.0.2")
+    for (const junk of [
+      "_hidden",
+      "203.0.113.7:99999",
+      "203.0.113.7:",
+      "[2001:db8::1",
+      "[2001:db8::1]x",
+      "[1.2.3.4]",
+      "1.2.3.4:5:6",
+    ]) {
+      expect(clientAddressOf(proxies, "10.0.0.1", `6.6.6.6, ${junk}`)).toBe("10.0.0.1")
+    }
+    // Empty entries are no hop: skipped.
+    expect(clientAddressOf(proxies, "10.0.0.1", "203.0.113.7, ,")).toBe("203.0.113.7")
+  })
+
   it("counts IPv6 clients per /64", () => {
     expect(admissionKeyOf("2001:db8:1:2:aaaa::1")).toBe(admissionKeyOf("2001:db8:1:2:bbbb::2"))
     expect(admissionKeyOf("2001:db8:1:2::1")).not.toBe(admissionKeyOf("2001:db8:1:3::1"))
