@@ -18,18 +18,21 @@
  *   instance).
  * - User topics (alerts) are rare and must not be lost: they are PUBLISHed by a Lua script that
  *   also appends them, with a cluster-wide id, to a capped list. After its connections recover,
- *   an instance replays the entries for its local users that it did not receive.
+ *   an instance replays the entries for its local users that it did not receive. A publish that
+ *   failed is kept (UNSENT_USER_MESSAGES_MAX) and sent again every second until it goes through.
  * - That id is `epoch:counter`. The counter lives in Redis and restarts at 1 when Redis comes back
  *   empty; the epoch key (RedisClient's) is then rewritten by the first writer with a fresh value,
  *   so ids of the new run never equal ids remembered from the old one (which would be dropped as
  *   duplicates: issue 12).
  */
 import { randomUUID } from "node:crypto"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import type { Redis } from "ioredis"
 import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { isUserTopic, type Topic } from "../broker/topics.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { GatewayStats, GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { internKey, type Outgoing } from "../protocol/encode.js"
 import {
   epochKeyOf,
@@ -90,8 +93,17 @@ export const userMessagesSince = (
     },
   )
 
-/** User messages kept while their durable publish cannot reach Redis (oldest dropped beyond). */
-const UNSENT_USER_MESSAGES = 10_000
+/** How often user messages whose durable publish failed are sent again, while any wait. */
+const RESEND_EVERY = "1 second"
+/** Unsent user messages sent at once (auto-pipelined) per round trip when resending. */
+const RESEND_BATCH = 100
+
+interface Unsent {
+  readonly channel: string
+  readonly payload: string
+  /** When it was first published (the recent list's publish time, for replays). */
+  readonly at: number
+}
 
 /** How many recent user-topic messages Redis keeps for replay after an instance's outage. */
 const RECENT_USER_MESSAGES = 1000
@@ -123,6 +135,9 @@ export const RedisBrokerLive = Layer.scoped(
   Broker,
   Effect.gen(function* () {
     const redis = yield* RedisClient
+    const { unsentUserMessagesMax: unsentMax } = yield* AppConfig
+    // Optional so the broker runs without the gateway's stats (recovery tests); counted apart then.
+    const stats = Option.getOrElse(yield* Effect.serviceOption(GatewayStats), () => new GatewayStatsImpl())
     const { prefix, instanceId } = redis
     const hub = new TopicHub()
     const channelOf = (topic: Topic) => `${prefix}${topic}`
@@ -183,44 +198,76 @@ export const RedisBrokerLive = Layer.scoped(
     )
 
     /**
-     * User messages whose durable publish failed (Redis unreachable): delivered here already,
-     * sent to the other instances when Redis is back. At least once: a publish that timed out
-     * may have gone through, and is then sent again (alerts carry their id).
+     * User messages whose durable publish failed (Redis unreachable, a command timeout, OOM,
+     * READONLY): delivered here already, sent to the other instances by the resend clock (every
+     * RESEND_EVERY while connected; at once after a recovery), oldest first. At least once: a
+     * publish that timed out may have gone through, and is then sent again (alerts carry their id).
+     * At most `unsentMax` wait: past it the oldest is dropped and counted.
      */
-    let unsent: Array<{ readonly channel: string; readonly payload: string; readonly at: number }> = []
+    let unsent: Array<Unsent> = []
+    const counted = () => {
+      stats.unsentUserMessages = unsent.length
+    }
+    const trimUnsent = () => {
+      const over = unsent.length - unsentMax
+      if (over <= 0) return
+      unsent.splice(0, over)
+      stats.unsentUserMessagesDropped += over
+      redis.report("keeping unsent user messages", `over ${unsentMax} waiting: the oldest dropped`)
+    }
     const send = (channel: string, payload: string, at: number) => (r: Redis) =>
       publishDurable(
         r,
         [counterKey, recentKey, epochKey],
         [channel, payload, at, RECENT_USER_MESSAGES, randomUUID()],
       )
-    const keepUnsent = (channel: string, payload: string, at: number) => {
-      if (unsent.length >= UNSENT_USER_MESSAGES) {
-        unsent.shift()
-        redis.report(
-          "keeping an unsent user message",
-          `over ${UNSENT_USER_MESSAGES} waiting: the oldest dropped`,
-        )
-      }
-      unsent.push({ channel, payload, at })
+    const keepUnsent = (m: Unsent) => {
+      unsent.push(m)
+      trimUnsent()
+      counted()
     }
-    yield* redis.onRecovered(() =>
-      Effect.gen(function* () {
-        const pending = unsent
-        unsent = []
-        for (let i = 0; i < pending.length; i++) {
-          const m = pending[i] as (typeof pending)[number]
-          yield* redis.exec("PUBLISH (durable, resent)", send(m.channel, m.payload, m.at)).pipe(
-            // Kept for the next recovery, in order.
-            Effect.tapError(() => Effect.sync(() => unsent.unshift(...pending.slice(i)))),
+    let resending = false
+    /** Sends what is unsent, RESEND_BATCH at a time, until the list is empty or a publish fails. */
+    const resend = Effect.suspend(() => {
+      if (resending || unsent.length === 0 || redis.degraded() !== undefined) return Effect.void
+      resending = true
+      return Effect.gen(function* () {
+        let sent = 0
+        while (unsent.length > 0) {
+          // Taken out while in flight: publishes failing meanwhile queue behind them.
+          const batch = unsent.splice(0, RESEND_BATCH)
+          const results = yield* redis.exec("PUBLISH (durable, resent)", (r) =>
+            Promise.allSettled(batch.map((m) => send(m.channel, m.payload, m.at)(r))),
           )
+          const failed = batch.filter((_, i) => results[i]?.status !== "fulfilled")
+          sent += batch.length - failed.length
+          if (failed.length > 0) {
+            const reason = results.find((r) => r.status === "rejected")
+            redis.report("resending user messages", reason?.status === "rejected" ? reason.reason : "")
+            // Back in front, in order, for the next tick.
+            unsent = [...failed, ...unsent]
+            trimUnsent()
+            break
+          }
         }
-        if (pending.length > 0)
-          yield* Effect.logInfo("user messages sent after the outage").pipe(
-            Effect.annotateLogs({ sent: pending.length }),
+        if (sent > 0)
+          yield* Effect.logInfo("unsent user messages sent").pipe(
+            Effect.annotateLogs({ sent, still_unsent: unsent.length }),
           )
-      }),
-    )
+      }).pipe(
+        Effect.catchAll((e) => Effect.sync(() => redis.report("resending user messages", e.reason))),
+        Effect.ensuring(
+          Effect.sync(() => {
+            resending = false
+            counted()
+          }),
+        ),
+      )
+    })
+    yield* redis.onRecovered(() => resend)
+    // One clock for the instance, whether or not the connection was lost: a publish can fail
+    // while the connection stays ready (timeout, OOM, READONLY), and no recovery would follow.
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(RESEND_EVERY), resend)))
 
     const publishDurably = (topic: Topic, msg: Outgoing) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -234,7 +281,7 @@ export const RedisBrokerLive = Layer.scoped(
               payload,
               now,
             )(r).catch((e: unknown) => {
-              keepUnsent(channel, payload, now)
+              keepUnsent({ channel, payload, at: now })
               throw e
             }),
           )

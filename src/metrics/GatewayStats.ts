@@ -63,6 +63,12 @@ export class GatewayStatsImpl {
   sessionSequenceOverruns = 0
   /** Recoveries that found Redis had lost our data (restarted empty). */
   redisDataLost = 0
+  /** Alerts tried again (same token) after a markFired whose outcome was unknown (failed or timed out). */
+  alertFireRetries = 0
+  /** User messages (alerts) waiting to be sent through Redis after their durable publish failed. */
+  unsentUserMessages = 0
+  /** The oldest of those dropped past UNSENT_USER_MESSAGES_MAX: the other instances never get them. */
+  unsentUserMessagesDropped = 0
   // Per-user bounds (alerts/AlertEngine.ts, session stores).
   alertsFired = 0
   /** Alert creations refused with 429: the user holds MAX_ALERTS_PER_USER. */

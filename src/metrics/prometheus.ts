@@ -208,6 +208,27 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   )
   line(
     out,
+    "quotecast_alert_fire_retries_total",
+    "counter",
+    "Alerts marked fired again with the same token after an attempt whose outcome was unknown (failed or timed out).",
+    s.alertFireRetries,
+  )
+  line(
+    out,
+    "quotecast_unsent_user_messages",
+    "gauge",
+    "User messages (alerts) waiting to be sent through Redis after their durable publish failed.",
+    s.unsentUserMessages,
+  )
+  line(
+    out,
+    "quotecast_unsent_user_messages_dropped_total",
+    "counter",
+    "Unsent user messages dropped, oldest first, past UNSENT_USER_MESSAGES_MAX (never sent to the other instances).",
+    s.unsentUserMessagesDropped,
+  )
+  line(
+    out,
     "quotecast_topics_local",
     "gauge",
     "Topics with at least one subscriber on this instance.",
