@@ -167,10 +167,10 @@ export const appConfig = Config.all({
       validation: (n) => n >= 1000,
     }),
   ),
-})
-
   // User messages (alerts) kept, delivered locally, while their publish through Redis fails: past it the oldest is dropped.
   unsentUserMessagesMax: positiveInt("UNSENT_USER_MESSAGES_MAX", 10_000),
+})
+
 export type AppConfigShape = Config.Config.Success<typeof appConfig>
 
 export class AppConfig extends Context.Tag("quotecast/AppConfig")<AppConfig, AppConfigShape>() {
