@@ -7,11 +7,17 @@
  *
  * Firing is kept off the pipeline: the observer only evaluates conditions (in memory) and notes
  * the crossed alerts; one fiber fires them in chunks, each chunk marked fired in one store call
- * (one Redis round trip), its alerts grouped by user (one publish of all a user's bodies, one
+ * (one Redis round trip) under a fresh token, its alerts grouped by user (one publish of all a user's bodies, one
  * append to that user's saved sessions), and hands Node's event loop a turn between chunks. A
  * price that crosses every alert of a user with every saved session therefore neither holds up
  * the feed nor keeps other connections' pongs and prices waiting behind it.
+ *
+ * An alert whose marking failed or timed out may have been marked in Redis anyway (a stalled
+ * Redis runs the script after the client gave up), under that call's token: it is retried every
+ * second with the same token, which the store counts as a win, until it is won (delivered) or
+ * lost to another caller (fired elsewhere, deleted). A new crossing does not fire it meanwhile.
  */
+import { randomUUID } from "node:crypto"
 import { Clock, Effect, Layer, Queue } from "effect"
 import { Broker, type Published } from "../broker/Broker.js"
 import { userTopic } from "../broker/topics.js"
@@ -62,9 +68,19 @@ export const alertText = (a: AlertRecord, p: PriceUpdate): string => {
  */
 const CHUNK = 25
 
+/** How often alerts whose firing outcome is unknown are tried again (one clock for all). */
+const RETRY_EVERY = "1 second"
+
 interface Crossing {
   readonly alert: AlertRecord
   readonly price: PriceUpdate
+}
+
+interface Unsettled {
+  readonly crossing: Crossing
+  /** The token and time of the first attempt: a retry must use both. */
+  readonly token: string
+  readonly at: number
 }
 
 const alertBody = (a: AlertRecord, p: PriceUpdate, at: number): string => {
@@ -91,16 +107,15 @@ export const AlertEngineLive = Layer.scopedDiscard(
 
     /** Crossed alerts not yet fired, by id (the first crossing's price wins): at most every active alert once. */
     const pending = new Map<string, Crossing>()
+    /**
+     * Alerts whose `markFired` outcome is unknown (a timeout: Redis may have marked them under
+     * the call's token), by id, with that token and time: retried with them until won or lost.
+     */
+    const unsettled = new Map<string, Unsettled>()
     const wake = yield* Queue.sliding<true>(1)
 
-    const fireChunk = (chunk: ReadonlyArray<Crossing>) =>
+    const deliver = (chunk: ReadonlyArray<Crossing>, won: ReadonlySet<string>, at: number) =>
       Effect.gen(function* () {
-        const at = yield* Clock.currentTimeMillis
-        const won = yield* alerts.markFired(
-          chunk.map((c) => c.alert),
-          at,
-        )
-        if (won.size === 0) return
         stats.alertsFired += won.size
         const byUser = new Map<string, Array<{ readonly id: string; readonly body: string }>>()
         for (const { alert, price } of chunk) {
@@ -133,6 +148,37 @@ export const AlertEngineLive = Layer.scopedDiscard(
         }
       })
 
+    /**
+     * One markFired call under `token`, then delivery of what it won. What it cannot settle
+     * (failed or timed out: Redis may still mark it under this token) is kept with the token,
+     * never tried under a new one: that could only lose to the first (issue 12).
+     */
+    const fire = (chunk: ReadonlyArray<Crossing>, token: string, at: number) =>
+      Effect.gen(function* () {
+        const { won, unknown } = yield* alerts
+          .markFired(
+            chunk.map((c) => c.alert),
+            at,
+            token,
+          )
+          .pipe(
+            Effect.catchAll((e) =>
+              Effect.as(
+                Effect.logWarning("alert firing failed; retried with the same token", e.reason).pipe(
+                  Effect.annotateLogs({ alerts: chunk.length }),
+                ),
+                { won: new Set<string>(), unknown: chunk.map((c) => c.alert.id) },
+              ),
+            ),
+          )
+        const open = new Set(unknown)
+        for (const crossing of chunk) {
+          if (open.has(crossing.alert.id)) unsettled.set(crossing.alert.id, { crossing, token, at })
+          else unsettled.delete(crossing.alert.id)
+        }
+        if (won.size > 0) yield* deliver(chunk, won, at)
+      })
+
     const drain: Effect.Effect<void> = Effect.suspend(() => {
       if (pending.size === 0) return Effect.void
       const chunk: Array<Crossing> = []
@@ -141,18 +187,32 @@ export const AlertEngineLive = Layer.scopedDiscard(
         chunk.push(c)
         if (chunk.length === CHUNK) break
       }
-      return fireChunk(chunk).pipe(
-        // Not fired (store unavailable): the alerts stay active and fire on a later crossing.
-        Effect.catchAll((e) =>
-          Effect.logError("alert firing failed", e.reason).pipe(
-            Effect.annotateLogs({ alerts: chunk.length }),
-          ),
-        ),
+      return Effect.flatMap(Clock.currentTimeMillis, (at) => fire(chunk, randomUUID(), at)).pipe(
         Effect.zipRight(yieldToIo),
         Effect.zipRight(drain),
       )
     })
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wake), drain)))
+
+    /** Each unsettled chunk again, under its own token, in chunks of at most CHUNK. */
+    const retry = Effect.suspend(() => {
+      if (unsettled.size === 0) return Effect.void
+      const byToken = new Map<string, { readonly at: number; readonly chunk: Array<Crossing> }>()
+      for (const { crossing, token, at } of unsettled.values()) {
+        const group = byToken.get(token)
+        if (group === undefined) byToken.set(token, { at, chunk: [crossing] })
+        else group.chunk.push(crossing)
+      }
+      return Effect.forEach(
+        byToken,
+        ([token, { at, chunk }]) => {
+          stats.alertFireRetries += chunk.length
+          return Effect.zipRight(fire(chunk, token, at), yieldToIo)
+        },
+        { discard: true },
+      )
+    })
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(RETRY_EVERY), retry)))
 
     yield* pipeline.observe((events) =>
       Effect.gen(function* () {
@@ -160,7 +220,7 @@ export const AlertEngineLive = Layer.scopedDiscard(
         for (const e of events) {
           if (e.type !== "price_update") continue
           for (const a of yield* alerts.activeFor(e.code)) {
-            if (!pending.has(a.id) && conditionHolds(a, e)) {
+            if (!pending.has(a.id) && !unsettled.has(a.id) && conditionHolds(a, e)) {
               pending.set(a.id, { alert: a, price: e })
               crossed = true
             }

@@ -41,13 +41,23 @@ export interface AlertStoreShape {
   /** Active (unfired) alerts on a code. Called per price update: must be cheap. */
   readonly activeFor: (code: string) => Effect.Effect<ReadonlyArray<AlertRecord>, AlertStoreError>
   /**
-   * Marks the alerts fired at `at`, all in one go (one Redis round trip); returns the ids this
-   * call won. Each alert is won by exactly one caller, on any instance.
+   * Marks the alerts fired at `at` under the caller's `token`, all in one go (one Redis round
+   * trip). Each alert is won by exactly one token, on any instance; a call repeated with the
+   * same token wins again what that token already won, so the alerts of `unknown` must be tried
+   * again with the same token (never a new one: Redis may have marked them under this one).
    */
   readonly markFired: (
     alerts: ReadonlyArray<AlertRecord>,
     at: number,
-  ) => Effect.Effect<ReadonlySet<string>, AlertStoreError>
+    token: string,
+  ) => Effect.Effect<MarkFiredResult, AlertStoreError>
+}
+
+export interface MarkFiredResult {
+  /** Ids won by this call's token: fired now, to be delivered by the caller. */
+  readonly won: ReadonlySet<string>
+  /** Ids whose outcome is unknown (the command failed or timed out, and may have run). */
+  readonly unknown: ReadonlyArray<string>
 }
 
 export class AlertStore extends Context.Tag("quotecast/AlertStore")<AlertStore, AlertStoreShape>() {}
@@ -57,8 +67,11 @@ export const makeMemoryAlertStore = (): AlertStoreShape => {
   /** Each user's alerts in creation order. */
   const byUser = new Map<string, Map<string, AlertRecord>>()
   const activeByCode = new Map<string, Map<string, AlertRecord>>()
+  /** The token that fired each fired alert (the same contract as Redis's `fired_by`). */
+  const firedBy = new Map<string, string>()
   const drop = (a: AlertRecord) => {
     byId.delete(a.id)
+    firedBy.delete(a.id)
     activeByCode.get(a.code)?.delete(a.id)
     const mine = byUser.get(a.userId)
     mine?.delete(a.id)
@@ -101,19 +114,24 @@ export const makeMemoryAlertStore = (): AlertStoreShape => {
         return true
       }),
     activeFor: (code) => Effect.sync(() => [...(activeByCode.get(code)?.values() ?? [])]),
-    markFired: (alerts, at) =>
+    markFired: (alerts, at, token) =>
       Effect.sync(() => {
         const won = new Set<string>()
         for (const { id } of alerts) {
           const a = byId.get(id)
-          if (a === undefined || a.firedAt !== null) continue
+          if (a === undefined) continue
+          if (a.firedAt !== null) {
+            if (firedBy.get(id) === token) won.add(id)
+            continue
+          }
+          firedBy.set(id, token)
           const fired = { ...a, firedAt: at }
           byId.set(id, fired)
           byUser.get(a.userId)?.set(id, fired)
           activeByCode.get(a.code)?.delete(id)
           won.add(id)
         }
-        return won
+        return { won, unknown: [] }
       }),
   }
 }

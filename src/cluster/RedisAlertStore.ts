@@ -9,15 +9,15 @@
  *   on one key (expired members pruned first), listing reads only the user's own alerts, and the
  *   key itself expires with its last fired alert.
  * - `alerts:active` set: the full reload.
- * - `markFired` is a Lua compare-and-set on `fired`: exactly one caller, on any instance, wins.
- *   A batch of alerts is marked in one pipelined round trip, their user indexes in one more.
+ * - `markFired` is a Lua compare-and-set on `fired`: exactly one caller token, on any instance,
+ *   wins; the same token wins again (a retry of a call whose reply was lost or timed out). A
+ *   batch of alerts is marked in one pipelined round trip, their user indexes in one more.
  * - `activeFor` runs per price update, so it never touches Redis: every instance keeps a cache of
  *   active alerts by code, kept in sync through the `alerts:{sync}` channel (upsert / delete /
  *   fired) and rebuilt from Redis at startup and after every reconnect (messages may have been
  *   missed meanwhile). If Redis came back empty, the cache is written back instead, so an active
  *   alert survives a Redis restart without persistence.
  */
-import { randomUUID } from "node:crypto"
 import { Clock, Effect, Layer } from "effect"
 import {
   AlertLimitReached,
@@ -31,8 +31,9 @@ import type { AlertType } from "../protocol/server.js"
 import { luaScript, RedisClient, type RedisCommandError } from "./RedisClient.js"
 
 /**
- * KEYS: alert. ARGV: fired at, retention ms, call token. 1 for the one call that fires it; the
- * token makes a resent call (ioredis resends unanswered commands after a reconnect) win again.
+ * KEYS: alert. ARGV: fired at, retention ms, call token. 1 for the one token that fires it, every
+ * time that token asks: a call resent by ioredis after a reconnect, or retried by AlertEngine
+ * after a timeout (the script may have run after the client gave up), wins again.
  */
 const markFiredScript = luaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -267,30 +268,40 @@ export const RedisAlertStoreLive = Layer.scoped(
           return true
         }).pipe(Effect.mapError(fail)),
       activeFor: (code) => Effect.sync(() => [...(byCode.get(code)?.values() ?? [])]),
-      markFired: (batch, at) =>
+      markFired: (batch, at, token) =>
         Effect.gen(function* () {
           // One call token for the batch, so each alert must appear once.
           const alerts = [...new Map(batch.map((a) => [a.id, a])).values()]
-          if (alerts.length === 0) return new Set<string>()
-          const token = randomUUID()
-          // One pipelined round trip (auto-pipelining) for the whole batch.
+          if (alerts.length === 0) return { won: new Set<string>(), unknown: [] }
+          // One pipelined round trip (auto-pipelining) for the whole batch, each script settled on
+          // its own: one that failed or timed out (and may yet run, under this token) leaves the
+          // outcomes of the others standing.
           const results = yield* redis.exec("mark alerts fired", (r) =>
-            Promise.all(
+            Promise.allSettled(
               alerts.map((a) => markFiredScript(r, [alertKey(a.id)], [at, FIRED_RETENTION_MS, token])),
             ),
           )
-          // Fired (here or elsewhere) or gone: either way no longer active here.
-          for (const a of alerts) uncache(a.id)
           const won = new Set<string>()
+          const unknown: Array<string> = []
           const wonByUser = new Map<string, Array<string>>()
           alerts.forEach((a, i) => {
-            if (results[i] !== 1) return
+            const result = results[i]
+            if (result === undefined || result.status === "rejected") {
+              // Still cached (active) until its outcome is known: should Redis lose it meanwhile,
+              // the re-seed writes it back.
+              unknown.push(a.id)
+              if (result !== undefined) redis.report("marking an alert fired", result.reason)
+              return
+            }
+            // Fired (here or elsewhere) or gone: either way no longer active here.
+            uncache(a.id)
+            if (result.value !== 1) return
             won.add(a.id)
             const ids = wonByUser.get(a.userId)
             if (ids === undefined) wonByUser.set(a.userId, [a.id])
             else ids.push(a.id)
           })
-          if (won.size === 0) return won
+          if (won.size === 0) return { won, unknown }
           // Won: nothing after this may fail the call, or the alerts would never be delivered.
           const ids = [...won]
           redis.fire("SREM active alerts", (r) => r.srem(activeKey, ...ids))
@@ -299,7 +310,7 @@ export const RedisAlertStoreLive = Layer.scoped(
               firedInIndexScript(r, [userKey(userId)], [at + FIRED_RETENTION_MS, ...mine]),
             )
           announce({ op: "fired", ids })
-          return won
+          return { won, unknown }
         }).pipe(Effect.mapError(fail)),
     }
     return store

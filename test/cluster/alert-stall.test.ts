@@ -1,0 +1,109 @@
+/**
+ * Alerts are not lost when Redis stalls past the command timeout while they are marked fired
+ * (issue 12 point 7): Redis runs the compare-and-set scripts after the client gave up on them,
+ * so they are fired in Redis under that attempt's token. The gateway tries exactly those alerts
+ * again with the same token until it learns the outcome, and delivers each alert once; a later
+ * crossing does not fire them a second time.
+ *
+ * One gateway in cluster mode in this process (its stats readable), against a private
+ * redis-server whose clients' writes the test pauses (CLIENT PAUSE ... WRITE holds scripts and
+ * publishes, then runs them) for longer than the client's 2 s command timeout.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted } from "effect"
+import { ClusterLive } from "../../src/cluster/ClusterLive.js"
+import { AppConfig } from "../../src/config/AppConfig.js"
+import { gateway } from "../../src/Gateway.js"
+import { ServerAddress } from "../../src/http/Server.js"
+import { GatewayStats, type GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
+import { connect, ingest, type Msg, priceEvent, TEST_SECRET, type TestClient } from "../support/gateway.js"
+import { alertsApi, type PrivateRedis, startPrivateRedis, uniquePrefix, waitFor } from "./support.js"
+
+/** More than one firing chunk (25 alerts). */
+const ALERTS = 30
+/** Longer than the command timeout (2 s) of the gateway's Redis connection. */
+const PAUSE_MS = 3500
+
+let server: PrivateRedis
+let stop: (() => Promise<void>) | undefined
+let gw: { readonly httpUrl: string; readonly wsUrl: string }
+let stats: GatewayStatsImpl
+
+beforeAll(async () => {
+  server = await startPrivateRedis()
+  const layer = gateway(ClusterLive).pipe(
+    Layer.provide(
+      AppConfig.layerWith({
+        port: 0,
+        host: "127.0.0.1",
+        feed: "none",
+        jwtSecret: Option.some(Redacted.make(TEST_SECRET)),
+        redisUrl: Option.some(server.url),
+        redisPrefix: uniquePrefix(),
+      }),
+    ),
+    Layer.provide(Logger.minimumLogLevel(process.env.TEST_LOGS ? LogLevel.Debug : LogLevel.None)),
+  )
+  const rt = ManagedRuntime.make(layer)
+  stop = () => rt.dispose()
+  const { port } = await rt.runPromise(ServerAddress)
+  stats = await rt.runPromise(GatewayStats)
+  gw = { httpUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/v1/ws` }
+}, 60_000)
+
+afterAll(async () => {
+  await stop?.()
+  await server?.kill()
+}, 30_000)
+
+const alertIds = (client: TestClient) =>
+  client.messages.filter((m: Msg) => m.type === "alert").map((m: Msg) => String(m.alert_id))
+
+describe("Redis stalls past the command timeout while alerts are marked fired", () => {
+  it("every crossed alert still reaches the user's connection, exactly once", async () => {
+    const api = await alertsApi(gw, "stalled-trader")
+    const { client } = await connect(gw, `token=${api.token}`)
+    // One alert fired before the stall: Redis knows the marking script by then, as it does on any
+    // instance that has fired an alert (a script unknown to Redis would fail after the pause, not run).
+    const first = await api.create({ code: "005930", alert_type: "price_above", threshold: 60_000 })
+    expect((await ingest(gw, [priceEvent("005930", 65_000)])).status).toBe(202)
+    await client.next((m) => m.type === "alert" && m.alert_id === first.id, 10_000)
+
+    const created = new Set<string>([String(first.id)])
+    for (let i = 0; i < ALERTS; i++) {
+      const alert = await api.create({ code: "005930", alert_type: "price_above", threshold: 70_000 + i })
+      created.add(String(alert.id))
+    }
+
+    const control = server.client()
+    try {
+      // Redis holds every write (the marking scripts, the publishes) for PAUSE_MS, then runs them.
+      await control.call("CLIENT", "PAUSE", String(PAUSE_MS), "WRITE")
+      // Crosses every alert while Redis is paused.
+      expect((await ingest(gw, [priceEvent("005930", 71_000)])).status).toBe(202)
+      // After the pause, a later crossing: it must neither fire them again nor be their only chance.
+      await new Promise((r) => setTimeout(r, PAUSE_MS + 500))
+      expect((await ingest(gw, [priceEvent("005930", 72_000)])).status).toBe(202)
+
+      await waitFor(
+        () => new Set(alertIds(client)).size === created.size,
+        15_000,
+        `all ${ALERTS} alerts at the user's connection`,
+      )
+      // A while longer: no alert comes twice.
+      await new Promise((r) => setTimeout(r, 2000))
+      const ids = alertIds(client)
+      expect(ids).toHaveLength(created.size)
+      expect(new Set(ids)).toEqual(created)
+      // They were settled by retries under the first attempt's token.
+      expect(stats.alertFireRetries).toBeGreaterThan(0)
+      expect(stats.alertsFired).toBe(created.size)
+      // And they are listed as fired.
+      const listed = await api.list()
+      expect(listed.map((a: Msg) => a.status)).toEqual(Array(created.size).fill("fired"))
+    } finally {
+      control.disconnect()
+      await client.close()
+    }
+  }, 60_000)
+})
