@@ -99,6 +99,8 @@ export const appConfig = Config.all({
   ingestMaxBodyBytes: positiveInt("INGEST_MAX_BODY_BYTES", 1_048_576),
   // All request bodies held at once (503 past it), so many concurrent bodies cannot exhaust the heap.
   httpBodyBudgetBytes: positiveInt("HTTP_BODY_BUDGET_BYTES", 67_108_864),
+  // The most of that budget the requests of one client address may hold at once (a quarter).
+  httpBodyBudgetPerAddressBytes: positiveInt("HTTP_BODY_BUDGET_PER_ADDRESS_BYTES", 16_777_216),
   httpMaxJsonDepth: positiveInt("HTTP_MAX_JSON_DEPTH", 32),
   httpMaxJsonObjectMembers: positiveInt("HTTP_MAX_JSON_OBJECT_MEMBERS", 100),
   ingestMaxEvents: positiveInt("INGEST_MAX_EVENTS", 1_000),

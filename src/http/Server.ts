@@ -6,7 +6,8 @@
  * closing this Layer's scope (SIGTERM) stops accepting, closes every connection with 1012
  * (sessions kept) and waits briefly for the close handshakes.
  *
- * Limits (README "Limits and abuse"): every request body is bounded (`bodyLimits.ts`); a socket
+ * Limits (README "Limits and abuse"): every request body is bounded, and read only from a caller
+ * with a valid token, within a per-address share of the body budget (`bodyLimits.ts`); a socket
  * that has not sent complete request headers within HANDSHAKE_TIMEOUT_MS is closed by Node's own
  * connection check (`headersTimeout`: one periodic sweep over the sockets still in their first
  * request, a socket that never sends a byte included); upgrades are admitted against caps on
@@ -21,13 +22,14 @@ import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Option, Runtime } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
+import { JwtVerifier } from "../auth/JwtVerifier.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { connectionRunner, makeEnv, paramsOf } from "../connection/Connection.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { Admission, type AdmissionRejection, defaultMaxConnections } from "./admission.js"
 import { AuthenticationLive } from "./auth.js"
-import { type BodyLimits, bodyLimitFor, limitBodies } from "./bodyLimits.js"
+import { type BodyGate, type BodyLimits, limitBodies } from "./bodyLimits.js"
 import { admissionKeyOf, clientAddressOf, normalizeAddress, trustedProxies } from "./clientAddress.js"
 import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
@@ -104,13 +106,22 @@ const ServerLive = Layer.scoped(
       maxJsonDepth: config.httpMaxJsonDepth,
       maxObjectMembers: config.httpMaxJsonObjectMembers,
       budgetBytes: config.httpBodyBudgetBytes,
+      budgetPerAddressBytes: config.httpBodyBudgetPerAddressBytes,
       maxArrayItems: config.ingestMaxEvents,
     }
-    const app = limitBodies(yield* HttpApiBuilder.httpApp, limits, stats)
+    const proxies = trustedProxies(config.trustedProxies)
+    // A body is read only for a caller whose token (and role) is valid, counted per client address.
+    const gate: BodyGate = {
+      jwt: yield* JwtVerifier,
+      addressKeyOf: (req) =>
+        admissionKeyOf(
+          clientAddressOf(proxies, req.socket.remoteAddress, req.headers["x-forwarded-for"]) ?? "unknown",
+        ),
+    }
+    const app = limitBodies(yield* HttpApiBuilder.httpApp, limits, stats, gate)
     const handler = yield* NodeHttpServer.makeHandler(app)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
 
-    const proxies = trustedProxies(config.trustedProxies)
     const admission = new Admission({
       maxTotal: Option.getOrElse(config.wsMaxConnections, defaultMaxConnections),
       maxPerAddress: config.wsMaxConnectionsPerAddress,
@@ -200,12 +211,9 @@ const ServerLive = Layer.scoped(
       }
       socket.on("close", releasePeer)
     })
-    // A body over its limit is refused before the client is invited to send it.
-    server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (!(Number(req.headers["content-length"] ?? 0) > bodyLimitFor(limits, req.url ?? "/")))
-        res.writeContinue()
-      handler(req, res)
-    })
+    // `Expect: 100-continue`: `limitBodies` invites the body once it has passed every check made
+    // before reading (size, token, budget), so a refused body is never invited.
+    server.on("checkContinue", handler)
     // Node's default handling, counted: a timed-out or malformed request gets its status line
     // if nothing was written on the connection yet, and the socket is closed.
     server.on("clientError", (err: Error, socket: Duplex) => {

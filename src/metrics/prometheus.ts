@@ -265,7 +265,7 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   labelled(
     out,
     "quotecast_http_rejections_total",
-    "HTTP requests refused by a body or ingest limit, by reason.",
+    "HTTP requests refused by a body or ingest limit, or before their body for a missing token or role, by reason.",
     s.httpRejections,
   )
   labelled(

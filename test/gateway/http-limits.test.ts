@@ -262,6 +262,169 @@ describe("bodies in flight", () => {
   })
 })
 
+describe("who may send a body", () => {
+  /** A request that declares `declared` bytes and sends only `sent` of them, then waits. */
+  const stalledPost = async (
+    port: number,
+    path: string,
+    declared: number,
+    sent: number,
+    extra: ReadonlyArray<string> = [],
+  ) => {
+    const c = await RawHttp.open(port)
+    c.write(
+      head([
+        `POST ${path} HTTP/1.1`,
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        `Content-Length: ${declared}`,
+        ...extra,
+      ]),
+    )
+    if (sent > 0) c.write(" ".repeat(sent))
+    return c
+  }
+
+  it("answers a body-carrying request without a valid token (or ingest role) 401/403 at once, with the API's own JSON, unread, and closes", async () => {
+    const before = new Map(await rejections())
+    // The API's own answer to a request without a token (an endpoint with no body).
+    const own = await fetch(`${gw.httpUrl}/api/v1/users/me`)
+    expect(own.status).toBe(401)
+    const ownBody = (await own.json()) as Msg
+    const cases = [
+      { path: "/v1/ingest", auth: [], status: 401, body: ownBody },
+      { path: "/v1/alerts", auth: [], status: 401, body: ownBody },
+      {
+        path: "/v1/ingest",
+        auth: ["Authorization: Bearer not-a-token"],
+        status: 401,
+        body: { _tag: "Unauthorized", message: expect.stringMatching(/^Invalid token/) },
+      },
+      // A user token is not enough for ingest, whatever the spelling of the path the router accepts.
+      ...["/v1/ingest", "/V1/Ingest/", "//v1/ingest?x=1"].map((path) => ({
+        path,
+        auth: [`Authorization: Bearer ${user}`],
+        status: 403,
+        body: { _tag: "Forbidden", message: "Requires role publisher or admin" },
+      })),
+    ]
+    for (const k of cases) {
+      // Most of the declared body is still to come: the answer must not wait for it.
+      const c = await stalledPost(gw.port, k.path, MAX_BODY, 1_000, k.auth)
+      const res = await c.response()
+      expect({ path: k.path, status: res.status }).toEqual({ path: k.path, status: k.status })
+      expect(JSON.parse(res.body)).toEqual(k.body)
+      expect(res.headers.connection).toBe("close")
+      await c.closed
+    }
+    const after = await rejections()
+    expect((after.get("unauthorized") ?? 0) - (before.get("unauthorized") ?? 0)).toBe(3)
+    expect((after.get("forbidden") ?? 0) - (before.get("forbidden") ?? 0)).toBe(3)
+  })
+
+  it("does not invite the body of a request without a token with 100 Continue", async () => {
+    const c = await stalledPost(gw.port, "/v1/alerts", 100, 0, ["Expect: 100-continue"])
+    expect((await c.response()).status).toBe(401)
+    expect(c.text()).not.toContain("100 Continue")
+    // With a token the same request is invited, and served.
+    const alert = JSON.stringify({ code: "005930", alert_type: "price_above", threshold: 80_000 })
+    const ok = await RawHttp.open(gw.port)
+    ok.write(
+      head([
+        "POST /v1/alerts HTTP/1.1",
+        "Host: 127.0.0.1",
+        `Authorization: Bearer ${user}`,
+        "Content-Type: application/json",
+        "Expect: 100-continue",
+        `Content-Length: ${alert.length}`,
+      ]),
+    )
+    await waitFor(() => ok.text().includes("100 Continue"), 5_000, "100 Continue")
+    ok.write(alert)
+    await waitFor(() => ok.text().includes("201 Created"), 5_000, "201 Created")
+    ok.socket.destroy()
+  })
+
+  it("lets no anonymous client hold the body budget: stalled uploads without a token leave room for the publisher", async () => {
+    const small = await startGateway({
+      ingestMaxBodyBytes: INGEST_MAX_BODY,
+      httpBodyBudgetBytes: 4 * INGEST_MAX_BODY,
+    })
+    try {
+      // Each declares a whole ingest body, sends all of it but the last byte, and stalls: together
+      // they would hold all but 4 bytes of the budget.
+      const stalled = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          stalledPost(small.port, "/v1/ingest", INGEST_MAX_BODY, INGEST_MAX_BODY - 1),
+        ),
+      )
+      await sleep(200)
+      const res = await fetch(`${small.httpUrl}/v1/ingest`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${publisher}` },
+        body: JSON.stringify({ events: [priceEvent("005930", 74_000)] }),
+      })
+      expect(res.status).toBe(202)
+      for (const c of stalled) {
+        expect((await c.response()).status).toBe(401)
+        c.socket.destroy()
+      }
+    } finally {
+      await small.stop()
+    }
+  })
+
+  it("gives one client address at most HTTP_BODY_BUDGET_PER_ADDRESS_BYTES of the budget (503 with Retry-After), leaving the rest to others", async () => {
+    // Clients are told apart by X-Forwarded-For through a trusted proxy (the tests all come from 127.0.0.1).
+    const small = await startGateway({
+      httpMaxBodyBytes: MAX_BODY,
+      httpBodyBudgetBytes: 12_000,
+      httpBodyBudgetPerAddressBytes: 5_000,
+      trustedProxies: "127.0.0.1",
+    })
+    try {
+      const alert = JSON.stringify({ code: "005930", alert_type: "price_above", threshold: 80_000 })
+      const body = `${alert}${" ".repeat(4_000 - alert.length)}`
+      // Client A holds 3,000 bytes of a 4,000-byte body.
+      const slow = await stalledPost(small.port, "/v1/alerts", 4_000, 0, [
+        `Authorization: Bearer ${user}`,
+        "X-Forwarded-For: 203.0.113.1",
+      ])
+      slow.write(body.slice(0, 3_000))
+      await sleep(200)
+      const post = (client: string) =>
+        fetch(`${small.httpUrl}/v1/alerts`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${user}`,
+            "x-forwarded-for": client,
+          },
+          body,
+        })
+      // A's next 4,000 bytes would pass its share; the budget as a whole has room.
+      const refused = await post("203.0.113.1")
+      expect(refused.status).toBe(503)
+      expect(refused.headers.get("retry-after")).toBe("1")
+      expect((await refused.json()) as Msg).toMatchObject({
+        _tag: "ServerBusy",
+        message: expect.stringMatching(/from your address/),
+      })
+      expect(
+        (await small.runtime.runPromise(GatewayStats)).httpRejections.get("body_budget_per_address"),
+      ).toBe(1)
+      // Another client is served meanwhile.
+      expect((await post("203.0.113.2")).status).toBe(201)
+      // A's held request completes and gives its bytes back: A is served again.
+      slow.write(body.slice(3_000))
+      expect((await slow.response()).status).toBe(201)
+      expect((await post("203.0.113.1")).status).toBe(201)
+    } finally {
+      await small.stop()
+    }
+  })
+})
+
 describe("JSON shape", () => {
   it("answers deeply nested JSON with 400 and a JSON reason on every endpoint, never 500", async () => {
     const before = (await rejections()).get("json_too_deep") ?? 0
@@ -292,6 +455,39 @@ describe("JSON shape", () => {
       message: expect.stringMatching(/more than 100 members/),
     })
     expect((await rejections()).get("json_too_many_members")).toBe(1)
+  })
+
+  it("checks a body as JSON whatever the case or parameters of its Content-Type, and when it has none", async () => {
+    const deep = `{"code":${nested(2_000)},"alert_type":"price_above","threshold":1}`
+    for (const contentType of [
+      "Application/JSON",
+      "APPLICATION/JSON; charset=UTF-8",
+      " application/json ",
+      "application/vnd.api+json",
+      "text/json",
+      // The platform parses as JSON any type that merely contains "application/json".
+      "text/plain; x=application/json",
+      undefined,
+    ]) {
+      const c = await RawHttp.open(gw.port)
+      c.write(
+        head([
+          "POST /v1/alerts HTTP/1.1",
+          "Host: 127.0.0.1",
+          `Authorization: Bearer ${user}`,
+          ...(contentType === undefined ? [] : [`Content-Type: ${contentType}`]),
+          `Content-Length: ${Buffer.byteLength(deep)}`,
+        ]),
+      )
+      c.write(deep)
+      const res = await c.response()
+      expect({ contentType, status: res.status }).toEqual({ contentType, status: 400 })
+      expect(JSON.parse(res.body)).toMatchObject({
+        _tag: "InvalidJson",
+        message: expect.stringMatching(/nested deeper than 16/),
+      })
+      c.socket.destroy()
+    }
   })
 
   it("answers malformed JSON with 400 and a JSON reason", async () => {
