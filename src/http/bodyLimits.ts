@@ -173,7 +173,7 @@ const isIngest = (url: string) => routeOf(url) === "/v1/ingest"
 /** The roles that may send a body to /v1/ingest (handlers.ts checks the same). */
 const INGEST_ROLES: ReadonlyArray<Role> = ["publisher", "admin"]
 
-/** The body limit of a request to `url` (also used for `Expect: 100-continue`, in Server.ts). */
+/** The body limit of a request to `url`. */
 export const bodyLimitFor = (limits: BodyLimits, url: string): number =>
   isIngest(url) ? limits.ingestMaxBodyBytes : limits.maxBodyBytes
 
