@@ -33,10 +33,11 @@ import { luaScript, RedisClient, type RedisCommandError } from "./RedisClient.js
 /**
  * KEYS: alert. ARGV: fired at, retention ms, call token. 1 for the one token that fires it, every
  * time that token asks: a call resent by ioredis after a reconnect, or retried by AlertEngine
- * after a timeout (the script may have run after the client gave up), wins again.
+ * after a timeout (the script may have run after the client gave up), wins again. 0 when another
+ * token fired it; -1 when Redis has no such alert (deleted, or Redis restarted empty).
  */
 const markFiredScript = luaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local fired = redis.call('HGET', KEYS[1], 'fired')
 if fired ~= '' then
   if redis.call('HGET', KEYS[1], 'fired_by') == ARGV[3] then return 1 end
@@ -293,7 +294,10 @@ export const RedisAlertStoreLive = Layer.scoped(
               if (result !== undefined) redis.report("marking an alert fired", result.reason)
               return
             }
-            // Fired (here or elsewhere) or gone: either way no longer active here.
+            // Not in Redis: deleted (its delete message uncaches it) or lost with Redis's data,
+            // when the re-seed after the recovery writes it back from this cache, still active.
+            if (result.value === -1) return
+            // Fired, here or elsewhere: no longer active.
             uncache(a.id)
             if (result.value !== 1) return
             won.add(a.id)
