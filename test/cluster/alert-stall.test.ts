@@ -3,7 +3,8 @@
  * (issue 12 point 7): Redis runs the compare-and-set scripts after the client gave up on them,
  * so they are fired in Redis under that attempt's token. The gateway tries exactly those alerts
  * again with the same token until it learns the outcome, and delivers each alert once; a later
- * crossing does not fire them a second time.
+ * crossing does not fire them a second time. One alert whose marking fails does not take the
+ * alerts marked with it down too.
  *
  * One gateway in cluster mode in this process (its stats readable), against a private
  * redis-server whose clients' writes the test pauses (CLIENT PAUSE ... WRITE holds scripts and
@@ -27,6 +28,7 @@ const PAUSE_MS = 3500
 let server: PrivateRedis
 let stop: (() => Promise<void>) | undefined
 let gw: { readonly httpUrl: string; readonly wsUrl: string }
+const prefix = uniquePrefix()
 let stats: GatewayStatsImpl
 
 beforeAll(async () => {
@@ -39,7 +41,7 @@ beforeAll(async () => {
         feed: "none",
         jwtSecret: Option.some(Redacted.make(TEST_SECRET)),
         redisUrl: Option.some(server.url),
-        redisPrefix: uniquePrefix(),
+        redisPrefix: prefix,
       }),
     ),
     Layer.provide(Logger.minimumLogLevel(process.env.TEST_LOGS ? LogLevel.Debug : LogLevel.None)),
@@ -106,4 +108,28 @@ describe("Redis stalls past the command timeout while alerts are marked fired", 
       await client.close()
     }
   }, 60_000)
+})
+
+describe("one alert's marking fails, the others of its chunk do not", () => {
+  it("the alerts marked with it are delivered; it is retried, not given up", async () => {
+    const api = await alertsApi(gw, "one-bad-trader")
+    const { client } = await connect(gw, `token=${api.token}`)
+    const alerts = []
+    for (let i = 0; i < 3; i++)
+      alerts.push(await api.create({ code: "005930", alert_type: "price_above", threshold: 73_000 + i }))
+    const [bad, ...good] = alerts as [Msg, ...Array<Msg>]
+    // Its key no longer holds a hash: its script fails (WRONGTYPE) every time it runs.
+    const control = server.client()
+    const retriesBefore = stats.alertFireRetries
+    try {
+      await control.set(`${prefix}alert:{${bad.id}}`, "not a hash")
+      expect((await ingest(gw, [priceEvent("005930", 74_000)])).status).toBe(202)
+      await waitFor(() => alertIds(client).length === good.length, 10_000, "the other alerts of the chunk")
+      expect(new Set(alertIds(client))).toEqual(new Set(good.map((a) => String(a.id))))
+      await waitFor(() => stats.alertFireRetries > retriesBefore, 5000, "the failed one to be retried")
+    } finally {
+      control.disconnect()
+      await client.close()
+    }
+  }, 30_000)
 })
