@@ -467,7 +467,7 @@ export const RedisSessionStoreLive = Layer.scoped(
             )
           return Option.fromNullable(record)
         }).pipe(Effect.mapError(fail)),
-      release: (record, owner, addressKey) =>
+      release: (record, owner, addressKey, unsentAlerts) =>
         Effect.gen(function* () {
           reserved.delete(owner.connectionId)
           const stored = yield* redis.exec("release session", (r) =>
@@ -485,6 +485,16 @@ export const RedisSessionStoreLive = Layer.scoped(
             ),
           )
           if (stored !== 1) return
+          if (unsentAlerts.length > 0) {
+            const dropped = yield* redis.exec("keep unsent alerts", (r) =>
+              appendAlertsScript(
+                r,
+                [sessionKey(record.id), alertsKey(record.id)],
+                [config.maxAlertsPerUser, ...unsentAlerts],
+              ),
+            )
+            if (typeof dropped === "number" && dropped > 0) stats.sessionAlertsDropped += dropped
+          }
           const now = yield* Clock.currentTimeMillis
           const cap =
             record.userId === null ? config.maxAnonymousSessionsPerAddress : config.maxSessionsPerUser

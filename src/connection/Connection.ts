@@ -26,7 +26,7 @@ import { Universe, type UniverseShape } from "../market/Universe.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { type ClientMessage, SUBSCRIPTION_TYPES, type SubscriptionType } from "../protocol/client.js"
 import { binaryFrame, decodeText } from "../protocol/decode.js"
-import { asSnapshot, nowIso, type Outgoing } from "../protocol/encode.js"
+import { asSnapshot, isAlertBody, nowIso, type Outgoing } from "../protocol/encode.js"
 import {
   InvalidToken,
   type ProtocolError,
@@ -514,6 +514,8 @@ const holdSession = (
         },
         owner,
         addressKey,
+        // What a stuck reader was not sent: its alerts wait for the session's restore.
+        conn.outbox.bodiesWhere(isAlertBody),
       )
       .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
   )

@@ -86,6 +86,13 @@ export class Outbox {
       for (const [key, pos] of positions) if (pos >= at) positions.set(key, pos + msgs.length)
   }
 
+  /** Bodies of the waiting messages that `select` picks, in order (what a closing connection could not send). */
+  bodiesWhere(select: (body: string) => boolean): Array<string> {
+    const out: Array<string> = []
+    for (const m of this.items) if (select(m.body)) out.push(m.body)
+    return out
+  }
+
   /** Takes everything, in order. */
   drain(): Array<Outgoing> {
     const out = this.items

@@ -22,6 +22,9 @@ export const openBody = (value: object): string => {
   return json.slice(0, -1)
 }
 
+/** Whether an open body is an `alert` (alert bodies are built with `type` first: `AlertEngine`). */
+export const isAlertBody = (body: string): boolean => body.startsWith('{"type":"alert",')
+
 /** Closes an open body with its sequence number. */
 export const seal = (body: string, sequence: number): string => `${body},"sequence":${sequence}}`
 

@@ -63,12 +63,14 @@ export interface SessionStoreShape {
    * Detaches the session if `owner` still owns it, storing its final state; starts its TTL.
    * Saved sessions are bounded (`SessionLimits`): per user, and for anonymous ones per client
    * address group (`addressKey`: the address, or its /64 for IPv6) and in total; the oldest
-   * saved go first.
+   * saved go first. `unsentAlerts` (open bodies) are alerts the connection could not send (a
+   * stuck reader closed 1013): they are kept for the session, ahead of any fired later.
    */
   readonly release: (
     record: Omit<SessionRecord, "owner">,
     owner: Owner,
     addressKey: string | undefined,
+    unsentAlerts: ReadonlyArray<string>,
   ) => Effect.Effect<void, SessionStoreError>
   /** Drops a session that will never be restored (replaced by a `reconnect`). */
   readonly remove: (id: string) => Effect.Effect<void, SessionStoreError>
@@ -203,7 +205,7 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
           e.expiresAt = undefined
           return Option.some(e.record)
         }),
-      release: (record, owner, addressKey) =>
+      release: (record, owner, addressKey, unsentAlerts) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           const e = live(record.id, now)
           if (e !== undefined && !sameOwner(e.record.owner, owner)) return
@@ -215,6 +217,14 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
           }
           entry.record = { ...record, owner: null }
           entry.expiresAt = now + ttlMs
+          if (unsentAlerts.length > 0) {
+            entry.alerts = unsentAlerts.concat(entry.alerts)
+            const over = entry.alerts.length - limits.alertsPerSession
+            if (over > 0) {
+              entry.alerts.splice(0, over)
+              limits.stats.sessionAlertsDropped += over
+            }
+          }
           entries.set(record.id, entry)
           save(record.id, entry, savedGroupOf(record.userId, addressKey))
         }),

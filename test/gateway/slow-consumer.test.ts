@@ -21,8 +21,9 @@ import {
 const LIMIT = 256 * 1024
 const CODES = Array.from({ length: 300 }, (_, i) => String(900000 + i))
 
-const busyGateway = (slowConsumerTimeoutMs: number) =>
+const busyGateway = (slowConsumerTimeoutMs: number, env: Record<string, string> = {}) =>
   spawnGateway({
+    ...env,
     FEED: "simulator",
     FEED_RATE: "8000",
     UNIVERSE_SIZE: "1000",
@@ -45,8 +46,8 @@ const metric = async (gw: GatewayProcess, name: string) => {
   return found === undefined ? 0 : Number(found.split(" ").at(-1))
 }
 
-const subscribeAllThenStopReading = async (gw: GatewayProcess) => {
-  const { client, connected } = await connect(gw)
+const subscribeAllThenStopReading = async (gw: GatewayProcess, query = "") => {
+  const { client, connected } = await connect(gw, query)
   for (let k = 0; k < CODES.length; k += 100) {
     client.send({ type: "subscribe", subscription_type: "stock", targets: CODES.slice(k, k + 100) })
   }
@@ -111,6 +112,49 @@ describe("a reader that stops reading", () => {
       const again = await connect(gw, `session_id=${connected.session_id}`)
       const reconnected = await again.client.nextOfType("reconnected")
       expect(reconnected.restored_subscriptions.stock).toHaveLength(CODES.length)
+      await again.client.close()
+    } finally {
+      await gw.stop()
+    }
+  }, 150_000)
+
+  it("keeps the alerts it could not send with its session, and delivers them on restore", async () => {
+    // The heartbeat would otherwise end this reader first (it answers no ping either).
+    const gw = await busyGateway(4000, { HEARTBEAT_INTERVAL_MS: "120000" })
+    try {
+      const token = await signToken({ sub: "slow-reader" })
+      const { client, connected } = await subscribeAllThenStopReading(gw, `token=${token}`)
+      let sent = -1
+      await waitFor(
+        async () => {
+          const before = sent
+          sent = await metric(gw, "quotecast_messages_sent_total")
+          const info = await connectionInfo(gw, connected.connection_id)
+          return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
+        },
+        90_000,
+        "the stall to reach the gateway",
+        300,
+      )
+      // Fires at the next simulated price of 005930, while nothing more is written to this reader.
+      const created = await fetch(`${gw.httpUrl}/v1/alerts`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ code: "005930", alert_type: "price_above", threshold: 1 }),
+      })
+      expect(created.status).toBe(201)
+      const alertId = ((await created.json()) as Msg).id
+      await waitFor(
+        async () => (await metric(gw, 'quotecast_connections_closed_total{code="1013"}')) > 0,
+        90_000,
+        "the slow reader to be closed",
+        300,
+      )
+      client.ws.terminate()
+      const again = await connect(gw, `token=${token}&session_id=${connected.session_id}`)
+      await again.client.nextOfType("reconnected")
+      const alert = await again.client.nextOfType("alert", 20_000)
+      expect(alert.alert_id).toBe(alertId)
       await again.client.close()
     } finally {
       await gw.stop()
