@@ -105,6 +105,8 @@ export const appConfig = Config.all({
   httpMaxJsonObjectMembers: positiveInt("HTTP_MAX_JSON_OBJECT_MEMBERS", 100),
   ingestMaxEvents: positiveInt("INGEST_MAX_EVENTS", 1_000),
   ingestMaxReportedRejections: positiveInt("INGEST_MAX_REPORTED_REJECTIONS", 20),
+  // Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
+  listenBacklog: positiveInt("LISTEN_BACKLOG", 4096),
   // A socket that has not sent complete request headers (HTTP or upgrade) by then is closed (408).
   handshakeTimeoutMs: positiveInt("HANDSHAKE_TIMEOUT_MS", 5_000),
   httpRequestTimeoutMs: positiveInt("HTTP_REQUEST_TIMEOUT_MS", 30_000),

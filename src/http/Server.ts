@@ -260,7 +260,9 @@ const ServerLive = Layer.scoped(
     const address = yield* Effect.acquireRelease(
       Effect.async<{ port: number; host: string }, Error>((resume) => {
         server.once("error", (e) => resume(Effect.fail(e)))
-        server.listen(config.port, config.host, () => {
+        // A reconnect storm arrives as thousands of SYNs at once: past the accept queue they are
+        // dropped and retried by the client's TCP after 1, 3, 7 ... s (Node's default is 511).
+        server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
           const a = server.address()
           resume(
             Effect.succeed({
