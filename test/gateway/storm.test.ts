@@ -115,7 +115,8 @@ describe("a reconnect storm", () => {
     const gw = await spawnGateway({ ...PER_ADDRESS, SETUP_CONCURRENCY: "1", ADMISSION_QUEUE: "0" })
     const clients: Array<TestClient> = []
     try {
-      const sessions = await savedSessions(gw, 40)
+      // As many as in a burst where one setup at a time cannot keep up (arrivals overlap for sure).
+      const sessions = await savedSessions(gw, 150)
       await waitFor(async () => (await metric(gw, "quotecast_connections_active")) === 0, 10_000, "closes")
       const outcomes = await Promise.all(
         restoreAll(gw, sessions).map(async (p) => {
