@@ -55,24 +55,32 @@ const subscribeAllThenStopReading = async (gw: GatewayProcess, query = "") => {
   return { client, connected }
 }
 
+/**
+ * Waits until the reader is stalled: its socket is over its limit and nothing more is written to
+ * it (the messages sent stay the same across two reads). Returns the messages sent by then.
+ */
+const stalled = async (gw: GatewayProcess, connectionId: string): Promise<number> => {
+  let sent = -1
+  await waitFor(
+    async () => {
+      const before = sent
+      sent = await metric(gw, "quotecast_messages_sent_total")
+      const info = await connectionInfo(gw, connectionId)
+      return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
+    },
+    90_000,
+    "the stall to reach the gateway",
+    300,
+  )
+  return sent
+}
+
 describe("a reader that stops reading", () => {
   it("is held in bounded memory, conflated, and then gets gap-free sequences when it reads again", async () => {
     const gw = await busyGateway(120_000)
     try {
       const { client, connected } = await subscribeAllThenStopReading(gw)
-      // Stalled: the socket is over its limit and nothing more is written to it.
-      let sent = -1
-      await waitFor(
-        async () => {
-          const before = sent
-          sent = await metric(gw, "quotecast_messages_sent_total")
-          const info = await connectionInfo(gw, connected.connection_id)
-          return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
-        },
-        90_000,
-        "the stall to reach the gateway",
-        300,
-      )
+      const sent = await stalled(gw, connected.connection_id)
       const conflatedAtStall = await metric(gw, "quotecast_conflated_total")
       for (let i = 0; i < 10; i++) {
         const info = (await connectionInfo(gw, connected.connection_id)) as Msg
@@ -124,18 +132,7 @@ describe("a reader that stops reading", () => {
     try {
       const token = await signToken({ sub: "slow-reader" })
       const { client, connected } = await subscribeAllThenStopReading(gw, `token=${token}`)
-      let sent = -1
-      await waitFor(
-        async () => {
-          const before = sent
-          sent = await metric(gw, "quotecast_messages_sent_total")
-          const info = await connectionInfo(gw, connected.connection_id)
-          return sent === before && (info?.buffered_bytes ?? 0) > LIMIT
-        },
-        90_000,
-        "the stall to reach the gateway",
-        300,
-      )
+      await stalled(gw, connected.connection_id)
       // Fires at the next simulated price of 005930, while nothing more is written to this reader.
       const created = await fetch(`${gw.httpUrl}/v1/alerts`, {
         method: "POST",
