@@ -171,27 +171,23 @@ function onError(this: WebSocket, err: Error): void {
 }
 function ignoreError(): void {}
 
-const attachListeners = (scope: Scope.Scope, ws: WebSocket, conn: Conn) =>
-  acquireIn(
-    scope,
-    () => {
-      conns.set(ws, conn)
-      ws.on("message", onMessage)
-      ws.on("close", onClose)
-      ws.on("pong", onPong)
-      ws.on("error", onError)
-    },
-    () =>
-      Effect.sync(() => {
-        conns.delete(ws)
-        ws.off("message", onMessage)
-        ws.off("close", onClose)
-        ws.off("pong", onPong)
-        ws.off("error", onError)
-        // A late error after the actor is gone must not crash the process.
-        ws.on("error", ignoreError)
-      }),
-  )
+const attachListeners = (ws: WebSocket, conn: Conn): void => {
+  conns.set(ws, conn)
+  ws.on("message", onMessage)
+  ws.on("close", onClose)
+  ws.on("pong", onPong)
+  ws.on("error", onError)
+}
+
+const detachListeners = (ws: WebSocket): void => {
+  conns.delete(ws)
+  ws.off("message", onMessage)
+  ws.off("close", onClose)
+  ws.off("pong", onPong)
+  ws.off("error", onError)
+  // A late error after the actor is gone must not crash the process.
+  ws.on("error", ignoreError)
+}
 
 // ---- helpers ----
 
@@ -475,50 +471,67 @@ const conversation = (env: Env, a: Actor): Effect.Effect<void> =>
 
 // ---- the connection's resources, released in reverse order ----
 
-/** Registry entry and stats; releasing it tells a waiting takeover that the session is free. */
-const register = (scope: Scope.Scope, env: Env, conn: Conn) =>
+/**
+ * Binds the connection to this process: the registry entry and stats, the session (held when
+ * `owner` is given: the connection has an identity), the socket's listeners. One finalizer
+ * releases them in reverse order: listeners off; queued messages flushed (unless the reader is
+ * stuck) and the socket closed with the requested code; the session released with its final
+ * state; the registry entry removed, which tells a waiting takeover that the session is free.
+ * One finalizer, not four: each weighs a key object, a Map entry and a closure in the Scope, for
+ * every connection (scenario C). A failing step does not skip the ones after it.
+ */
+const bind = (
+  scope: Scope.Scope,
+  env: Env,
+  conn: Conn,
+  owner: Owner | undefined,
+  addressKey: string | undefined,
+) =>
   acquireIn(
     scope,
     () => {
       env.registry.byId.set(conn.id, conn)
       env.stats.connectionsOpened++
       env.stats.activeConnections++
+      attachListeners(conn.ws, conn)
     },
-    () =>
-      Effect.sync(() => {
-        env.registry.byId.delete(conn.id)
-        env.stats.activeConnections--
-        conn.markEnded()
-      }),
+    (exit) =>
+      Effect.suspend(() => {
+        detachListeners(conn.ws)
+        return closeSocket(env, conn, exit)
+      }).pipe(
+        // Suspended: the session's final sequence number is known only once the socket was flushed.
+        Effect.ensuring(
+          Effect.suspend(() =>
+            owner === undefined ? Effect.void : releaseSession(env, conn, owner, addressKey),
+          ),
+        ),
+        Effect.ensuring(Effect.sync(() => unregister(env, conn))),
+      ),
   )
 
-/**
- * The session stays the connection's until it ends, then is kept with its final state (an
- * anonymous one counted against its client address's saved sessions).
- */
-const holdSession = (
-  scope: Scope.Scope,
-  env: Env,
-  conn: Conn,
-  owner: Owner,
-  addressKey: string | undefined,
-) =>
-  Scope.addFinalizerExit(scope, () =>
-    env.sessions
-      .release(
-        {
-          id: conn.sessionId,
-          userId: conn.userId,
-          subscriptions: conn.subscriptions(),
-          lastSequence: conn.seq,
-        },
-        owner,
-        addressKey,
-        // What a stuck reader was not sent: its alerts wait for the session's restore.
-        conn.outbox.bodiesWhere(isAlertBody),
-      )
-      .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason))),
-  )
+const unregister = (env: Env, conn: Conn): void => {
+  env.registry.byId.delete(conn.id)
+  env.stats.activeConnections--
+  conn.markEnded()
+}
+
+/** The session is kept with its final state (an anonymous one counted against its client address's saved sessions). */
+const releaseSession = (env: Env, conn: Conn, owner: Owner, addressKey: string | undefined) =>
+  env.sessions
+    .release(
+      {
+        id: conn.sessionId,
+        userId: conn.userId,
+        subscriptions: conn.subscriptions(),
+        lastSequence: conn.seq,
+      },
+      owner,
+      addressKey,
+      // What a stuck reader was not sent: its alerts wait for the session's restore.
+      conn.outbox.bodiesWhere(isAlertBody),
+    )
+    .pipe(Effect.catchAll((e) => Effect.logWarning("session not saved", e.reason)))
 
 /** The close for a connection that ends without having asked for one: shutdown, or a bug. */
 const closeForExit = (exit: Exit.Exit<unknown, unknown>): CloseRequest =>
@@ -527,29 +540,27 @@ const closeForExit = (exit: Exit.Exit<unknown, unknown>): CloseRequest =>
     : { code: 1011, reason: "internal error", flush: true }
 
 /** Flushes what is queued (unless the reader is stuck) and closes the socket with the requested code. */
-const closeSocket = (scope: Scope.Scope, env: Env, conn: Conn) =>
-  Scope.addFinalizerExit(scope, (exit) =>
-    Effect.gen(function* () {
-      conn.closing = true
-      const req = conn.closeRequest ?? closeForExit(exit)
-      if (req.flush) env.flusher.flushNow(conn)
-      const ws = conn.ws
-      if (ws.readyState === ws.OPEN) {
-        ws.close(req.code, req.reason)
-        // A stuck reader may never complete the closing handshake.
-        if (!req.flush) setTimeout(() => ws.terminate(), 1000).unref()
-      }
-      env.stats.closed(req.code)
-      yield* logInfoAnnotated("connection closed", {
-        connection_id: conn.id,
-        session_id: conn.sessionId,
-        user_id: conn.userId ?? "anonymous",
-        code: req.code,
-        reason: req.reason,
-        messages_sent: conn.messagesSent,
-      })
-    }),
-  )
+const closeSocket = (env: Env, conn: Conn, exit: Exit.Exit<unknown, unknown>) =>
+  Effect.gen(function* () {
+    conn.closing = true
+    const req = conn.closeRequest ?? closeForExit(exit)
+    if (req.flush) env.flusher.flushNow(conn)
+    const ws = conn.ws
+    if (ws.readyState === ws.OPEN) {
+      ws.close(req.code, req.reason)
+      // A stuck reader may never complete the closing handshake.
+      if (!req.flush) setTimeout(() => ws.terminate(), 1000).unref()
+    }
+    env.stats.closed(req.code)
+    yield* logInfoAnnotated("connection closed", {
+      connection_id: conn.id,
+      session_id: conn.sessionId,
+      user_id: conn.userId ?? "anonymous",
+      code: req.code,
+      reason: req.reason,
+      messages_sent: conn.messagesSent,
+    })
+  })
 
 // ---- one connection ----
 
@@ -691,11 +702,8 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
       negotiatedWindowBits(ws),
     )
     conn.maxInboundChars = env.config.wsMaxQueuedInputBytes
-    // Released in reverse: subscriptions, listeners, socket (flush + close), session, registry.
-    yield* register(scope, env, conn)
-    if (Either.isRight(auth)) yield* holdSession(scope, env, conn, owner, params.addressKey)
-    yield* closeSocket(scope, env, conn)
-    yield* attachListeners(scope, ws, conn)
+    // Released in reverse: subscriptions, then (one finalizer) listeners, socket, session, registry.
+    yield* bind(scope, env, conn, Either.isRight(auth) ? owner : undefined, params.addressKey)
     ws.resume()
     yield* conn.subs.bindTo(scope)
     const a: Actor = {
