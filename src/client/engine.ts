@@ -32,7 +32,7 @@ import {
   TokenRejected,
   WebSocketUnavailable,
 } from "./errors.js"
-import { ClientEvent } from "./events.js"
+import { ClientEvent, type SequenceGap } from "./events.js"
 import { decodeSingle, excerpt, sequenceOf, unpackFrame } from "./frames.js"
 import { type Link, openLink } from "./link.js"
 import { checkSequence, lastBeforeConnected } from "./sequence.js"
@@ -153,6 +153,11 @@ interface Attempt {
   readonly restoring: string | undefined
   phase: Phase
   readonly ready: Deferred.Deferred<void>
+  /**
+   * A restore's `connected` that did not continue the numbering: reported as a gap only if
+   * `reconnected` does not announce the jump (after a crash of the session's instance).
+   */
+  jump: SequenceGap | undefined
 }
 
 const CODE_TAKEN_OVER = 4000
@@ -303,14 +308,18 @@ export const makeEngine = (
       Effect.gen(function* () {
         if (msg.type === "connected") {
           const restoring = attempt.restoring
-          yield* Ref.update(state, (s) => ({
+          const s0 = yield* Ref.updateAndGet(state, (s) => ({
             ...s,
             sessionId: msg.session_id,
             connectionId: msg.connection_id,
             userId: msg.user_id,
             last: lastBeforeConnected(s.last, restoring, msg.session_id),
           }))
-          yield* track(msg.sequence)
+          if (restoring !== undefined && restoring === msg.session_id && msg.sequence !== s0.last + 1) {
+            // Held until `reconnected` says whether the server announced this jump.
+            attempt.jump = { expected: s0.last + 1, received: msg.sequence, sessionId: msg.session_id }
+            yield* Ref.set(state, { ...s0, last: msg.sequence })
+          } else yield* track(msg.sequence)
           yield* sink.event(
             ClientEvent.Connected({
               connectionId: msg.connection_id,
@@ -329,12 +338,16 @@ export const makeEngine = (
         yield* sink.message(msg)
         switch (msg.type) {
           case "reconnected":
+            if (attempt.jump !== undefined && msg.sequence_jumped !== true)
+              yield* sink.event(ClientEvent.Gap(attempt.jump))
+            attempt.jump = undefined
             if (attempt.phase === "awaiting_restore") {
               yield* sink.event(
                 ClientEvent.Restored({
                   sessionId: msg.session_id,
                   restoredSubscriptions: msg.restored_subscriptions,
                   missedMessagesCount: msg.missed_messages_count,
+                  sequenceJumped: msg.sequence_jumped === true,
                 }),
               )
               yield* becomeReady(attempt, (desired) => reconcile(desired, msg.restored_subscriptions))
@@ -426,6 +439,7 @@ export const makeEngine = (
           restoring,
           phase: "awaiting_connected",
           ready: yield* Deferred.make<void>(),
+          jump: undefined,
         }
         // A server that opens the socket but never completes the handshake must not hang us.
         yield* Deferred.await(attempt.ready).pipe(

@@ -20,11 +20,16 @@ export type ClientEvent = Data.TaggedEnum<{
     readonly userId: string | null
     readonly restoring: boolean
   }
-  /** The session was restored; the server kept its subscriptions, the client did not re-send them. */
+  /**
+   * The session was restored; the server kept its subscriptions, the client did not re-send them.
+   * `sequenceJumped`: the session's instance had crashed and numbering continues past the numbers
+   * it may have used (announced by the server, so no `Gap` is reported for it).
+   */
   Restored: {
     readonly sessionId: string
     readonly restoredSubscriptions: SubscriptionSet
     readonly missedMessagesCount: number
+    readonly sequenceJumped: boolean
   }
   /** Restore failed: a new session started (numbering from 1) and the subscriptions were re-sent. */
   RestoreFailed: {

@@ -158,6 +158,25 @@ describe("Client (Effect API)", () => {
     }),
   )
 
+  it.scopedLive("does not report a jump the server announced in reconnected (a crash) as a gap", () =>
+    Effect.gen(function* () {
+      const gateway = yield* fakeGateway()
+      const client = yield* connectTo(gateway)
+      const events = yield* collect(client.events)
+      const messages = yield* collect(client.messages)
+      gateway.jumpOnRestore = 1000
+      gateway.latest.socket.terminate()
+      yield* eventually(() => eventsOf("Restored")(events.items).length === 1, "Restored")
+      expect(eventsOf("Restored")(events.items)[0]?.sequenceJumped).toBe(true)
+      expect(eventsOf("Gap")(events.items)).toEqual([])
+      expect(messages.items.map((m) => [m.type, m.sequence])).toEqual([
+        ["connected", 1],
+        ["connected", 1002],
+        ["reconnected", 1003],
+      ])
+    }),
+  )
+
   it.scopedLive("reports messages lost in flight across a restore as a gap", () =>
     Effect.gen(function* () {
       const gateway = yield* fakeGateway()

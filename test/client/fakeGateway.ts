@@ -37,6 +37,8 @@ export class FakeGateway {
   readonly sessions = new Map<string, Session>()
   readonly connections: Array<FakeConnection> = []
   restore: boolean
+  /** When set, a restore skips this many numbers and `reconnected` announces the jump (as after a crash). */
+  jumpOnRestore: number | undefined = undefined
   readonly #waiters: Array<() => void> = []
 
   constructor(
@@ -122,6 +124,8 @@ export class FakeGateway {
           socket,
         }
     session.socket = socket
+    const jumpedFrom = session.last
+    if (restored && this.jumpOnRestore !== undefined) session.last += this.jumpOnRestore
     this.sessions.set(session.id, session)
     const conn: FakeConnection = { socket, query, session, received: [] }
     this.connections.push(conn)
@@ -137,6 +141,13 @@ export class FakeGateway {
             ...(session.subs.sector.size > 0 ? { sector: [...session.subs.sector] } : {}),
           },
           missed_messages_count: 0,
+          ...(this.jumpOnRestore === undefined
+            ? {}
+            : {
+                sequence_jumped: true,
+                sequence_jumped_from: jumpedFrom,
+                sequence_jumped_to: jumpedFrom + this.jumpOnRestore,
+              }),
         })
       } else {
         this.send(conn, {
