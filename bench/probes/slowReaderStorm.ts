@@ -202,6 +202,7 @@ const main = async () => {
     WS_MAX_CONNECTIONS_PER_ADDRESS: "20000",
     WS_CONNECT_RATE_PER_ADDRESS: "100000",
     WS_CONNECT_BURST_PER_ADDRESS: "100000",
+    TCP_MAX_CONNECTIONS_PER_ADDRESS: "20000",
     ...extraEnv,
   }
   const reporter = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "memoryReporter.ts")).href
