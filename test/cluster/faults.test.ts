@@ -48,6 +48,27 @@ afterAll(async () => {
 
 const recoveries = (gw: GatewayProcess) => gw.output().split("redis recovered").length - 1
 
+/** Kills the private redis-server and starts it again empty; waits until both instances saw it go and recovered. */
+const restartedEmpty = async (
+  redis: PrivateRedis,
+  instances: ReadonlyArray<GatewayProcess>,
+  round: number,
+) => {
+  const before = instances.map(recoveries)
+  await redis.kill()
+  await waitFor(
+    async () => (await Promise.all(instances.map(healthOf))).every((h) => h.status === 503),
+    5000,
+    "both instances to report redis down",
+  )
+  await redis.start()
+  await waitFor(
+    () => instances.every((gw, i) => recoveries(gw) > (before[i] as number)),
+    10_000,
+    `both instances to recover (round ${round})`,
+  )
+}
+
 const alertSeen = (client: { next: (m: (x: Msg) => boolean, t?: number) => Promise<Msg> }, id: string) =>
   client.next((m) => m.type === "alert" && m.alert_id === id, 5000)
 
@@ -69,19 +90,7 @@ describe("Redis restarted empty", () => {
 
     // Each round starts a new Redis run whose counter begins again at 1.
     for (let round = 1; round <= 3; round++) {
-      const before = [a, b].map(recoveries)
-      await server.kill()
-      await waitFor(
-        async () => (await Promise.all([a, b].map(healthOf))).every((h) => h.status === 503),
-        5000,
-        "both instances to report redis down",
-      )
-      await server.start()
-      await waitFor(
-        () => [a, b].every((gw, i) => recoveries(gw) > (before[i] as number)),
-        10_000,
-        `both instances to recover (round ${round})`,
-      )
+      await restartedEmpty(server, [a, b], round)
       const alert = await fireOnA()
       await alertSeen(onB.client, alert.id).catch((e: unknown) => {
         throw new Error(`round ${round}: alert ${alert.id} not delivered on B: ${String(e)}`)
@@ -114,19 +123,7 @@ describe("Redis restarted empty: the feed lead", () => {
     const from = Date.now()
     for (let round = 1; round <= 3; round++) {
       await waitFor(() => /feed leadership acquired/.test(a.output() + b.output()), 10_000, "a leader")
-      const before = [a, b].map(recoveries)
-      await server.kill()
-      await waitFor(
-        async () => (await Promise.all([a, b].map(healthOf))).every((h) => h.status === 503),
-        5000,
-        "both instances to report redis down",
-      )
-      await server.start()
-      await waitFor(
-        () => [a, b].every((gw, i) => recoveries(gw) > (before[i] as number)),
-        10_000,
-        `both instances to recover (round ${round})`,
-      )
+      await restartedEmpty(server, [a, b], round)
       // Lease 6 s: whoever leads next has taken it within a lease and a step.
       await new Promise((r) => setTimeout(r, 3000))
     }
