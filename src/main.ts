@@ -5,7 +5,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Logger } from "effect"
 import { AppConfig } from "./config/AppConfig.js"
 import { logLevelLayer } from "./config/logging.js"
-import { gateway, modeLayer } from "./Gateway.js"
+import { gateway } from "./Gateway.js"
+import { modeLayer } from "./mode/modeLayer.js"
 
 const Main = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => gateway(modeLayer).pipe(Layer.provide(logLevelLayer(config)))),

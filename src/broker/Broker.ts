@@ -5,8 +5,8 @@
  */
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { Outgoing } from "../protocol/encode.js"
+import type { Topic } from "../protocol/topics.js"
 import { type Sink, TopicHub } from "./TopicHub.js"
-import type { Topic } from "./topics.js"
 
 export interface BrokerShape {
   /** Sends a message to every subscriber of `topic`, on every instance. */

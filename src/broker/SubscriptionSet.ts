@@ -7,9 +7,9 @@
  */
 import { Effect, Scope } from "effect"
 import { SUBSCRIPTION_TYPES, type SubscriptionType } from "../protocol/client.js"
+import { isOfType, type Topic, targetOf } from "../protocol/topics.js"
 import type { BrokerShape } from "./Broker.js"
 import type { Sink } from "./TopicHub.js"
-import { isOfType, type Topic, targetOf } from "./topics.js"
 
 export class SubscriptionSet {
   /**

@@ -4,7 +4,7 @@
  * upstream and every sink receives the same object.
  */
 import type { Outgoing } from "../protocol/encode.js"
-import type { Topic } from "./topics.js"
+import type { Topic } from "../protocol/topics.js"
 
 export interface Sink {
   readonly deliver: (msg: Outgoing) => void

@@ -30,10 +30,10 @@ import { Clock, Effect, Layer, Option } from "effect"
 import type { Redis } from "ioredis"
 import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
-import { isUserTopic, type Topic } from "../broker/topics.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { GatewayStats, GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { internKey, type Outgoing } from "../protocol/encode.js"
+import { isUserTopic, type Topic } from "../protocol/topics.js"
 import {
   epochKeyOf,
   luaScript,

@@ -7,9 +7,9 @@
 import { Clock, Effect, Layer, Option, Schedule } from "effect"
 import { Registry, type RegistryImpl } from "../connection/Registry.js"
 import type { ClusterStats } from "../http/Api.js"
+import { ClusterView, type LocalTotals } from "../http/ClusterView.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { nowIso } from "../protocol/encode.js"
-import { ClusterView, type LocalTotals } from "./ClusterView.js"
 import { RedisClient } from "./RedisClient.js"
 
 export const HEARTBEAT_MS = 2_000
@@ -94,6 +94,7 @@ export const RedisClusterViewLive = Layer.scoped(
     )
 
     return {
+      mode: "cluster",
       snapshot: (local) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis

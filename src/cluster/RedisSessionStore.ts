@@ -32,12 +32,12 @@
  */
 import { Clock, Effect, Layer, Option, Schedule, Schema } from "effect"
 import type { Redis } from "ioredis"
-import { userTopic } from "../broker/topics.js"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Conn } from "../connection/Conn.js"
 import { Registry } from "../connection/Registry.js"
 import { sweepInSlices } from "../connection/Sweep.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
+import { userTopic } from "../protocol/topics.js"
 import {
   ANONYMOUS_GROUP,
   type LiveSession,

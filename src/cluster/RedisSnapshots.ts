@@ -17,14 +17,14 @@
  *   from Redis into the mirror and MarketState (a joining instance starts from the cluster's state).
  */
 import { Context, Effect, Layer, Queue } from "effect"
-import type { Topic } from "../broker/topics.js"
-import { topicOf } from "../broker/topics.js"
-import { MarketState } from "../market/MarketState.js"
+import { ClusterFeed, type ClusterFeedShape, type RemoteObserver } from "../feed/ClusterFeed.js"
 import { Universe } from "../market/Universe.js"
+import { MarketState } from "../pipeline/MarketState.js"
 import type { Outgoing } from "../protocol/encode.js"
 import { MARKETS, type MarketEvent } from "../protocol/server.js"
+import type { Topic } from "../protocol/topics.js"
+import { topicOf } from "../protocol/topics.js"
 import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
-import { ClusterFeed, type ClusterFeedShape, type RemoteObserver } from "./ClusterFeed.js"
 import { RedisClient } from "./RedisClient.js"
 
 /** Order of a topic's snapshot messages: status before index price, price before book. */

@@ -10,8 +10,8 @@
 import { Duration, Effect, Layer, Option, Runtime, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { Registry } from "../connection/Registry.js"
+import { Takeover, type TakeoverShape } from "../connection/Takeover.js"
 import { SessionStore } from "../session/SessionStore.js"
-import { Takeover, type TakeoverShape } from "../session/Takeover.js"
 import { RedisClient } from "./RedisClient.js"
 import { detachOrphan } from "./RedisSessionStore.js"
 

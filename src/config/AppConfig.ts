@@ -3,7 +3,7 @@
  * An invalid value fails startup with a ConfigError naming the variable and what it accepts.
  */
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
-import { invalidProxyEntries } from "../http/clientAddress.js"
+import { invalidProxyEntries } from "../net/addresses.js"
 
 const positiveInt = (name: string, def: number) =>
   Config.integer(name).pipe(

@@ -10,6 +10,7 @@ import type { BrokerShape } from "../broker/Broker.js"
 import { SubscriptionSet } from "../broker/SubscriptionSet.js"
 import type { Sink } from "../broker/TopicHub.js"
 import type { Outgoing } from "../protocol/encode.js"
+import { CloseCode } from "../protocol/errors.js"
 import type { Subscriptions } from "../session/SessionStore.js"
 import { Inbox } from "./Inbox.js"
 import type { Outbox } from "./Outbox.js"
@@ -105,7 +106,7 @@ export class Conn implements Sink {
     if (this.closing) return
     if (this.outbox.offer(msg)) this.scheduler.conflated()
     else if (this.outbox.unkeyed > MAX_UNKEYED) {
-      this.requestClose({ code: 1013, reason: "slow consumer", flush: false })
+      this.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })
       return
     }
     this.scheduler.schedule(this)

@@ -17,7 +17,6 @@ import { Cause, Clock, Effect, Either, Exit, FiberHandle, FiberSet, Option, Scop
 import type { RawData, WebSocket } from "ws"
 import { type Claims, JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
-import { isUserTopic, type Topic, userTopic } from "../broker/topics.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
 import { logInfoAnnotated } from "../config/logging.js"
@@ -28,6 +27,7 @@ import { type ClientMessage, SUBSCRIPTION_TYPES, type SubscriptionType } from ".
 import { binaryFrame, decodeText } from "../protocol/decode.js"
 import { asSnapshot, isAlertBody, nowIso, type Outgoing } from "../protocol/encode.js"
 import {
+  CloseCode,
   InvalidToken,
   type ProtocolError,
   RateLimitExceeded,
@@ -35,6 +35,7 @@ import {
   SubscriptionFailed,
   TokenRefreshError,
 } from "../protocol/errors.js"
+import { isUserTopic, type Topic, userTopic } from "../protocol/topics.js"
 import { type Bucket, frameCost, RateLimiter, type RateLimiterShape } from "../ratelimit/RateLimiter.js"
 import {
   NO_SUBSCRIPTIONS,
@@ -43,7 +44,6 @@ import {
   SessionStore,
   type SessionStoreShape,
 } from "../session/SessionStore.js"
-import { Takeover, type TakeoverShape } from "../session/Takeover.js"
 import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
 import { Admission, type AdmissionRejected } from "./Admission.js"
 import { BINARY, CLOSE, type CloseRequest, Conn, type Inbound } from "./Conn.js"
@@ -59,6 +59,7 @@ import {
 } from "./messages.js"
 import { Outbox } from "./Outbox.js"
 import { Registry, type RegistryImpl } from "./Registry.js"
+import { Takeover, type TakeoverShape } from "./Takeover.js"
 
 /** Frames waiting for the actor; beyond this the client is flooding far past any limit (1008). */
 const INBOUND_CAPACITY = 1024
@@ -152,7 +153,7 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   // While the actor is busy (a restore, a snapshot read) frames wait here: bounded in count and size.
   const chars = item === BINARY ? 0 : item.length
   if (conn.inbound.size >= INBOUND_CAPACITY || conn.inboundChars + chars > conn.maxInboundChars) {
-    conn.requestClose({ code: 1008, reason: "message flood", flush: false })
+    conn.requestClose({ code: CloseCode.policyViolation, reason: "message flood", flush: false })
     return
   }
   conn.inboundChars += chars
@@ -370,7 +371,7 @@ const armExpiry = (a: Actor, expiresAt: number | undefined): Effect.Effect<void>
         const left = expiresAt - (yield* Clock.currentTimeMillis)
         yield* Effect.sleep(`${Math.max(0, left)} millis`)
         yield* sendError(a.conn, new InvalidToken({ reason: "expired" }))
-        a.conn.requestClose({ code: 4001, reason: "token expired", flush: true })
+        a.conn.requestClose({ code: CloseCode.invalidToken, reason: "token expired", flush: true })
       }),
     )
   })
@@ -444,7 +445,8 @@ const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
     const verdict = yield* env.limiter.take(a.bucket, cost)
     if (verdict !== "allow") {
       env.stats.rateLimitRejections++
-      if (verdict === "abuse") conn.requestClose({ code: 1008, reason: "rate limit abuse", flush: true })
+      if (verdict === "abuse")
+        conn.requestClose({ code: CloseCode.policyViolation, reason: "rate limit abuse", flush: true })
       else if (verdict === "reject_report")
         yield* sendError(conn, new RateLimitExceeded({ limit: a.bucket.limit }))
       return
@@ -536,8 +538,8 @@ const releaseSession = (env: Env, conn: Conn, owner: Owner, addressKey: string |
 /** The close for a connection that ends without having asked for one: shutdown, or a bug. */
 const closeForExit = (exit: Exit.Exit<unknown, unknown>): CloseRequest =>
   Exit.isInterrupted(exit)
-    ? { code: 1012, reason: "server restart", flush: true }
-    : { code: 1011, reason: "internal error", flush: true }
+    ? { code: CloseCode.serviceRestart, reason: "server restart", flush: true }
+    : { code: CloseCode.internalError, reason: "internal error", flush: true }
 
 /** Flushes what is queued (unless the reader is stuck) and closes the socket with the requested code. */
 const closeSocket = (env: Env, conn: Conn, exit: Exit.Exit<unknown, unknown>) =>
@@ -625,8 +627,8 @@ const refuse = (env: Env, ws: WebSocket, e: AdmissionRejected) =>
     if (ws.readyState === ws.OPEN) {
       // Paused for the wait; the closing handshake needs the reply read.
       ws.resume()
-      ws.close(1013, "try again later")
-      env.stats.closed(1013)
+      ws.close(CloseCode.tryAgainLater, "try again later")
+      env.stats.closed(CloseCode.tryAgainLater)
     }
     return Effect.logDebug("connection setup refused").pipe(Effect.annotateLogs({ reason: e.reason }))
   })
@@ -714,7 +716,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
       expiry: undefined,
     }
     if (ws.readyState !== ws.OPEN)
-      conn.requestClose({ code: 1006, reason: "closed during setup", flush: false })
+      conn.requestClose({ code: CloseCode.abnormal, reason: "closed during setup", flush: false })
 
     yield* logInfoAnnotated("connection opened", {
       connection_id: connectionId,
@@ -729,7 +731,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
     env.flusher.flushNow(conn)
     if (Either.isLeft(auth)) {
       yield* sendError(conn, auth.left)
-      conn.requestClose({ code: 4001, reason: "invalid token", flush: true })
+      conn.requestClose({ code: CloseCode.invalidToken, reason: "invalid token", flush: true })
     } else {
       if (Option.isSome(restored)) {
         const r = restored.value

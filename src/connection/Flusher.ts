@@ -21,9 +21,11 @@
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
+import { DeliveryPass } from "../lifecycle/DeliveryPass.js"
 import { yieldingToIo, yieldToIo } from "../lifecycle/EventLoop.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
+import { CloseCode } from "../protocol/errors.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
 import { FrameDeflater } from "./deflate.js"
 import { OutboundBudget } from "./OutboundBudget.js"
@@ -39,11 +41,7 @@ export interface FlusherShape {
   readonly flushAll: Effect.Effect<void>
   /** How long the last pass took, in milliseconds (0 before the first). */
   readonly lastPassMs: () => number
-  /**
-   * Completes when no pass is running. The local feed waits on it before each tick: a pass
-   * hands the event loop a turn for I/O, not for a feed tick that would fan out thousands of
-   * messages into the middle of it (measured in scenario A: passes then grew by half).
-   */
+  /** Completes when no pass is running (provided to the feed as `DeliveryPass`). */
   readonly idle: Effect.Effect<void>
 }
 
@@ -102,7 +100,7 @@ const writeOut = (
       if (conn.overLimitSince === 0) conn.overLimitSince = now
       else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
         stats.slowConsumerCloses++
-        conn.requestClose({ code: 1013, reason: "slow consumer", flush: false })
+        conn.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })
       }
       return false
     }
@@ -139,7 +137,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       return writeOut(conn, stats, now, timestamp, opts, force)
     } catch (error) {
       failures.push(error)
-      conn.requestClose({ code: 1011, reason: "internal error", flush: false })
+      conn.requestClose({ code: CloseCode.internalError, reason: "internal error", flush: false })
       return true
     } finally {
       budget.count(conn)
@@ -264,7 +262,7 @@ export const flushClock = (intervalMs: number, lastPassMs: () => number) =>
     ),
   )
 
-export const FlusherLive = Layer.scoped(
+const FlusherOnly = Layer.scoped(
   Flusher,
   Effect.gen(function* () {
     const config = yield* AppConfig
@@ -276,3 +274,9 @@ export const FlusherLive = Layer.scoped(
     return flusher
   }),
 )
+
+/** The flusher and its clock, also provided as the feed's `DeliveryPass`. */
+export const FlusherLive = Layer.effect(
+  DeliveryPass,
+  Effect.map(Flusher, (f) => ({ idle: f.idle })),
+).pipe(Layer.provideMerge(FlusherOnly))

@@ -7,6 +7,7 @@
 import { Effect, Layer } from "effect"
 import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
+import { CloseCode } from "../protocol/errors.js"
 import type { Conn } from "./Conn.js"
 import { Registry } from "./Registry.js"
 import { sweepInSlices } from "./Sweep.js"
@@ -14,7 +15,7 @@ import { sweepInSlices } from "./Sweep.js"
 const visit = (conn: Conn): void => {
   if (conn.ws.readyState !== WebSocket.OPEN) return
   if (!conn.alive) {
-    conn.requestClose({ code: 1006, reason: "heartbeat timeout", flush: false })
+    conn.requestClose({ code: CloseCode.abnormal, reason: "heartbeat timeout", flush: false })
     conn.ws.terminate()
     return
   }

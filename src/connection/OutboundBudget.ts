@@ -21,6 +21,7 @@
  */
 import { WebSocket } from "ws"
 import type { GatewayStatsImpl } from "../metrics/GatewayStats.js"
+import { CloseCode } from "../protocol/errors.js"
 import type { Conn } from "./Conn.js"
 
 export class OutboundBudget {
@@ -73,7 +74,7 @@ export class OutboundBudget {
     for (const c of ranked) {
       if (projected <= this.limitBytes) break
       if (!c.budgetConflated || c.closeRequest !== undefined) continue
-      c.requestClose({ code: 1013, reason: "outbound budget exceeded", flush: false })
+      c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
       this.stats.outboundBudgetCloses++
       projected -= c.counted
     }

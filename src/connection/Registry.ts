@@ -4,6 +4,7 @@
  * Entries are added and removed by each connection's own scope (`Connection.ts` `register`).
  */
 import { Context, Effect, Layer } from "effect"
+import { CloseCode } from "../protocol/errors.js"
 import type { Conn } from "./Conn.js"
 
 export class RegistryImpl {
@@ -20,7 +21,7 @@ export class RegistryImpl {
   takeover(connectionId: string): Effect.Effect<boolean> {
     const conn = this.byId.get(connectionId)
     if (conn === undefined) return Effect.succeed(false)
-    conn.requestClose({ code: 4000, reason: "session taken over", flush: true })
+    conn.requestClose({ code: CloseCode.takenOver, reason: "session taken over", flush: true })
     return Effect.as(conn.awaitEnd(), true)
   }
 }

@@ -16,10 +16,9 @@
  * market closes at 15:30 anyway) would leave the next day's open halted with nobody to lift it.
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
-import { ClusterFeed } from "../cluster/ClusterFeed.js"
-import { FeedLeadership } from "../cluster/FeedLeadership.js"
 import { AppConfig } from "../config/AppConfig.js"
-import { MarketState } from "../market/MarketState.js"
+import { MarketPipeline } from "../pipeline/MarketPipeline.js"
+import { MarketState } from "../pipeline/MarketState.js"
 import { nowIso } from "../protocol/encode.js"
 import {
   MARKETS,
@@ -28,7 +27,8 @@ import {
   type MarketStatus,
   type MarketStatusValue,
 } from "../protocol/server.js"
-import { MarketPipeline } from "./MarketPipeline.js"
+import { ClusterFeed } from "./ClusterFeed.js"
+import { FeedLeadership } from "./FeedLeadership.js"
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE

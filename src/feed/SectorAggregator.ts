@@ -15,14 +15,14 @@
  *   Unchanged members are not movers, so the list can be shorter than 5 or empty.
  */
 import { Clock, Duration, Effect, Layer } from "effect"
-import { ClusterFeed } from "../cluster/ClusterFeed.js"
-import { FeedLeadership } from "../cluster/FeedLeadership.js"
-import { MarketState } from "../market/MarketState.js"
 import { percentChange, round2 } from "../market/pricing.js"
 import { Universe } from "../market/Universe.js"
+import { MarketPipeline } from "../pipeline/MarketPipeline.js"
+import { MarketState } from "../pipeline/MarketState.js"
 import { nowIso } from "../protocol/encode.js"
 import type { MarketEvent, SectorUpdate } from "../protocol/server.js"
-import { MarketPipeline } from "./MarketPipeline.js"
+import { ClusterFeed } from "./ClusterFeed.js"
+import { FeedLeadership } from "./FeedLeadership.js"
 
 export const SECTOR_INTERVAL = Duration.seconds(1)
 export const TOP_MOVERS = 5

@@ -25,20 +25,20 @@
  * - If another source (ingest) moved a stock's price, the walk continues from that price.
  */
 import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
-import { FeedLeadership } from "../cluster/FeedLeadership.js"
 import { AppConfig } from "../config/AppConfig.js"
-import { Flusher } from "../connection/Flusher.js"
+import { DeliveryPass } from "../lifecycle/DeliveryPass.js"
 import { yieldingToIo } from "../lifecycle/EventLoop.js"
 import { orderbookChecksum } from "../market/checksum.js"
-import { MarketState, type MarketStateShape, type QuoteView } from "../market/MarketState.js"
 import { priceChange, round2 } from "../market/pricing.js"
 import { Prng } from "../market/prng.js"
 import { dailyLimits, floorToTick, tickDown, tickUp } from "../market/tickSize.js"
 import { Universe, type UniverseShape } from "../market/Universe.js"
+import { MarketPipeline } from "../pipeline/MarketPipeline.js"
+import { MarketState, type MarketStateShape, type QuoteView } from "../pipeline/MarketState.js"
 import { nowIso } from "../protocol/encode.js"
 import type { Level, Market, MarketEvent, OrderbookUpdate, PriceUpdate } from "../protocol/server.js"
+import { FeedLeadership } from "./FeedLeadership.js"
 import { MarketClock } from "./MarketClock.js"
-import { MarketPipeline } from "./MarketPipeline.js"
 
 export const BOOK_DEPTH = 10
 /** Seconds in a KRX regular session (09:00-15:30). */
@@ -361,14 +361,14 @@ export class SimulatorEngine {
 export const startSimulator: Effect.Effect<
   Effect.Effect<void>,
   never,
-  AppConfig | Universe | MarketState | MarketClock | MarketPipeline | Flusher
+  AppConfig | Universe | MarketState | MarketClock | MarketPipeline
 > = Effect.gen(function* () {
   const config = yield* AppConfig
   const universe = yield* Universe
   const state = yield* MarketState
   const clock = yield* MarketClock
   const pipeline = yield* MarketPipeline
-  const flusher = yield* Flusher
+  const delivery = yield* DeliveryPass
   const start = yield* Clock.currentTimeMillis
   const seed = Option.getOrElse(config.feedSeed, () => start % 2_147_483_647)
   const engine = new SimulatorEngine(universe, state, {
@@ -382,8 +382,8 @@ export const startSimulator: Effect.Effect<
   )
   let reported = { skipped: 0, at: Number.NEGATIVE_INFINITY }
   const tick = Effect.gen(function* () {
-    // A flush pass in progress goes first (Flusher.idle); the trades are then timed after it.
-    yield* flusher.idle
+    // A flush pass in progress goes first (DeliveryPass); the trades are then timed after it.
+    yield* delivery.idle
     const now = yield* Clock.currentTimeMillis
     const events = engine.advance(now, clock.isOpen)
     if (events.length > 0) yield* pipeline.publish(events)

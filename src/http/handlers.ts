@@ -6,18 +6,17 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Effect, Layer, Option } from "effect"
 import { type AlertRecord, AlertStore, type AlertStoreError } from "../alerts/AlertStore.js"
 import { Broker } from "../broker/Broker.js"
-import { ClusterView } from "../cluster/ClusterView.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
 import { Flusher } from "../connection/Flusher.js"
 import { Registry } from "../connection/Registry.js"
-import { MarketPipeline } from "../feed/MarketPipeline.js"
+import { validateIngest } from "../feed/ingest.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
-import { validateIngest } from "../market/ingest.js"
-import { MarketState } from "../market/MarketState.js"
 import { Universe } from "../market/Universe.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { renderPrometheus } from "../metrics/prometheus.js"
+import { MarketPipeline } from "../pipeline/MarketPipeline.js"
+import { MarketState } from "../pipeline/MarketState.js"
 import { nowIso } from "../protocol/encode.js"
 import { SessionStore } from "../session/SessionStore.js"
 import {
@@ -32,6 +31,7 @@ import {
   Unavailable,
 } from "./Api.js"
 import { CurrentUser, requireRole } from "./auth.js"
+import { ClusterView } from "./ClusterView.js"
 
 /** The alert store failed (Redis down in cluster mode): 503, and the cause in the log. */
 const unavailable = (e: AlertStoreError) =>
@@ -77,9 +77,8 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
       .handle("health", () =>
         Effect.gen(function* () {
           const redis = yield* broker.degraded
-          const dependencies: Record<string, string> = Option.isSome(config.redisUrl)
-            ? { redis: redis ?? "ok" }
-            : { redis: "not_used" }
+          const dependencies: Record<string, string> =
+            cluster.mode === "cluster" ? { redis: redis ?? "ok" } : { redis: "not_used" }
           if (lifecycle.draining) {
             return yield* new Unavailable({ status: "draining", reason: "shutting down", dependencies })
           }
@@ -93,7 +92,7 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
           return {
             status: "ok" as const,
             instance_id: instanceId,
-            mode: Option.isSome(config.redisUrl) ? ("cluster" as const) : ("embedded" as const),
+            mode: cluster.mode,
             uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
             active_connections: registry.size,
             dependencies,

@@ -3,10 +3,10 @@
  * names in `price_update` and sector membership all come from here.
  */
 import { Context, Effect, Layer, Option } from "effect"
-import { type Topic, topicOf } from "../broker/topics.js"
 import { AppConfig } from "../config/AppConfig.js"
 import type { SubscriptionType } from "../protocol/client.js"
 import { MARKETS, type Market } from "../protocol/server.js"
+import { type Topic, topicOf } from "../protocol/topics.js"
 import { INDEX_ROWS, INSTRUMENT_ROWS } from "./data/instruments.js"
 import { floorToTick } from "./tickSize.js"
 import { type IndexDef, type Instrument, SECTORS, type Sector } from "./types.js"

@@ -93,12 +93,17 @@ export const toErrorMessage = (error: ProtocolError): ErrorPayload => {
   }
 }
 
-/** WebSocket close codes used by the gateway (PROTOCOL.md). */
+/**
+ * WebSocket close codes used by the gateway and the SDK (PROTOCOL.md), the one definition of each.
+ * 1006 is never sent: it is how a close without a close frame is reported (and recorded).
+ */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  abnormal: 1006,
   policyViolation: 1008,
   messageTooBig: 1009,
+  internalError: 1011,
   serviceRestart: 1012,
   tryAgainLater: 1013,
   takenOver: 4000,

@@ -3,8 +3,8 @@
  * conflation key (or a status key), so a topic holds at most a handful of entries.
  */
 import { Context, Effect, Layer } from "effect"
-import type { Topic } from "../broker/topics.js"
 import type { Outgoing } from "../protocol/encode.js"
+import type { Topic } from "../protocol/topics.js"
 
 /** One message to keep as its topic's latest state under `snapshotKey`. */
 export interface SnapshotEntry {

@@ -12,11 +12,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted } from "effect"
-import { ClusterLive } from "../../src/cluster/ClusterLive.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { gateway } from "../../src/Gateway.js"
 import { ServerAddress } from "../../src/http/Server.js"
 import { GatewayStats, type GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
+import { ClusterLive } from "../../src/mode/ClusterLive.js"
 import { connect, ingest, type Msg, priceEvent, TEST_SECRET, type TestClient } from "../support/gateway.js"
 import { alertsApi, type PrivateRedis, startPrivateRedis, uniquePrefix, waitFor } from "./support.js"
 

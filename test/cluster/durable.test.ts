@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Option } from "effect"
 import type { Redis } from "ioredis"
 import { Broker, type BrokerShape } from "../../src/broker/Broker.js"
-import { userTopic } from "../../src/broker/topics.js"
 import { decodeWire, RedisBrokerLive, recentKeyOf } from "../../src/cluster/RedisBroker.js"
 import { RedisClient, RedisClientLive, type RedisClientShape } from "../../src/cluster/RedisClient.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { InstanceId } from "../../src/config/InstanceId.js"
 import { GatewayStats, GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
+import { userTopic } from "../../src/protocol/topics.js"
 import { type PrivateRedis, startPrivateRedis, uniquePrefix, waitFor } from "./support.js"
 
 const prefix = uniquePrefix()

@@ -14,9 +14,10 @@ import { Logger, Option } from "effect"
 import WebSocket from "ws"
 import type { AppConfigShape } from "../../src/config/AppConfig.js"
 import { Admission } from "../../src/http/admission.js"
-import { admissionKeyOf, clientAddressOf, trustedProxies } from "../../src/http/clientAddress.js"
+import { admissionKeyOf, clientAddressOf } from "../../src/http/clientAddress.js"
 import { tcpLimitOf } from "../../src/http/Server.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
+import { trustedProxies } from "../../src/net/addresses.js"
 import { type RunningGateway, sleep, startGateway, TestClient, waitFor } from "../support/gateway.js"
 
 const running: Array<RunningGateway> = []

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Layer, Logger, LogLevel } from "effect"
-import { targetOf } from "../../src/broker/topics.js"
-import { EmbeddedLive } from "../../src/Gateway.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
+import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
+import { targetOf } from "../../src/protocol/topics.js"
 import { SessionStore } from "../../src/session/SessionStore.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
 import { connect, type RunningGateway, startGateway, TestClient, waitFor } from "../support/gateway.js"

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { targetOf } from "../../src/broker/topics.js"
-import { EmbeddedLive } from "../../src/Gateway.js"
+import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
+import { targetOf } from "../../src/protocol/topics.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
 import { connect, type RunningGateway, startGateway } from "../support/gateway.js"
 

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, TestClock } from "effect"
-import { orderbookChecksum } from "../../src/market/checksum.js"
 import {
   type IngestContext,
   isAccepted,
   validateIngest,
   validateIngestBody,
   validateIngestEvent,
-} from "../../src/market/ingest.js"
-import { makeMarketState } from "../../src/market/MarketState.js"
+} from "../../src/feed/ingest.js"
+import { orderbookChecksum } from "../../src/market/checksum.js"
+import { makeMarketState } from "../../src/pipeline/MarketState.js"
 import { marketLayers, shippedUniverse } from "./support.js"
 
 const NOW = Date.parse("2026-11-24T01:02:03.456Z")

@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Layer, TestClock } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { krxPhaseAt, MarketClock, MarketClockLive } from "../../src/feed/MarketClock.js"
-import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
-import { MarketState } from "../../src/market/MarketState.js"
+import { MarketPipeline } from "../../src/pipeline/MarketPipeline.js"
+import { MarketState } from "../../src/pipeline/MarketState.js"
 import { makeRecordingPipeline, marketLayers, ofType } from "./support.js"
 
 /** Epoch millis of a Seoul wall-clock time (UTC+9, no DST). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
-import { MarketState, MarketStateSyncLive, makeMarketState } from "../../src/market/MarketState.js"
+import { MarketPipeline } from "../../src/pipeline/MarketPipeline.js"
+import { MarketState, MarketStateSyncLive, makeMarketState } from "../../src/pipeline/MarketState.js"
 import { makeRecordingPipeline, marketLayers, shippedUniverse } from "./support.js"
 
 describe("MarketState", () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
-import { MarketPipeline } from "../../src/feed/MarketPipeline.js"
 import { computeSectorUpdate, SectorAggregatorLive } from "../../src/feed/SectorAggregator.js"
-import { MarketState } from "../../src/market/MarketState.js"
 import { SECTORS } from "../../src/market/types.js"
+import { MarketPipeline } from "../../src/pipeline/MarketPipeline.js"
+import { MarketState } from "../../src/pipeline/MarketState.js"
 import { makeRecordingPipeline, marketLayers, ofType } from "./support.js"
 
 describe("computeSectorUpdate", () => {

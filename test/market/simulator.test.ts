@@ -12,11 +12,11 @@ import {
   stepInstrument,
 } from "../../src/feed/Simulator.js"
 import { orderbookChecksum } from "../../src/market/checksum.js"
-import { makeMarketState } from "../../src/market/MarketState.js"
 import { priceChange } from "../../src/market/pricing.js"
 import { Prng } from "../../src/market/prng.js"
 import { dailyLimits, floorToTick, isOnTickGrid } from "../../src/market/tickSize.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
+import { makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { Level, MarketEvent } from "../../src/protocol/server.js"
 import { makeRecordingPipeline, marketLayers, ofType, shippedUniverse } from "./support.js"
 

@@ -1,7 +1,7 @@
 import { Effect, Layer, Option } from "effect"
-import { MarketPipeline, type MarketPipelineShape, type Observer } from "../../src/feed/MarketPipeline.js"
-import { MarketState, makeMarketState } from "../../src/market/MarketState.js"
 import { makeUniverse, Universe, type UniverseShape } from "../../src/market/Universe.js"
+import { MarketPipeline, type MarketPipelineShape, type Observer } from "../../src/pipeline/MarketPipeline.js"
+import { MarketState, makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { MarketEvent } from "../../src/protocol/server.js"
 
 /** A MarketPipeline that records what is published and runs observers, without broker or snapshots. */

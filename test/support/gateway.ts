@@ -5,8 +5,9 @@ import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted } from "effec
 import { SignJWT } from "jose"
 import WebSocket from "ws"
 import { AppConfig, type AppConfigShape } from "../../src/config/AppConfig.js"
-import { EmbeddedLive, gateway, type gatewayWith } from "../../src/Gateway.js"
+import { gateway, type gatewayWith } from "../../src/Gateway.js"
 import { ServerAddress } from "../../src/http/Server.js"
+import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 
 export const TEST_SECRET = "test-secret-for-quotecast-0123456789"
 

@@ -8,14 +8,14 @@
  * MarketState and Universe. One RedisClient (two connections) is shared by everything here.
  */
 import { Layer } from "effect"
-import { LeadershipLive } from "./Leadership.js"
-import { RedisAlertStoreLive } from "./RedisAlertStore.js"
-import { RedisBrokerLive } from "./RedisBroker.js"
-import { RedisClientLive } from "./RedisClient.js"
-import { RedisClusterViewLive } from "./RedisClusterView.js"
-import { RedisSessionStoreLive } from "./RedisSessionStore.js"
-import { RedisSnapshotsLive } from "./RedisSnapshots.js"
-import { RedisTakeoverLive } from "./RedisTakeover.js"
+import { RedisAlertStoreLive } from "../cluster/RedisAlertStore.js"
+import { RedisBrokerLive } from "../cluster/RedisBroker.js"
+import { RedisClientLive } from "../cluster/RedisClient.js"
+import { RedisClusterViewLive } from "../cluster/RedisClusterView.js"
+import { LeadershipLive } from "../cluster/RedisLeadership.js"
+import { RedisSessionStoreLive } from "../cluster/RedisSessionStore.js"
+import { RedisSnapshotsLive } from "../cluster/RedisSnapshots.js"
+import { RedisTakeoverLive } from "../cluster/RedisTakeover.js"
 
 export const ClusterLive = Layer.mergeAll(
   RedisBrokerLive,

@@ -3,8 +3,8 @@
  * The part in braces is the Redis Cluster hash tag, so sharded pub/sub (SSUBSCRIBE) can place
  * each topic on its own shard without a protocol change (ARCHITECTURE.md "Scaling past one Redis").
  */
-import type { SubscriptionType } from "../protocol/client.js"
-import type { MarketEvent } from "../protocol/server.js"
+import type { SubscriptionType } from "./client.js"
+import type { MarketEvent } from "./server.js"
 
 export type Topic = string
 

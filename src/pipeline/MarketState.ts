@@ -9,10 +9,10 @@
  * what subscribers were sent.
  */
 import { Context, Effect, Layer } from "effect"
-import { MarketPipeline } from "../feed/MarketPipeline.js"
+import type { Sector } from "../market/types.js"
+import { Universe, type UniverseShape } from "../market/Universe.js"
 import type { Level, Market, MarketEvent } from "../protocol/server.js"
-import type { Sector } from "./types.js"
-import { Universe, type UniverseShape } from "./Universe.js"
+import { MarketPipeline } from "./MarketPipeline.js"
 
 export interface QuoteView {
   readonly code: string

@@ -5,10 +5,10 @@
  */
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Broker } from "../broker/Broker.js"
-import { type Topic, topicOfEvent } from "../broker/topics.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { conflationKey, type Outgoing, openBody } from "../protocol/encode.js"
 import type { MarketEvent } from "../protocol/server.js"
+import { type Topic, topicOfEvent } from "../protocol/topics.js"
 import { SnapshotStore } from "../snapshot/SnapshotStore.js"
 
 export type Observer = (events: ReadonlyArray<MarketEvent>) => Effect.Effect<void>

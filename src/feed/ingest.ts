@@ -23,6 +23,11 @@
  * are described (`validateIngest`'s `maxReported`); the rest are counted with the cheap check.
  */
 import { Clock, Data, Effect, Either, ParseResult, Schema } from "effect"
+import { orderbookChecksum } from "../market/checksum.js"
+import { priceChange } from "../market/pricing.js"
+import { dailyLimits, isOnTickGrid, tickSize, withinDailyLimit } from "../market/tickSize.js"
+import { Universe, type UniverseShape } from "../market/Universe.js"
+import { MarketState, type MarketStateShape } from "../pipeline/MarketState.js"
 import {
   type Level,
   type MarketEvent,
@@ -30,11 +35,6 @@ import {
   OrderbookUpdate,
   PriceUpdate,
 } from "../protocol/server.js"
-import { orderbookChecksum } from "./checksum.js"
-import { MarketState, type MarketStateShape } from "./MarketState.js"
-import { priceChange } from "./pricing.js"
-import { dailyLimits, isOnTickGrid, tickSize, withinDailyLimit } from "./tickSize.js"
-import { Universe, type UniverseShape } from "./Universe.js"
 
 // ---- input schemas: the protocol's fields, with the derivable ones optional ----
 

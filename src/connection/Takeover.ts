@@ -4,8 +4,8 @@
  * Cluster mode (`RedisTakeover.ts`): a control message to the owning instance.
  */
 import { Context, Effect, Layer } from "effect"
-import { Registry } from "../connection/Registry.js"
-import type { Owner } from "./SessionStore.js"
+import type { Owner } from "../session/SessionStore.js"
+import { Registry } from "./Registry.js"
 
 export interface TakeoverShape {
   /** Resolves once `owner` has released the session (or is known to be gone). */

@@ -18,7 +18,7 @@
  */
 import { Clock, Duration, Effect, FiberHandle, Layer, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { FeedLeadership, type FeedLeadershipShape } from "./FeedLeadership.js"
+import { FeedLeadership, type FeedLeadershipShape } from "../feed/FeedLeadership.js"
 import { luaScript, RedisClient } from "./RedisClient.js"
 
 /** KEYS: lease. ARGV: instance, ttl ms. */

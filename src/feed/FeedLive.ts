@@ -4,10 +4,10 @@
  * MarketClock (the HTTP ingest handler and health checks may want it).
  */
 import { Layer } from "effect"
-import { MarketClockLive } from "../feed/MarketClock.js"
-import { SectorAggregatorLive } from "../feed/SectorAggregator.js"
-import { SimulatorLive } from "../feed/Simulator.js"
-import { MarketStateSyncLive } from "./MarketState.js"
+import { MarketStateSyncLive } from "../pipeline/MarketState.js"
+import { MarketClockLive } from "./MarketClock.js"
+import { SectorAggregatorLive } from "./SectorAggregator.js"
+import { SimulatorLive } from "./Simulator.js"
 
 /**
  * State sync first, so ingested events reach MarketState before anything reads it; the clock

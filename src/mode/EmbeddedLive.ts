@@ -1,0 +1,20 @@
+/**
+ * Embedded mode: a single process, no external service. In-memory broker, snapshots, sessions
+ * and alerts; takeovers are local; there is no cluster to report on.
+ */
+import { Layer } from "effect"
+import { MemoryAlertStoreLive } from "../alerts/AlertStore.js"
+import { MemoryBrokerLive } from "../broker/Broker.js"
+import { LocalTakeoverLive } from "../connection/Takeover.js"
+import { ClusterView } from "../http/ClusterView.js"
+import { MemorySessionStoreLive } from "../session/SessionStore.js"
+import { MemorySnapshotStoreLive } from "../snapshot/SnapshotStore.js"
+
+export const EmbeddedLive = Layer.mergeAll(
+  MemoryBrokerLive,
+  MemorySnapshotStoreLive,
+  MemorySessionStoreLive,
+  MemoryAlertStoreLive,
+  LocalTakeoverLive,
+  ClusterView.embedded,
+)
