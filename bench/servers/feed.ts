@@ -7,8 +7,8 @@
  */
 import { Option } from "effect"
 import { SimulatorEngine } from "../../src/feed/Simulator.js"
-import { type MarketStateShape, makeMarketState } from "../../src/market/MarketState.js"
 import { makeUniverse, type UniverseShape } from "../../src/market/Universe.js"
+import { type MarketStateShape, makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { MarketEvent } from "../../src/protocol/server.js"
 
 /** Fixed so every server and every run sees the same price path. */
