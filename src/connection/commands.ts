@@ -1,0 +1,126 @@
+/**
+ * The client's commands: subscribe, unsubscribe, ping, refresh_token, reconnect. Each runs on
+ * the actor's fiber, one at a time, and answers through the connection's outbox.
+ */
+import { Clock, Effect, FiberHandle, Scope } from "effect"
+import { type ClientMessage, type SubscriptionType } from "../protocol/client.js"
+import { nowIso } from "../protocol/encode.js"
+import {
+  CloseCode,
+  InvalidToken,
+  type ProtocolError,
+  SubscriptionFailed,
+  TokenRefreshError,
+} from "../protocol/errors.js"
+import { type Topic } from "../protocol/topics.js"
+import { type Actor, answerAtMark, attach, now, send, sendError, snapshotOf } from "./Actor.js"
+import { type Env } from "./Env.js"
+import { pongMsg, subscribedMsg, tokenRefreshedMsg } from "./messages.js"
+import { reconnect } from "./sessions.js"
+
+const subscribe = (env: Env, a: Actor, type: SubscriptionType, requested: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const conn = a.conn
+    const accepted: Array<string> = []
+    const rejected: Array<{ target: string; reason: string }> = []
+    let total = conn.subscriptionCount()
+    const topics: Array<Topic> = []
+    for (const target of new Set(requested)) {
+      const topic = env.universe.topic(type, target)
+      if (topic === undefined) rejected.push({ target, reason: "unknown_target" })
+      else if (conn.subs.has(topic)) {
+        accepted.push(target)
+        topics.push(topic)
+      } else if (total >= env.config.maxSubscriptions) rejected.push({ target, reason: "max_subscriptions" })
+      else {
+        accepted.push(target)
+        topics.push(topic)
+        total++
+      }
+    }
+    if (accepted.length > 0) {
+      yield* answerAtMark(
+        env,
+        conn,
+        Effect.gen(function* () {
+          for (const topic of topics) yield* attach(a, topic)
+          env.sessions.changed(conn)
+          const snaps = yield* snapshotOf(env, topics)
+          return [subscribedMsg("subscribed", type, accepted, yield* now), ...snaps]
+        }),
+      )
+    }
+    if (rejected.length > 0) {
+      yield* sendError(
+        conn,
+        new SubscriptionFailed({
+          subscriptionType: type,
+          rejected,
+          accepted,
+          limit: env.config.maxSubscriptions,
+        }),
+      )
+    }
+  })
+
+const unsubscribe = (env: Env, a: Actor, type: SubscriptionType, requested: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const removed: Array<string> = []
+    for (const target of new Set(requested)) {
+      const topic = env.universe.topic(type, target)
+      if (topic !== undefined && a.conn.subs.leave(topic)) removed.push(target)
+    }
+    if (removed.length > 0) env.sessions.changed(a.conn)
+    yield* send(a.conn, subscribedMsg("unsubscribed", type, removed, yield* now))
+  })
+
+/** Arms (or replaces, or clears) the one timer that closes the connection when its token expires. */
+export const armExpiry = (a: Actor, expiresAt: number | undefined): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    if (expiresAt === undefined) {
+      if (a.expiry !== undefined) yield* FiberHandle.clear(a.expiry)
+      return
+    }
+    if (a.expiry === undefined) a.expiry = yield* Scope.extend(FiberHandle.make<void, never>(), a.scope)
+    yield* FiberHandle.run(
+      a.expiry,
+      Effect.gen(function* () {
+        const left = expiresAt - (yield* Clock.currentTimeMillis)
+        yield* Effect.sleep(`${Math.max(0, left)} millis`)
+        yield* sendError(a.conn, new InvalidToken({ reason: "expired" }))
+        a.conn.requestClose({ code: CloseCode.invalidToken, reason: "token expired", flush: true })
+      }),
+    )
+  })
+
+const refreshToken = (env: Env, a: Actor, token: string) =>
+  Effect.gen(function* () {
+    const next = yield* env.jwt
+      .verify(token)
+      .pipe(Effect.mapError((e) => new TokenRefreshError({ reason: e.reason })))
+    if (next.userId !== a.conn.userId) return yield* new TokenRefreshError({ reason: "different_user" })
+    yield* armExpiry(a, next.expiresAt)
+    yield* send(
+      a.conn,
+      tokenRefreshedMsg(
+        next.userId,
+        next.expiresAt === undefined ? null : nowIso(next.expiresAt),
+        yield* now,
+      ),
+    )
+  })
+
+export const handle = (env: Env, a: Actor, msg: ClientMessage): Effect.Effect<void, ProtocolError> => {
+  switch (msg.type) {
+    case "subscribe":
+      return subscribe(env, a, msg.subscription_type, msg.targets)
+    case "unsubscribe":
+      return unsubscribe(env, a, msg.subscription_type, msg.targets)
+    case "ping":
+      return Effect.flatMap(now, (ts) => send(a.conn, pongMsg(msg.id, ts)))
+    case "refresh_token":
+      return refreshToken(env, a, msg.token)
+    case "reconnect":
+      return reconnect(env, a, msg.session_id)
+  }
+}

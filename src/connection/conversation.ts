@@ -1,0 +1,55 @@
+/**
+ * The conversation: take a frame, charge it to the rate budget by cost, decode it, run the
+ * command; until the inbox yields CLOSE.
+ */
+import { Clock, Effect, Either } from "effect"
+import { binaryFrame, decodeText } from "../protocol/decode.js"
+import { CloseCode, RateLimitExceeded } from "../protocol/errors.js"
+import { frameCost } from "../ratelimit/RateLimiter.js"
+import { type Actor, sendError } from "./Actor.js"
+import { BINARY, CLOSE, type Inbound } from "./Conn.js"
+import { handle } from "./commands.js"
+import { type Env } from "./Env.js"
+
+const processOne = (env: Env, a: Actor, item: Exclude<Inbound, typeof CLOSE>) =>
+  Effect.gen(function* () {
+    const conn = a.conn
+    if (typeof item === "object") {
+      return yield* Effect.logDebug("socket error").pipe(
+        Effect.annotateLogs({ connection_id: conn.id, error: item.socketError }),
+      )
+    }
+    if (item !== BINARY) conn.inboundChars -= item.length
+    conn.messagesReceived++
+    env.stats.messagesReceived++
+    conn.lastActivity = yield* Clock.currentTimeMillis
+    // Charged by cost (RateLimiter.ts): large frames by size before decoding, invalid ones after.
+    const cost = item === BINARY ? 1 : frameCost(item.length, env.config.wsFrameCostBytes)
+    const verdict = yield* env.limiter.take(a.bucket, cost)
+    if (verdict !== "allow") {
+      env.stats.rateLimitRejections++
+      if (verdict === "abuse")
+        conn.requestClose({ code: CloseCode.policyViolation, reason: "rate limit abuse", flush: true })
+      else if (verdict === "reject_report")
+        yield* sendError(conn, new RateLimitExceeded({ limit: a.bucket.limit }))
+      return
+    }
+    env.stats.wsInputCost += cost
+    const decoded = item === BINARY ? Either.left(binaryFrame()) : decodeText(item, env.config.wsJsonLimits)
+    if (Either.isLeft(decoded)) {
+      env.stats.decodeErrors++
+      const reason = decoded.left.details.reason
+      if (reason === "too_deep" || reason === "array_too_long" || reason === "too_many_members")
+        env.stats.wsFramesRejected[reason]++
+      env.limiter.charge(a.bucket, env.config.wsInvalidFrameCost)
+      env.stats.wsInputCost += env.config.wsInvalidFrameCost
+      return yield* sendError(conn, decoded.left)
+    }
+    yield* handle(env, a, decoded.right).pipe(Effect.catchAll((e) => sendError(conn, e)))
+  })
+
+/** Takes frames until a CLOSE arrives. */
+export const conversation = (env: Env, a: Actor): Effect.Effect<void> =>
+  Effect.flatMap(a.conn.inbound.take(), (item) =>
+    item === CLOSE ? Effect.void : Effect.zipRight(processOne(env, a, item), conversation(env, a)),
+  )

@@ -1,0 +1,93 @@
+/**
+ * A connection's session: restore one (taking it over from its holder), adopt what it held
+ * (subscriptions, snapshots, alerts kept while no connection held it), and switch to another
+ * session on `reconnect`.
+ */
+import { Effect, Option } from "effect"
+import { SUBSCRIPTION_TYPES, type SubscriptionType } from "../protocol/client.js"
+import { type Outgoing } from "../protocol/encode.js"
+import { SessionRestorationFailed } from "../protocol/errors.js"
+import { isUserTopic, type Topic } from "../protocol/topics.js"
+import { type Owner, type SessionRecord } from "../session/SessionStore.js"
+import { type Actor, answerAtMark, attach, now, send, snapshotOf } from "./Actor.js"
+import { type Env } from "./Env.js"
+import { reconnectedMsg } from "./messages.js"
+
+// ---- sessions ----
+
+export const restore = (env: Env, sessionId: string, userId: string | null, owner: Owner) =>
+  Effect.gen(function* () {
+    const found = yield* env.sessions.get(sessionId)
+    if (Option.isNone(found)) return yield* new SessionRestorationFailed({ sessionId, reason: "not_found" })
+    if (found.value.userId !== userId) {
+      return yield* new SessionRestorationFailed({ sessionId, reason: "user_mismatch" })
+    }
+    if (found.value.owner !== null) {
+      // A holder that does not let go in time loses the session anyway: its release is then
+      // a no-op, because it is no longer the owner.
+      yield* env.takeover.takeover(sessionId, found.value.owner).pipe(Effect.timeoutOption("5 seconds"))
+    }
+    const claimed = yield* env.sessions.claim(sessionId, owner)
+    if (Option.isNone(claimed)) return yield* new SessionRestorationFailed({ sessionId, reason: "expired" })
+    return claimed.value
+  }).pipe(
+    Effect.catchTag("SessionStoreError", () =>
+      Effect.fail(new SessionRestorationFailed({ sessionId, reason: "store_unavailable" })),
+    ),
+  )
+
+/** Takes over a restored session's subscriptions and sends `reconnected` + what was missed. */
+export const adopt = (env: Env, a: Actor, record: SessionRecord) =>
+  answerAtMark(
+    env,
+    a.conn,
+    Effect.gen(function* () {
+      const conn = a.conn
+      const restored: Record<SubscriptionType, Array<string>> = { stock: [], market: [], sector: [] }
+      const snaps: Array<Outgoing> = []
+      for (const type of SUBSCRIPTION_TYPES) {
+        const valid: Array<string> = []
+        const topics: Array<Topic> = []
+        for (const target of record.subscriptions[type]) {
+          const topic = env.universe.topic(type, target)
+          if (topic === undefined || conn.subscriptionCount() >= env.config.maxSubscriptions) continue
+          valid.push(target)
+          topics.push(topic)
+          yield* attach(a, topic)
+        }
+        restored[type] = valid
+        snaps.push(...(yield* snapshotOf(env, topics)))
+      }
+      const alerts = yield* env.sessions
+        .takeAlerts(record.id)
+        .pipe(
+          Effect.catchAll((e) =>
+            Effect.as(Effect.logWarning("kept alerts unavailable", e.reason), [] as ReadonlyArray<string>),
+          ),
+        )
+      const missed = [...snaps, ...alerts.map((body): Outgoing => ({ key: undefined, body }))]
+      // The restored set can differ from the saved one (targets no longer known): save it.
+      env.sessions.changed(conn)
+      return [reconnectedMsg(record.id, restored, missed.length, yield* now, record.sequenceJump), ...missed]
+    }),
+  )
+
+export const reconnect = (env: Env, a: Actor, sessionId: string) =>
+  Effect.gen(function* () {
+    const conn = a.conn
+    if (sessionId === conn.sessionId) {
+      // Already attached here: nothing was missed.
+      yield* send(conn, reconnectedMsg(conn.sessionId, conn.subscriptions(), 0, yield* now))
+      return
+    }
+    const record = yield* restore(env, sessionId, conn.userId, a.owner)
+    // Messages of the session being left are numbered in its own sequence, so send them now.
+    env.flusher.flushNow(conn)
+    for (const topic of conn.subs.keys()) if (!isUserTopic(topic)) conn.subs.leave(topic)
+    yield* env.sessions
+      .remove(conn.sessionId)
+      .pipe(Effect.catchAll((e) => Effect.logWarning("abandoned session not removed", e.reason)))
+    conn.sessionId = record.id
+    conn.seq = record.lastSequence
+    yield* adopt(env, a, record)
+  })
