@@ -3,7 +3,7 @@
  * engine) to every subscribed connection. Embedded mode: an in-process hub. Cluster mode:
  * Redis Pub/Sub in front of the same hub (`RedisBroker.ts`). Which one runs is a Layer choice.
  */
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { Outgoing } from "../protocol/encode.js"
 import type { Topic } from "../protocol/topics.js"
 import { type Sink, TopicHub } from "./TopicHub.js"
@@ -37,14 +37,6 @@ export interface Published {
 }
 
 export class Broker extends Context.Tag("quotecast/Broker")<Broker, BrokerShape>() {}
-
-/** A sink's membership of one topic for the lifetime of the current scope. */
-export const subscription = (
-  broker: BrokerShape,
-  topic: Topic,
-  sink: Sink,
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(broker.join(topic, sink), () => Effect.sync(() => broker.leave(topic, sink)))
 
 export const makeMemoryBroker = (): BrokerShape => {
   const hub = new TopicHub()

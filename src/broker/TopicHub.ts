@@ -48,10 +48,6 @@ export class TopicHub {
     return this.topics.has(topic)
   }
 
-  localTopics(): IterableIterator<Topic> {
-    return this.topics.keys()
-  }
-
   get topicCount(): number {
     return this.topics.size
   }

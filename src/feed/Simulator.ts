@@ -400,12 +400,6 @@ export const startSimulator: Effect.Effect<
   return Effect.asVoid(Effect.repeat(tick, yieldingToIo(Schedule.fixed(Duration.millis(engine.intervalMs)))))
 })
 
-/**
- * The whole simulator as one effect (initial snapshots, then the loop until interrupted), for a
- * caller that decides where it runs, e.g. the cluster's simulator leader. Ignores FEED.
- */
-export const runSimulator = Effect.flatten(startSimulator)
-
 /** Runs the simulator for the lifetime of the layer when FEED=simulator; a no-op otherwise. */
 export const SimulatorLive = Layer.scopedDiscard(
   Effect.gen(function* () {

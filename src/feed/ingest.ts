@@ -22,12 +22,12 @@
  * (about 130 us against 18 us to find its first issue). Only the first few rejections of a request
  * are described (`validateIngest`'s `maxReported`); the rest are counted with the cheap check.
  */
-import { Clock, Data, Effect, Either, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import { orderbookChecksum } from "../market/checksum.js"
 import { priceChange } from "../market/pricing.js"
 import { dailyLimits, isOnTickGrid, tickSize, withinDailyLimit } from "../market/tickSize.js"
-import { Universe, type UniverseShape } from "../market/Universe.js"
-import { MarketState, type MarketStateShape } from "../pipeline/MarketState.js"
+import { type UniverseShape } from "../market/Universe.js"
+import { type MarketStateShape } from "../pipeline/MarketState.js"
 import {
   type Level,
   type MarketEvent,
@@ -73,9 +73,6 @@ export interface IngestRejection {
 export type IngestEventResult = IngestAccepted | IngestRejection
 
 export const isAccepted = (r: IngestEventResult): r is IngestAccepted => "ok" in r
-
-/** The request body was not `{"events": [...]}`. */
-export class IngestBodyError extends Data.TaggedError("IngestBodyError")<{ readonly reason: string }> {}
 
 export interface IngestContext {
   readonly universe: UniverseShape
@@ -322,19 +319,3 @@ export const validateIngest = (
   }
   return { accepted, rejected, rejectedCount }
 }
-
-/** The whole request body `{"events":[...]}`, against the live Universe, MarketState and Clock. */
-export const validateIngestBody = (
-  body: unknown,
-): Effect.Effect<ReadonlyArray<IngestEventResult>, IngestBodyError, Universe | MarketState> =>
-  Effect.gen(function* () {
-    const events: unknown =
-      typeof body === "object" && body !== null ? (body as { readonly events?: unknown }).events : undefined
-    if (!Array.isArray(events)) {
-      return yield* new IngestBodyError({ reason: 'body must be an object {"events": [...]}' })
-    }
-    const universe = yield* Universe
-    const state = yield* MarketState
-    const now = yield* Clock.currentTimeMillis
-    return validateIngestEvents(events, { universe, state, now })
-  })

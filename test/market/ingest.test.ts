@@ -1,15 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, TestClock } from "effect"
-import {
-  type IngestContext,
-  isAccepted,
-  validateIngest,
-  validateIngestBody,
-  validateIngestEvent,
-} from "../../src/feed/ingest.js"
+import { Either } from "effect"
+import { type IngestContext, validateIngest, validateIngestEvent } from "../../src/feed/ingest.js"
 import { orderbookChecksum } from "../../src/market/checksum.js"
 import { makeMarketState } from "../../src/pipeline/MarketState.js"
-import { marketLayers, shippedUniverse } from "./support.js"
+import { shippedUniverse } from "./support.js"
 
 const NOW = Date.parse("2026-11-24T01:02:03.456Z")
 const ctx = (): IngestContext => {
@@ -223,16 +217,4 @@ describe("ingest: market_status and envelope", () => {
     expect(accepted.map((e) => e.type)).toEqual(["price_update", "market_status"])
     expect(rejected.map((r) => r.index)).toEqual([1, 3])
   })
-
-  it.effect("validates a whole body against the live services and clock", () =>
-    Effect.gen(function* () {
-      yield* TestClock.setTime(NOW)
-      const results = yield* validateIngestBody({
-        events: [{ type: "price_update", code: "000660", price: 146_000 }, { type: "x" }],
-      })
-      expect(results.map(isAccepted)).toEqual([true, false])
-      const bad = yield* Effect.flip(validateIngestBody({ event: [] }))
-      expect(bad._tag).toBe("IngestBodyError")
-    }).pipe(Effect.provide(Layer.fresh(marketLayers()))),
-  )
 })
