@@ -14,6 +14,7 @@ WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --chown=node:node package.json tsconfig.json ./
 COPY --chown=node:node src ./src
+COPY --chown=node:node dashboard ./dashboard
 USER node
 EXPOSE 8000
 # /health is 503 while draining or when Redis is unreachable (cluster mode).

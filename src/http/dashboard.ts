@@ -1,6 +1,7 @@
 /**
- * The live dashboard at `/`: a static page whose script (`dashboard/app.ts`) is an ordinary client
- * of the public WebSocket API through the SDK (`src/client`).
+ * Serves the live dashboard at `/`: the browser application in the top-level `dashboard/` folder
+ * (its page, its stylesheets and its script, an ordinary client of the public WebSocket API
+ * through the SDK, `src/client`).
  *
  * The script is bundled for the browser with esbuild when this Layer starts, so `npm start` needs
  * no separate build step. The build runs in the background (the gateway listens at once; a request
@@ -20,10 +21,15 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
 
-const page = readFileSync(new URL("./dashboard/index.html", import.meta.url), "utf8")
-const css = readFileSync(new URL("./dashboard/dashboard.css", import.meta.url), "utf8")
 const root = fileURLToPath(new URL("../../", import.meta.url))
-const entry = "src/http/dashboard/app.ts"
+const readText = (file: string) => readFileSync(join(root, file), "utf8")
+const page = readText("dashboard/index.html")
+/** The stylesheets in cascade order (the narrow-screen overrides in `footer.css` last), served as one. */
+const STYLES = ["base", "header", "layout", "panels", "footer"]
+const css = STYLES.map((name) => readText(`dashboard/styles/${name}.css`)).join("\n")
+const entry = "dashboard/main.ts"
+/** esbuild reads these too (the nearest one to each input), but does not list them among its inputs. */
+const TSCONFIGS = ["tsconfig.json", "dashboard/tsconfig.json"]
 const cacheFile = join(root, "node_modules/.cache/quotecast-dashboard/bundle.json")
 
 /** A file served with an ETag and, for clients that accept it, pre-compressed with gzip. */
@@ -100,8 +106,7 @@ const writeCache = async (entry: CacheEntry): Promise<void> => {
 const keep = async (key: string, code: string, metafileInputs: ReadonlyArray<string>, startedAt: number) => {
   if (metafileInputs.length === 0) return // nothing to check a cached copy against
   try {
-    // tsconfig.json is read by esbuild too, but is not listed among the metafile's inputs.
-    const files = [...metafileInputs, "tsconfig.json"]
+    const files = [...metafileInputs, ...TSCONFIGS]
     const inputs = Object.fromEntries(
       await Promise.all(files.map(async (f) => [f, await hashOf(f)] as const)),
     )

@@ -1,11 +1,11 @@
 /**
- * The browser's own CRC-32 (src/http/dashboard/crc32.ts) against zlib and against the server's
+ * The browser's own CRC-32 (dashboard/crc32.ts) against zlib and against the server's
  * checksum, so a disagreement would be caught here and not only as red text on the page.
  */
 import * as zlib from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
-import { bookChecksum, checksumText, crc32, hex32 } from "../../src/http/dashboard/crc32.js"
+import { bookChecksum, checksumText, crc32, hex32 } from "../../dashboard/crc32.js"
 import { orderbookChecksum } from "../../src/market/checksum.js"
 
 const level = FastCheck.record({

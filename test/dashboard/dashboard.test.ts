@@ -5,14 +5,18 @@
  *
  * One gateway with the simulator feed and one page for the whole file; the tests run in order
  * and each builds on the page the previous one left (connected, then a stock selected, ...).
+ *
+ * This file is server-side code, compiled without the DOM lib: it reads the page through
+ * playwright's selectors and attributes, decodes what the page's hook returns with its Schema, and
+ * the two checks only a script in the page can make are short expressions evaluated there.
  */
 import { existsSync, mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Option } from "effect"
+import { Option, Schema } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
-import type { DashboardHook } from "../../src/http/dashboard/app.js"
+import { DashboardSnapshot, HOOK_NAME } from "../../dashboard/hook.js"
 import { type RunningGateway, startGateway } from "../support/gateway.js"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
@@ -38,39 +42,33 @@ const LAUNCH_ARGS = [
   "--disable-sync",
 ]
 
-type HookState = ReturnType<DashboardHook["state"]>
-const hookState = (page: Page): Promise<HookState> =>
-  page.evaluate(() => (window as unknown as { quotecastDashboard: DashboardHook }).quotecastDashboard.state())
+/** The page's hook (`dashboard/hook.ts`), called in the page; its answer decoded, not trusted. */
+const callHook = (page: Page, method: "state" | "dropConnection"): Promise<unknown> =>
+  page.evaluate(`window.${HOOK_NAME}.${method}()`)
+const hookState = async (page: Page): Promise<DashboardSnapshot> =>
+  Schema.decodeUnknownSync(DashboardSnapshot)(await callHook(page, "state"))
 
-/** Every watchlist price shown now, by code. */
-const shownPrices = (page: Page): Promise<Record<string, string>> =>
-  page.$$eval("#watchlist tr", (trs) =>
-    Object.fromEntries(
-      trs.map((tr) => [
-        tr.getAttribute("data-code") ?? "",
-        tr.querySelector(".price")?.getAttribute("data-price") ?? "",
-      ]),
-    ),
-  )
+/** Every watchlist price shown now, by code ("" where none is shown yet). */
+const shownPrices = async (page: Page): Promise<Record<string, string>> => {
+  const prices: Record<string, string> = {}
+  for (const row of await page.locator("#watchlist tr").all()) {
+    const code = (await row.getAttribute("data-code")) ?? ""
+    prices[code] = (await row.locator(".price").getAttribute("data-price")) ?? ""
+  }
+  return prices
+}
 
 /** Waits until some watchlist price differs from `before` (a live tick, not just the snapshot). */
-const waitForPriceChange = (page: Page, before: Record<string, string>, timeout: number) =>
-  page.waitForFunction(
-    (prev) =>
-      Array.from(document.querySelectorAll("#watchlist tr")).some((tr) => {
-        const code = tr.getAttribute("data-code") ?? ""
-        const now = tr.querySelector(".price")?.getAttribute("data-price")
-        return (
-          now !== null &&
-          now !== undefined &&
-          prev[code] !== undefined &&
-          prev[code] !== "" &&
-          now !== prev[code]
-        )
-      }),
-    before,
-    { timeout },
-  )
+const waitForPriceChange = (page: Page, before: Record<string, string>, timeout: number) => {
+  // One selector list: any row that showed a price and now shows a different one.
+  const changed = Object.entries(before)
+    .filter(([, price]) => price !== "")
+    .map(
+      ([code, price]) => `#watchlist tr[data-code="${code}"] .price[data-price]:not([data-price="${price}"])`,
+    )
+  expect(changed.length).toBeGreaterThan(0)
+  return page.waitForSelector(changed.join(", "), { timeout })
+}
 
 describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
   let gw: RunningGateway
@@ -100,14 +98,11 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     expect(response?.status()).toBe(200)
     // The bundle is built in the background at startup; the script request waits for it.
     await page.waitForSelector('#conn[data-state="live"]', { timeout: 20_000 })
-    await page.waitForFunction(
-      () =>
-        Array.from(document.querySelectorAll("#watchlist tr .price")).every((td) =>
-          td.hasAttribute("data-price"),
-        ),
-      undefined,
-      { timeout: 5_000 },
-    )
+    // Every row shows a price: no price cell without one is left.
+    await page.waitForSelector("#watchlist tr .price:not([data-price])", {
+      state: "detached",
+      timeout: 5_000,
+    })
     const snapshot = await shownPrices(page)
     expect(Object.keys(snapshot)).toHaveLength(12)
     expect(Object.values(snapshot).every((p) => Number(p) > 0)).toBe(true)
@@ -125,19 +120,16 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
   it("flashes a changed price and colours it the Korean way (up red, down blue)", async () => {
     // A row that ticked carries data-ticks; its direction against the previous close sets its colour.
     const row = await page.waitForSelector("#watchlist tr[data-ticks]", { timeout: 10_000 })
+    const code = await row.getAttribute("data-code")
     const dir = await row.getAttribute("data-dir")
-    const colour = await row.$eval(".price", (td) => getComputedStyle(td).color)
+    const colour = await page.evaluate(
+      `getComputedStyle(document.querySelector('#watchlist tr[data-code="${code}"] .price')).color`,
+    )
     if (dir === "up") expect(colour).toBe("rgb(240, 68, 82)")
     if (dir === "down") expect(colour).toBe("rgb(52, 133, 250)")
     // The flash itself: a Web Animation on a price cell, running shortly after some tick.
     await page.waitForFunction(
-      () =>
-        document.getAnimations().some((a) => {
-          const target = (a.effect as KeyframeEffect | null)?.target
-          return (
-            a.playState === "running" && target instanceof HTMLElement && target.matches("#watchlist .price")
-          )
-        }),
+      `document.getAnimations().some((a) => a.playState === "running" && a.effect?.target?.matches("#watchlist .price") === true)`,
       undefined,
       { timeout: 10_000 },
     )
@@ -148,29 +140,25 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     await page.waitForSelector('#book-panel[data-code="000660"]')
     await page.waitForSelector('#book-check[data-state="ok"]', { timeout: 10_000 })
     expect(await page.textContent("#book-name")).toContain("SK hynix")
-    const levels = await page.$$eval("#book tr", (trs) =>
-      trs.map((tr) => ({
-        side: tr.className.includes("ask") ? "ask" : "bid",
-        price: Number((tr.querySelector(".level-price")?.textContent ?? "").replace(/,/g, "")),
-      })),
+    // Ten ask rows on top, ten bid rows below.
+    expect(await page.locator("#book tr.ask:nth-child(-n+10)").count()).toBe(10)
+    expect(await page.locator("#book tr.bid:nth-child(n+11)").count()).toBe(10)
+    // Read in one evaluation, so one render's ladder: from the highest ask down to the lowest bid.
+    const ladder = (await page.locator("#book tr .level-price").allTextContents()).map((t) =>
+      Number(t.replace(/,/g, "")),
     )
-    const asks = levels.filter((l) => l.side === "ask").map((l) => l.price)
-    const bids = levels.filter((l) => l.side === "bid").map((l) => l.price)
-    expect(asks).toHaveLength(10)
-    expect(bids).toHaveLength(10)
-    // Asks above bids: the whole ladder descends from the highest ask to the lowest bid.
-    const ladder = [...asks, ...bids]
+    expect(ladder).toHaveLength(20)
     expect(ladder.every((p) => p > 0)).toBe(true)
-    expect(ladder.every((p, i) => i === 0 || p < (ladder[i - 1] as number))).toBe(true)
+    expect(ladder.every((p, i) => i === 0 || p < (ladder[i - 1] ?? Number.POSITIVE_INFINITY))).toBe(true)
     const state = await hookState(page)
     expect(state.booksVerified).toBeGreaterThan(0)
     expect(state.checksumMismatches).toBe(0)
   })
 
   it("draws a heat map tile for each of the 12 sectors from sector_update", async () => {
-    expect(await page.$$eval(".tile", (ts) => ts.length)).toBe(12)
+    expect(await page.locator(".tile").count()).toBe(12)
     await page.waitForSelector(".tile[data-pct]", { timeout: 10_000 })
-    const filled = await page.$$eval(".tile[data-pct] .tile-pct", (ts) => ts.map((t) => t.textContent ?? ""))
+    const filled = await page.locator(".tile[data-pct] .tile-pct").allTextContents()
     expect(filled.length).toBeGreaterThan(0)
     expect(filled.every((t) => /^[+-]?\d+\.\d{2}%$/.test(t))).toBe(true)
   })
@@ -178,10 +166,7 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
   it("reconnects after the socket drops and restores the same session", async () => {
     const before = await hookState(page)
     expect(before.sessionId).toBeDefined()
-    const dropped = await page.evaluate(() =>
-      (window as unknown as { quotecastDashboard: DashboardHook }).quotecastDashboard.dropConnection(),
-    )
-    expect(dropped).toBe(true)
+    expect(await callHook(page, "dropConnection")).toBe(true)
     await page.waitForSelector('#conn[data-state="restored"]', { timeout: 10_000 })
     const after = await hookState(page)
     expect(after.sessionId).toBe(before.sessionId)

@@ -2,9 +2,9 @@
  * Static reference data for the page: names come from the instrument list the server ships
  * (bundled in, so the page shows Korean names without an extra request), labels are the page's own.
  */
-import { INDEX_ROWS, INSTRUMENT_ROWS } from "../../market/data/instruments.js"
-import { SECTORS, type Sector } from "../../market/types.js"
-import type { Market } from "../../protocol/server.js"
+import { INDEX_ROWS, INSTRUMENT_ROWS } from "../src/market/data/instruments.js"
+import { SECTORS, type Sector } from "../src/market/types.js"
+import type { Market } from "../src/protocol/server.js"
 
 export interface Listing {
   readonly code: string
