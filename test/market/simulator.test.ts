@@ -3,14 +3,8 @@ import { Effect, FastCheck, Layer, Option, TestClock } from "effect"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { FlusherLive } from "../../src/connection/Flusher.js"
 import { MarketClock, MarketClockLive } from "../../src/feed/MarketClock.js"
-import {
-  buildBook,
-  indexLevel,
-  MAX_LAG_MS,
-  SimulatorEngine,
-  SimulatorLive,
-  stepInstrument,
-} from "../../src/feed/Simulator.js"
+import { MAX_LAG_MS, SimulatorEngine, SimulatorLive } from "../../src/feed/Simulator.js"
+import { buildBook, indexLevel, stepInstrument } from "../../src/feed/simulatorModel.js"
 import { orderbookChecksum } from "../../src/market/checksum.js"
 import { priceChange } from "../../src/market/pricing.js"
 import { Prng } from "../../src/market/prng.js"
