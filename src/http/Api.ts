@@ -106,6 +106,40 @@ export class IngestTooLarge extends Schema.TaggedError<IngestTooLarge>()(
   HttpApiSchema.annotations({ status: 413 }),
 ) {}
 
+/**
+ * Answers of the request-body limits (`bodyLimits.ts`), given before any endpoint runs, so any
+ * endpoint may answer them: declared here so that `/docs` lists them.
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 413,
+    description:
+      "The body exceeds HTTP_MAX_BODY_BYTES (ingest: INGEST_MAX_BODY_BYTES) or holds a JSON array longer than any legal value; the body is not read",
+  }),
+) {}
+
+export class InvalidJson extends Schema.TaggedError<InvalidJson>()(
+  "InvalidJson",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 400,
+    description:
+      "Malformed JSON, or nested deeper than HTTP_MAX_JSON_DEPTH, or an object with more than HTTP_MAX_JSON_OBJECT_MEMBERS members",
+  }),
+) {}
+
+export class ServerBusy extends Schema.TaggedError<ServerBusy>()(
+  "ServerBusy",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 503,
+    description:
+      "Request bodies in flight have reached HTTP_BODY_BUDGET_BYTES, or this address's share of it; retry after the Retry-After header",
+  }),
+) {}
+
 export const AlertRequest = Schema.Struct({
   code: Schema.String,
   alert_type: AlertType,
@@ -203,6 +237,9 @@ export class QuotecastApi extends HttpApi.make("quotecast")
   .add(PublicGroup)
   .add(AdminGroup)
   .add(UserGroup)
+  .addError(PayloadTooLarge)
+  .addError(InvalidJson)
+  .addError(ServerBusy)
   .annotate(OpenApi.Title, "quotecast HTTP API")
   .annotate(
     OpenApi.Description,
