@@ -93,10 +93,12 @@ export const toErrorMessage = (error: ProtocolError): ErrorPayload => {
   }
 }
 
-/** WebSocket close codes used by the gateway (PROTOCOL.md). */
+/** WebSocket close codes used by the gateway and the client SDK (PROTOCOL.md). */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  /** Never sent: what a WebSocket reports when the connection ended without a close frame. */
+  abnormal: 1006,
   policyViolation: 1008,
   messageTooBig: 1009,
   serviceRestart: 1012,
