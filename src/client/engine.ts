@@ -99,14 +99,11 @@ export const makeEngine = (
 
     const requests = yield* makeRequests({
       transport: {
-        withLive: <A, E>(operation: string, use: (send: Link["send"]) => Effect.Effect<A, E>) =>
-          lock.withPermits(1)(
-            Effect.flatMap(
-              Ref.get(live),
-              (link): Effect.Effect<A, E | NotConnected> =>
-                link === undefined ? Effect.fail(new NotConnected({ operation })) : use(link.send),
-            ),
+        live: (operation) =>
+          Effect.flatMap(Ref.get(live), (link) =>
+            link === undefined ? Effect.fail(new NotConnected({ operation })) : Effect.succeed(link.send),
           ),
+        serialized: lock.withPermits(1),
       },
       timeout: options.requestTimeout ?? "10 seconds",
       onRefreshed: (token) => apply(Input.TokenChanged({ token }), undefined),

@@ -11,16 +11,14 @@ import { NotConnected, RequestTimeout, TokenRefreshFailed } from "./errors.js"
 
 export type TokenRefreshed = Extract<ServerSingle, { readonly type: "token_refreshed" }>
 
+export type Send = (message: ClientMessage) => Effect.Effect<boolean>
+
 /** How requests reach the server. */
 export interface Transport {
-  /**
-   * Runs `use` with the live connection's `send`, serialized with the handshake and with other
-   * requests; fails with `NotConnected` when there is no live connection.
-   */
-  readonly withLive: <A, E>(
-    operation: string,
-    use: (send: (message: ClientMessage) => Effect.Effect<boolean>) => Effect.Effect<A, E>,
-  ) => Effect.Effect<A, E | NotConnected>
+  /** The live connection's `send`; `NotConnected` when there is none. */
+  readonly live: (operation: string) => Effect.Effect<Send, NotConnected>
+  /** Runs a request's lookup, registration and send as one step, serialized with the handshake. */
+  readonly serialized: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 }
 
 export interface Requests {
@@ -78,8 +76,9 @@ export const makeRequests = (options: RequestsOptions): Effect.Effect<Requests> 
     const ping = Effect.gen(function* () {
       const id = `qc-${yield* Ref.updateAndGet(counter, (n) => n + 1)}`
       const answered = yield* Deferred.make<void, NotConnected>()
-      const started = yield* transport.withLive("ping", (send) =>
+      const started = yield* transport.serialized(
         Effect.gen(function* () {
+          const send = yield* transport.live("ping")
           yield* Ref.update(pending, (p) => ({ ...p, pings: new Map(p.pings).set(id, answered) }))
           const started = yield* Clock.currentTimeMillis
           yield* send({ type: "ping", id })
@@ -97,11 +96,12 @@ export const makeRequests = (options: RequestsOptions): Effect.Effect<Requests> 
       Effect.gen(function* () {
         const deferred = yield* Deferred.make<TokenRefreshed, TokenRefreshFailed | NotConnected>()
         // Queued and sent in one step: answers come in send order and are matched first in, first out.
-        yield* transport.withLive("refresh_token", (send) =>
-          Effect.zipRight(
-            Ref.update(pending, (p) => ({ ...p, refreshes: [...p.refreshes, { token, deferred }] })),
-            send({ type: "refresh_token", token }),
-          ),
+        yield* transport.serialized(
+          Effect.gen(function* () {
+            const send = yield* transport.live("refresh_token")
+            yield* Ref.update(pending, (p) => ({ ...p, refreshes: [...p.refreshes, { token, deferred }] }))
+            yield* send({ type: "refresh_token", token })
+          }),
         )
         // A timed-out entry stays queued so that a late answer still pairs with it.
         return yield* Deferred.await(deferred).pipe(timeoutFor("refresh_token"))
