@@ -13,7 +13,8 @@
  */
 import { Effect, Mailbox, type Scope, type Stream } from "effect"
 import type { ServerSingle } from "../protocol/server.js"
-import { type ClientOptions, type Engine, makeEngine } from "./engine.js"
+import type { ClientOptions, Engine } from "./api.js"
+import { makeEngine } from "./engine.js"
 import type { TerminalError, WebSocketUnavailable } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 

@@ -14,7 +14,8 @@
 import { Cause, Duration, Effect, Exit, Option, Scope } from "effect"
 import type { SubscriptionType } from "../protocol/client.js"
 import type { ServerSingle } from "../protocol/server.js"
-import { type ClientOptions, type ClientState, type Engine, makeEngine, type Sink } from "./engine.js"
+import type { ClientOptions, ClientState, Engine, Sink } from "./api.js"
+import { makeEngine } from "./engine.js"
 import type {
   NotConnected,
   RequestTimeout,

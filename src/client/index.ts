@@ -7,10 +7,10 @@
 
 export type { SubscriptionType } from "../protocol/client.js"
 export type { ServerSingle, SubscriptionSet } from "../protocol/server.js"
+export type { ClientOptions, ClientState, ClientStatus, Engine, Sink } from "./api.js"
 export { type BackoffOptions, backoffSchedule, defaultBackoff, nominalDelayMillis } from "./backoff.js"
 export type { Client as QuotecastEffectClient, ConnectOptions } from "./Client.js"
 export * as Client from "./Client.js"
-export type { ClientOptions, ClientState, ClientStatus, Engine, Sink } from "./engine.js"
 export {
   ConnectFailed,
   ConnectionLost,

@@ -4,6 +4,7 @@
  */
 import { Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
 import type { ClientMessage } from "../protocol/client.js"
+import { CloseCode } from "../protocol/errors.js"
 import { ConnectFailed } from "./errors.js"
 import { ReadyState, type WebSocketConstructor, type WebSocketLike } from "./socket.js"
 import { redactUrl } from "./url.js"
@@ -74,7 +75,7 @@ export const openLink = (
             reason: `cannot open ${redactUrl(url)}: ${e instanceof Error ? e.message : String(e)}`,
           }),
       }),
-      (socket) => Effect.sync(() => closeQuietly(socket, 1000, "client closed")),
+      (socket) => Effect.sync(() => closeQuietly(socket, CloseCode.normal, "client closed")),
     )
     yield* Deferred.await(opened).pipe(
       Effect.timeoutFail({
