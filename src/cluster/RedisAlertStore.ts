@@ -18,7 +18,7 @@
  *   missed meanwhile). If Redis came back empty, the cache is written back instead, so an active
  *   alert survives a Redis restart without persistence.
  */
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import {
   AlertLimitReached,
   type AlertRecord,
@@ -27,8 +27,9 @@ import {
   type AlertStoreShape,
   FIRED_RETENTION_MS,
 } from "../alerts/AlertStore.js"
-import type { AlertType } from "../protocol/server.js"
-import { luaScript, RedisClient, type RedisCommandError } from "./RedisClient.js"
+import { AlertHash, AlertSync, type AlertSyncMessage, IntReply } from "./codec.js"
+import { RedisClient, type RedisCommandError } from "./RedisClient.js"
+import { luaScript } from "./RedisScript.js"
 
 /**
  * KEYS: alert. ARGV: fired at, retention ms, call token. 1 for the one token that fires it, every
@@ -98,12 +99,6 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `)
 
-/** `fired` carries the ids of one batch (`id` alone from instances of an older version). */
-type SyncMessage =
-  | { readonly op: "upsert"; readonly alert: AlertRecord }
-  | { readonly op: "delete"; readonly id: string }
-  | { readonly op: "fired"; readonly id?: string; readonly ids?: ReadonlyArray<string> }
-
 const fail = (e: RedisCommandError) => new AlertStoreError({ reason: `${e.command}: ${e.reason}` })
 
 const fieldsOf = (a: AlertRecord): Record<string, string> => ({
@@ -114,19 +109,6 @@ const fieldsOf = (a: AlertRecord): Record<string, string> => ({
   created: String(a.createdAt),
   fired: a.firedAt === null ? "" : String(a.firedAt),
 })
-
-const recordOf = (id: string, h: Readonly<Record<string, string>>): AlertRecord | undefined => {
-  if (h.user === undefined || h.code === undefined || h.type === undefined) return undefined
-  return {
-    id,
-    userId: h.user,
-    code: h.code,
-    alertType: h.type as AlertType,
-    threshold: Number(h.threshold),
-    createdAt: Number(h.created),
-    firedAt: h.fired === undefined || h.fired === "" ? null : Number(h.fired),
-  }
-}
 
 export const RedisAlertStoreLive = Layer.scoped(
   AlertStore,
@@ -159,17 +141,23 @@ export const RedisAlertStoreLive = Layer.scoped(
       byCode.get(a.code)?.delete(id)
     }
 
+    /** The alert of a hash read back; None for no hash (a reserved id, a deleted alert) or a bad one (reported). */
+    const recordOf = (id: string, h: Readonly<Record<string, string>>): Option.Option<AlertRecord> => {
+      if (Object.keys(h).length === 0) return Option.none()
+      return Option.map(redis.decode(AlertHash, h), (a) => ({
+        id,
+        userId: a.user,
+        code: a.code,
+        alertType: a.type,
+        threshold: a.threshold,
+        createdAt: a.created,
+        firedAt: a.fired,
+      }))
+    }
     const load = (ids: ReadonlyArray<string>) =>
       redis
         .exec("HGETALL alerts", (r) => Promise.all(ids.map((id) => r.hgetall(alertKey(id)))))
-        .pipe(
-          Effect.map((hashes) =>
-            ids.flatMap((id, i) => {
-              const a = recordOf(id, hashes[i] ?? {})
-              return a === undefined ? [] : [a]
-            }),
-          ),
-        )
+        .pipe(Effect.map((hashes) => ids.flatMap((id, i) => Option.toArray(recordOf(id, hashes[i] ?? {})))))
     const reload = Effect.gen(function* () {
       const ids = yield* redis.exec("SMEMBERS active alerts", (r) => r.smembers(activeKey))
       const alerts = yield* load(ids)
@@ -198,17 +186,14 @@ export const RedisAlertStoreLive = Layer.scoped(
     })
 
     const onSync = (payload: string) => {
-      let m: SyncMessage
-      try {
-        m = JSON.parse(payload) as SyncMessage
-      } catch (e) {
-        return redis.report("decoding an alert sync message", e)
-      }
+      const decoded = redis.decode(AlertSync, payload)
+      if (Option.isNone(decoded)) return
+      const m = decoded.value
       if (m.op === "upsert") cache(m.alert)
       else if (m.op === "delete") uncache(m.id)
       else for (const id of m.ids ?? (m.id === undefined ? [] : [m.id])) uncache(id)
     }
-    const announce = (m: SyncMessage) =>
+    const announce = (m: AlertSyncMessage) =>
       redis.fire("PUBLISH alert sync", (r) => r.publish(syncChannel, JSON.stringify(m)))
 
     yield* redis.listen(syncChannel, onSync)
@@ -231,7 +216,7 @@ export const RedisAlertStoreLive = Layer.scoped(
           const now = yield* Clock.currentTimeMillis
           // The slot first (atomic on the user's index, whichever instance creates), then the
           // alert. Should the second step fail, the reserved id has no hash and `list` drops it.
-          const reserved = yield* redis.exec("reserve alert", (r) =>
+          const reserved = yield* redis.query("reserve alert", IntReply, (r) =>
             reserveScript(r, [userKey(alert.userId)], [now, limit, alert.id]),
           )
           if (reserved !== 1) return yield* new AlertLimitReached({ limit })
@@ -258,7 +243,9 @@ export const RedisAlertStoreLive = Layer.scoped(
         }).pipe(Effect.mapError(fail)),
       remove: (userId, id) =>
         Effect.gen(function* () {
-          const removed = yield* redis.exec("delete alert", (r) => removeScript(r, [alertKey(id)], [userId]))
+          const removed = yield* redis.query("delete alert", IntReply, (r) =>
+            removeScript(r, [alertKey(id)], [userId]),
+          )
           if (removed !== 1) return false
           yield* redis.exec("unindex alert", async (r) => {
             await unindexScript(r, [userKey(userId)], [id])
@@ -287,19 +274,22 @@ export const RedisAlertStoreLive = Layer.scoped(
           const wonByUser = new Map<string, Array<string>>()
           alerts.forEach((a, i) => {
             const result = results[i]
-            if (result === undefined || result.status === "rejected") {
+            // A reply that does not decode (reported) leaves the outcome unknown too.
+            const verdict =
+              result?.status === "fulfilled" ? redis.decode(IntReply, result.value) : Option.none()
+            if (Option.isNone(verdict)) {
               // Still cached (active) until its outcome is known: should Redis lose it meanwhile,
               // the re-seed writes it back.
               unknown.push(a.id)
-              if (result !== undefined) redis.report("marking an alert fired", result.reason)
+              if (result?.status === "rejected") redis.report("marking an alert fired", result.reason)
               return
             }
             // Not in Redis: deleted (its delete message uncaches it) or lost with Redis's data,
             // when the re-seed after the recovery writes it back from this cache, still active.
-            if (result.value === -1) return
+            if (verdict.value === -1) return
             // Fired, here or elsewhere: no longer active.
             uncache(a.id)
-            if (result.value !== 1) return
+            if (verdict.value !== 1) return
             won.add(a.id)
             const ids = wonByUser.get(a.userId)
             if (ids === undefined) wonByUser.set(a.userId, [a.id])

@@ -32,38 +32,13 @@ import { Broker, type BrokerShape, type Published } from "../broker/Broker.js"
 import { TopicHub } from "../broker/TopicHub.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { GatewayStats, GatewayStatsImpl } from "../metrics/GatewayStats.js"
-import { internKey, type Outgoing } from "../protocol/encode.js"
+import type { Outgoing } from "../protocol/encode.js"
 import { isUserTopic, type Topic } from "../protocol/topics.js"
-import {
-  epochKeyOf,
-  luaScript,
-  RedisClient,
-  type RedisClientShape,
-  type RedisCommandError,
-} from "./RedisClient.js"
+import { encodeWire, RecentEntry, Wire } from "./codec.js"
+import { epochKeyOf, RedisClient, type RedisClientShape, type RedisCommandError } from "./RedisClient.js"
+import { luaScript } from "./RedisScript.js"
 
-export interface WireMessage {
-  readonly origin: string
-  readonly rid: string
-  readonly msg: Outgoing
-}
-
-export const encodeWire = (origin: string, msg: Outgoing, rid = ""): string =>
-  `${origin}\n${msg.key ?? ""}\n${rid}\n${msg.body}`
-
-/** Undefined for a payload that is not ours. JSON text never contains a raw newline. */
-export const decodeWire = (payload: string): WireMessage | undefined => {
-  const a = payload.indexOf("\n")
-  const b = a < 0 ? -1 : payload.indexOf("\n", a + 1)
-  const c = b < 0 ? -1 : payload.indexOf("\n", b + 1)
-  if (c < 0) return undefined
-  const key = payload.slice(a + 1, b)
-  return {
-    origin: payload.slice(0, a),
-    rid: payload.slice(b + 1, c),
-    msg: { key: key === "" ? undefined : internKey(key), body: payload.slice(c + 1) },
-  }
-}
+export { decodeWire, encodeWire, type WireMessage } from "./codec.js"
 
 /** The capped list of recent user-topic messages: `id \t channel \t publish time \t wire payload`. */
 export const recentKeyOf = (prefix: string) => `${prefix}user-messages:recent`
@@ -84,10 +59,10 @@ export const userMessagesSince = (
       const bodies: Array<string> = []
       // LPUSH keeps the newest first.
       for (let i = entries.length - 1; i >= 0; i--) {
-        const [, ch, at, wirePayload] = (entries[i] as string).split("\t")
-        if (ch !== channel || wirePayload === undefined || Number(at) < since) continue
-        const wire = decodeWire(wirePayload)
-        if (wire !== undefined) bodies.push(wire.msg.body)
+        const entry = Option.getOrUndefined(redis.decode(RecentEntry, entries[i]))
+        if (entry === undefined || entry.channel !== channel || entry.at < since) continue
+        const wire = redis.decode(Wire, entry.payload)
+        if (Option.isSome(wire)) bodies.push(wire.value.msg.body)
       }
       return bodies
     },
@@ -156,8 +131,9 @@ export const RedisBrokerLive = Layer.scoped(
     }
 
     const receiver = (topic: Topic) => (payload: string) => {
-      const wire = decodeWire(payload)
-      if (wire === undefined) return redis.report("decoding a pub/sub message", `on ${topic}`)
+      const decoded = redis.decode(Wire, payload)
+      if (Option.isNone(decoded)) return
+      const wire = decoded.value
       if (wire.origin === instanceId) return
       if (wire.rid !== "") {
         if (seen.has(wire.rid)) return
@@ -182,13 +158,12 @@ export const RedisBrokerLive = Layer.scoped(
         let replayed = 0
         // LPUSH keeps the newest first: replay oldest first.
         for (let i = entries.length - 1; i >= 0; i--) {
-          const [rid, channel, at, wirePayload] = (entries[i] as string).split("\t")
-          if (rid === undefined || channel === undefined || wirePayload === undefined) continue
-          if (Number(at) < downSince - REPLAY_MARGIN_MS || seen.has(rid)) continue
-          const topic = channel.slice(prefix.length)
-          const wire = decodeWire(wirePayload)
+          const entry = Option.getOrUndefined(redis.decode(RecentEntry, entries[i]))
+          if (entry === undefined || entry.at < downSince - REPLAY_MARGIN_MS || seen.has(entry.rid)) continue
+          const topic = entry.channel.slice(prefix.length)
+          const wire = Option.getOrUndefined(redis.decode(Wire, entry.payload))
           if (wire === undefined || wire.origin === instanceId || !hub.has(topic)) continue
-          markSeen(rid)
+          markSeen(entry.rid)
           hub.deliver(topic, wire.msg)
           replayed++
         }

@@ -15,11 +15,28 @@
  *   finished without a new loss meanwhile, the instance is "recovering" (`unrecoveredSince`), and
  *   the replay covers everything since the first loss.
  */
-import { createHash, randomUUID } from "node:crypto"
-import { Clock, Context, Data, Duration, Effect, Layer, Option, Queue, Runtime, type Scope } from "effect"
-import { type ChainableCommander, Redis, type RedisOptions } from "ioredis"
+import { randomUUID } from "node:crypto"
+import {
+  Clock,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Queue,
+  Runtime,
+  type Scope,
+} from "effect"
+import type { ChainableCommander, Redis, RedisOptions } from "ioredis"
 import { AppConfig } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
+import { GatewayStats, GatewayStatsImpl } from "../metrics/GatewayStats.js"
+import type { Codec } from "./codec.js"
+import { redisConnection } from "./RedisConnection.js"
+import { errorText, makeReports } from "./RedisReports.js"
+import { type MessageHandler, routeMessages } from "./RedisRoutes.js"
 
 /** Startup could not reach Redis: cluster mode does not start without it. */
 export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{
@@ -41,8 +58,6 @@ export interface Recovery {
   readonly downSince: number
 }
 
-export type MessageHandler = (message: string) => void
-
 export interface RedisClientShape {
   readonly prefix: string
   readonly instanceId: string
@@ -58,6 +73,20 @@ export interface RedisClientShape {
   readonly unrecoveredSince: () => number | undefined
   /** Runs a command as an Effect. */
   readonly exec: <A>(command: string, f: (r: Redis) => Promise<A>) => Effect.Effect<A, RedisCommandError>
+  /**
+   * Runs a command whose reply ioredis cannot type (a Lua script's) and decodes it with `codec`:
+   * a reply that does not decode fails the command, and is logged and counted.
+   */
+  readonly query: <A>(
+    command: string,
+    codec: Codec<A>,
+    f: (r: Redis) => Promise<unknown>,
+  ) => Effect.Effect<A, RedisCommandError>
+  /**
+   * Decodes a value read from Redis (a stored field, a pub/sub message): None when it does not
+   * decode, which is logged (rate-limited) and counted.
+   */
+  readonly decode: <A>(codec: Codec<A>, value: unknown) => Option.Option<A>
   /**
    * Issues a command without waiting for its reply; a failure is reported (rate-limited), never
    * thrown. Auto-pipelined: it leaves with the other commands of this event-loop turn, in call
@@ -94,48 +123,13 @@ export class RedisClient extends Context.Tag("quotecast/cluster/RedisClient")<
   RedisClientShape
 >() {}
 
-const errorText = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/** A Lua script run by EVALSHA, falling back to EVAL when Redis does not know it (first use, restart). */
-export const luaScript = (source: string) => {
-  const sha = createHash("sha1").update(source).digest("hex")
-  return (r: Redis, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>): Promise<unknown> =>
-    r.evalsha(sha, keys.length, ...keys, ...args).catch((e: unknown) => {
-      if (e instanceof Error && e.message.startsWith("NOSCRIPT"))
-        return r.eval(source, keys.length, ...keys, ...args)
-      throw e
-    })
-}
-
 /**
  * The key that holds the epoch: a random value written by the first writer after Redis starts
  * empty. It exists as long as Redis kept our data; a new value means a new run (data lost).
  */
 export const epochKeyOf = (prefix: string) => `${prefix}epoch`
 
-/** QUIT when connected (at most 1 s), then drop the socket and stop reconnecting. */
-const closeGracefully = (r: Redis): Promise<void> => {
-  if (r.status !== "ready") {
-    r.disconnect()
-    return Promise.resolve()
-  }
-  let timer: NodeJS.Timeout | undefined
-  const gaveUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, 1_000)
-  })
-  const quit = r.quit().then(
-    () => undefined,
-    () => undefined,
-  )
-  return Promise.race([quit, gaveUp]).then(() => {
-    clearTimeout(timer)
-    r.disconnect()
-  })
-}
-
 const STARTUP_TIMEOUT = Duration.seconds(10)
-const CONFIRM_WAIT_MS = 5_000
-const REPORT_EVERY_MS = 5_000
 const RECOVERY_RETRY = Duration.seconds(1)
 
 export const RedisClientLive = Layer.scoped(
@@ -148,38 +142,12 @@ export const RedisClientLive = Layer.scoped(
     const runtime = yield* Effect.runtime<never>()
     const runFork = Runtime.runFork(runtime)
 
-    // ---- rate-limited failure reports: an outage must not turn every publish into a log line ----
-    const reports = new Map<string, { last: number; suppressed: number }>()
-    const report = (what: string, cause: unknown) => {
-      const now = Date.now()
-      const r = reports.get(what)
-      if (r !== undefined && now - r.last < REPORT_EVERY_MS) {
-        r.suppressed++
-        return
-      }
-      reports.set(what, { last: now, suppressed: 0 })
-      runFork(
-        Effect.logWarning(`redis: ${what} failed`).pipe(
-          Effect.annotateLogs({ error: errorText(cause), suppressed_since_last: r?.suppressed ?? 0 }),
-        ),
-      )
-    }
+    // Optional so the client runs without the gateway's stats (tests); counted apart then.
+    const stats = Option.getOrElse(yield* Effect.serviceOption(GatewayStats), () => new GatewayStatsImpl())
+    const { report, decodeFailed } = makeReports(runFork, stats)
 
-    const common: RedisOptions = {
-      lazyConnect: true,
-      // Reconnect quickly: an instance serves stale cluster state until Redis is back.
-      retryStrategy: (times) => Math.min(times * 100, 1_000),
-      keepAlive: 10_000,
-    }
     const make = (role: "cmd" | "sub", options: RedisOptions) =>
-      Effect.acquireRelease(
-        Effect.sync(
-          () => new Redis(url, { ...common, ...options, connectionName: `${prefix}${instanceId}:${role}` }),
-        ),
-        // QUIT lets pending replies arrive; bounded in plain JS because a release runs
-        // uninterruptibly (an Effect.timeout here could not cut a QUIT stuck in an offline queue).
-        (r) => Effect.promise(() => closeGracefully(r)),
-      )
+      redisConnection(url, `${prefix}${instanceId}:${role}`, options)
     const cmd = yield* make("cmd", {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
@@ -246,6 +214,24 @@ export const RedisClientLive = Layer.scoped(
         try: () => f(cmd),
         catch: (e) => new RedisCommandError({ command, reason: errorText(e) }),
       })
+    const decode = <A>(codec: Codec<A>, value: unknown): Option.Option<A> =>
+      Either.match(codec.decode(value), {
+        onLeft: (e) => {
+          decodeFailed(e)
+          return Option.none()
+        },
+        onRight: Option.some,
+      })
+    const query = <A>(command: string, codec: Codec<A>, f: (r: Redis) => Promise<unknown>) =>
+      Effect.flatMap(exec(command, f), (reply) =>
+        Either.match(codec.decode(reply), {
+          onLeft: (e) => {
+            decodeFailed(e)
+            return Effect.fail(new RedisCommandError({ command, reason: `unexpected reply: ${e.reason}` }))
+          },
+          onRight: Effect.succeed,
+        }),
+      )
     const fire = (command: string, f: (r: Redis) => Promise<unknown>) => {
       try {
         f(cmd).catch((e: unknown) => report(command, e))
@@ -273,44 +259,7 @@ export const RedisClientLive = Layer.scoped(
     let epoch = yield* adoptEpoch.pipe(Effect.mapError((e) => unavailable(`${e.command}: ${e.reason}`)))
 
     // ---- subscriptions: one message listener, routed by channel ----
-    const routes = new Map<string, MessageHandler>()
-    sub.on("message", (channel: string, message: string) => {
-      // A throw here would unwind into ioredis' reply parser and lose the replies behind it.
-      try {
-        routes.get(channel)?.(message)
-      } catch (e) {
-        report(
-          `handling a message on ${channel.slice(prefix.length)}`,
-          e instanceof Error ? (e.stack ?? e) : e,
-        )
-      }
-    })
-    const subscribe = (channel: string, handler: MessageHandler): Promise<void> => {
-      routes.set(channel, handler)
-      let timer: NodeJS.Timeout | undefined
-      // Settles within CONFIRM_WAIT_MS whatever happens: callers may wait uninterruptibly (an
-      // acquire), and a SUBSCRIBE queued offline is only confirmed once Redis is back.
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          report("SUBSCRIBE confirmation", `${channel} not confirmed within ${CONFIRM_WAIT_MS} ms`)
-          resolve()
-        }, CONFIRM_WAIT_MS)
-      })
-      const confirmed = sub.subscribe(channel).then(
-        () => undefined,
-        (e: unknown) => report("SUBSCRIBE", e),
-      )
-      return Promise.race([confirmed, late]).then(() => clearTimeout(timer))
-    }
-    const unsubscribe = (channel: string) => {
-      routes.delete(channel)
-      sub.unsubscribe(channel).catch((e: unknown) => report("UNSUBSCRIBE", e))
-    }
-    const listen = (channel: string, handler: MessageHandler) =>
-      Effect.acquireRelease(
-        Effect.promise(() => subscribe(channel, handler)),
-        () => Effect.sync(() => unsubscribe(channel)),
-      )
+    const { routes, subscribe, unsubscribe, listen } = routeMessages(sub, prefix, report)
 
     // ---- recovery after an outage ----
     const handlers = new Set<(r: Recovery) => Effect.Effect<void, RedisCommandError>>()
@@ -368,6 +317,8 @@ export const RedisClientLive = Layer.scoped(
       degraded,
       unrecoveredSince: () => lostSince,
       exec,
+      query,
+      decode,
       fire,
       fireNow,
       report,

@@ -10,6 +10,7 @@ import type { ClusterStats } from "../http/Api.js"
 import { ClusterView, type LocalTotals } from "../http/ClusterView.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { nowIso } from "../protocol/encode.js"
+import { MemberEntry } from "./codec.js"
 import { RedisClient } from "./RedisClient.js"
 
 export const HEARTBEAT_MS = 2_000
@@ -18,12 +19,6 @@ const ALIVE_MS = 3 * HEARTBEAT_MS
 /** Entries this old are deleted from the hash. */
 const PRUNE_MS = 60_000
 
-interface MemberEntry extends LocalTotals {
-  readonly instance_id: string
-  /** Epoch ms of the beat. */
-  readonly at: number
-}
-
 export const localTotals = (registry: RegistryImpl, messagesSent: number): LocalTotals => {
   let subscriptions = 0
   for (const conn of registry.byId.values()) subscriptions += conn.subscriptionCount()
@@ -31,22 +26,6 @@ export const localTotals = (registry: RegistryImpl, messagesSent: number): Local
     active_connections: registry.size,
     total_subscriptions: subscriptions,
     messages_sent: messagesSent,
-  }
-}
-
-const parseEntry = (value: string): MemberEntry | undefined => {
-  try {
-    const e = JSON.parse(value) as Partial<MemberEntry>
-    if (typeof e.instance_id !== "string" || typeof e.at !== "number") return undefined
-    return {
-      instance_id: e.instance_id,
-      at: e.at,
-      active_connections: Number(e.active_connections ?? 0),
-      total_subscriptions: Number(e.total_subscriptions ?? 0),
-      messages_sent: Number(e.messages_sent ?? 0),
-    }
-  } catch {
-    return undefined
   }
 }
 
@@ -76,10 +55,7 @@ export const RedisClusterViewLive = Layer.scoped(
     const readMembers = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const all = yield* redis.exec("HGETALL members", (r) => r.hgetall(key))
-      const entries = Object.values(all).flatMap((v) => {
-        const e = parseEntry(v)
-        return e === undefined ? [] : [e]
-      })
+      const entries = Object.values(all).flatMap((v) => Option.toArray(redis.decode(MemberEntry, v)))
       const stale = entries.filter((e) => now - e.at > PRUNE_MS).map((e) => e.instance_id)
       if (stale.length > 0) redis.fire("HDEL stale members", (r) => r.hdel(key, ...stale))
       lastRead = entries.filter((e) => now - e.at <= ALIVE_MS)

@@ -19,7 +19,8 @@
 import { Clock, Duration, Effect, FiberHandle, Layer, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { FeedLeadership, type FeedLeadershipShape } from "../feed/FeedLeadership.js"
-import { luaScript, RedisClient } from "./RedisClient.js"
+import { RedisClient } from "./RedisClient.js"
+import { luaScript } from "./RedisScript.js"
 
 /** KEYS: lease. ARGV: instance, ttl ms. */
 const renewScript = luaScript(`

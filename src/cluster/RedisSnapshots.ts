@@ -16,15 +16,15 @@
  * - Startup: before anything reads MarketState, the snapshots of the whole universe are loaded
  *   from Redis into the mirror and MarketState (a joining instance starts from the cluster's state).
  */
-import { Context, Effect, Layer, Queue } from "effect"
+import { Context, Effect, Layer, Option, Queue } from "effect"
 import { ClusterFeed, type ClusterFeedShape, type RemoteObserver } from "../feed/ClusterFeed.js"
 import { Universe } from "../market/Universe.js"
 import { MarketState } from "../pipeline/MarketState.js"
 import type { Outgoing } from "../protocol/encode.js"
 import { MARKETS, type MarketEvent } from "../protocol/server.js"
-import type { Topic } from "../protocol/topics.js"
-import { topicOf } from "../protocol/topics.js"
+import { type Topic, topicOf } from "../protocol/topics.js"
 import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
+import { encodeFeedLine, encodeSnapshotValue, FeedLine, MarketEventBody, SnapshotValue } from "./codec.js"
 import { RedisClient } from "./RedisClient.js"
 
 /** Order of a topic's snapshot messages: status before index price, price before book. */
@@ -35,17 +35,6 @@ const RANK: Readonly<Record<string, number>> = {
   sector_update: 3,
 }
 const rankOf = (snapshotKey: string) => RANK[snapshotKey.slice(0, snapshotKey.indexOf("|"))] ?? 9
-
-const encodeValue = (msg: Outgoing) => `${msg.key ?? ""}\n${msg.body}`
-const decodeValue = (value: string): Outgoing | undefined => {
-  const i = value.indexOf("\n")
-  if (i < 0) return undefined
-  const key = value.slice(0, i)
-  return { key: key === "" ? undefined : key, body: value.slice(i + 1) }
-}
-
-/** Open body back to the event it was serialized from (our own serialization; trusted). */
-const eventOf = (msg: Outgoing): MarketEvent => JSON.parse(`${msg.body}}`) as MarketEvent
 
 const sortedValues = (m: ReadonlyMap<string, Outgoing>): ReadonlyArray<Outgoing> =>
   [...m.entries()].sort((a, b) => rankOf(a[0]) - rankOf(b[0])).map(([, msg]) => msg)
@@ -63,6 +52,14 @@ export const RedisSnapshotsLive = Layer.scopedContext(
     const { prefix, instanceId } = redis
     const keyOf = (topic: Topic) => `${prefix}snap:${topic}`
     const feedChannel = `${prefix}feed:{market}`
+
+    /** The event an open body was serialized from; one that does not decode is reported and skipped. */
+    const eventsOf = (msgs: Iterable<Outgoing>, into: Array<MarketEvent>) => {
+      for (const msg of msgs) {
+        const event = redis.decode(MarketEventBody, msg.body)
+        if (Option.isSome(event)) into.push(event.value)
+      }
+    }
 
     const mirror = new Map<Topic, Map<string, Outgoing>>()
     const mirrorPut = (topic: Topic, key: string, msg: Outgoing) => {
@@ -87,10 +84,10 @@ export const RedisSnapshotsLive = Layer.scopedContext(
           chunk.forEach((topic, j) => {
             const entries = Object.entries(hashes[j] ?? {}).sort((a, b) => rankOf(a[0]) - rankOf(b[0]))
             for (const [field, value] of entries) {
-              const msg = decodeValue(value)
-              if (msg === undefined) continue
-              mirrorPut(topic, field, msg)
-              events.push(eventOf(msg))
+              const msg = redis.decode(SnapshotValue, value)
+              if (Option.isNone(msg)) continue
+              mirrorPut(topic, field, msg.value)
+              eventsOf([msg.value], events)
             }
           })
         }
@@ -116,19 +113,12 @@ export const RedisSnapshotsLive = Layer.scopedContext(
       const nl = payload.indexOf("\n")
       if (nl < 0 || payload.slice(0, nl) === instanceId) return
       const events: Array<MarketEvent> = []
-      for (const line of payload.slice(nl + 1).split("\n")) {
-        const a = line.indexOf("\t")
-        const b = line.indexOf("\t", a + 1)
-        const c = line.indexOf("\t", b + 1)
-        if (a < 0 || b < 0 || c < 0) continue
-        const key = line.slice(b + 1, c)
-        const msg: Outgoing = { key: key === "" ? undefined : key, body: line.slice(c + 1) }
-        mirrorPut(line.slice(0, a), line.slice(a + 1, b), msg)
-        try {
-          events.push(eventOf(msg))
-        } catch (e) {
-          redis.report("decoding a feed event", e)
-        }
+      for (const text of payload.slice(nl + 1).split("\n")) {
+        const line = redis.decode(FeedLine, text)
+        if (Option.isNone(line)) continue
+        const { topic, snapshotKey, msg } = line.value
+        mirrorPut(topic, snapshotKey, msg)
+        eventsOf([msg], events)
       }
       if (events.length > 0 && !Queue.unsafeOffer(remote, events))
         redis.report("feed backlog", "batch dropped")
@@ -152,7 +142,7 @@ export const RedisSnapshotsLive = Layer.scopedContext(
             yield* redis.exec("HSETNX snapshots", (r) => {
               const writes: Array<Promise<number>> = []
               for (const [topic, m] of mirror) {
-                for (const [key, msg] of m) writes.push(r.hsetnx(keyOf(topic), key, encodeValue(msg)))
+                for (const [key, msg] of m) writes.push(r.hsetnx(keyOf(topic), key, encodeSnapshotValue(msg)))
               }
               fields = writes.length
               return Promise.all(writes)
@@ -179,12 +169,12 @@ export const RedisSnapshotsLive = Layer.scopedContext(
           // Written at once, ahead of the group's PUBLISHes (RedisBroker.publishAll, also fireNow).
           redis.fireNow("HSET snapshots", (p) => {
             for (const { topic, snapshotKey, msg } of entries)
-              p.hset(keyOf(topic), snapshotKey, encodeValue(msg))
+              p.hset(keyOf(topic), snapshotKey, encodeSnapshotValue(msg))
           })
           // One feed message per event-loop turn (a simulator group, an ingest request).
           if (pending.length === 0) setImmediate(flushFeed)
           for (const { topic, snapshotKey, msg } of entries)
-            pending.push(`${topic}\t${snapshotKey}\t${msg.key ?? ""}\t${msg.body}`)
+            pending.push(encodeFeedLine(topic, snapshotKey, msg))
         }),
       getMany: (topics) =>
         readTopics(topics).pipe(
@@ -196,10 +186,7 @@ export const RedisSnapshotsLive = Layer.scopedContext(
               if (entries.length === 0) return sortedValues(mirror.get(topic) ?? new Map())
               return entries
                 .sort((a, b) => rankOf(a[0]) - rankOf(b[0]))
-                .flatMap(([, v]) => {
-                  const msg = decodeValue(v)
-                  return msg === undefined ? [] : [msg]
-                })
+                .flatMap(([, v]) => Option.toArray(redis.decode(SnapshotValue, v)))
             }),
           ),
           Effect.catchAll((e) =>
@@ -219,7 +206,7 @@ export const RedisSnapshotsLive = Layer.scopedContext(
             () => Effect.sync(() => observers.delete(observer)),
           )
           const current: Array<MarketEvent> = []
-          for (const m of mirror.values()) for (const msg of sortedValues(m)) current.push(eventOf(msg))
+          for (const m of mirror.values()) eventsOf(sortedValues(m), current)
           yield* observer(current)
         }),
     }

@@ -12,23 +12,12 @@ import { AppConfig } from "../config/AppConfig.js"
 import { Registry } from "../connection/Registry.js"
 import { Takeover, type TakeoverShape } from "../connection/Takeover.js"
 import { SessionStore } from "../session/SessionStore.js"
+import { TakeoverRequest } from "./codec.js"
 import { RedisClient } from "./RedisClient.js"
-import { detachOrphan } from "./RedisSessionStore.js"
+import { detachOrphan } from "./RedisSessionScripts.js"
 
 /** How long a new owner waits for the old one to let go before claiming anyway. */
 export const TAKEOVER_TIMEOUT = Duration.seconds(3)
-
-interface TakeoverRequest {
-  readonly type: "takeover"
-  readonly session_id: string
-  readonly connection_id: string
-}
-
-const isTakeoverRequest = (u: unknown): u is TakeoverRequest =>
-  typeof u === "object" &&
-  u !== null &&
-  (u as { type?: unknown }).type === "takeover" &&
-  typeof (u as { connection_id?: unknown }).connection_id === "string"
 
 export const controlChannel = (prefix: string, instanceId: string) => `${prefix}instance:{${instanceId}}`
 
@@ -42,13 +31,9 @@ export const RedisTakeoverLive = Layer.scoped(
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
 
     yield* redis.listen(controlChannel(redis.prefix, redis.instanceId), (payload) => {
-      let request: unknown
-      try {
-        request = JSON.parse(payload)
-      } catch (e) {
-        return redis.report("decoding a control message", e)
-      }
-      if (!isTakeoverRequest(request)) return redis.report("decoding a control message", payload)
+      const decoded = redis.decode(TakeoverRequest, payload)
+      if (Option.isNone(decoded)) return
+      const request = decoded.value
       runFork(
         registry.takeover(request.connection_id).pipe(
           Effect.flatMap((found) =>

@@ -86,6 +86,7 @@ export const bind = (
     scope,
     () => {
       env.registry.byId.set(conn.id, conn)
+      if (owner !== undefined) env.sessions.attached(conn)
       env.stats.connectionsOpened++
       env.stats.activeConnections++
       attachListeners(conn.ws, conn)

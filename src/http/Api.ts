@@ -56,7 +56,12 @@ export const Stats = Schema.Struct({
     sector: Schema.Number,
   }),
   messages_sent: Schema.Number,
-  saved_sessions: Schema.Number,
+  saved_sessions: Schema.NullOr(Schema.Number).annotations({
+    description: "Released sessions still restorable; null when the session store could not count them.",
+  }),
+  saved_sessions_error: Schema.optional(
+    Schema.String.annotations({ description: "Why saved_sessions is null (the session store's error)." }),
+  ),
   batching_enabled: Schema.Boolean,
   batch_interval_ms: Schema.Number,
   queued_messages: Schema.Number,

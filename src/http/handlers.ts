@@ -3,7 +3,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Either, Layer, Option } from "effect"
 import { type AlertRecord, AlertStore, type AlertStoreError } from "../alerts/AlertStore.js"
 import { Broker } from "../broker/Broker.js"
 import { AppConfig } from "../config/AppConfig.js"
@@ -102,7 +102,8 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
       .handle("stats", () =>
         Effect.gen(function* () {
           const byType = subscriptionTotals()
-          const saved = yield* sessions.savedCount.pipe(Effect.orElseSucceed(() => 0))
+          // Unknown is said as such (the store logs and counts the failure), never as 0.
+          const saved = yield* Effect.either(sessions.savedCount)
           const local = {
             active_connections: registry.size,
             total_subscriptions: byType.stock + byType.market + byType.sector,
@@ -112,7 +113,8 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
           const clusterStats = yield* cluster.snapshot(local)
           return {
             ...local,
-            saved_sessions: saved,
+            saved_sessions: Either.getOrNull(saved),
+            ...(Either.isLeft(saved) ? { saved_sessions_error: saved.left.reason } : {}),
             batching_enabled: config.batching,
             batch_interval_ms: config.batchIntervalMs,
             queued_messages: flusher.queuedMessages(),

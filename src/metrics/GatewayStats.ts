@@ -63,6 +63,10 @@ export class GatewayStatsImpl {
   sessionSequenceOverruns = 0
   /** Recoveries that found Redis had lost our data (restarted empty). */
   redisDataLost = 0
+  /** Values read from Redis that did not decode (`cluster/codec.ts`), by what they were. */
+  readonly redisDecodeFailures = new Map<string, number>()
+  /** Reads of the saved-session count that failed: `/v1/ws/stats` said so instead of a number. */
+  savedSessionCountFailures = 0
   /** Alerts tried again (same token) after a markFired whose outcome was unknown (failed or timed out). */
   alertFireRetries = 0
   /** User messages (alerts) waiting to be sent through Redis after their durable publish failed. */
@@ -107,6 +111,9 @@ export class GatewayStatsImpl {
   }
   httpClientError(reason: string): void {
     this.httpClientErrors.set(reason, (this.httpClientErrors.get(reason) ?? 0) + 1)
+  }
+  redisDecodeFailed(what: string): void {
+    this.redisDecodeFailures.set(what, (this.redisDecodeFailures.get(what) ?? 0) + 1)
   }
   closed(code: number): void {
     this.connectionsClosed++

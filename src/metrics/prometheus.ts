@@ -23,9 +23,15 @@ const histogram = (out: Array<string>, name: string, help: string, h: Histogram)
   out.push(`${name}_bucket{le="+Inf"} ${h.count}`, `${name}_sum ${h.sum}`, `${name}_count ${h.count}`)
 }
 
-const labelled = (out: Array<string>, name: string, help: string, byReason: ReadonlyMap<string, number>) => {
+const labelled = (
+  out: Array<string>,
+  name: string,
+  help: string,
+  byReason: ReadonlyMap<string, number>,
+  label = "reason",
+) => {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
-  for (const [reason, n] of byReason) out.push(`${name}{reason="${reason}"} ${n}`)
+  for (const [reason, n] of byReason) out.push(`${name}{${label}="${reason}"} ${n}`)
 }
 
 export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
@@ -205,6 +211,20 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "counter",
     "Recoveries that found Redis had lost this cluster's data (restarted empty).",
     s.redisDataLost,
+  )
+  labelled(
+    out,
+    "quotecast_redis_decode_failures_total",
+    "Values read from Redis that did not have the shape this version writes (skipped, or the command failed), by what they were.",
+    s.redisDecodeFailures,
+    "what",
+  )
+  line(
+    out,
+    "quotecast_saved_sessions_count_failures_total",
+    "counter",
+    "Reads of the saved-session count that failed (/v1/ws/stats answered saved_sessions null with saved_sessions_error).",
+    s.savedSessionCountFailures,
   )
   line(
     out,

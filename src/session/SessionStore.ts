@@ -42,9 +42,14 @@ export interface SequenceJump {
 export interface LiveSession {
   /** The connection id (the session's owner). */
   readonly id: string
+  /** The connection's arrival number: a store's periodic work is spread over an interval by it. */
+  readonly arrival: number
   readonly sessionId: string
+  readonly userId: string | null
   readonly seq: number
   readonly closing: boolean
+  /** Set once the connection was asked to close. */
+  readonly closeRequest: { readonly code: number } | undefined
   subscriptions(): Subscriptions
 }
 
@@ -92,6 +97,12 @@ export interface SessionStoreShape {
    * instance; embedded mode keeps sessions in this process and saves them on release.
    */
   readonly changed: (conn: LiveSession) => void
+  /**
+   * `conn` now holds its session on this instance (created or claimed for it), until the
+   * `release` for its owner. Cluster mode keeps the sessions of its held connections alive in
+   * Redis (TTL and sequence number) and writes them again should Redis lose them.
+   */
+  readonly attached: (conn: LiveSession) => void
 }
 
 export class SessionStore extends Context.Tag("quotecast/SessionStore")<SessionStore, SessionStoreShape>() {}
@@ -263,6 +274,7 @@ export const makeMemorySessionStore = (ttlMs: number, limits: SessionLimits) =>
         return n
       }),
       changed: () => {},
+      attached: () => {},
     }
     return store
   })
