@@ -142,6 +142,12 @@ export const appConfig = Config.all({
   wsFrameCostBytes: positiveInt("WS_FRAME_COST_BYTES", 4096),
   // Client frames waiting for their connection's actor (busy restoring, reading snapshots); over it: 1008.
   wsMaxQueuedInputBytes: positiveInt("WS_MAX_QUEUED_INPUT_BYTES", 1_048_576),
+  // ...and in count: far past any rate limit, a flood.
+  wsMaxQueuedInputFrames: positiveInt("WS_MAX_QUEUED_INPUT_FRAMES", 1024),
+  // Messages that cannot be conflated (alerts, statuses, answers) waiting for one reader; over it: 1013.
+  slowConsumerMaxQueuedMessages: positiveInt("SLOW_CONSUMER_MAX_QUEUED_MESSAGES", 5000),
+  // How long a restore waits for the session's current holder to let go before claiming it anyway.
+  sessionTakeoverWaitMs: positiveInt("SESSION_TAKEOVER_WAIT_MS", 5000),
   // Extra tokens charged for a frame answered INVALID_MESSAGE.
   wsInvalidFrameCost: nonNegativeInt("WS_INVALID_FRAME_COST", 4),
   // Limits: per user (alerts, saved sessions) and anonymous sessions.

@@ -27,8 +27,21 @@ export interface FlushScheduler {
   readonly conflated: () => void
 }
 
-/** Above this many unkeyed messages waiting, the reader is hopeless: close with 1013. */
-export const MAX_UNKEYED = 5_000
+/** Bounds on one connection's queues, from the config; one object shared by every connection. */
+export interface ConnLimits {
+  /** Frames waiting for the actor (WS_MAX_QUEUED_INPUT_FRAMES); over it: close 1008. */
+  readonly maxInboundFrames: number
+  /** Characters of those frames (WS_MAX_QUEUED_INPUT_BYTES); over it: close 1008. */
+  readonly maxInboundChars: number
+  /** Unkeyed messages waiting (SLOW_CONSUMER_MAX_QUEUED_MESSAGES); over it the reader is hopeless: close 1013. */
+  readonly maxUnkeyed: number
+}
+
+const UNBOUNDED: ConnLimits = {
+  maxInboundFrames: Number.POSITIVE_INFINITY,
+  maxInboundChars: Number.POSITIVE_INFINITY,
+  maxUnkeyed: Number.POSITIVE_INFINITY,
+}
 
 /** Tells the actor to stop taking frames: the connection is closing. */
 export const CLOSE = Symbol("close")
@@ -76,9 +89,9 @@ export class Conn implements Sink {
   readonly subs: SubscriptionSet
   /** Frames for the actor, in arrival order. Unbounded so CLOSE always fits; floods are cut by `Connection.ts`. */
   readonly inbound = new Inbox<Inbound>()
-  /** Characters of the text frames waiting in `inbound`, bounded by `maxInboundChars` (WS_MAX_QUEUED_INPUT_BYTES). */
+  /** Characters of the text frames waiting in `inbound`, bounded by `limits.maxInboundChars`. */
   inboundChars = 0
-  maxInboundChars = Number.POSITIVE_INFINITY
+  limits: ConnLimits = UNBOUNDED
   /** Set once the connection's scope has closed. */
   private ended = false
   /** Made only when someone waits for the end (a takeover): most connections never need one. */
@@ -105,7 +118,7 @@ export class Conn implements Sink {
   deliver(msg: Outgoing): void {
     if (this.closing) return
     if (this.outbox.offer(msg)) this.scheduler.conflated()
-    else if (this.outbox.unkeyed > MAX_UNKEYED) {
+    else if (this.outbox.unkeyed > this.limits.maxUnkeyed) {
       this.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })
       return
     }

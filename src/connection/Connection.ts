@@ -173,7 +173,7 @@ const setup = (env: Env, ws: WebSocket, params: ConnectionParams, scope: Scope.S
       { id: session.id, userId, lastSequence: session.lastSequence },
       negotiatedWindowBits(ws),
     )
-    conn.maxInboundChars = env.config.wsMaxQueuedInputBytes
+    conn.limits = env.connLimits
     // Released in reverse: subscriptions, then (one finalizer) listeners, socket, session, registry.
     yield* bind(scope, env, conn, Either.isRight(auth) ? owner : undefined, params.addressKey)
     ws.resume()

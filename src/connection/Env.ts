@@ -14,6 +14,7 @@ import { RateLimiter, type RateLimiterShape } from "../ratelimit/RateLimiter.js"
 import { SessionStore, type SessionStoreShape } from "../session/SessionStore.js"
 import { SnapshotStore, type SnapshotStoreShape } from "../snapshot/SnapshotStore.js"
 import { Admission } from "./Admission.js"
+import type { ConnLimits } from "./Conn.js"
 import { Flusher, type FlusherShape } from "./Flusher.js"
 import { Registry, type RegistryImpl } from "./Registry.js"
 import { Takeover, type TakeoverShape } from "./Takeover.js"
@@ -62,6 +63,8 @@ export interface Env {
   readonly instanceId: string
   /** Setup slots for reconnect storms (`Admission.ts`). */
   readonly admission: Admission
+  /** Every connection's queue bounds, one shared object (`Conn.limits`). */
+  readonly connLimits: ConnLimits
 }
 
 export const makeEnv = Effect.all({
@@ -81,5 +84,13 @@ export const makeEnv = Effect.all({
     Effect.all([AppConfig, GatewayStats]),
     ([config, stats]) =>
       new Admission(config.setupConcurrency, config.admissionQueue, config.admissionWaitMs, stats),
+  ),
+  connLimits: Effect.map(
+    AppConfig,
+    (config): ConnLimits => ({
+      maxInboundFrames: config.wsMaxQueuedInputFrames,
+      maxInboundChars: config.wsMaxQueuedInputBytes,
+      maxUnkeyed: config.slowConsumerMaxQueuedMessages,
+    }),
   ),
 })

@@ -14,9 +14,6 @@ import { acquireIn } from "./Actor.js"
 import { BINARY, type CloseRequest, Conn } from "./Conn.js"
 import { type Env } from "./Env.js"
 
-/** Frames waiting for the actor; beyond this the client is flooding far past any limit (1008). */
-const INBOUND_CAPACITY = 1024
-
 // ---- socket listeners: shared functions, `this` is the socket ----
 
 const conns = new WeakMap<WebSocket, Conn>()
@@ -28,7 +25,10 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const item = isBinary ? BINARY : data.toString()
   // While the actor is busy (a restore, a snapshot read) frames wait here: bounded in count and size.
   const chars = item === BINARY ? 0 : item.length
-  if (conn.inbound.size >= INBOUND_CAPACITY || conn.inboundChars + chars > conn.maxInboundChars) {
+  if (
+    conn.inbound.size >= conn.limits.maxInboundFrames ||
+    conn.inboundChars + chars > conn.limits.maxInboundChars
+  ) {
     conn.requestClose({ code: CloseCode.policyViolation, reason: "message flood", flush: false })
     return
   }

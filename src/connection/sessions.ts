@@ -25,7 +25,9 @@ export const restore = (env: Env, sessionId: string, userId: string | null, owne
     if (found.value.owner !== null) {
       // A holder that does not let go in time loses the session anyway: its release is then
       // a no-op, because it is no longer the owner.
-      yield* env.takeover.takeover(sessionId, found.value.owner).pipe(Effect.timeoutOption("5 seconds"))
+      yield* env.takeover
+        .takeover(sessionId, found.value.owner)
+        .pipe(Effect.timeoutOption(env.config.sessionTakeoverWaitMs))
     }
     const claimed = yield* env.sessions.claim(sessionId, owner)
     if (Option.isNone(claimed)) return yield* new SessionRestorationFailed({ sessionId, reason: "expired" })

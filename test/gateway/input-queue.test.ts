@@ -1,5 +1,6 @@
 /**
- * Frames that wait for a busy connection are bounded (WS_MAX_QUEUED_INPUT_BYTES): while the
+ * Frames that wait for a busy connection are bounded in bytes (WS_MAX_QUEUED_INPUT_BYTES) and in
+ * count (WS_MAX_QUEUED_INPUT_FRAMES): while the
  * connection's actor is busy (here: a snapshot read that takes a while), what the client sends
  * queues up to the bound, and a client that sends past it is closed with 1008 ("message flood")
  * instead of growing the server's memory. A client that stays under it loses nothing.
@@ -12,6 +13,7 @@ import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/Snaps
 import { connect, type RunningGateway, startGateway } from "../support/gateway.js"
 
 const LIMIT = 100_000
+const FRAMES = 20
 
 /** Snapshot reads of 000660 take a second: the connection that asked is busy meanwhile. */
 const SlowSnapshotsOf000660 = Layer.sync(SnapshotStore, () => {
@@ -28,7 +30,7 @@ const SlowSnapshotsOf000660 = Layer.sync(SnapshotStore, () => {
 let gw: RunningGateway
 beforeAll(async () => {
   gw = await startGateway(
-    { wsMaxQueuedInputBytes: LIMIT },
+    { wsMaxQueuedInputBytes: LIMIT, wsMaxQueuedInputFrames: FRAMES },
     { mode: Layer.merge(EmbeddedLive, SlowSnapshotsOf000660) },
   )
 })
@@ -45,12 +47,20 @@ describe("frames waiting for a busy connection", () => {
     expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
   })
 
-  it("under it, every waiting frame is answered once the connection is free", async () => {
+  it("past WS_MAX_QUEUED_INPUT_FRAMES small frames, the connection is closed with 1008", async () => {
+    const { client } = await connect(gw)
+    client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
+    for (let i = 0; i <= FRAMES; i++) client.send({ type: "ping", id: i })
+    expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
+  })
+
+  it("under both, every waiting frame is answered once the connection is free", async () => {
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
     for (let i = 0; i < 3; i++) client.send(paddedPing(i, 30_000))
+    for (let i = 3; i < FRAMES - 1; i++) client.send({ type: "ping", id: i })
     await client.nextOfType("subscribed")
-    for (let i = 0; i < 3; i++) expect(await client.nextOfType("pong")).toMatchObject({ id: i })
+    for (let i = 0; i < FRAMES - 1; i++) expect(await client.nextOfType("pong")).toMatchObject({ id: i })
     await client.close()
   })
 })
