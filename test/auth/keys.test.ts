@@ -4,10 +4,29 @@
  * source shares: bad signature, expiry, a token that is not a JWT.
  */
 import { Either } from "effect"
+import { importPKCS8, SignJWT } from "jose"
 import { afterEach, describe, expect, it } from "vitest"
 import { claimsOf, JwksServer, makeKey, sign, signAs, signHs256, verifierFor } from "./support.js"
 
 const SECRET = "a-test-secret-of-at-least-32-bytes-0123456789"
+
+/** A self-signed P-256 certificate and its private key, made for this test only (`openssl req -x509`). */
+const TEST_CERTIFICATE = `-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUPziLtzHZuYxsrPNvhWYLGixm7iIwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVcXVvdGVjYXN0IHRlc3QgaXNzdWVyMCAXDTI2MTIwNTExNTIx
+N1oYDzIxMjYxMTExMTE1MjE3WjAgMR4wHAYDVQQDDBVxdW90ZWNhc3QgdGVzdCBp
+c3N1ZXIwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARrtbKrcFAhE1ulNtH89jDB
+J0ngJKLgJUa157PNDUAOGHnKl8P9PpjKcxJacf2dwL3ChDWpbN20Eo2aTRjgS0D9
+o1MwUTAdBgNVHQ4EFgQUR+aO+PA4iH5UKC5rKGchj3MiEgowHwYDVR0jBBgwFoAU
+R+aO+PA4iH5UKC5rKGchj3MiEgowDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiBVNHKFArBqSzrfOEqXIrQbeMB2hSS8K6hwLk3Ayo3oWgIhAKMt0Ngd
+yeIwhYtaKVxgcQBB0eRMDiLgvNDUYoF0+Bkf
+-----END CERTIFICATE-----`
+const TEST_CERTIFICATE_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeUoTjOVSMi2h3S+2
+21bK9Mc0JlVGFK6E+kUzxhACHZWhRANCAARrtbKrcFAhE1ulNtH89jDBJ0ngJKLg
+JUa157PNDUAOGHnKl8P9PpjKcxJacf2dwL3ChDWpbN20Eo2aTRjgS0D9
+-----END PRIVATE KEY-----`
 const reasonOf = (r: Either.Either<unknown, string>) => (Either.isLeft(r) ? r.left : "accepted")
 
 describe("JWT_PUBLIC_KEY (PEM)", () => {
@@ -21,6 +40,14 @@ describe("JWT_PUBLIC_KEY (PEM)", () => {
       )
     },
   )
+
+  it("verifies ES256 tokens with the key of an X.509 certificate", async () => {
+    const { verify } = await verifierFor({ JWT_PUBLIC_KEY: TEST_CERTIFICATE })
+    const token = await new SignJWT({ sub: "alice" })
+      .setProtectedHeader({ alg: "ES256" })
+      .sign(await importPKCS8(TEST_CERTIFICATE_KEY, "ES256"))
+    expect(claimsOf(await verify(token)).userId).toBe("alice")
+  })
 
   it("reads a PEM whose line breaks were written as \\n in one line", async () => {
     const key = await makeKey("ES256")
