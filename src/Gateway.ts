@@ -27,13 +27,13 @@ const Base = Layer.mergeAll(
   Lifecycle.layer,
   InstanceId.layer,
   RateLimiter.layer,
-  JwtVerifier.layer,
   Universe.layer,
 )
 
 /** The gateway, given a mode layer and the config. Exposes the listening address. */
 export const gateway = <E, R>(mode: Layer.Layer<Layer.Layer.Success<typeof EmbeddedLive>, E, R>) => {
-  const withMarket = Layer.provideMerge(MarketState.layer, Base)
+  // The token verifier counts its rejections in GatewayStats.
+  const withMarket = Layer.provideMerge(Layer.merge(MarketState.layer, JwtVerifier.layer), Base)
   const withMode = Layer.provideMerge(mode, withMarket)
   const withPipeline = Layer.provideMerge(Layer.merge(MarketPipelineLive, FlusherLive), withMode)
   const features = Layer.mergeAll(HttpServerLive, FeedLive, AlertEngineLive, HeartbeatLive)

@@ -2,8 +2,9 @@
  * Configuration from the environment, with PROTOCOL.md's names and defaults.
  * An invalid value fails startup with a ConfigError naming the variable and what it accepts.
  */
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Either, Layer, Option } from "effect"
 import { invalidProxyEntries } from "../net/addresses.js"
+import { jwtFields, resolveJwt } from "./jwtConfig.js"
 
 const positiveInt = (name: string, def: number) =>
   Config.integer(name).pipe(
@@ -46,12 +47,13 @@ const oneOf = <const A extends string>(name: string, values: ReadonlyArray<A>, d
     Config.map((s) => s as A),
   )
 
-export const appConfig = Config.all({
+const fields = Config.all({
   port: port("PORT", 8000),
   host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
   redisUrl: Config.option(Config.string("REDIS_URL")),
   redisPrefix: Config.string("REDIS_PREFIX").pipe(Config.withDefault("quotecast:")),
-  jwtSecret: Config.option(Config.redacted("JWT_SECRET")),
+  // Token verification (JWT_*): README "Tokens", config/jwtConfig.ts.
+  ...jwtFields,
   batching: onOff("BATCHING", true),
   batchIntervalMs: positiveInt("BATCH_INTERVAL_MS", 30),
   rateLimit: positiveInt("RATE_LIMIT", 100),
@@ -181,6 +183,9 @@ export const appConfig = Config.all({
   unsentUserMessagesMax: positiveInt("UNSENT_USER_MESSAGES_MAX", 10_000),
 })
 
+/** The variables, each valid alone and the JWT ones valid together. */
+export const appConfig = fields.pipe(Config.mapOrFail((c) => Either.map(resolveJwt(c), () => c)))
+
 export type AppConfigShape = Config.Config.Success<typeof appConfig>
 
 export class AppConfig extends Context.Tag("quotecast/AppConfig")<AppConfig, AppConfigShape>() {
@@ -193,6 +198,3 @@ export class AppConfig extends Context.Tag("quotecast/AppConfig")<AppConfig, App
       Effect.map(appConfig, (c) => ({ ...c, ...overrides })),
     )
 }
-
-export const jwtSecretBytes = (c: AppConfigShape): Option.Option<Uint8Array> =>
-  Option.map(c.jwtSecret, (s) => new TextEncoder().encode(Redacted.value(s)))

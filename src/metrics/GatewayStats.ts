@@ -101,6 +101,8 @@ export class GatewayStatsImpl {
   readonly httpRejections = new Map<string, number>()
   readonly admissionRejections = new Map<string, number>()
   readonly httpClientErrors = new Map<string, number>()
+  /** Tokens refused (WebSocket INVALID_TOKEN, HTTP 401), by reason (auth/rejections.ts). */
+  readonly tokenRejections = new Map<string, number>()
   readonly batchSize = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
   readonly flushPassMs = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
   httpRejected(reason: string): void {
@@ -114,6 +116,9 @@ export class GatewayStatsImpl {
   }
   redisDecodeFailed(what: string): void {
     this.redisDecodeFailures.set(what, (this.redisDecodeFailures.get(what) ?? 0) + 1)
+  }
+  tokenRejected(reason: string): void {
+    this.tokenRejections.set(reason, (this.tokenRejections.get(reason) ?? 0) + 1)
   }
   closed(code: number): void {
     this.connectionsClosed++

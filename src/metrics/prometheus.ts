@@ -300,6 +300,12 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     "Sockets closed before a complete request: handshake/request timeout (408), malformed (400), headers too large (431).",
     s.httpClientErrors,
   )
+  labelled(
+    out,
+    "quotecast_token_rejections_total",
+    "Tokens refused (INVALID_TOKEN on the WebSocket, 401 over HTTP), by reason.",
+    s.tokenRejections,
+  )
   histogram(out, "quotecast_batch_size", "Messages per flushed frame.", s.batchSize)
   histogram(
     out,
