@@ -30,6 +30,7 @@ import { Lifecycle } from "../lifecycle/Lifecycle.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { normalizeAddress, trustedProxies } from "../net/addresses.js"
 import { Admission, type AdmissionRejection, defaultMaxConnections } from "./admission.js"
+import { ApiDocsLive } from "./apiDocs.js"
 import { AuthenticationLive } from "./auth.js"
 import { type BodyGate, type BodyLimits, limitBodies } from "./bodyLimits.js"
 import { admissionKeyOf, clientAddressOf } from "./clientAddress.js"
@@ -304,6 +305,7 @@ const ServerLive = Layer.scoped(
 
 export const HttpServerLive = ServerLive.pipe(
   Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+  Layer.provide(ApiDocsLive),
   Layer.provide(DashboardLive),
   Layer.provide(ApiLive),
   Layer.provide(AuthenticationLive),

@@ -15,11 +15,10 @@ import { readFileSync } from "node:fs"
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { gzipSync } from "node:zlib"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
+import { type Asset, asset, serve } from "./staticAsset.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const readText = (file: string) => readFileSync(join(root, file), "utf8")
@@ -31,24 +30,6 @@ const entry = "dashboard/main.ts"
 /** esbuild reads these too (the nearest one to each input), but does not list them among its inputs. */
 const TSCONFIGS = ["tsconfig.json", "dashboard/tsconfig.json"]
 const cacheFile = join(root, "node_modules/.cache/quotecast-dashboard/bundle.json")
-
-/** A file served with an ETag and, for clients that accept it, pre-compressed with gzip. */
-interface Asset {
-  readonly contentType: string
-  readonly body: Uint8Array
-  readonly gzip: Uint8Array
-  readonly etag: string
-}
-
-const asset = (contentType: string, content: Uint8Array | string): Asset => {
-  const body = typeof content === "string" ? new TextEncoder().encode(content) : content
-  return {
-    contentType,
-    body,
-    gzip: gzipSync(body, { level: 9 }),
-    etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`,
-  }
-}
 
 const buildOptions = {
   bundle: true,
@@ -166,21 +147,6 @@ const bundleOnce = (): Promise<BuildResult> => {
 }
 
 const stylesheet = asset("text/css; charset=utf-8", css)
-
-/** 304 when the browser has this version, else the body (gzipped when accepted). */
-const serve = (file: Asset) =>
-  Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
-    // no-cache: browsers revalidate every load, so a restarted gateway's new bundle is picked up.
-    const headers = { etag: file.etag, "cache-control": "no-cache", vary: "accept-encoding" }
-    if (request.headers["if-none-match"] === file.etag) {
-      return HttpServerResponse.empty({ status: 304, headers })
-    }
-    const gzip = /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
-    return HttpServerResponse.uint8Array(gzip ? file.gzip : file.body, {
-      contentType: file.contentType,
-      headers: gzip ? { ...headers, "content-encoding": "gzip" } : headers,
-    })
-  })
 
 export const DashboardLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {

@@ -1,0 +1,68 @@
+/**
+ * The descriptions of the two APIs on this port: the AsyncAPI document of the WebSocket protocol
+ * at `GET /asyncapi.json` (built from the protocol Schemas once, when the server starts), and
+ * gzip for the OpenAPI page at `/docs`: `HttpApiSwagger` answers it as one uncompressed HTML page
+ * (1.9 MB, Swagger UI inlined), and neither the platform nor Node compresses responses.
+ */
+import { gzip } from "node:zlib"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect, Layer } from "effect"
+import { asyncApiDocument } from "../protocol/asyncapi.js"
+import { acceptsGzip, asset, serve } from "./staticAsset.js"
+
+export const ASYNCAPI_PATH = "/asyncapi.json"
+const DOCS_PATH = "/docs"
+
+const AsyncApiLive = HttpApiBuilder.Router.use((router) =>
+  Effect.gen(function* () {
+    const document = asset("application/json", JSON.stringify(asyncApiDocument()))
+    yield* router.get(ASYNCAPI_PATH, serve(document))
+  }),
+)
+
+/**
+ * The page is the same bytes on every request (HttpApiSwagger builds its response once), so it is
+ * compressed once, and off the event loop (zlib's thread pool): level 9 over 1.9 MB takes about
+ * 0.1 s of CPU, a stall for every connection if done inline.
+ */
+const compressed = new WeakMap<Uint8Array, Promise<Uint8Array>>()
+const gzipOnce = (body: Uint8Array): Promise<Uint8Array> => {
+  let done = compressed.get(body)
+  if (done === undefined) {
+    done = new Promise((resolve, reject) =>
+      gzip(body, { level: 9 }, (error, out) => (error === null ? resolve(out) : reject(error))),
+    )
+    compressed.set(body, done)
+    // A failure is not kept: the next request tries again.
+    done.catch(() => compressed.delete(body))
+  }
+  return done
+}
+
+const compressDocs = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    if (request.method !== "GET" || request.url.split("?")[0] !== DOCS_PATH) return app
+    return Effect.flatMap(app, (response) => {
+      const body = response.body
+      if (response.status !== 200 || body._tag !== "Uint8Array") return Effect.succeed(response)
+      const plain = HttpServerResponse.setHeader(response, "vary", "accept-encoding")
+      if (!acceptsGzip(request)) return Effect.succeed(plain)
+      return Effect.tryPromise(() => gzipOnce(body.body)).pipe(
+        Effect.map((gzipped) =>
+          HttpServerResponse.uint8Array(gzipped, {
+            status: response.status,
+            contentType: body.contentType,
+            headers: { ...plain.headers, "content-encoding": "gzip" },
+          }),
+        ),
+        Effect.catchAll((error) =>
+          Effect.as(Effect.logWarning("could not compress /docs; served uncompressed", error.cause), plain),
+        ),
+      )
+    })
+  })
+
+export const ApiDocsLive = Layer.merge(AsyncApiLive, HttpApiBuilder.middleware(compressDocs))

@@ -1,0 +1,351 @@
+/**
+ * The AsyncAPI 3.0 description of the WebSocket protocol, built from the Schemas in `client.ts`
+ * and `server.ts` (payloads), `CloseCode` and `ErrorCode`, so it cannot drift from the code:
+ * the server answers it at `GET /asyncapi.json`, `npm run asyncapi` writes `docs/asyncapi.yaml`.
+ * The words (summaries, the meaning of each code) are docs/protocol.md's; each table is keyed by
+ * the Schemas' own literals, so a new message type or code does not compile until it is described.
+ *
+ * The document describes a client of quotecast: operation `send` is what a client sends,
+ * `receive` what it receives.
+ */
+import { JSONSchema, Option, Record as Rec, SchemaAST } from "effect"
+import { ClientMessage, type ClientMessageType } from "./client.js"
+import { CloseCode } from "./errors.js"
+import { Batch, type ErrorCode, type ServerMessage, ServerSingle } from "./server.js"
+
+export type ServerMessageType = ServerMessage["type"]
+
+/** Where the shared JSON Schemas live in the document; every `$ref` the generator writes points here. */
+const SCHEMAS = "#/components/schemas/"
+
+const clientSummaries: Record<ClientMessageType, string> = {
+  subscribe:
+    "Subscribe to stocks, markets or sectors. Answered by `subscribed` and a snapshot of each accepted target; rejected targets get `error` SUBSCRIPTION_FAILED.",
+  unsubscribe: "Stop receiving targets. Answered by `unsubscribed` with the targets actually removed.",
+  ping: "An application-level ping. Answered by `pong` echoing `id` as sent.",
+  refresh_token:
+    "Replace the connection's token (same `sub`) before it expires. Answered by `token_refreshed`, or `error` TOKEN_REFRESH_ERROR.",
+  reconnect:
+    "Restore an earlier session on this connection. Answered by `reconnected` and the missed messages, or `error` SESSION_RESTORATION_FAILED.",
+}
+
+const serverSummaries: Record<ServerMessageType, string> = {
+  connected:
+    "Always the first message, alone in the first frame: the connection, its session (keep `session_id` to restore it) and the user (`null` when anonymous).",
+  reconnected:
+    "A session was restored; exactly `missed_messages_count` messages follow (snapshots of the restored targets, then alerts kept for the session).",
+  subscribed: "The accepted targets of a `subscribe`; a snapshot of each follows.",
+  unsubscribed: "The targets an `unsubscribe` actually removed (possibly none).",
+  pong: "The answer to `ping`, echoing its `id`.",
+  token_refreshed: "The answer to an accepted `refresh_token`: the user and the new expiry.",
+  error:
+    "A refused request or a connection problem: `code` names it, `details` carries its context. It never closes the connection by itself (see the error codes).",
+  price_update:
+    "A stock's last trade, or an index level (`code` KOSPI or KOSDAQ, on a market subscription). `snapshot: true` marks a snapshot.",
+  orderbook_update:
+    "The full top of a stock's book, never a delta (replace your copy), with its CRC-32 `checksum`.",
+  market_status: "A market's trading status.",
+  sector_update: "A sector's summary, at most once per second per sector.",
+  alert: "A price alert of the connection's user fired; de-duplicate by `alert_id`.",
+  batch:
+    "Two or more messages in one frame, in sequence order; `sequence` is that of the last. Unpack before anything else; batches are never nested.",
+}
+
+interface ErrorWords {
+  readonly when: string
+  readonly details: string
+  /** What becomes of the connection. */
+  readonly connection: string
+}
+
+interface CloseWords {
+  readonly when: string
+  /** What a client should do. */
+  readonly advice: string
+}
+
+const errorCodes: Record<ErrorCode, ErrorWords> = {
+  INVALID_MESSAGE: {
+    when: "a frame that is not a valid client message",
+    details:
+      "`reason` (malformed_json, binary_frame, not_an_object, too_deep, array_too_long, too_many_members, missing_type, unknown_type, invalid_fields) and its context",
+    connection: "the connection stays open",
+  },
+  RATE_LIMIT_EXCEEDED: {
+    when: "a frame over the rate limit; it was not processed",
+    details: "`rate_limit`: the connection's limit in messages per second",
+    connection: "the connection stays open; sustained abuse closes it with 1008",
+  },
+  SUBSCRIPTION_FAILED: {
+    when: "some or all targets of a `subscribe` were rejected",
+    details:
+      "`subscription_type`; `rejected`: [{target, reason}] with reason unknown_target or max_subscriptions; `accepted`; `max_subscriptions`",
+    connection: "the connection stays open",
+  },
+  INVALID_TOKEN: {
+    when: "the connect token is invalid, or the token expired without a refresh",
+    details: "`reason` (expired, bad_signature, claim_<name>, missing_sub, malformed, ...)",
+    connection: "close 4001",
+  },
+  SESSION_RESTORATION_FAILED: {
+    when: "a `session_id` (query parameter or `reconnect`) could not be restored",
+    details: "`session_id` as requested; `reason`: not_found, expired, user_mismatch or store_unavailable",
+    connection: "the connection goes on with the session `connected` announced",
+  },
+  TOKEN_REFRESH_ERROR: {
+    when: "a `refresh_token` was refused",
+    details: "`reason`: a token reason as for INVALID_TOKEN, or different_user",
+    connection: "the connection keeps its identity and its old expiry",
+  },
+}
+
+const closeCodes: Record<keyof typeof CloseCode, CloseWords> = {
+  normal: { when: "never on its own; it answers a client's normal close", advice: "nothing" },
+  goingAway: { when: "never; browsers send it when a page goes away", advice: "nothing" },
+  abnormal: {
+    when: "never sent: the connection dropped without a close frame (network loss, or the heartbeat ended a connection that answered nothing)",
+    advice: "reconnect with backoff and restore the session",
+  },
+  policyViolation: {
+    when: "the client kept sending over its rate limit, or its frames piled up unprocessed",
+    advice: "fix the client's sending; reconnecting at once repeats it",
+  },
+  messageTooBig: { when: "a frame larger than MAX_PAYLOAD_BYTES (64 KiB)", advice: "send smaller frames" },
+  internalError: {
+    when: "an internal error on the server",
+    advice: "reconnect with backoff and restore the session",
+  },
+  serviceRestart: {
+    when: "the server is restarting or shutting down",
+    advice: "reconnect with backoff and jitter, restore the session; subscribe again if the restore fails",
+  },
+  tryAgainLater: {
+    when: "connection setup waited too long or its queue was full, a slow reader, or the outbound budget",
+    advice: "reconnect with backoff and restore the session",
+  },
+  takenOver: {
+    when: "another connection restored this session (takeover)",
+    advice: "do not reconnect automatically: another tab, device or process holds the session",
+  },
+  invalidToken: {
+    when: "the token is invalid, or it expired without a refresh",
+    advice: "get a new token, then connect (restoring after an expiry works with a token for the same `sub`)",
+  },
+}
+
+const table = (header: string, rows: ReadonlyArray<ReadonlyArray<string | number>>) =>
+  [header, header.replace(/[^|]+/g, " --- "), ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n")
+
+const closeCodeList = Rec.toEntries(CloseCode).map(([name, code]) => ({ code, name, ...closeCodes[name] }))
+const errorCodeList = Rec.toEntries(errorCodes).map(([code, words]) => ({ code, ...words }))
+
+const description = [
+  "Real-time KRX market data over one WebSocket: subscribe to stocks, markets and sectors, receive prices, order books, market status, sector summaries and the user's price alerts.",
+  "This document describes a client: operation `send` lists what a client sends, `receive` what it receives. Every frame is one JSON object in a text frame; a server frame is one message or a `batch` of several. Every server message carries `type`, `timestamp` and `sequence` (per session, 1, 2, 3, ... without gaps). The full contract, with lifecycle rules, limits and cluster behaviour, is docs/protocol.md in the quotecast repository.",
+  "## Error codes (`error.code`)",
+  table(
+    "| code | when | `details` | the connection |",
+    errorCodeList.map((e) => [`\`${e.code}\``, e.when, e.details, e.connection]),
+  ),
+  "## Close codes",
+  table(
+    "| code | sent when | what a client should do |",
+    closeCodeList.map((c) => [c.code, c.when, c.advice]),
+  ),
+].join("\n\n")
+
+// ---- payloads: JSON Schemas from the protocol Schemas, sharing one set of definitions ----
+
+type Definitions = Record<string, JSONSchema.JsonSchema7>
+
+/**
+ * The Schemas decode with excess properties ignored (the gateway ignores fields it does not know,
+ * and additions to server messages are additive), so the JSON Schemas allow them too.
+ */
+const jsonSchemaOf = (ast: SchemaAST.AST, definitions: Definitions): JSONSchema.JsonSchema7 =>
+  JSONSchema.fromAST(ast, {
+    definitions,
+    definitionPath: SCHEMAS,
+    target: "jsonSchema7",
+    additionalPropertiesStrategy: "allow",
+  })
+
+/** A sub-schema equal to a named one becomes a `$ref` to it (the batch's items: the single messages). */
+const referTo = (named: ReadonlyMap<string, string>) => {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk)
+    if (typeof node !== "object" || node === null) return node
+    const name = named.get(JSON.stringify(node))
+    if (name !== undefined) return { $ref: `${SCHEMAS}${name}` }
+    return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value)]))
+  }
+  return walk
+}
+
+interface Payload<T extends string> {
+  readonly type: T
+  readonly ast: SchemaAST.AST
+  readonly ref: string
+}
+
+interface Payloads {
+  readonly client: ReadonlyArray<Payload<ClientMessageType>>
+  readonly server: ReadonlyArray<Payload<ServerMessageType>>
+  readonly schemas: Readonly<Record<string, unknown>>
+}
+
+/**
+ * Every message's payload as a `$ref` into components/schemas: a Schema with an identifier is
+ * named by it (the client messages); one without is named after its `type` (the server messages).
+ * The batch's items refer to the single messages rather than repeating them.
+ */
+const payloads = (): Payloads => {
+  const definitions: Definitions = {}
+  const inline: Record<string, JSONSchema.JsonSchema7> = {}
+  const payload = <T extends string>(type: T, ast: SchemaAST.AST): Payload<T> => {
+    const schema = jsonSchemaOf(ast, definitions)
+    if ("$ref" in schema) return { type, ast, ref: schema.$ref }
+    inline[type] = schema
+    return { type, ast, ref: `${SCHEMAS}${type}` }
+  }
+  const client = ClientMessage.members.map((m) => payload(m.fields.type.literals[0], m.ast))
+  const singles = ServerSingle.members.map((m) => payload(m.fields.type.literals[0], m.ast))
+  const named = new Map(Object.entries(inline).map(([type, schema]) => [JSON.stringify(schema), type]))
+  const batchType = Batch.fields.type.literals[0]
+  const batchSchema = referTo(named)(jsonSchemaOf(Batch.ast, definitions))
+  for (const type of [...Object.keys(inline), batchType]) {
+    // A Schema identifier equal to a message type would make two schemas share one name.
+    if (type in definitions) throw new Error(`AsyncAPI: the schema name "${type}" is used twice`)
+  }
+  const batch = { type: batchType, ast: Batch.ast, ref: `${SCHEMAS}${batchType}` }
+  const schemas = { ...definitions, ...inline, [batchType]: batchSchema }
+  return { client, server: [...singles, batch], schemas }
+}
+
+/** Title and description annotations of a message's Schema, where it has them. */
+const annotated = (ast: SchemaAST.AST) => ({
+  ...Option.match(SchemaAST.getTitleAnnotation(ast), { onNone: () => ({}), onSome: (title) => ({ title }) }),
+  ...Option.match(SchemaAST.getDescriptionAnnotation(ast), {
+    onNone: () => ({}),
+    onSome: (description) => ({ description }),
+  }),
+})
+
+// ---- the document ----
+
+export const ASYNCAPI_CHANNEL = "ws"
+
+export interface AsyncApiMessage {
+  readonly name: string
+  readonly title?: string
+  readonly summary: string
+  readonly description?: string
+  readonly contentType: "application/json"
+  readonly payload: { readonly $ref: string }
+}
+
+export interface AsyncApiDocument {
+  readonly asyncapi: "3.0.0"
+  readonly info: { readonly title: string; readonly version: string; readonly description: string }
+  readonly defaultContentType: "application/json"
+  readonly servers: Readonly<Record<string, unknown>>
+  readonly channels: {
+    readonly [ASYNCAPI_CHANNEL]: {
+      readonly address: string
+      readonly messages: Readonly<Record<string, { readonly $ref: string }>>
+    } & Readonly<Record<string, unknown>>
+  }
+  readonly operations: Readonly<
+    Record<"send" | "receive", { readonly action: "send" | "receive" } & Readonly<Record<string, unknown>>>
+  >
+  readonly components: {
+    readonly messages: Readonly<Record<string, AsyncApiMessage>>
+    readonly schemas: Readonly<Record<string, unknown>>
+  }
+  readonly [extension: `x-${string}`]: unknown
+}
+
+const message = (p: Payload<string>, summary: string): AsyncApiMessage => ({
+  name: p.type,
+  summary,
+  ...annotated(p.ast),
+  contentType: "application/json",
+  payload: { $ref: p.ref },
+})
+
+/** The whole document as a plain object (JSON-ready); the same every time it is built. */
+export const asyncApiDocument = (): AsyncApiDocument => {
+  const { client, server, schemas } = payloads()
+  const messages = Object.fromEntries([
+    ...client.map((p) => [p.type, message(p, clientSummaries[p.type])] as const),
+    ...server.map((p) => [p.type, message(p, serverSummaries[p.type])] as const),
+  ])
+  const channelMessages = Object.fromEntries(
+    Object.keys(messages).map((type) => [type, { $ref: `#/components/messages/${type}` }]),
+  )
+  const operation = (action: "send" | "receive", types: ReadonlyArray<string>, summary: string) => ({
+    action,
+    channel: { $ref: `#/channels/${ASYNCAPI_CHANNEL}` },
+    summary,
+    messages: types.map((type) => ({ $ref: `#/channels/${ASYNCAPI_CHANNEL}/messages/${type}` })),
+  })
+  return {
+    asyncapi: "3.0.0",
+    info: { title: "quotecast WebSocket API", version: "v1", description },
+    defaultContentType: "application/json",
+    servers: {
+      gateway: {
+        host: "{host}",
+        protocol: "ws",
+        description:
+          "A quotecast gateway; one port serves HTTP and WebSocket. Behind a TLS-terminating proxy, use wss.",
+        variables: { host: { default: "localhost:8000", description: "host and port (PORT, default 8000)" } },
+      },
+    },
+    channels: {
+      [ASYNCAPI_CHANNEL]: {
+        address: "/v1/ws",
+        title: "The WebSocket",
+        description:
+          "The one WebSocket path. `connected` comes first on every connection; then the server answers the client's messages in order and delivers the market data of its subscriptions.",
+        messages: channelMessages,
+        bindings: {
+          ws: {
+            method: "GET",
+            query: {
+              type: "object",
+              properties: {
+                token: {
+                  type: "string",
+                  description:
+                    "A JWT (`sub` is the user). Without it the connection is anonymous: all market data, no alerts. An invalid token is never downgraded to anonymous: `error` INVALID_TOKEN, then close 4001. An empty value counts as absent.",
+                },
+                session_id: {
+                  type: "string",
+                  description:
+                    "The id of an earlier session to restore (same user, or anonymous without a token): `reconnected` follows `connected`, or `error` SESSION_RESTORATION_FAILED. An empty value counts as absent.",
+                },
+              },
+            },
+            bindingVersion: "0.1.0",
+          },
+        },
+      },
+    },
+    operations: {
+      send: operation(
+        "send",
+        client.map((p) => p.type),
+        "What a client sends: one JSON message per text frame.",
+      ),
+      receive: operation(
+        "receive",
+        server.map((p) => p.type),
+        "What a client receives: one message per frame, or a `batch` of several.",
+      ),
+    },
+    components: { messages, schemas },
+    "x-error-codes": errorCodeList,
+    "x-close-codes": closeCodeList,
+  }
+}
