@@ -5,6 +5,7 @@ import { afterAll, beforeAll } from "@effect/vitest"
 import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted, Schema } from "effect"
 import { SignJWT } from "jose"
 import type WebSocket from "ws"
+import type { ClusterLive } from "../../src/cluster/ClusterLive.js"
 import { AppConfig, type AppConfigShape } from "../../src/config/AppConfig.js"
 import { EmbeddedLive, gateway, type gatewayWith } from "../../src/Gateway.js"
 import { ConnectionInfo, Stats } from "../../src/http/Api.js"
@@ -46,11 +47,14 @@ export interface RunningGateway {
 }
 
 export interface GatewayOptions {
-  /** The mode layer (default: embedded); tests swap one of its services for a faulty one. */
+  /**
+   * The mode layer (default: embedded); tests swap one of its services for a faulty one, or run
+   * one cluster-mode instance in this process.
+   */
   readonly mode?: Layer.Layer<
     Layer.Layer.Success<typeof EmbeddedLive>,
-    never,
-    Layer.Layer.Context<typeof EmbeddedLive>
+    unknown,
+    Layer.Layer.Context<typeof EmbeddedLive> | Layer.Layer.Context<typeof ClusterLive>
   >
   /** Receives every log line (at all levels) instead of the console. */
   readonly logger?: Logger.Logger<unknown, void>
@@ -99,7 +103,8 @@ export const startGateway = async (
  * The returned handle reads the running gateway, so it can be passed around like one.
  */
 export const useGateway = (
-  overrides: Partial<AppConfigShape> = {},
+  /** A function when a value is known only once an earlier hook ran (a private Redis's URL). */
+  overrides: Partial<AppConfigShape> | (() => Partial<AppConfigShape>) = {},
   options: GatewayOptions = {},
 ): RunningGateway => {
   let running: RunningGateway | undefined
@@ -108,7 +113,7 @@ export const useGateway = (
     return running
   }
   beforeAll(async () => {
-    running = await startGateway(overrides, options)
+    running = await startGateway(typeof overrides === "function" ? overrides() : overrides, options)
   })
   afterAll(async () => {
     await running?.stop()

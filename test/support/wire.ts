@@ -187,6 +187,18 @@ export class TestClient {
     }
   }
 
+  /**
+   * Waits `ms` and returns every message not yet taken by then. Only for absences ("no tick for
+   * 2 s"), where no later message could serve as a marker: never before a positive assertion.
+   */
+  async collectFor(ms: number): Promise<Array<Message>> {
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    this.check()
+    const rest = this.messages.slice(this.cursor)
+    this.cursor = this.messages.length
+    return rest
+  }
+
   /** Closes (if open) and waits for the close; throws a frame that did not decode. */
   async close(code = 1000): Promise<{ code: number; reason: string }> {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code)
