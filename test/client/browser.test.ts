@@ -3,12 +3,13 @@
  * Checked twice: a static walk of the relative imports, and an esbuild bundle for the browser.
  */
 import { readFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, vi } from "@effect/vitest"
 import { Effect } from "effect"
-import type { WebSocket as WsWebSocket } from "ws"
-import type { WebSocketConstructor } from "../../src/client/socket.js"
+import { WebSocketServer, WebSocket as WsWebSocket } from "ws"
+import { ReadyState, type WebSocketConstructor } from "../../src/client/socket.js"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const entry = resolve(root, "src/client/index.ts")
@@ -58,10 +59,33 @@ describe("browser build", () => {
     }),
   )
 
-  it("accepts both the DOM and the ws WebSocket constructors", () => {
-    // Compile-time checks: these assignments are what the option type promises.
+  it("accepts both the DOM and the ws WebSocket constructors, and each opens a socket through WebSocketLike", async () => {
+    // Compile-time: these assignments are what the option type promises.
     const dom: WebSocketConstructor | undefined = typeof WebSocket === "function" ? WebSocket : undefined
-    const node: WebSocketConstructor = undefined as unknown as typeof WsWebSocket
-    expect([dom, node]).toHaveLength(2)
+    const node: WebSocketConstructor = WsWebSocket
+    // Run-time: used only through the SDK's surface, each reaches `open` and sends a frame.
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 })
+    const received: Array<string> = []
+    server.on("connection", (s) => s.on("message", (data) => received.push(String(data))))
+    await new Promise((resolve) => server.once("listening", resolve))
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const constructors = dom === undefined ? [node] : [dom, node]
+      for (const [i, Ctor] of constructors.entries()) {
+        const socket = new Ctor(url)
+        await new Promise<void>((resolve, reject) => {
+          socket.onopen = () => resolve()
+          socket.onerror = () => reject(new Error(`constructor ${i} failed to open`))
+        })
+        expect(socket.readyState).toBe(ReadyState.open)
+        socket.send(`hello ${i}`)
+        await vi.waitFor(() => expect(received).toContain(`hello ${i}`))
+        socket.close()
+      }
+      // Node >= 22 has the DOM's constructor too: then both were exercised.
+      expect(received).toHaveLength(constructors.length)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })

@@ -11,13 +11,19 @@
  * publishes, then runs them) for longer than the client's 2 s command timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted } from "effect"
-import { AppConfig } from "../../src/config/AppConfig.js"
-import { gateway } from "../../src/Gateway.js"
-import { ServerAddress } from "../../src/http/Server.js"
+import { Option } from "effect"
+import type { Alert } from "../../src/http/Api.js"
 import { GatewayStats, type GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 import { ClusterLive } from "../../src/mode/ClusterLive.js"
-import { connect, ingest, type Msg, priceEvent, TEST_SECRET, type TestClient } from "../support/gateway.js"
+import {
+  connect,
+  ingest,
+  ofType,
+  priceEvent,
+  sleep,
+  type TestClient,
+  useGateway,
+} from "../support/gateway.js"
 import { alertsApi, type PrivateRedis, startPrivateRedis, uniquePrefix, waitFor } from "./support.js"
 
 /** More than one firing chunk (25 alerts). */
@@ -26,40 +32,21 @@ const ALERTS = 30
 const PAUSE_MS = 3500
 
 let server: PrivateRedis
-let stop: (() => Promise<void>) | undefined
-let gw: { readonly httpUrl: string; readonly wsUrl: string }
-const prefix = uniquePrefix()
-let stats: GatewayStatsImpl
-
 beforeAll(async () => {
   server = await startPrivateRedis()
-  const layer = gateway(ClusterLive).pipe(
-    Layer.provide(
-      AppConfig.layerWith({
-        port: 0,
-        host: "127.0.0.1",
-        feed: "none",
-        jwtSecret: Option.some(Redacted.make(TEST_SECRET)),
-        redisUrl: Option.some(server.url),
-        redisPrefix: prefix,
-      }),
-    ),
-    Layer.provide(Logger.minimumLogLevel(process.env.TEST_LOGS ? LogLevel.Debug : LogLevel.None)),
-  )
-  const rt = ManagedRuntime.make(layer)
-  stop = () => rt.dispose()
-  const { port } = await rt.runPromise(ServerAddress)
-  stats = await rt.runPromise(GatewayStats)
-  gw = { httpUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/v1/ws` }
-}, 60_000)
+})
+afterAll(() => server?.kill())
+const prefix = uniquePrefix()
+/** One instance in cluster mode, in this process: its counters are read directly. */
+const gw = useGateway(() => ({ redisUrl: Option.some(server.url), redisPrefix: prefix }), {
+  mode: ClusterLive,
+})
+let stats: GatewayStatsImpl
+beforeAll(async () => {
+  stats = await gw.runtime.runPromise(GatewayStats)
+})
 
-afterAll(async () => {
-  await stop?.()
-  await server?.kill()
-}, 30_000)
-
-const alertIds = (client: TestClient) =>
-  client.messages.filter((m: Msg) => m.type === "alert").map((m: Msg) => String(m.alert_id))
+const alertIds = (client: TestClient) => ofType(client.messages, "alert").map((m) => m.alert_id)
 
 describe("Redis stalls past the command timeout while alerts are marked fired", () => {
   it("every crossed alert still reaches the user's connection, exactly once", async () => {
@@ -71,10 +58,10 @@ describe("Redis stalls past the command timeout while alerts are marked fired", 
     expect((await ingest(gw, [priceEvent("005930", 65_000)])).status).toBe(202)
     await client.next((m) => m.type === "alert" && m.alert_id === first.id, 10_000)
 
-    const created = new Set<string>([String(first.id)])
+    const created = new Set<string>([first.id])
     for (let i = 0; i < ALERTS; i++) {
       const alert = await api.create({ code: "005930", alert_type: "price_above", threshold: 70_000 + i })
-      created.add(String(alert.id))
+      created.add(alert.id)
     }
 
     const control = server.client()
@@ -84,7 +71,8 @@ describe("Redis stalls past the command timeout while alerts are marked fired", 
       // Crosses every alert while Redis is paused.
       expect((await ingest(gw, [priceEvent("005930", 71_000)])).status).toBe(202)
       // After the pause, a later crossing: it must neither fire them again nor be their only chance.
-      await new Promise((r) => setTimeout(r, PAUSE_MS + 500))
+      // A write of our own is held until the pause ends: its answer says Redis writes again.
+      await control.set(`${prefix}after-pause`, "1")
       expect((await ingest(gw, [priceEvent("005930", 72_000)])).status).toBe(202)
 
       await waitFor(
@@ -92,8 +80,8 @@ describe("Redis stalls past the command timeout while alerts are marked fired", 
         15_000,
         `all ${ALERTS} alerts at the user's connection`,
       )
-      // A while longer: no alert comes twice.
-      await new Promise((r) => setTimeout(r, 2000))
+      // An absence: a while longer, no alert comes twice.
+      await sleep(2000)
       const ids = alertIds(client)
       expect(ids).toHaveLength(created.size)
       expect(new Set(ids)).toEqual(created)
@@ -102,7 +90,7 @@ describe("Redis stalls past the command timeout while alerts are marked fired", 
       expect(stats.alertsFired).toBe(created.size)
       // And they are listed as fired.
       const listed = await api.list()
-      expect(listed.map((a: Msg) => a.status)).toEqual(Array(created.size).fill("fired"))
+      expect(listed.map((a) => a.status)).toEqual(Array(created.size).fill("fired"))
     } finally {
       control.disconnect()
       await client.close()
@@ -117,7 +105,7 @@ describe("one alert's marking fails, the others of its chunk do not", () => {
     const alerts = []
     for (let i = 0; i < 3; i++)
       alerts.push(await api.create({ code: "005930", alert_type: "price_above", threshold: 73_000 + i }))
-    const [bad, ...good] = alerts as [Msg, ...Array<Msg>]
+    const [bad, ...good] = alerts as [Alert, ...Array<Alert>]
     // Its key no longer holds a hash: its script fails (WRONGTYPE) every time it runs.
     const control = server.client()
     const retriesBefore = stats.alertFireRetries
@@ -125,7 +113,7 @@ describe("one alert's marking fails, the others of its chunk do not", () => {
       await control.set(`${prefix}alert:{${bad.id}}`, "not a hash")
       expect((await ingest(gw, [priceEvent("005930", 74_000)])).status).toBe(202)
       await waitFor(() => alertIds(client).length === good.length, 10_000, "the other alerts of the chunk")
-      expect(new Set(alertIds(client))).toEqual(new Set(good.map((a) => String(a.id))))
+      expect(new Set(alertIds(client))).toEqual(new Set(good.map((a) => a.id)))
       await waitFor(() => stats.alertFireRetries > retriesBefore, 5000, "the failed one to be retried")
     } finally {
       control.disconnect()

@@ -16,6 +16,7 @@ import { AppConfig } from "../../src/config/AppConfig.js"
 import { InstanceId } from "../../src/config/InstanceId.js"
 import { GatewayStats, GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 import { userTopic } from "../../src/protocol/topics.js"
+import { sleep } from "../support/gateway.js"
 import { type PrivateRedis, startPrivateRedis, uniquePrefix, waitFor } from "./support.js"
 
 const prefix = uniquePrefix()
@@ -113,8 +114,9 @@ describe("a user message whose publish fails while the connection stays up", () 
       await waitFor(() => redis.degraded() === undefined, 10_000, "both connections ready")
       await starve(control)
       await runtime.runPromise(broker.publish(topic, { key: undefined, body }))
-      // Refused, and still refused a while later (the resend clock runs meanwhile): kept.
-      await new Promise((r) => setTimeout(r, 1500))
+      // Refused, and still refused a while later (the resend clock runs meanwhile): kept. An
+      // absence, watched for a bounded while.
+      await sleep(1500)
       expect(other.bodies).toEqual([])
 
       await lift(control)
@@ -156,7 +158,7 @@ describe("a user message whose publish fails while the connection stays up", () 
         10_000,
         "the kept messages at the other instance",
       )
-      await new Promise((r) => setTimeout(r, 500))
+      await sleep(500) // an absence: nothing more (no older one, no copy) comes after them
       // The newest, in publish order.
       expect(other.bodies).toEqual(bodies.slice(2))
       expect(stats.unsentUserMessages).toBe(0)

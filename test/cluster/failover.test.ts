@@ -4,45 +4,30 @@
  * state; a market status ingested on a follower reaches the leader's simulator and survives the
  * leadership change.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { connect, type GatewayProcess, ingest, type Msg } from "../support/gateway.js"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
 import {
-  cleanPrefix,
-  kill,
-  leaderOf,
-  SHARED_REDIS_URL,
-  startInstances,
-  statsOf,
-  stopAll,
-  uniquePrefix,
-  waitFor,
-} from "./support.js"
+  connect,
+  type GatewayProcess,
+  ingest,
+  type Message,
+  type MessageOf,
+  ofType,
+} from "../support/gateway.js"
+import { kill, leaderOf, statsOf, useCluster, waitFor } from "./support.js"
 
-const prefix = uniquePrefix()
-let nodes: Array<GatewayProcess> = []
+const cluster = useCluster({
+  instances: 2,
+  env: { FEED: "simulator", FEED_RATE: "100", LEADER_LEASE_MS: "3000" },
+})
+beforeAll(() => waitFor(() => leaderOf(cluster.nodes) !== undefined, 10_000, "a feed leader"))
 
-beforeAll(async () => {
-  nodes = await startInstances(2, {
-    REDIS_URL: SHARED_REDIS_URL,
-    REDIS_PREFIX: prefix,
-    FEED: "simulator",
-    FEED_RATE: "100",
-    LEADER_LEASE_MS: "3000",
-  })
-  await waitFor(() => leaderOf(nodes) !== undefined, 10_000, "a feed leader")
-}, 120_000)
-
-afterAll(async () => {
-  await stopAll(nodes)
-  await cleanPrefix(SHARED_REDIS_URL, prefix)
-}, 30_000)
-
-const kospiIndex = (m: Msg) => m.type === "price_update" && m.code === "KOSPI" && m.snapshot !== true
+const kospiIndex = (m: Message): m is MessageOf<"price_update"> =>
+  m.type === "price_update" && m.code === "KOSPI" && m.snapshot !== true
 
 describe("simulator leadership", () => {
   it("exactly one instance simulates; after SIGKILL of the leader the other takes over within seconds", async () => {
-    const leader = leaderOf(nodes) as GatewayProcess
-    const follower = nodes.find((n) => n !== leader) as GatewayProcess
+    const leader = leaderOf(cluster.nodes) as GatewayProcess
+    const follower = cluster.nodes.find((n) => n !== leader) as GatewayProcess
     const { client } = await connect(follower)
     client.send({ type: "subscribe", subscription_type: "market", targets: ["KOSPI"] })
     await client.nextOfType("subscribed")
@@ -70,15 +55,8 @@ describe("simulator leadership", () => {
 
   it("a status ingested on a non-leader stops the leader's simulator, and survives a change of leader", async () => {
     // Bring a second instance back, then ingest on whichever is not the leader.
-    nodes.push(
-      ...(await startInstances(1, {
-        REDIS_URL: SHARED_REDIS_URL,
-        REDIS_PREFIX: prefix,
-        FEED: "simulator",
-        FEED_RATE: "100",
-      })),
-    )
-    const live = nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null)
+    await cluster.add(1)
+    const live = cluster.nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null)
     const leader = leaderOf(live) as GatewayProcess
     const other = live.find((n) => n !== leader) as GatewayProcess
     const { client } = await connect(other)
@@ -90,10 +68,11 @@ describe("simulator leadership", () => {
       (await ingest(other, [{ type: "market_status", market: "KOSDAQ", status: "halted" }])).status,
     ).toBe(202)
     await client.next((m) => m.type === "market_status" && m.status === "halted")
-    // Leader's clock follows the remote status: no more KOSDAQ ticks, so no more index moves.
-    await client.drain(300)
-    const quiet = await client.drain(2000)
-    expect(quiet.filter((m) => m.type === "price_update" && m.code === "KOSDAQ")).toHaveLength(0)
+    // Leader's clock follows the remote status: no more KOSDAQ ticks, so no more index moves
+    // (after those already in flight).
+    await client.collectFor(300)
+    const quiet = await client.collectFor(2000)
+    expect(ofType(quiet, "price_update").filter((m) => m.code === "KOSDAQ")).toHaveLength(0)
 
     // The leader leaves cleanly: the other instance takes over at once and re-announces the
     // current status, which is still the halt.
@@ -105,10 +84,10 @@ describe("simulator leadership", () => {
     expect(announced).toMatchObject({ market: "KOSDAQ", status: "halted" })
     // The new leader's simulator publishes the index level once as it starts (from the shared
     // state); after that, nothing ticks in the halted market.
-    const kosdaq = (msgs: ReadonlyArray<Msg>) =>
-      msgs.filter((m) => m.type === "price_update" && m.code === "KOSDAQ")
-    expect(kosdaq(await client.drain(1000)).length).toBeLessThanOrEqual(1)
-    expect(kosdaq(await client.drain(1500))).toHaveLength(0)
+    const kosdaq = (msgs: ReadonlyArray<Message>) =>
+      ofType(msgs, "price_update").filter((m) => m.code === "KOSDAQ")
+    expect(kosdaq(await client.collectFor(1000)).length).toBeLessThanOrEqual(1)
+    expect(kosdaq(await client.collectFor(1500))).toHaveLength(0)
 
     expect((await ingest(other, [{ type: "market_status", market: "KOSDAQ", status: "open" }])).status).toBe(
       202,

@@ -3,44 +3,17 @@
  * keep receiving while others start, stop cleanly or die; a joining instance starts from the
  * cluster's state without re-announcing it to subscribers; the stats' cluster section follows.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import {
-  connect,
-  type GatewayProcess,
-  ingest,
-  type Msg,
-  priceEvent,
-  type TestClient,
-} from "../support/gateway.js"
-import {
-  cleanPrefix,
-  kill,
-  SHARED_REDIS_URL,
-  startInstances,
-  statsOf,
-  stopAll,
-  uniquePrefix,
-  waitFor,
-} from "./support.js"
+import { describe, expect, it } from "@effect/vitest"
+import { connect, type GatewayProcess, ingest, type Message, priceEvent } from "../support/gateway.js"
+import { kill, statsOf, useCluster, waitFor } from "./support.js"
 
-const prefix = uniquePrefix()
-const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix }
-let nodes: Array<GatewayProcess> = []
+const cluster = useCluster({ instances: 1 })
 
-beforeAll(async () => {
-  nodes = await startInstances(1, env)
-}, 120_000)
-
-afterAll(async () => {
-  await stopAll(nodes)
-  await cleanPrefix(SHARED_REDIS_URL, prefix)
-}, 30_000)
-
-const instances = async (gw: GatewayProcess) => (await statsOf(gw)).cluster.instances as number
+const instances = async (gw: GatewayProcess) => (await statsOf(gw)).cluster?.instances
 
 describe("joining and leaving", () => {
   it("clients stay connected and keep receiving while instances join, leave and die", async () => {
-    const a = nodes[0] as GatewayProcess
+    const a = cluster.nodes[0] as GatewayProcess
     const { client } = await connect(a)
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
     client.send({ type: "subscribe", subscription_type: "market", targets: ["KOSPI"] })
@@ -50,8 +23,7 @@ describe("joining and leaving", () => {
     const mark = client.messages.length
 
     // Two instances join.
-    const [b, c] = (await startInstances(2, env)) as [GatewayProcess, GatewayProcess]
-    nodes.push(b, c)
+    const [b, c] = (await cluster.add(2)) as [GatewayProcess, GatewayProcess]
     await waitFor(async () => (await instances(a)) === 3, 6000, "three members")
 
     // The newcomers know the current state: a subscriber on C gets A's price as its snapshot.
@@ -71,7 +43,7 @@ describe("joining and leaving", () => {
     await client.next((m) => m.type === "price_update" && m.price === 73900)
 
     // Joining did not re-announce anything: no market status or sector update went out.
-    const sinceJoin: ReadonlyArray<Msg> = client.messages.slice(mark)
+    const sinceJoin: ReadonlyArray<Message> = client.messages.slice(mark)
     expect(sinceJoin.filter((m) => m.type === "market_status")).toHaveLength(0)
 
     // C leaves cleanly: gone from the member list at once. B dies: gone after its heartbeats stop.
@@ -86,8 +58,8 @@ describe("joining and leaving", () => {
     expect(client.ws.readyState).toBe(client.ws.OPEN)
     expect((await ingest(a, [priceEvent("005930", 74000)])).status).toBe(202)
     await client.next((m) => m.type === "price_update" && m.price === 74000)
-    const seqs = client.messages.map((m) => m.sequence as number)
+    const seqs = client.messages.map((m) => m.sequence)
     expect(seqs).toEqual(seqs.map((_, i) => (seqs[0] as number) + i))
-    await (client as TestClient).close()
+    await client.close()
   }, 150_000)
 })

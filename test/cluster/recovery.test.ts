@@ -19,6 +19,7 @@ import {
 } from "../../src/cluster/RedisClient.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
 import { InstanceId } from "../../src/config/InstanceId.js"
+import { sleep } from "../support/gateway.js"
 import { cleanPrefix, killClients, SHARED_REDIS_URL, uniquePrefix, waitFor } from "./support.js"
 
 const prefix = uniquePrefix()
@@ -118,7 +119,7 @@ describe("after a lost Redis connection", () => {
     await admin.multi().del(epochKey).rpush(epochKey, "not an epoch").exec()
     expect(await killClients(admin, prefix)).toBe(2)
     await connectedAgain()
-    await new Promise((r) => setTimeout(r, 2500))
+    await sleep(2500) // an absence: while the read fails, no recovery completes (several attempts)
     expect(calls).toHaveLength(0)
     expect(await health()).toBe("recovering from a lost connection")
     await admin

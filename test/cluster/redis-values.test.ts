@@ -51,8 +51,8 @@ describe("values in Redis that do not decode", () => {
   it("a member entry that is not an instance's beat is left out of the cluster view, logged and counted", async () => {
     await admin.hset(`${prefix}members`, "intruder", "{not json")
     const stats = await statsOf(gw)
-    expect(stats.cluster.instances).toBe(1)
-    expect(stats.cluster.members.map((m: { instance_id: string }) => m.instance_id)).not.toContain("intruder")
+    expect(stats.cluster?.instances).toBe(1)
+    expect(stats.cluster?.members.map((m) => m.instance_id)).not.toContain("intruder")
     expect(await decodeFailures("member_entry")).toBeGreaterThanOrEqual(1)
     await waitFor(() => /a value read does not decode/.test(gw.output()), 5000, "the failure logged")
     expect(gw.output()).toMatch(/member_entry/)

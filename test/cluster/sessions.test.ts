@@ -4,36 +4,30 @@
  * session that is live on another instance takes it over (the older connection closes with 4000)
  * and numbering continues; alerts are kept for a disconnected session whichever instance fires them.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Redis } from "ioredis"
 import {
   connect,
   type GatewayProcess,
   ingest,
-  type Msg,
+  type Message,
+  ofType,
   priceEvent,
   signToken,
   TestClient,
 } from "../support/gateway.js"
-import { alertsApi, cleanPrefix, SHARED_REDIS_URL, startInstances, stopAll, uniquePrefix } from "./support.js"
+import { alertsApi, SHARED_REDIS_URL, useCluster, waitFor } from "./support.js"
 
-const prefix = uniquePrefix()
+const cluster = useCluster({ instances: 2 })
+const prefix = cluster.prefix
 let a: GatewayProcess
 let b: GatewayProcess
-
 beforeAll(async () => {
-  ;[a, b] = (await startInstances(2, { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix })) as [
-    GatewayProcess,
-    GatewayProcess,
-  ]
+  ;[a, b] = cluster.nodes as [GatewayProcess, GatewayProcess]
   expect((await ingest(a, [priceEvent("005930", 73000), priceEvent("000660", 145000)])).status).toBe(202)
-}, 120_000)
+})
 
-afterAll(async () => {
-  await stopAll([a, b].filter((n) => n !== undefined))
-  await cleanPrefix(SHARED_REDIS_URL, prefix)
-}, 30_000)
-
-const lastSeq = (msgs: ReadonlyArray<Msg>) => Math.max(...msgs.map((m) => m.sequence as number))
+const lastSeq = (msgs: ReadonlyArray<Message>) => Math.max(...msgs.map((m) => m.sequence))
 
 describe("restore across instances", () => {
   it("a session saved on A is restored on B with its subscriptions, and numbering continues", async () => {
@@ -42,7 +36,7 @@ describe("restore across instances", () => {
     first.client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "000660"] })
     first.client.send({ type: "subscribe", subscription_type: "market", targets: ["KOSPI"] })
     await first.client.next((m) => m.type === "subscribed" && m.subscription_type === "market")
-    await first.client.drain(150)
+    await first.client.settle()
     const before = lastSeq(first.client.messages)
     await first.client.close()
 
@@ -53,22 +47,21 @@ describe("restore across instances", () => {
       session_id: first.connected.session_id,
       sequence: before + 1,
     })
-    const reconnected = await second.next()
+    const reconnected = await second.nextMustBe("reconnected")
     expect(reconnected).toMatchObject({
-      type: "reconnected",
       restored_subscriptions: { stock: ["005930", "000660"], market: ["KOSPI"] },
       sequence: before + 2,
     })
-    const missed = await second.drain(200)
+    const missed = await second.settle()
     expect(missed).toHaveLength(reconnected.missed_messages_count)
-    expect(missed.find((m) => m.type === "price_update" && m.code === "005930")).toMatchObject({
+    expect(ofType(missed, "price_update").find((m) => m.code === "005930")).toMatchObject({
       price: 73000,
       snapshot: true,
     })
     // The restored subscriptions are live on B, for events entering on A.
     expect((await ingest(a, [priceEvent("000660", 145500)])).status).toBe(202)
     const live = await second.next((m) => m.type === "price_update" && m.price === 145500)
-    expect(live.sequence).toBe(before + 2 + missed.length + 1)
+    expect(live.sequence).toBe(before + 2 + missed.length + 2) // after the settle's pong
     await second.close()
   })
 
@@ -91,7 +84,7 @@ describe("takeover across instances", () => {
     const first = await connect(a, `token=${token}`)
     first.client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930"] })
     await first.client.nextOfType("subscribed")
-    await first.client.drain(100)
+    await first.client.settle()
 
     const started = Date.now()
     const second = await TestClient.open(`${b.wsUrl}?token=${token}&session_id=${first.connected.session_id}`)
@@ -112,7 +105,6 @@ describe("takeover across instances", () => {
     const token = await signToken({ sub: "orphan" })
     const first = await connect(a, `token=${token}`)
     await first.client.close()
-    const { Redis } = await import("ioredis")
     const redis = new Redis(SHARED_REDIS_URL)
     await redis.hset(`${prefix}session:{${first.connected.session_id}}`, {
       owner_instance: "gone-instance",
@@ -131,23 +123,40 @@ describe("takeover across instances", () => {
 describe("alerts for disconnected sessions", () => {
   it("an alert fired on B while the user is away from A is delivered on restore (on either instance)", async () => {
     const user = "absent-trader"
+    let alertId = ""
     const api = await alertsApi(b, user)
     const first = await connect(a, `token=${api.token}`)
     await first.client.close()
-    const alert = await api.create({ code: "035420", alert_type: "price_above", threshold: 195000 })
-    expect((await ingest(b, [priceEvent("035420", 195500)])).status).toBe(202)
-    // A little time for the alert to be appended to the released session.
-    await new Promise((r) => setTimeout(r, 300))
+    const id = first.connected.session_id
+    const redis = new Redis(SHARED_REDIS_URL)
+    try {
+      // Released (only a released session keeps alerts), then the alert kept with it.
+      await waitFor(
+        async () => ((await redis.hget(`${prefix}session:{${id}}`, "owner_conn")) ?? "") === "",
+        5000,
+        "the session to be released",
+      )
+      const alert = await api.create({ code: "035420", alert_type: "price_above", threshold: 195000 })
+      expect((await ingest(b, [priceEvent("035420", 195500)])).status).toBe(202)
+      await waitFor(
+        async () => (await redis.llen(`${prefix}session-alerts:{${id}}`)) === 1,
+        5000,
+        "the alert kept for the session",
+      )
+      alertId = alert.id
+    } finally {
+      redis.disconnect()
+    }
     const second = await TestClient.open(
       `${a.wsUrl}?token=${api.token}&session_id=${first.connected.session_id}`,
     )
     await second.nextOfType("connected")
     const reconnected = await second.nextOfType("reconnected")
-    const missed = await second.drain(200)
+    const missed = await second.settle()
     expect(missed).toHaveLength(reconnected.missed_messages_count)
-    const alerts = missed.filter((m) => m.type === "alert")
+    const alerts = ofType(missed, "alert")
     expect(alerts).toHaveLength(1)
-    expect(alerts[0]).toMatchObject({ alert_id: alert.id, code: "035420", current_price: 195500 })
+    expect(alerts[0]).toMatchObject({ alert_id: alertId, code: "035420", current_price: 195500 })
     await second.close()
   })
 })

@@ -6,11 +6,21 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:net"
+import { afterAll, beforeAll } from "@effect/vitest"
+import { Schema } from "effect"
 import { Redis } from "ioredis"
-import { type GatewayProcess, type Msg, signToken, spawnGateway, waitFor } from "../support/gateway.js"
+import { Alert, type AlertRequest, Health } from "../../src/http/Api.js"
+import {
+  type GatewayProcess,
+  readJson,
+  signToken,
+  spawnGateway,
+  statsOf,
+  waitFor,
+} from "../support/gateway.js"
 
-/** The cluster tests poll with the shared helper. */
-export { waitFor }
+/** The cluster tests poll and read stats with the shared helpers. */
+export { statsOf, waitFor }
 
 /** The shared Redis (`.ci/run` starts one when none answers). */
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -74,6 +84,88 @@ export const startInstances = async (
   return ok
 }
 
+export interface ClusterSpec {
+  readonly instances: number
+  /**
+   * Default: the shared Redis. A function when the address is known only once an earlier hook
+   * ran (a private redis-server).
+   */
+  readonly redisUrl?: string | (() => string)
+  /** More environment for every instance (REDIS_URL and REDIS_PREFIX are the fixture's). */
+  readonly env?: Record<string, string>
+}
+
+/** Instances of one cluster: one Redis, one key prefix of their own. */
+export interface Cluster {
+  readonly prefix: string
+  readonly redisUrl: string
+  /** The environment the instances were started with, for starting one by hand. */
+  readonly env: Record<string, string>
+  readonly nodes: ReadonlyArray<GatewayProcess>
+  /** Starts `n` more instances of this cluster; they are stopped with it. */
+  readonly add: (n: number) => Promise<Array<GatewayProcess>>
+}
+
+/**
+ * Clusters for the enclosing describe (or file), started together before its tests (in
+ * parallel: each instance takes seconds to start) and stopped after them, their keys deleted
+ * from the shared Redis.
+ */
+export const useClusters = <K extends string>(specs: Record<K, ClusterSpec>): Record<K, Cluster> => {
+  const entries = Object.entries<ClusterSpec>(specs)
+  const started = new Map<
+    string,
+    { redisUrl: string; env: Record<string, string>; nodes: Array<GatewayProcess> }
+  >()
+  const prefixes = new Map(entries.map(([name]) => [name, uniquePrefix()]))
+  beforeAll(async () => {
+    await Promise.all(
+      entries.map(async ([name, spec]) => {
+        const redisUrl =
+          typeof spec.redisUrl === "function" ? spec.redisUrl() : (spec.redisUrl ?? SHARED_REDIS_URL)
+        const env = { ...spec.env, REDIS_URL: redisUrl, REDIS_PREFIX: prefixes.get(name) as string }
+        const entry = { redisUrl, env, nodes: [] as Array<GatewayProcess> }
+        started.set(name, entry)
+        entry.nodes.push(...(await startInstances(spec.instances, env)))
+      }),
+    )
+  }, 2 * STARTUP_LIMIT_MS)
+  afterAll(async () => {
+    await stopAll([...started.values()].flatMap((c) => c.nodes))
+    for (const [name, c] of started)
+      if (c.redisUrl === SHARED_REDIS_URL) await cleanPrefix(SHARED_REDIS_URL, prefixes.get(name) as string)
+    started.clear()
+  }, 30_000)
+  const handle = (name: string): Cluster => {
+    const current = () => {
+      const c = started.get(name)
+      if (c === undefined) throw new Error(`cluster ${name} is not running (used outside its describe?)`)
+      return c
+    }
+    return {
+      prefix: prefixes.get(name) as string,
+      get redisUrl() {
+        return current().redisUrl
+      },
+      get env() {
+        return current().env
+      },
+      get nodes() {
+        return current().nodes
+      },
+      add: async (n) => {
+        const c = current()
+        const more = await startInstances(n, c.env)
+        c.nodes.push(...more)
+        return more
+      },
+    }
+  }
+  return Object.fromEntries(entries.map(([name]) => [name, handle(name)])) as Record<K, Cluster>
+}
+
+export const useCluster = (spec: ClusterSpec): Cluster => useClusters({ cluster: spec }).cluster
+
 export const stopAll = async (nodes: ReadonlyArray<GatewayProcess>) => {
   await Promise.all(nodes.map((n) => n.stop()))
 }
@@ -83,13 +175,25 @@ export const kill = (node: GatewayProcess) => {
   return node.exited
 }
 
-export const healthOf = async (gw: { readonly httpUrl: string }): Promise<{ status: number; body: Msg }> => {
+/** /health's 503 body (the Unavailable error of http/Api.ts, as encoded). */
+const Unhealthy = Schema.Struct({
+  _tag: Schema.Literal("Unavailable"),
+  status: Schema.Literal("draining", "degraded"),
+  reason: Schema.String,
+  dependencies: Schema.Record({ key: Schema.String, value: Schema.String }),
+})
+
+export const healthOf = async (gw: { readonly httpUrl: string }) => {
   const res = await fetch(`${gw.httpUrl}/health`)
-  return { status: res.status, body: (await res.json()) as Msg }
+  return { status: res.status, body: await readJson(res, Schema.Union(Health, Unhealthy)) }
 }
 
-export const statsOf = async (gw: { readonly httpUrl: string }): Promise<Msg> =>
-  (await (await fetch(`${gw.httpUrl}/v1/ws/stats`)).json()) as Msg
+/** The instance id a healthy instance reports on /health. */
+export const instanceIdOf = async (gw: { readonly httpUrl: string }): Promise<string> => {
+  const { body } = await healthOf(gw)
+  if (!("instance_id" in body)) throw new Error(`instance not healthy: ${JSON.stringify(body)}`)
+  return body.instance_id
+}
 
 /** A user's alert API on one instance. */
 export const alertsApi = async (gw: { readonly httpUrl: string }, userId: string) => {
@@ -97,17 +201,17 @@ export const alertsApi = async (gw: { readonly httpUrl: string }, userId: string
   const auth = { authorization: `Bearer ${token}` }
   return {
     token,
-    create: async (body: { code: string; alert_type: string; threshold: number }) => {
+    create: async (body: typeof AlertRequest.Encoded) => {
       const res = await fetch(`${gw.httpUrl}/v1/alerts`, {
         method: "POST",
         headers: { "content-type": "application/json", ...auth },
         body: JSON.stringify(body),
       })
       if (res.status !== 201) throw new Error(`create alert: HTTP ${res.status} ${await res.text()}`)
-      return (await res.json()) as Msg
+      return readJson(res, Alert)
     },
     list: async () =>
-      (await (await fetch(`${gw.httpUrl}/v1/alerts`, { headers: auth })).json()) as Array<Msg>,
+      readJson(await fetch(`${gw.httpUrl}/v1/alerts`, { headers: auth }), Schema.Array(Alert)),
   }
 }
 

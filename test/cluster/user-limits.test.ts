@@ -15,51 +15,42 @@ import {
   connect,
   type GatewayProcess,
   ingest,
-  type Msg,
+  type Message,
+  type MessageOf,
+  ofType,
   priceEvent,
   signToken,
+  sleep,
   TestClient,
 } from "../support/gateway.js"
-import {
-  alertsApi,
-  cleanPrefix,
-  SHARED_REDIS_URL,
-  startInstances,
-  stopAll,
-  uniquePrefix,
-  waitFor,
-} from "./support.js"
+import { alertsApi, SHARED_REDIS_URL, useCluster, waitFor } from "./support.js"
 
-const prefix = uniquePrefix()
 const MAX_ALERTS = 120
 const MAX_SESSIONS = 3
 const MAX_ANONYMOUS = 2
 const MAX_ANONYMOUS_TOTAL = 50
 const SESSION_TTL_S = 300
-let a: GatewayProcess
-let b: GatewayProcess
-let redis: Redis
-
-beforeAll(async () => {
-  ;[a, b] = (await startInstances(2, {
-    REDIS_URL: SHARED_REDIS_URL,
-    REDIS_PREFIX: prefix,
+const cluster = useCluster({
+  instances: 2,
+  env: {
     MAX_ALERTS_PER_USER: String(MAX_ALERTS),
     MAX_SESSIONS_PER_USER: String(MAX_SESSIONS),
     MAX_ANONYMOUS_SESSIONS_PER_ADDRESS: String(MAX_ANONYMOUS),
     MAX_ANONYMOUS_SESSIONS: String(MAX_ANONYMOUS_TOTAL),
     SESSION_TTL_S: String(SESSION_TTL_S),
-  })) as [GatewayProcess, GatewayProcess]
+  },
+})
+const prefix = cluster.prefix
+let a: GatewayProcess
+let b: GatewayProcess
+let redis: Redis
+beforeAll(async () => {
+  ;[a, b] = cluster.nodes as [GatewayProcess, GatewayProcess]
   redis = new Redis(SHARED_REDIS_URL)
   redis.on("error", () => {})
   expect((await ingest(a, [priceEvent("005930", 73000), priceEvent("000660", 145000)])).status).toBe(202)
-}, 120_000)
-
-afterAll(async () => {
-  await stopAll([a, b].filter((n) => n !== undefined))
-  redis?.disconnect()
-  await cleanPrefix(SHARED_REDIS_URL, prefix)
-}, 30_000)
+})
+afterAll(() => redis?.disconnect())
 
 const post = (node: GatewayProcess, token: string, body: unknown) =>
   fetch(`${node.httpUrl}/v1/alerts`, {
@@ -84,7 +75,7 @@ const leaveSession = async (node: GatewayProcess, query: string, subscribe: bool
     await client.nextOfType("subscribed")
   }
   await client.close()
-  const id = connected.session_id as string
+  const id = connected.session_id
   await waitFor(() => settled(id), 10_000, `session ${id} to be released`)
   return id
 }
@@ -92,12 +83,13 @@ const leaveSession = async (node: GatewayProcess, query: string, subscribe: bool
 const restore = async (node: GatewayProcess, query: string) => {
   const client = await TestClient.open(`${node.wsUrl}?${query}`)
   await client.nextOfType("connected")
-  const answer = await client.next((m) => m.type === "reconnected" || m.type === "error")
+  const answer = await client.next(
+    (m): m is MessageOf<"reconnected" | "error"> => m.type === "reconnected" || m.type === "error",
+  )
   return { client, answer }
 }
 
-const alertIds = (msgs: ReadonlyArray<Msg>) =>
-  msgs.filter((m) => m.type === "alert").map((m) => m.alert_id as string)
+const alertIds = (msgs: ReadonlyArray<Message>) => ofType(msgs, "alert").map((m) => m.alert_id)
 
 describe("alerts per user across instances", () => {
   it("MAX_ALERTS_PER_USER holds even when creations race on both instances", async () => {
@@ -127,28 +119,28 @@ describe("a crossing that fires every alert of a user with saved sessions on bot
           api.create({ code: "000660", alert_type: "price_above", threshold: 146000 + (i + j) * 10 }),
         ),
       )
-      for (const m of made) ids.add(m.id as string)
+      for (const m of made) ids.add(m.id)
     }
     const saved: Array<string> = []
     for (let i = 0; i < MAX_SESSIONS; i++)
       saved.push(await leaveSession(i % 2 === 0 ? a : b, `token=${api.token}`, true))
     const live = await Promise.all([connect(a, `token=${api.token}`), connect(b, `token=${api.token}`)])
-    // Every instance's cache learns of the alerts through the sync channel.
-    await new Promise((r) => setTimeout(r, 500))
+    // Every instance's cache learns of the alerts through the sync channel (not observable).
+    await sleep(500)
 
     expect((await ingest(a, [priceEvent("000660", 160000)])).status).toBe(202)
 
     for (const { client } of live) {
       await waitFor(() => alertIds(client.messages).length >= MAX_ALERTS, 15_000, "every alert, live")
-      await client.drain(300)
+      await client.collectFor(300) // an absence: no second copy
       expect(alertIds(client.messages).sort()).toEqual([...ids].sort())
     }
     // Each saved session, restored on the instance it was not saved on, gets each alert once.
     for (const [i, id] of saved.entries()) {
       const { client, answer } = await restore(i % 2 === 0 ? b : a, `token=${api.token}&session_id=${id}`)
       expect(answer).toMatchObject({ type: "reconnected", session_id: id })
-      const missed = await client.drain(300)
-      expect(missed).toHaveLength(answer.missed_messages_count)
+      const missed = await client.settle()
+      expect(missed).toHaveLength(answer.type === "reconnected" ? answer.missed_messages_count : -1)
       expect(alertIds(missed).sort()).toEqual([...ids].sort())
       await client.close()
     }
@@ -202,7 +194,7 @@ describe("saved sessions across instances", () => {
     const ids: Array<string> = []
     for (let i = 0; i < MAX_ANONYMOUS + 1; i++) ids.push(await leaveSession(i % 2 === 0 ? a : b, "", true))
     await waitFor(
-      async () => (await redis.exists(sessionKey(ids[0] as string))) === 0,
+      async () => (await redis.exists(sessionKey(ids[0] ?? ""))) === 0,
       5000,
       "the oldest anonymous session to be deleted",
     )

@@ -80,7 +80,7 @@ describe("compression on the wire", () => {
           )
         ).status,
       ).toBe(202)
-      await client.drain(200)
+      await client.settle()
       expect(client.messages.filter((m) => m.type === "price_update")).toHaveLength(8)
       const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text()
       const compressed = Number(/quotecast_compressed_frames_total (\d+)/.exec(metrics)?.[1])

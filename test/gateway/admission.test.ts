@@ -118,6 +118,7 @@ describe("handshake timeout", () => {
     const gw = await gatewayWith({ handshakeTimeoutMs: 300 })
     const client = await TestClient.open(gw.wsUrl)
     await client.nextOfType("connected")
+    // An absence: well past the 300 ms handshake timeout, the upgraded socket is still served.
     await sleep(1_000)
     client.send({ type: "ping", id: 7 })
     expect((await client.nextOfType("pong")).id).toBe(7)

@@ -4,14 +4,14 @@
  * error): the connection that hit it is closed with 1011 and the defect is logged with its
  * cause, its resources are released, and every other connection goes on.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Layer, Logger, LogLevel } from "effect"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 import { targetOf } from "../../src/protocol/topics.js"
 import { SessionStore } from "../../src/session/SessionStore.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
-import { connect, type RunningGateway, startGateway, TestClient, waitFor } from "../support/gateway.js"
+import { connect, type RunningGateway, TestClient, useGateway, waitFor } from "../support/gateway.js"
 
 interface Logged {
   readonly level: string
@@ -39,18 +39,8 @@ const stats = (gw: RunningGateway) => gw.runtime.runPromise(GatewayStats)
  */
 const gatewayWithFaulty = <A>(faulty: Layer.Layer<A, never, Layer.Layer.Context<typeof EmbeddedLive>>) => {
   const logs: Array<Logged> = []
-  let gw: RunningGateway | undefined
-  beforeAll(async () => {
-    gw = await startGateway({}, { mode: Layer.merge(EmbeddedLive, faulty), logger: capture(logs) })
-  })
-  afterAll(() => gw?.stop())
-  return {
-    logs,
-    gw: (): RunningGateway => {
-      if (gw === undefined) throw new Error("gateway not started")
-      return gw
-    },
-  }
+  const gw = useGateway({}, { mode: Layer.merge(EmbeddedLive, faulty), logger: capture(logs) })
+  return { logs, gw: () => gw }
 }
 
 /** Snapshots work for every code but 000660, where the store dies. */

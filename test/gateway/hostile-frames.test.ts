@@ -4,15 +4,16 @@
  * that sends costly frames at its message rate runs out of budget (RATE_LIMIT_EXCEEDED, then
  * 1008) instead of holding the event loop; and every other client keeps being answered.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import {
   connect,
-  type Msg,
-  type RunningGateway,
+  type Message,
+  type MessageOf,
+  ofType,
   sleep,
-  startGateway,
   type TestClient,
+  useGateway,
 } from "../support/gateway.js"
 
 const KB = 1024
@@ -62,7 +63,7 @@ const hostile: ReadonlyArray<readonly [string, string, string]> = [
   ],
 ]
 
-const isInvalid = (m: Msg) => m.type === "error" && m.code === "INVALID_MESSAGE"
+const isInvalid = (m: Message): m is MessageOf<"error"> => m.type === "error" && m.code === "INVALID_MESSAGE"
 
 /** Sends a ping with a fresh id and waits for its pong. */
 let pingId = 0
@@ -73,18 +74,14 @@ const pingPong = async (client: TestClient, timeoutMs = 5000) => {
 }
 
 describe("hostile frames, one at a time", () => {
-  let gw: RunningGateway
   // Frames up to 256 KB, so that a 100,000-deep nesting (200 KB) reaches the decoder.
-  beforeAll(async () => {
-    gw = await startGateway({ maxPayloadBytes: 256 * KB })
-  })
-  afterAll(() => gw.stop())
+  const gw = useGateway({ maxPayloadBytes: 256 * KB })
 
   it.each(hostile)(
     "%s gets one INVALID_MESSAGE under 4 KB, and the connection still answers a ping",
     async (_, frame, reason) => {
       const { client } = await connect(gw)
-      client.send(frame)
+      client.sendRaw(frame)
       const answer = await client.next(isInvalid)
       expect(answer.details.reason).toBe(reason)
       expect(Buffer.byteLength(JSON.stringify(answer))).toBeLessThan(4096)
@@ -96,9 +93,9 @@ describe("hostile frames, one at a time", () => {
 
   it("counts frames refused by a limit, by reason, and the input cost charged", async () => {
     const { client } = await connect(gw)
-    client.send(numbersFrame)
+    client.sendRaw(numbersFrame)
     await client.next(isInvalid)
-    client.send(`${"[".repeat(1000)}${"]".repeat(1000)}`)
+    client.sendRaw(`${"[".repeat(1000)}${"]".repeat(1000)}`)
     await client.next(isInvalid)
     await client.close()
     const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text()
@@ -111,12 +108,8 @@ describe("hostile frames, one at a time", () => {
 })
 
 describe("arbitrary frames", () => {
-  let gw: RunningGateway
   // A high rate limit: this is about answers, not budget.
-  beforeAll(async () => {
-    gw = await startGateway({ rateLimit: 100_000, maxPayloadBytes: 256 * KB })
-  })
-  afterAll(() => gw.stop())
+  const gw = useGateway({ rateLimit: 100_000, maxPayloadBytes: 256 * KB })
 
   /** JSON texts big in every way a value can be: long strings, long arrays, deep nesting, wide objects. */
   const big = FastCheck.oneof(
@@ -159,7 +152,7 @@ describe("arbitrary frames", () => {
       FastCheck.asyncProperty(frame, async (text) => {
         if (client.ws.readyState !== client.ws.OPEN) client = (await connect(gw)).client
         const from = client.messages.length
-        client.send(text)
+        client.sendRaw(text)
         await pingPong(client)
         for (const m of client.messages.slice(from).filter(isInvalid))
           expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThan(4096)
@@ -171,11 +164,7 @@ describe("arbitrary frames", () => {
 })
 
 describe("a flood of costly frames at the message rate", () => {
-  let gw: RunningGateway
-  beforeAll(async () => {
-    gw = await startGateway({ rateLimit: 100 })
-  })
-  afterAll(() => gw.stop())
+  const gw = useGateway({ rateLimit: 100 })
 
   it("runs out of budget: RATE_LIMIT_EXCEEDED at most once a second, then 1008, while another client is answered", async () => {
     const { client: attacker } = await connect(gw)
@@ -192,7 +181,7 @@ describe("a flood of costly frames at the message rate", () => {
       while (closedWith === undefined && sent < 2500 && Date.now() - started < 25_000) {
         const due = Math.floor((Date.now() - started) / 10) + 1
         while (sent < due && attacker.ws.readyState === attacker.ws.OPEN) {
-          attacker.send(numbersFrame)
+          attacker.sendRaw(numbersFrame)
           sent++
         }
         await sleep(20)
@@ -208,7 +197,7 @@ describe("a flood of costly frames at the message rate", () => {
     await flood
     const elapsedS = (Date.now() - started) / 1000
     expect(closedWith).toBe(1008)
-    const limited = attacker.messages.filter((m) => m.type === "error" && m.code === "RATE_LIMIT_EXCEEDED")
+    const limited = ofType(attacker.messages, "error").filter((m) => m.code === "RATE_LIMIT_EXCEEDED")
     expect(limited.length).toBeGreaterThanOrEqual(1)
     expect(limited.length).toBeLessThanOrEqual(Math.ceil(elapsedS) + 1)
     expect(limited[0]?.details).toEqual({ rate_limit: 100 })

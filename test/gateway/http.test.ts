@@ -1,28 +1,28 @@
 /**
  * PROTOCOL.md "Endpoints": the HTTP API on the gateway's port, over real HTTP.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Schema } from "effect"
+import { ConnectionInfo, Health, IngestRejected, Stats } from "../../src/http/Api.js"
 import {
   connect,
   ingest,
-  type Msg,
+  type MessageOf,
   priceEvent,
-  type RunningGateway,
+  readJson,
   signToken,
-  startGateway,
+  useGateway,
 } from "../support/gateway.js"
 
-let gw: RunningGateway
+const gw = useGateway()
 let admin: string
 let publisher: string
 let user: string
 beforeAll(async () => {
-  gw = await startGateway()
   admin = await signToken({ sub: "root", role: "admin" })
   publisher = await signToken({ sub: "feed", role: "publisher" })
   user = await signToken({ sub: "user-7" })
 })
-afterAll(() => gw.stop())
 
 const get = (path: string, token?: string) =>
   fetch(`${gw.httpUrl}${path}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
@@ -40,7 +40,7 @@ describe("GET /health", () => {
   it("is 200 with status ok", async () => {
     const res = await get("/health")
     expect(res.status).toBe(200)
-    expect(await res.json()).toMatchObject({
+    expect(await readJson(res, Health)).toMatchObject({
       status: "ok",
       mode: "embedded",
       dependencies: { redis: "not_used" },
@@ -55,7 +55,8 @@ describe("GET /v1/ws/stats", () => {
     client.send({ type: "subscribe", subscription_type: "market", targets: ["KOSPI"] })
     await client.nextOfType("subscribed")
     await client.nextOfType("subscribed")
-    const stats = (await (await get("/v1/ws/stats")).json()) as Msg
+    // Decoded with the API's Stats Schema: every field there, of its type, and no other.
+    const stats = await readJson(await get("/v1/ws/stats"), Stats)
     expect(stats).toMatchObject({
       active_connections: 1,
       total_subscriptions: 3,
@@ -65,8 +66,6 @@ describe("GET /v1/ws/stats", () => {
       rate_limiting_enabled: true,
       rate_limit: 100,
     })
-    for (const field of ["messages_sent", "saved_sessions", "queued_messages"])
-      expect(typeof stats[field]).toBe("number")
     expect(stats.messages_sent).toBeGreaterThanOrEqual(1)
     await client.close()
   })
@@ -82,7 +81,9 @@ describe("GET /v1/ws/connections", () => {
     await client.nextOfType("subscribed")
     const res = await get("/v1/ws/connections", admin)
     expect(res.status).toBe(200)
-    const mine = ((await res.json()) as Array<Msg>).find((c) => c.connection_id === connected.connection_id)
+    const mine = (await readJson(res, Schema.Array(ConnectionInfo))).find(
+      (c) => c.connection_id === connected.connection_id,
+    )
     expect(mine).toMatchObject({
       user_id: "user-7",
       subscriptions: { stock: ["005930"], market: [], sector: [] },
@@ -125,8 +126,8 @@ describe("POST /v1/ingest", () => {
       publisher,
     )
     expect(res.status).toBe(400)
-    const body = (await res.json()) as Msg
-    expect(body.rejected.map((r: Msg) => r.index)).toEqual([1, 2])
+    const body = await readJson(res, Schema.encodedSchema(IngestRejected))
+    expect(body.rejected.map((r) => r.index)).toEqual([1, 2])
     for (const r of body.rejected) expect(typeof r.reason).toBe("string")
   })
 })
@@ -202,15 +203,15 @@ describe("ingest reaches market and sector subscribers", () => {
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "sector", targets: ["IT"] })
     await client.nextOfType("subscribed")
-    await client.drain()
+    await client.settle()
     expect((await ingest(gw, [priceEvent("005930", 74000)])).status).toBe(202)
-    const update = await client.next((m) => m.type === "sector_update" && !m.snapshot, 3000)
+    const update = await client.next(
+      (m): m is MessageOf<"sector_update"> => m.type === "sector_update" && !m.snapshot,
+      3000,
+    )
     expect(update).toMatchObject({ sector: "IT" })
-    for (const field of ["change_percent", "advancers", "decliners", "unchanged", "volume"]) {
-      expect(typeof update[field]).toBe("number")
-    }
     expect(update.advancers).toBeGreaterThanOrEqual(1)
-    expect(update.top_movers.some((m: Msg) => m.code === "005930")).toBe(true)
+    expect(update.top_movers.some((m) => m.code === "005930")).toBe(true)
     await client.close()
   })
 })

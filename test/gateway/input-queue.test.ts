@@ -5,12 +5,12 @@
  * queues up to the bound, and a client that sends past it is closed with 1008 ("message flood")
  * instead of growing the server's memory. A client that stays under it loses nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 import { targetOf } from "../../src/protocol/topics.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
-import { connect, type RunningGateway, startGateway } from "../support/gateway.js"
+import { connect, useGateway } from "../support/gateway.js"
 
 const LIMIT = 100_000
 const FRAMES = 20
@@ -27,23 +27,19 @@ const SlowSnapshotsOf000660 = Layer.sync(SnapshotStore, () => {
   }
 })
 
-let gw: RunningGateway
-beforeAll(async () => {
-  gw = await startGateway(
-    { wsMaxQueuedInputBytes: LIMIT, wsMaxQueuedInputFrames: FRAMES },
-    { mode: Layer.merge(EmbeddedLive, SlowSnapshotsOf000660) },
-  )
-})
-afterAll(() => gw.stop())
+const gw = useGateway(
+  { wsMaxQueuedInputBytes: LIMIT, wsMaxQueuedInputFrames: FRAMES },
+  { mode: Layer.merge(EmbeddedLive, SlowSnapshotsOf000660) },
+)
 
 /** A ping padded to about `size` characters (a valid message: extra fields are ignored). */
-const paddedPing = (id: number, size: number) => ({ type: "ping", id, pad: "x".repeat(size) })
+const paddedPing = (id: number, size: number) => JSON.stringify({ type: "ping", id, pad: "x".repeat(size) })
 
 describe("frames waiting for a busy connection", () => {
   it("past WS_MAX_QUEUED_INPUT_BYTES, the connection is closed with 1008", async () => {
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
-    for (let i = 0; i < 4; i++) client.send(paddedPing(i, 30_000))
+    for (let i = 0; i < 4; i++) client.sendRaw(paddedPing(i, 30_000))
     expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
   })
 
@@ -57,7 +53,7 @@ describe("frames waiting for a busy connection", () => {
   it("under both, every waiting frame is answered once the connection is free", async () => {
     const { client } = await connect(gw)
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
-    for (let i = 0; i < 3; i++) client.send(paddedPing(i, 30_000))
+    for (let i = 0; i < 3; i++) client.sendRaw(paddedPing(i, 30_000))
     for (let i = 3; i < FRAMES - 1; i++) client.send({ type: "ping", id: i })
     await client.nextOfType("subscribed")
     for (let i = 0; i < FRAMES - 1; i++) expect(await client.nextOfType("pong")).toMatchObject({ id: i })

@@ -11,12 +11,14 @@
  * kernel's buffers fill first, so the stall reaches the gateway after a few seconds.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { Alert } from "../../src/http/Api.js"
 import {
   connect,
+  connectionsOf,
   type GatewayProcess,
-  type Msg,
+  isType,
+  readJson,
   signToken,
-  sleep,
   spawnGateway,
   type TestClient,
   waitFor,
@@ -31,13 +33,8 @@ const metric = async (gw: GatewayProcess, name: string): Promise<number> => {
   return found === undefined ? 0 : Number(found.split(" ").at(-1))
 }
 
-const liveConnectionIds = async (gw: GatewayProcess): Promise<Set<string>> => {
-  const token = await signToken({ sub: "ops", role: "admin" })
-  const res = await fetch(`${gw.httpUrl}/v1/ws/connections`, {
-    headers: { authorization: `Bearer ${token}` },
-  })
-  return new Set(((await res.json()) as Array<Msg>).map((c) => c.connection_id as string))
-}
+const liveConnectionIds = async (gw: GatewayProcess): Promise<Set<string>> =>
+  new Set((await connectionsOf(gw)).map((c) => c.connection_id))
 
 const subscribe = (client: TestClient, codes: ReadonlyArray<string>) => {
   for (let k = 0; k < codes.length; k += 100)
@@ -49,7 +46,7 @@ const nonReader = async (gw: GatewayProcess, codes: ReadonlyArray<string>) => {
   const { client, connected } = await connect(gw)
   subscribe(client, codes)
   ;(client.ws as unknown as { _socket: { pause: () => void } })._socket.pause()
-  return { client, id: connected.connection_id as string }
+  return { client, id: connected.connection_id }
 }
 
 const createAlert = async (gw: GatewayProcess, token: string, code: string): Promise<string> => {
@@ -60,7 +57,7 @@ const createAlert = async (gw: GatewayProcess, token: string, code: string): Pro
     body: JSON.stringify({ code, alert_type: "price_above", threshold: 1 }),
   })
   expect(res.status).toBe(201)
-  return ((await res.json()) as Msg).id as string
+  return (await readJson(res, Alert)).id
 }
 
 describe("the outbound budget", () => {
@@ -133,17 +130,16 @@ describe("the outbound budget", () => {
         "every alert to reach the reader",
       )
       expect(reader.ws.readyState).toBe(reader.ws.OPEN)
-      const seqs = reader.messages.map((m) => m.sequence as number)
+      const seqs = reader.messages.map((m) => m.sequence)
       expect(seqs).toEqual(seqs.map((_, i) => i + 1))
 
       // Closed by the budget, sessions are kept: the worst can come back with its subscriptions.
       const again = await connect(gw, `session_id=${sessionOf(worst.client) ?? ""}`)
       const reconnected = await again.client.nextOfType("reconnected", 10_000)
       // (As many as the gateway had taken when it closed the connection: it stopped reading too.)
-      expect(reconnected.restored_subscriptions.stock.length).toBeGreaterThan(0)
+      expect(reconnected.restored_subscriptions.stock?.length).toBeGreaterThan(0)
       again.client.ws.terminate()
       reader.ws.terminate()
-      await sleep(100)
     } finally {
       for (const s of stalled) s.client.ws.terminate()
       await gw.stop()
@@ -153,4 +149,4 @@ describe("the outbound budget", () => {
 
 /** The session id the client was given in `connected` (its first message, read before it paused). */
 const sessionOf = (client: TestClient): string | undefined =>
-  client.messages.find((m) => m.type === "connected")?.session_id as string | undefined
+  client.messages.find(isType("connected"))?.session_id

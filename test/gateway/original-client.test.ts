@@ -4,23 +4,25 @@
  * a dropped connection. Only the document's placeholders are filled in (the URL and token, its
  * `// ... handle other types` comment, and the save-the-session-id step its prose asks for).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
 import WebSocket from "ws"
 import {
+  decodeFrameValue,
+  type Frame,
   ingest,
+  isType,
+  type Message,
+  type MessageOf,
   priceEvent,
-  type RunningGateway,
   signToken,
-  sleep,
-  startGateway,
+  useGateway,
+  waitFor,
 } from "../support/gateway.js"
 
-let gw: RunningGateway
+const gw = useGateway()
 beforeAll(async () => {
-  gw = await startGateway()
   await ingest(gw, [priceEvent("005930", 73000), priceEvent("000660", 145000), priceEvent("035720", 42000)])
 })
-afterAll(() => gw.stop())
 
 // biome-ignore lint/suspicious/noExplicitAny: the document's class is untyped JavaScript
 type Any = any
@@ -117,37 +119,43 @@ class StockWebSocket {
   }
 }
 
-/** What an application adds: the handlers the class calls, and "save session ID on connect". */
+/**
+ * What an application adds: the handlers the class calls, and "save session ID on connect".
+ * Typed, unlike the class: every frame it is handed is decoded with the server Schemas first.
+ */
 class App extends StockWebSocket {
-  prices: Array<Any> = []
-  errors: Array<Any> = []
-  others: Array<Any> = []
-  frames: Array<Any> = []
-  onPriceUpdate(m: Any) {
+  prices: Array<MessageOf<"price_update">> = []
+  errors: Array<MessageOf<"error">> = []
+  others: Array<Message> = []
+  frames: Array<Frame> = []
+  offContract: Array<string> = []
+  onPriceUpdate(m: MessageOf<"price_update">) {
     this.prices.push(m)
   }
-  onOrderBookUpdate(_m: Any) {}
-  onError(m: Any) {
+  onOrderBookUpdate(_m: MessageOf<"orderbook_update">) {}
+  onError(m: MessageOf<"error">) {
     this.errors.push(m)
   }
-  override handleMessage(message: Any) {
-    this.frames.push(message)
-    if (message.type === "connected") this.sessionId ??= message.session_id
-    super.handleMessage(message)
+  override handleMessage(value: unknown) {
+    let frame: Frame
+    try {
+      frame = decodeFrameValue(value)
+    } catch (e) {
+      this.offContract.push(String(e))
+      return
+    }
+    this.frames.push(frame)
+    if (frame.type === "connected") this.sessionId ??= frame.session_id
+    super.handleMessage(frame)
   }
-  override processMessage(message: Any) {
-    if (!["price_update", "orderbook_update", "error"].includes(message.type)) this.others.push(message)
+  override processMessage(message: Message) {
+    if (message.type !== "price_update" && message.type !== "orderbook_update" && message.type !== "error")
+      this.others.push(message)
     super.processMessage(message)
   }
 }
 
-const until = async (cond: () => boolean, timeoutMs = 8000) => {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time")
-    await sleep(20)
-  }
-}
+const until = (cond: () => boolean, timeoutMs = 8000) => waitFor(cond, timeoutMs, "the class's state", 20)
 
 describe("the original document's StockWebSocket class", () => {
   it("connects, subscribes, gets batched and single updates, and restores its session after a drop", async () => {
@@ -158,32 +166,36 @@ describe("the original document's StockWebSocket class", () => {
       app.connect()
       await until(() => app.sessionId !== null)
       // `connected` is always a frame of its own, the first one.
-      expect(app.frames[0].type).toBe("connected")
+      expect(app.frames[0]?.type).toBe("connected")
       app.subscribe("stock", ["005930", "000660", "035720"])
       await until(() => app.prices.length >= 3)
       expect(
         app.prices
           .slice(0, 3)
-          .map((p: Any) => p.code)
+          .map((p) => p.code)
           .sort(),
       ).toEqual(["000660", "005930", "035720"])
       // subscribed + three snapshots were queued together: they arrive as one batch.
-      expect(app.frames.some((f: Any) => f.type === "batch")).toBe(true)
+      expect(app.frames.some((f) => f.type === "batch")).toBe(true)
 
-      await sleep(100)
       await ingest(gw, [priceEvent("005930", 73500)])
-      await until(() => app.prices.some((p: Any) => p.price === 73500))
+      await until(() => app.prices.some((p) => p.price === 73500))
       expect(app.frames.at(-1)).toMatchObject({ type: "price_update", code: "005930", price: 73500 })
 
       const session = app.sessionId
       app.ws._socket.destroy() // the network drops; the class reconnects after its 2 s backoff
-      await until(() => app.others.some((m: Any) => m.type === "reconnected"), 10_000)
-      const reconnected = app.others.find((m: Any) => m.type === "reconnected")
-      expect(reconnected.session_id).toBe(session)
-      expect(reconnected.restored_subscriptions.stock.sort()).toEqual(["000660", "005930", "035720"])
+      await until(() => app.others.some(isType("reconnected")), 10_000)
+      const reconnected = app.others.find(isType("reconnected"))
+      expect(reconnected?.session_id).toBe(session)
+      expect([...(reconnected?.restored_subscriptions.stock ?? [])].sort()).toEqual([
+        "000660",
+        "005930",
+        "035720",
+      ])
       await ingest(gw, [priceEvent("000660", 146000)])
-      await until(() => app.prices.some((p: Any) => p.price === 146000))
+      await until(() => app.prices.some((p) => p.price === 146000))
       expect(app.errors).toEqual([])
+      expect(app.offContract).toEqual([])
       app.maxReconnectAttempts = 0
       app.ws.close()
     } finally {

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
-import { sleep, TestClient } from "../support/gateway.js"
+import { TestClient, waitFor } from "../support/gateway.js"
 
 const start = (env: Record<string, string>): ChildProcess =>
   spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
@@ -26,14 +26,6 @@ const output = (child: ChildProcess) => {
 
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-
-const waitFor = async (cond: () => boolean, ms: number) => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out")
-    await sleep(50)
-  }
-}
 
 describe("configuration", () => {
   for (const [name, value, says] of [
@@ -56,7 +48,7 @@ describe("SIGTERM", () => {
     const port = 20000 + Math.floor(Math.random() * 20000)
     const child = start({ PORT: String(port) })
     const text = output(child)
-    await waitFor(() => text().includes("quotecast listening"), 15_000)
+    await waitFor(() => text().includes("quotecast listening"), 15_000, "the gateway to listen")
     const client = await TestClient.open(`ws://127.0.0.1:${port}/v1/ws`)
     await client.nextOfType("connected")
     const exit = exited(child)

@@ -12,7 +12,7 @@ import { builtinCodes } from "../../load/lib/config.js"
 import {
   connect,
   type GatewayProcess,
-  type Msg,
+  type Message,
   spawnGateway,
   TestClient,
   waitFor,
@@ -123,7 +123,7 @@ describe("a reconnect storm", () => {
           const c = await p
           clients.push(c)
           const first = await Promise.race([
-            c.next((m: Msg) => m.type === "reconnected", 30_000),
+            c.next((m: Message) => m.type === "reconnected", 30_000),
             c.closed.then((closed) => ({ type: "closed", ...closed })),
           ])
           return first

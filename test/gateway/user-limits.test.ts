@@ -9,16 +9,22 @@
  * - a crossing that fires every alert of a user reaches every live connection of the user and
  *   every saved session, each alert exactly once, and nobody else.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Schema } from "effect"
+import { Alert } from "../../src/http/Api.js"
 import {
   connect,
   ingest,
-  type Msg,
+  type Message,
+  type MessageOf,
+  ofType,
   priceEvent,
   type RunningGateway,
+  readJson,
   signToken,
-  startGateway,
+  statsOf,
   TestClient,
+  useGateway,
   waitFor,
 } from "../support/gateway.js"
 
@@ -26,16 +32,14 @@ const MAX_ALERTS = 5
 const MAX_SESSIONS = 3
 const MAX_ANONYMOUS = 2
 
-let gw: RunningGateway
+const gw = useGateway({
+  maxAlertsPerUser: MAX_ALERTS,
+  maxSessionsPerUser: MAX_SESSIONS,
+  maxAnonymousSessionsPerAddress: MAX_ANONYMOUS,
+})
 beforeAll(async () => {
-  gw = await startGateway({
-    maxAlertsPerUser: MAX_ALERTS,
-    maxSessionsPerUser: MAX_SESSIONS,
-    maxAnonymousSessionsPerAddress: MAX_ANONYMOUS,
-  })
   expect((await ingest(gw, [priceEvent("005930", 73000), priceEvent("000660", 145000)])).status).toBe(202)
 })
-afterAll(() => gw.stop())
 
 const alertsOf = async (user: string) => {
   const token = await signToken({ sub: user })
@@ -49,7 +53,7 @@ const alertsOf = async (user: string) => {
         body: JSON.stringify({ code, alert_type: "price_above", threshold }),
       }),
     list: async () =>
-      (await (await fetch(`${gw.httpUrl}/v1/alerts`, { headers: auth })).json()) as Array<Msg>,
+      readJson(await fetch(`${gw.httpUrl}/v1/alerts`, { headers: auth }), Schema.Array(Alert)),
     remove: (id: string) => fetch(`${gw.httpUrl}/v1/alerts/${id}`, { method: "DELETE", headers: auth }),
   }
 }
@@ -61,8 +65,12 @@ const metricOf = async (on: RunningGateway, name: string): Promise<number> => {
 }
 const metric = (name: string) => metricOf(gw, name)
 
-const savedSessions = async (): Promise<number> =>
-  ((await (await fetch(`${gw.httpUrl}/v1/ws/stats`)).json()) as Msg).saved_sessions as number
+/** Embedded mode counts saved sessions in memory: the count is always known. */
+const savedSessions = async (): Promise<number> => {
+  const saved = (await statsOf(gw)).saved_sessions
+  if (saved === null) throw new Error("saved_sessions unknown in embedded mode")
+  return saved
+}
 
 /** Opens a session (optionally subscribed), closes it, and waits until the server has settled it. */
 const leaveSession = async (query: string, subscribe: boolean): Promise<string> => {
@@ -80,7 +88,7 @@ const leaveSession = async (query: string, subscribe: boolean): Promise<string> 
     5000,
     "the closed session to be saved or dropped",
   )
-  return connected.session_id as string
+  return connected.session_id
 }
 
 const evictions = async () => {
@@ -95,18 +103,20 @@ const evictions = async () => {
 const restore = async (query: string) => {
   const client = await TestClient.open(`${gw.wsUrl}?${query}`)
   await client.nextOfType("connected")
-  const answer = await client.next((m) => m.type === "reconnected" || m.type === "error")
+  const answer = await client.next(
+    (m): m is MessageOf<"reconnected" | "error"> => m.type === "reconnected" || m.type === "error",
+  )
   return { client, answer }
 }
 
 describe("alerts per user (MAX_ALERTS_PER_USER)", () => {
   it("one alert over the limit gets 429 with a JSON reason; other users are not affected; deleting makes room", async () => {
     const ann = await alertsOf("limit-ann")
-    const created: Array<Msg> = []
+    const created: Array<Alert> = []
     for (let i = 0; i < MAX_ALERTS; i++) {
       const res = await ann.create(80000 + i * 100)
       expect(res.status).toBe(201)
-      created.push((await res.json()) as Msg)
+      created.push(await readJson(res, Alert))
     }
     const rejectedBefore = await metric("quotecast_alert_limit_rejections_total")
     const over = await ann.create(90000)
@@ -125,7 +135,7 @@ describe("alerts per user (MAX_ALERTS_PER_USER)", () => {
     expect((await ben.create(80000)).status).toBe(201)
 
     // Deleting one makes room for exactly one.
-    expect((await ann.remove(created[0]?.id as string)).status).toBe(204)
+    expect((await ann.remove(created[0]?.id ?? "")).status).toBe(204)
     expect((await ann.create(91000)).status).toBe(201)
     expect((await ann.create(92000)).status).toBe(429)
   })
@@ -136,7 +146,7 @@ describe("alerts per user (MAX_ALERTS_PER_USER)", () => {
     for (let i = 0; i < MAX_ALERTS; i++) {
       const res = await cho.create(146000 + i * 100, "000660")
       expect(res.status).toBe(201)
-      ids.push(((await res.json()) as Msg).id as string)
+      ids.push((await readJson(res, Alert)).id)
     }
     expect((await ingest(gw, [priceEvent("000660", 150000)])).status).toBe(202)
     await waitFor(
@@ -145,7 +155,7 @@ describe("alerts per user (MAX_ALERTS_PER_USER)", () => {
       "every alert of the user to be fired",
     )
     expect((await cho.create(160000, "000660")).status).toBe(429)
-    expect((await cho.remove(ids[0] as string)).status).toBe(204)
+    expect((await cho.remove(ids[0] ?? "")).status).toBe(204)
     expect((await cho.create(160000, "000660")).status).toBe(201)
     expect((await ingest(gw, [priceEvent("000660", 145000)])).status).toBe(202)
   })
@@ -200,7 +210,7 @@ describe("a crossing that fires every alert of a user", () => {
     for (let i = 0; i < MAX_ALERTS; i++) {
       const res = await eve.create(74000 + i * 100)
       expect(res.status).toBe(201)
-      ids.add(((await res.json()) as Msg).id as string)
+      ids.add((await readJson(res, Alert)).id)
     }
     const saved: Array<string> = []
     for (let i = 0; i < MAX_SESSIONS; i++) saved.push(await leaveSession(`token=${eve.token}`, true))
@@ -213,25 +223,25 @@ describe("a crossing that fires every alert of a user", () => {
 
     expect((await ingest(gw, [priceEvent("005930", 76000), priceEvent("005930", 76500)])).status).toBe(202)
 
-    const alertIds = (msgs: ReadonlyArray<Msg>) =>
-      msgs.filter((m) => m.type === "alert").map((m) => m.alert_id)
+    const alertIds = (msgs: ReadonlyArray<Message>) => ofType(msgs, "alert").map((m) => m.alert_id)
+    // One firing delivers all of them: to the user's topic, then into the saved sessions.
     for (const { client } of live) {
       await waitFor(() => alertIds(client.messages).length >= MAX_ALERTS, 5000, "every alert live")
-      await client.drain(200)
+      await client.settle()
       expect(alertIds(client.messages).sort()).toEqual([...ids].sort())
     }
     expect(await metric("quotecast_alerts_fired_total")).toBe(firedBefore + MAX_ALERTS)
     for (const id of saved) {
       const { client, answer } = await restore(`token=${eve.token}&session_id=${id}`)
-      expect(answer).toMatchObject({ type: "reconnected" })
-      const missed = await client.drain(200)
-      expect(missed).toHaveLength(answer.missed_messages_count)
+      expect(answer.type).toBe("reconnected")
+      const missed = await client.settle()
+      expect(missed).toHaveLength(answer.type === "reconnected" ? answer.missed_messages_count : -1)
       expect(alertIds(missed).sort()).toEqual([...ids].sort())
       await client.close()
     }
-    expect(alertIds(await bystander.client.drain(200))).toEqual([])
+    expect(alertIds(await bystander.client.settle())).toEqual([])
     const other = await restore(`token=${bystanderToken}&session_id=${bystanderSaved}`)
-    expect(alertIds(await other.client.drain(200))).toEqual([])
+    expect(alertIds(await other.client.settle())).toEqual([])
     await Promise.all([
       ...live.map(({ client }) => client.close()),
       bystander.client.close(),
@@ -242,25 +252,21 @@ describe("a crossing that fires every alert of a user", () => {
 
 describe("anonymous saved sessions of all addresses (MAX_ANONYMOUS_SESSIONS)", () => {
   const TOTAL = 3
-  let many: RunningGateway
   // Clients behind a trusted proxy, each from its own address: the per-address bound alone would keep them all.
-  beforeAll(async () => {
-    many = await startGateway({
-      maxAnonymousSessionsPerAddress: 10,
-      maxAnonymousSessions: TOTAL,
-      trustedProxies: "127.0.0.1",
-    })
+  const many = useGateway({
+    maxAnonymousSessionsPerAddress: 10,
+    maxAnonymousSessions: TOTAL,
+    trustedProxies: "127.0.0.1",
   })
-  afterAll(() => many.stop())
 
   const from = (address: string) => ({ headers: { "x-forwarded-for": address } })
 
   it("an anonymous session without subscriptions is saved and restored, as any session", async () => {
     const { client, connected } = await connect(many, "", from("203.0.113.7"))
     await client.close()
-    const id = connected.session_id as string
+    const id = connected.session_id
     await waitFor(
-      async () => ((await (await fetch(`${many.httpUrl}/v1/ws/stats`)).json()) as Msg).saved_sessions === 1,
+      async () => (await statsOf(many)).saved_sessions === 1,
       5000,
       "the closed session to be saved",
     )
@@ -274,11 +280,11 @@ describe("anonymous saved sessions of all addresses (MAX_ANONYMOUS_SESSIONS)", (
   })
 
   it("are at most MAX_ANONYMOUS_SESSIONS, the oldest saved dropped first", async () => {
-    const stats = async () => (await (await fetch(`${many.httpUrl}/v1/ws/stats`)).json()) as Msg
+    const stats = () => statsOf(many)
     const leave = async (address: string) => {
       const { client, connected } = await connect(many, "", from(address))
       await client.close()
-      return connected.session_id as string
+      return connected.session_id
     }
     const evicted = () => metricOf(many, 'quotecast_sessions_evicted_total{reason="anonymous_limit"}')
     // Older sessions, all from one address (within its own bound of 10) ...

@@ -5,8 +5,16 @@
  */
 import { randomUUID } from "node:crypto"
 import type { AddressInfo } from "node:net"
-import { Effect, type Scope } from "effect"
+import { Effect, Either, Schema, type Scope } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
+import { ClientMessage } from "../../src/protocol/client.js"
+import type { NumberedPriceUpdate, ServerSingle } from "../../src/protocol/server.js"
+
+/** A server message as JSON holds it, before `#body` adds its timestamp and number. */
+type Unnumbered<M> = M extends unknown ? Omit<M, "timestamp" | "sequence"> : never
+type Answer = Unnumbered<typeof ServerSingle.Encoded>
+
+const decodeClientMessage = Schema.decodeUnknownEither(Schema.parseJson(ClientMessage))
 
 export interface FakeFeedOptions {
   readonly intervalMs?: number
@@ -48,7 +56,7 @@ export class FakeFeed {
     clearInterval(this.#timer)
   }
 
-  #body(conn: Conn, payload: Record<string, unknown>, timestamp = new Date().toISOString()): string {
+  #body(conn: Conn, payload: Answer, timestamp = new Date().toISOString()): string {
     conn.seq += 1
     return JSON.stringify({ ...payload, timestamp, sequence: conn.seq })
   }
@@ -66,8 +74,10 @@ export class FakeFeed {
       }),
     )
     socket.on("message", (data) => {
-      const msg = JSON.parse(String(data)) as { type: string; targets?: Array<string> }
-      if (msg.type !== "subscribe" || msg.targets === undefined) return
+      // The load client sends only valid messages; anything else is not answered.
+      const decoded = decodeClientMessage(String(data))
+      if (Either.isLeft(decoded) || decoded.right.type !== "subscribe") return
+      const msg = decoded.right
       conn.codes.push(...msg.targets)
       const subscribed = this.#body(conn, {
         type: "subscribed",
@@ -111,7 +121,7 @@ export class FakeFeed {
   }
 }
 
-const price = (code: string, snapshot: boolean) => ({
+const price = (code: string, snapshot: boolean): Unnumbered<typeof NumberedPriceUpdate.Encoded> => ({
   type: "price_update",
   code,
   name: `Name ${code}`,

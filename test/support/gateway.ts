@@ -1,13 +1,20 @@
 /**
- * Test support: a real gateway on a loopback port, real `ws` clients, and signed tokens.
+ * Test support: a real gateway on a loopback port, real `ws` clients (wire.ts), and signed tokens.
  */
-import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted } from "effect"
+import { afterAll, beforeAll } from "@effect/vitest"
+import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted, Schema } from "effect"
 import { SignJWT } from "jose"
-import WebSocket from "ws"
+import type WebSocket from "ws"
 import { AppConfig, type AppConfigShape } from "../../src/config/AppConfig.js"
+import type { PriceUpdateInput } from "../../src/feed/ingest.js"
 import { gateway, type gatewayWith } from "../../src/Gateway.js"
+import { ConnectionInfo, Stats } from "../../src/http/Api.js"
 import { ServerAddress } from "../../src/http/Server.js"
+import type { ClusterLive } from "../../src/mode/ClusterLive.js"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
+import { TestClient } from "./wire.js"
+
+export * from "./wire.js"
 
 export const TEST_SECRET = "test-secret-for-quotecast-0123456789"
 
@@ -41,11 +48,14 @@ export interface RunningGateway {
 }
 
 export interface GatewayOptions {
-  /** The mode layer (default: embedded); tests swap one of its services for a faulty one. */
+  /**
+   * The mode layer (default: embedded); tests swap one of its services for a faulty one, or run
+   * one cluster-mode instance in this process.
+   */
   readonly mode?: Layer.Layer<
     Layer.Layer.Success<typeof EmbeddedLive>,
-    never,
-    Layer.Layer.Context<typeof EmbeddedLive>
+    unknown,
+    Layer.Layer.Context<typeof EmbeddedLive> | Layer.Layer.Context<typeof ClusterLive>
   >
   /** Receives every log line (at all levels) instead of the console. */
   readonly logger?: Logger.Logger<unknown, void>
@@ -89,6 +99,44 @@ export const startGateway = async (
   }
 }
 
+/**
+ * One gateway for the enclosing describe (or file): started before its tests, stopped after.
+ * The returned handle reads the running gateway, so it can be passed around like one.
+ */
+export const useGateway = (
+  /** A function when a value is known only once an earlier hook ran (a private Redis's URL). */
+  overrides: Partial<AppConfigShape> | (() => Partial<AppConfigShape>) = {},
+  options: GatewayOptions = {},
+): RunningGateway => {
+  let running: RunningGateway | undefined
+  const current = (): RunningGateway => {
+    if (running === undefined) throw new Error("the gateway is not running (used outside its describe?)")
+    return running
+  }
+  beforeAll(async () => {
+    running = await startGateway(typeof overrides === "function" ? overrides() : overrides, options)
+  })
+  afterAll(async () => {
+    await running?.stop()
+    running = undefined
+  })
+  return {
+    get port() {
+      return current().port
+    },
+    get wsUrl() {
+      return current().wsUrl
+    },
+    get httpUrl() {
+      return current().httpUrl
+    },
+    get runtime() {
+      return current().runtime
+    },
+    stop: () => current().stop(),
+  }
+}
+
 export const signToken = (
   claims: { sub: string; role?: string; rate_limit?: number },
   options: { expiresInS?: number; secret?: string } = {},
@@ -99,94 +147,38 @@ export const signToken = (
   return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_SECRET))
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: server messages are checked field by field in tests
-export type Msg = Record<string, any>
+/**
+ * An HTTP error body: the API's tagged errors and the body limits' own answers all carry a tag
+ * and a message; the fields beyond are each error's own.
+ */
+export const ErrorBody = Schema.Struct(
+  { _tag: Schema.String, message: Schema.String },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+)
+
+/** GET /v1/ws/stats, decoded. */
+export const statsOf = async (gw: { readonly httpUrl: string }) =>
+  readJson(await fetch(`${gw.httpUrl}/v1/ws/stats`), Stats)
+
+/** The live connections, as the admin API lists them. */
+export const connectionsOf = async (gw: { readonly httpUrl: string }) => {
+  const token = await signToken({ sub: "test-admin", role: "admin" })
+  const res = await fetch(`${gw.httpUrl}/v1/ws/connections`, {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  return readJson(res, Schema.Array(ConnectionInfo))
+}
 
 /**
- * A real WebSocket client that records every message (batches unpacked, each kept with the
- * frame it came in) and lets a test wait for the next message matching a predicate.
+ * Waits until the gateway has finished with a closed connection: its registry entry goes last,
+ * after its session was released (saved for a restore).
  */
-export class TestClient {
-  readonly frames: Array<Msg> = []
-  readonly messages: Array<Msg> = []
-  private cursor = 0
-  private waiters: Array<() => void> = []
-  readonly closed: Promise<{ code: number; reason: string }>
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (data, isBinary) => {
-      if (isBinary) throw new Error("server sent a binary frame")
-      const frame = JSON.parse(data.toString()) as Msg
-      this.frames.push(frame)
-      if (frame.type === "batch") for (const m of frame.messages as Array<Msg>) this.messages.push(m)
-      else this.messages.push(frame)
-      for (const w of this.waiters.splice(0)) w()
-    })
-    this.closed = new Promise((resolve) => {
-      ws.on("close", (code, reason) => {
-        resolve({ code, reason: reason.toString() })
-        for (const w of this.waiters.splice(0)) w()
-      })
-    })
-  }
-
-  static open(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, options)
-      const client = new TestClient(ws)
-      ws.once("open", () => resolve(client))
-      ws.once("error", reject)
-      ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
-    })
-  }
-
-  send(value: unknown): void {
-    this.ws.send(typeof value === "string" ? value : JSON.stringify(value))
-  }
-
-  /** Next message (after the ones already taken) that matches; fails after `timeoutMs`. */
-  async next(match: (m: Msg) => boolean = () => true, timeoutMs = 5000): Promise<Msg> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      while (this.cursor < this.messages.length) {
-        const m = this.messages[this.cursor++] as Msg
-        if (match(m)) return m
-      }
-      if (this.ws.readyState === WebSocket.CLOSED) throw new Error("connection closed while waiting")
-      const left = deadline - Date.now()
-      if (left <= 0)
-        throw new Error(`timed out waiting for a message; got ${JSON.stringify(this.messages.slice(-5))}`)
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left)
-        this.waiters.push(() => {
-          clearTimeout(t)
-          resolve()
-        })
-      })
-    }
-  }
-
-  nextOfType(type: string, timeoutMs?: number): Promise<Msg> {
-    return this.next((m) => m.type === type, timeoutMs)
-  }
-
-  /** Waits until no message arrives for `quietMs`, then returns everything not yet taken. */
-  async drain(quietMs = 150): Promise<Array<Msg>> {
-    let seen = -1
-    while (seen !== this.messages.length) {
-      seen = this.messages.length
-      await new Promise((r) => setTimeout(r, quietMs))
-    }
-    const rest = this.messages.slice(this.cursor)
-    this.cursor = this.messages.length
-    return rest
-  }
-
-  close(code = 1000): Promise<{ code: number; reason: string }> {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code)
-    return this.closed
-  }
-}
+export const connectionGone = (gw: { readonly httpUrl: string }, connectionId: string) =>
+  waitFor(
+    async () => (await connectionsOf(gw)).every((c) => c.connection_id !== connectionId),
+    5000,
+    `connection ${connectionId} to be gone`,
+  )
 
 /** POST /v1/ingest as a publisher. */
 export const ingest = async (
@@ -201,12 +193,16 @@ export const ingest = async (
   })
 }
 
-export const priceEvent = (code: string, price: number, volume = 1000) => ({
+export const priceEvent = (code: string, price: number, volume = 1000): typeof PriceUpdateInput.Encoded => ({
   type: "price_update",
   code,
   price,
   volume,
 })
+
+/** A JSON body decoded with the HTTP API's own Schema (http/Api.ts): a body off the contract throws. */
+export const readJson = async <A, I>(res: Response, schema: Schema.Schema<A, I>): Promise<A> =>
+  Schema.decodeUnknownPromise(schema, { errors: "all", onExcessProperty: "error" })(await res.json())
 
 /** Opens a client and returns it with its `connected` message. */
 export const connect = async (
