@@ -34,15 +34,13 @@ describe("runLoad", () => {
         dropped: 0,
       })
       expect(report.messages.subscribedTargets).toBe(60)
-      // ~20 connections x 5 messages / 30 ms over a ~1.2 s window; loose bounds for a busy machine.
-      expect(report.messages.perSecond).toBeGreaterThan(500)
+      // Batches carry several messages (20 connections x 5 codes every 30 ms); no rate is asserted.
       expect(report.messages.perFrame).toBeGreaterThan(3)
       expect(report.messages.total).toBeGreaterThan(report.messages.window)
       expect(report.sequence).toEqual({ gaps: 0, missing: 0, nonConsecutiveBatches: 0 })
       // Timestamps are 20 ms old when sent, snapshots (60 s old) are excluded.
       expect(report.latency.count).toBeGreaterThan(100)
       expect(report.latency.p50).toBeGreaterThanOrEqual(19)
-      expect(report.latency.max).toBeLessThan(5_000)
       expect(report.messages.sampledTypes.price_update).toBeGreaterThan(0)
       expect(report.errors).toEqual({})
       expect(report.closes).toEqual({})
