@@ -63,6 +63,8 @@ export interface StormRun {
   readonly serverRssPeakMb: number
   /** Admission metrics of quotecast after the storm (undefined for the baseline). */
   readonly admission: Record<string, number | undefined> | undefined
+  /** quotecast: connection setups run from the storm's start until it was read (after the storm). */
+  readonly setupsRun: number | null
   readonly observers: {
     readonly count: number
     readonly before: LatencySummary
@@ -81,7 +83,49 @@ const ADMISSION_METRICS = [
   "quotecast_setups_in_flight_peak",
   "quotecast_setup_admission_wait_ms_sum",
   "quotecast_setup_admission_wait_ms_count",
+  "quotecast_setup_admission_abandoned_total",
+  "quotecast_connections_opened_total",
+  "quotecast_ws_admission_rejections_total",
+  "quotecast_http_client_errors_total",
 ]
+
+/**
+ * The admission metrics, from one read of /metrics (summed over labels; a metric the server does
+ * not export is undefined). Read once the storm's clients are gone: while thousands of them
+ * still knock, the harness's own request waits in the same full accept queue (each of five
+ * separate reads then timed out, and the table showed "-").
+ */
+const readAdmission = (server: BenchServer) =>
+  Effect.tryPromise(async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`, {
+      signal: AbortSignal.timeout(10_000),
+    })
+    return await res.text()
+  }).pipe(
+    Effect.retry({ times: 3 }),
+    Effect.map((text) => {
+      const lines = text.split("\n")
+      // Exported counters with no sample yet (a labelled one before its first label) read 0.
+      const known = (name: string) => lines.some((l) => l.startsWith(`# TYPE ${name} `))
+      const closes = lines
+        .filter((l) => l.startsWith("quotecast_connections_closed_total{"))
+        .map((l) => [`closed ${/code="(\d+)"/.exec(l)?.[1] ?? "?"}`, Number(l.split(" ").at(-1))] as const)
+      return Object.fromEntries([
+        ...ADMISSION_METRICS.map((name) => {
+          const found = lines.filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+          const v =
+            found.length === 0
+              ? known(name)
+                ? 0
+                : undefined
+              : found.reduce((s, l) => s + Number(l.split(" ").at(-1)), 0)
+          return [name, v] as const
+        }),
+        ...closes,
+      ])
+    }),
+    Effect.orElseSucceed(() => Object.fromEntries(ADMISSION_METRICS.map((m) => [m, undefined] as const))),
+  )
 
 export class StormClientsError extends Data.TaggedError("StormClientsError")<{ readonly reason: string }> {}
 
@@ -171,6 +215,12 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
         : 0
 
     const waiting = cut.cut
+    // Connection setups the server runs in the storm, against the restores clients see: the
+    // difference is work done for clients that had already gone (or were refused after it).
+    const openedBefore =
+      server.kind === "quotecast"
+        ? yield* readMetric(server, "quotecast_connections_opened_total")
+        : undefined
     log(`  ${server.name}: ${waiting} clients reconnect at once`)
     observerStats.latency.reset()
     observerStats.startWindow(Date.now())
@@ -183,6 +233,11 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
     const deadline = t0 + spec.stormLimitSec * 1000
     let lastLog = t0
     let lastCpu = s0?.cpuSec ?? 0
+    // The server's sample when the count of restored clients last grew: the storm's CPU ends
+    // there, not at the run's bound (which added the feed to the restored clients for the rest
+    // of the bound to "CPU per restore").
+    let atLastDone = s0
+    let doneSeen = 0
     observerStats.intervalLatency.reset()
     let st = yield* ask({ cmd: "status" })
     for (;;) {
@@ -190,6 +245,10 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
       st = yield* ask({ cmd: "status" })
       const smp = server.sample()
       if (smp !== undefined && smp.rssBytes > peak) peak = smp.rssBytes
+      if (st.done > doneSeen && smp !== undefined) {
+        doneSeen = st.done
+        atLastDone = smp
+      }
       const now = Date.now()
       if (now - lastLog >= 1000 && smp !== undefined) {
         log(
@@ -209,14 +268,13 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
     const stormMs = st.done > 0 && st.lastDoneAt > 0 ? st.lastDoneAt - t0 : null
     const cpuSec = s0 !== undefined && s1 !== undefined ? s1.cpuSec - s0.cpuSec : undefined
     const spanSec = Math.max(0.001, (t1 - t0) / 1000)
-    const admission =
-      server.kind === "quotecast"
-        ? Object.fromEntries(
-            yield* Effect.forEach(ADMISSION_METRICS, (m) =>
-              Effect.map(readMetric(server, m), (v) => [m, v] as const),
-            ),
-          )
-        : undefined
+    const stormCpuSec =
+      s0 !== undefined && atLastDone !== undefined ? atLastDone.cpuSec - s0.cpuSec : undefined
+    const stormSec = Math.max(0.001, (stormMs ?? 0) / 1000)
+    // The clients stop knocking first (see readAdmission).
+    yield* ask({ cmd: "stop" })
+    const admission = server.kind === "quotecast" ? yield* readAdmission(server) : undefined
+    const openedAfter = admission?.quotecast_connections_opened_total
     yield* server.command("stop-feed").pipe(Effect.ignore)
     const run: StormRun = {
       server: server.name,
@@ -233,15 +291,17 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
       refusals: st.refusals,
       retries: st.retries,
       stormMs,
-      cpuUsPerRestore: cpuSec !== undefined && st.done > 0 ? Math.round((cpuSec * 1e6) / st.done) : null,
+      cpuUsPerRestore:
+        stormCpuSec !== undefined && st.done > 0 ? Math.round((stormCpuSec * 1e6) / st.done) : null,
       netCpuUsPerRestore:
-        cpuSec !== undefined && st.done > 0
-          ? Math.round((Math.max(0, cpuSec - cpuRateBefore * spanSec) * 1e6) / st.done)
+        stormCpuSec !== undefined && st.done > 0
+          ? Math.round((Math.max(0, stormCpuSec - cpuRateBefore * stormSec) * 1e6) / st.done)
           : null,
       serverCpuPercentBefore: round1(cpuRateBefore * 100),
       serverCpuPercentDuring: cpuSec === undefined ? 0 : round1((cpuSec / spanSec) * 100),
       serverRssPeakMb: mb(peak),
       admission,
+      setupsRun: openedBefore !== undefined && openedAfter !== undefined ? openedAfter - openedBefore : null,
       observers: {
         count: observerStats.established,
         before,
@@ -280,6 +340,7 @@ const failedStorm = (spec: StormSpec, kind: ServerKind, name: string, note: stri
   serverCpuPercentDuring: 0,
   serverRssPeakMb: 0,
   admission: undefined,
+  setupsRun: null,
   observers: { count: 0, before: emptySummary, during: emptySummary, dropped: 0 },
   lagP99Ms: { observers: 0, stormClients: 0 },
 })
@@ -394,6 +455,8 @@ const stormNotes = (runs: ReadonlyArray<StormRun>): Array<string> =>
           .map(([k, v]) => `${k.replace("quotecast_", "")} ${v ?? "-"}`)
           .join(", ")}`,
       )
+    if (r.setupsRun !== null)
+      notes.push(`${r.server}: ${r.setupsRun} connection setups run in the storm for ${r.restored} restores`)
     if (r.observers.dropped > 0) notes.push(`${r.server}: ${r.observers.dropped} observers dropped`)
     return notes
   })

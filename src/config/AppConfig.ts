@@ -166,6 +166,8 @@ const fields = Config.all({
   outboundBudgetBytes: positiveInt("OUTBOUND_BUDGET_BYTES", 268_435_456),
   // Limits: reconnect storms (admission of connection setups).
   setupConcurrency: positiveInt("SETUP_CONCURRENCY", 32),
+  // Time per event-loop turn spent starting setups (connection/Admission.ts).
+  setupTurnBudgetMs: positiveInt("SETUP_TURN_BUDGET_MS", 2),
   admissionQueue: nonNegativeInt("ADMISSION_QUEUE", 20_000),
   admissionWaitMs: positiveInt("ADMISSION_WAIT_MS", 8_000),
   // ---- Cluster reliability (README "Reliability"). ----

@@ -83,7 +83,13 @@ export const makeEnv = Effect.all({
   admission: Effect.map(
     Effect.all([AppConfig, GatewayStats]),
     ([config, stats]) =>
-      new Admission(config.setupConcurrency, config.admissionQueue, config.admissionWaitMs, stats),
+      new Admission(
+        config.setupConcurrency,
+        config.admissionQueue,
+        config.admissionWaitMs,
+        stats,
+        config.setupTurnBudgetMs,
+      ),
   ),
   connLimits: Effect.map(
     AppConfig,

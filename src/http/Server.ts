@@ -12,7 +12,8 @@
  * connection check (`headersTimeout`: one periodic sweep over the sockets still in their first
  * request, a socket that never sends a byte included); upgrades are admitted against caps on
  * connections in total and per client address and a per-address rate (`admission.ts`), the
- * client address coming from X-Forwarded-For only through a trusted proxy (`clientAddress.ts`).
+ * client address coming from X-Forwarded-For only through a trusted proxy (`clientAddress.ts`),
+ * then wait for a setup slot before their handshake (`connection/Admission.ts`, `upgradeWait.ts`).
  */
 import * as http from "node:http"
 import { Socket } from "node:net"
@@ -36,6 +37,7 @@ import { type BodyGate, type BodyLimits, limitBodies } from "./bodyLimits.js"
 import { admissionKeyOf, clientAddressOf } from "./clientAddress.js"
 import { DashboardLive } from "./dashboard.js"
 import { ApiLive } from "./handlers.js"
+import { type UpgradeHandlers, WaitingUpgrade, waitRefusal } from "./upgradeWait.js"
 
 /**
  * permessage-deflate negotiation (README "Compression"). `ws` only negotiates and inflates what
@@ -58,8 +60,12 @@ const reject = (socket: Duplex, status: number, reason: string) => {
 }
 
 /** A refused upgrade: a status, a short JSON reason and when to retry, then the socket is closed. */
-const refuseUpgrade = (socket: Duplex, r: AdmissionRejection) => {
-  const body = JSON.stringify({ _tag: "ConnectionLimit", reason: r.reason, message: r.message })
+const refuseUpgrade = (
+  socket: Duplex,
+  r: Pick<AdmissionRejection, "status" | "retryAfterS" | "message"> & { readonly reason: string },
+  tag: "ConnectionLimit" | "ServerBusy" = "ConnectionLimit",
+) => {
+  const body = JSON.stringify({ _tag: tag, reason: r.reason, message: r.message })
   const status = r.status === 503 ? "503 Service Unavailable" : "429 Too Many Requests"
   socket.end(
     `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nRetry-After: ${r.retryAfterS}\r\n` +
@@ -190,6 +196,24 @@ const ServerLive = Layer.scoped(
       perMessageDeflate: config.compression ? perMessageDeflate : false,
     })
 
+    // An upgrade's turn comes from the setup admission (`connection/Admission.ts`), after a wait
+    // (at least until the next turn) in which its socket is watched (`upgradeWait.ts`).
+    const upgrades: UpgradeHandlers = {
+      upgrade: (w, head) =>
+        wss.handleUpgrade(w.req, w.socket, head, (ws) => {
+          sockets.add(ws)
+          // `on`, not `once`: "close" is emitted once anyway, and `once` wraps the listener per socket.
+          ws.on("close", forget)
+          runConnection(env, ws, paramsOf(w.req, w.client, w.addressKey))
+        }),
+      refuse: (w, reason, retryAfterS) =>
+        refuseUpgrade(w.socket, waitRefusal(reason, retryAfterS, config), "ServerBusy"),
+      gone: (w) => {
+        if (w.ticket !== undefined) env.admission.cancel(w.ticket)
+      },
+      maxEarlyBytes: config.maxPayloadBytes,
+    }
+
     const server = http.createServer(
       {
         headersTimeout: config.handshakeTimeoutMs,
@@ -205,6 +229,8 @@ const ServerLive = Layer.scoped(
     server.maxConnections = tcpLimitOf(admission.limits.maxTotal)
     server.on("drop", () => stats.admissionRejected("tcp_total"))
     server.on("connection", (socket: Socket) => {
+      // Node accepts one connection per turn: the next turns accept before they set up.
+      env.admission.noteAccept()
       const peer = socket.remoteAddress
       if (peer === undefined || proxies.trusts(peer)) return
       if (perPeer.admit(socket, admissionKeyOf(normalizeAddress(peer)), Date.now()) !== undefined) {
@@ -252,12 +278,12 @@ const ServerLive = Layer.scoped(
       }
       // The place is held until the TCP socket closes, however the connection ends.
       socket.on("close", releaseAdmission)
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        sockets.add(ws)
-        // `on`, not `once`: "close" is emitted once anyway, and `once` wraps the listener per socket.
-        ws.on("close", forget)
-        runConnection(env, ws, paramsOf(req, client, addressKey))
-      })
+      const waiting = new WaitingUpgrade(req, socket, head, client, addressKey, upgrades)
+      const ticket = env.admission.enqueue(waiting)
+      if (ticket !== undefined) {
+        waiting.ticket = ticket
+        waiting.watch()
+      }
     })
 
     const address = yield* Effect.acquireRelease(
@@ -280,6 +306,7 @@ const ServerLive = Layer.scoped(
           lifecycle.draining = true
           server.close()
           server.closeIdleConnections()
+          env.admission.refuseWaiting()
         }),
     ).pipe(Effect.orDie)
     if (config.tcpMaxConnectionsPerAddress <= config.wsMaxConnectionsPerAddress) {

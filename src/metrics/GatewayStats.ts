@@ -85,11 +85,13 @@ export class GatewayStatsImpl {
     this.sessionsEvicted.set(reason, (this.sessionsEvicted.get(reason) ?? 0) + n)
   }
   // Reconnect storms: admission of connection setups (connection/Admission.ts).
-  /** Setups that had to wait for a slot. */
+  /** Connections that had to wait for a setup slot (before their handshake, or after it). */
   admissionQueued = 0
-  /** Setups refused (closed with 1013): the queue was full, or the wait passed ADMISSION_WAIT_MS. */
+  /** Refused (503 before the handshake, 1013 after it): the queue was full, or the wait passed ADMISSION_WAIT_MS. */
   admissionRejectedQueueFull = 0
   admissionRejectedTimeout = 0
+  /** Upgrades whose client went away while they waited for a slot (nothing paid but the HTTP parse). */
+  admissionAbandoned = 0
   setupsInFlight = 0
   /** The most setups ever in flight at once (never above SETUP_CONCURRENCY). */
   setupsInFlightPeak = 0

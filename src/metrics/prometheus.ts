@@ -258,14 +258,21 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
     out,
     "quotecast_setup_admission_queued_total",
     "counter",
-    "Connection setups that waited for a slot (SETUP_CONCURRENCY).",
+    "Connections that waited for a setup slot (SETUP_CONCURRENCY), before or after their handshake.",
     s.admissionQueued,
   )
   out.push(
-    "# HELP quotecast_setup_admission_rejected_total Connection setups refused with close 1013, by reason.",
+    "# HELP quotecast_setup_admission_rejected_total Connections refused a setup slot (HTTP 503 before the handshake, close 1013 after it), by reason.",
     "# TYPE quotecast_setup_admission_rejected_total counter",
     `quotecast_setup_admission_rejected_total{reason="queue_full"} ${s.admissionRejectedQueueFull}`,
     `quotecast_setup_admission_rejected_total{reason="timeout"} ${s.admissionRejectedTimeout}`,
+  )
+  line(
+    out,
+    "quotecast_setup_admission_abandoned_total",
+    "counter",
+    "Upgrades whose client went away while they waited for a setup slot, before their handshake.",
+    s.admissionAbandoned,
   )
   line(out, "quotecast_setups_in_flight", "gauge", "Connection setups holding a slot.", s.setupsInFlight)
   line(

@@ -1,19 +1,34 @@
 /**
  * Reconnect storms (issue 12, point 6): clients with saved sessions that all come back at once
  * (after a deploy or a network blip) are all restored, while the setups are admitted a few at
- * a time (SETUP_CONCURRENCY) so that the connections already served keep being served; a setup
- * that cannot wait (queue full, or waited too long) is closed with 1013, which clients retry.
+ * a time (SETUP_CONCURRENCY) so that the connections already served keep being served. An
+ * upgrade waits for its setup slot before its handshake: one whose client leaves meanwhile costs
+ * no handshake and no setup, and one that cannot wait (queue full, or waited too long) is
+ * answered 503 with Retry-After before its handshake, which clients retry.
  *
- * The gateway runs in its own process with the simulator on, so that its event loop is not the
- * test's. What is asserted is the control (visible in /metrics), never a speed.
+ * The storms run against a gateway in its own process with the simulator on, so that its event
+ * loop is not the test's; the waits against an in-process gateway whose session store holds one
+ * restore until the test lets it go, so that the single setup slot stays taken for as long as the
+ * test needs. What is asserted is the control (visible in /metrics), never a speed.
  */
-import { describe, expect, it } from "@effect/vitest"
+import type { IncomingMessage } from "node:http"
+import { connect as tcpConnect } from "node:net"
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import WebSocket from "ws"
 import { builtinCodes } from "../../load/lib/config.js"
+import type { AppConfigShape } from "../../src/config/AppConfig.js"
+import { GatewayStats } from "../../src/metrics/GatewayStats.js"
+import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
+import { SessionStore } from "../../src/session/SessionStore.js"
 import {
   connect,
+  decodeFrameValue,
   type GatewayProcess,
-  type Message,
+  type MessageOf,
+  type RunningGateway,
   spawnGateway,
+  startGateway,
   TestClient,
   waitFor,
 } from "../support/gateway.js"
@@ -25,6 +40,57 @@ const metric = async (gw: GatewayProcess, name: string): Promise<number> => {
   if (found.length === 0) throw new Error(`no metric ${name}`)
   return found.reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0)
 }
+
+type Upgrade =
+  | { readonly ok: true; readonly ws: WebSocket; readonly reconnected: Promise<MessageOf<"reconnected">> }
+  | {
+      readonly ok: false
+      readonly status: number
+      readonly retryAfter: string | undefined
+      readonly body: unknown
+    }
+
+/**
+ * One WebSocket upgrade: the open socket with its `reconnected` to come (read from the first
+ * frame on, batches unpacked), or the HTTP answer that refused it.
+ */
+const upgrade = (url: string): Promise<Upgrade> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    const reconnected = new Promise<MessageOf<"reconnected">>((found, lost) => {
+      ws.on("message", (data) => {
+        // Decoded with the server's Schemas: a frame off the contract fails the wait.
+        let frame: ReturnType<typeof decodeFrameValue>
+        try {
+          frame = decodeFrameValue(JSON.parse(data.toString()))
+        } catch (e) {
+          return lost(e)
+        }
+        const msgs = frame.type === "batch" ? frame.messages : [frame]
+        for (const m of msgs) if (m.type === "reconnected") return found(m)
+      })
+      ws.once("close", (code) => lost(new Error(`closed ${code} before reconnected`)))
+    })
+    // Refused upgrades never wait on it.
+    reconnected.catch(() => {})
+    ws.once("open", () => resolve({ ok: true, ws, reconnected }))
+    ws.once("unexpected-response", (_req, res: IncomingMessage) => {
+      let text = ""
+      res.on("data", (d: Buffer) => {
+        text += d.toString()
+      })
+      res.on("end", () => {
+        const h = res.headers["retry-after"]
+        resolve({
+          ok: false,
+          status: res.statusCode ?? 0,
+          retryAfter: typeof h === "string" ? h : undefined,
+          body: JSON.parse(text),
+        })
+      })
+    })
+    ws.once("error", reject)
+  })
 
 /** One test host opens every connection: the per-address caps are not what is tested here. */
 const PER_ADDRESS = {
@@ -111,32 +177,35 @@ describe("a reconnect storm", () => {
     }
   }, 90_000)
 
-  it("closes with 1013 the setups that find the queue full, and they succeed when retried", async () => {
+  it("answers 503 with Retry-After, before the handshake, the upgrades that find the queue full, and they succeed when retried", async () => {
     const gw = await spawnGateway({ ...PER_ADDRESS, SETUP_CONCURRENCY: "1", ADMISSION_QUEUE: "0" })
     const clients: Array<TestClient> = []
+    const sockets: Array<WebSocket> = []
     try {
       // As many as in a burst where one setup at a time cannot keep up (arrivals overlap for sure).
       const sessions = await savedSessions(gw, 150)
       await waitFor(async () => (await metric(gw, "quotecast_connections_active")) === 0, 10_000, "closes")
       const outcomes = await Promise.all(
-        restoreAll(gw, sessions).map(async (p) => {
-          const c = await p
-          clients.push(c)
-          const first = await Promise.race([
-            c.next((m: Message) => m.type === "reconnected", 30_000),
-            c.closed.then((closed) => ({ type: "closed", ...closed })),
-          ])
-          return first
+        sessions.map(async (sid) => {
+          const r = await upgrade(`${gw.wsUrl}?session_id=${sid}`)
+          if (!r.ok) return r
+          sockets.push(r.ws)
+          expect((await r.reconnected).session_id).toBe(sid)
+          return r
         }),
       )
-      const refused = outcomes.filter((o) => o.type === "closed")
+      const refused = outcomes.flatMap((o) => (o.ok ? [] : [o]))
       expect(refused.length).toBeGreaterThan(0)
-      for (const o of refused) expect(o).toMatchObject({ code: 1013, reason: "try again later" })
+      for (const o of refused) {
+        expect(o.status).toBe(503)
+        expect(o.body).toMatchObject({ _tag: "ServerBusy", reason: "setup_queue_full" })
+        expect(Number(o.retryAfter)).toBeGreaterThanOrEqual(1)
+      }
       expect(await metric(gw, 'quotecast_setup_admission_rejected_total{reason="queue_full"}')).toBe(
         refused.length,
       )
       // A refused client that retries gets its session back.
-      const retried = outcomes.flatMap((o, i) => (o.type === "closed" ? [sessions[i] as string] : []))
+      const retried = outcomes.flatMap((o, i) => (o.ok ? [] : [sessions[i] as string]))
       for (const sid of retried.slice(0, 3)) {
         const { client, connected } = await connect(gw, `session_id=${sid}`)
         clients.push(client)
@@ -145,7 +214,139 @@ describe("a reconnect storm", () => {
       }
     } finally {
       for (const c of clients) c.ws.terminate()
+      for (const ws of sockets) ws.terminate()
       await gw.stop()
     }
   }, 90_000)
+})
+
+/** Holds the restore of one session in the session store until `release` (the one setup slot stays taken). */
+const holding = () => {
+  const hold: { sessionId: string | undefined; release: () => void; released: Promise<void> } = {
+    sessionId: undefined,
+    release: () => {},
+    released: Promise.resolve(),
+  }
+  hold.released = new Promise<void>((resolve) => {
+    hold.release = resolve
+  })
+  const layer = Layer.effect(
+    SessionStore,
+    Effect.map(SessionStore, (store) => ({
+      ...store,
+      get: (id: string) =>
+        id === hold.sessionId
+          ? Effect.zipRight(
+              Effect.promise(() => hold.released),
+              store.get(id),
+            )
+          : store.get(id),
+    })),
+  ).pipe(Layer.provide(EmbeddedLive))
+  return { hold, mode: Layer.merge(EmbeddedLive, layer) }
+}
+
+const running: Array<RunningGateway> = []
+const leftOpen: Array<{ destroy: () => void }> = []
+afterEach(async () => {
+  for (const s of leftOpen.splice(0)) s.destroy()
+  await Promise.all(running.splice(0).map((g) => g.stop()))
+})
+
+/** An in-process gateway with one setup slot, and a saved session whose restore holds it until released. */
+const gatewayHoldingOneRestore = async (overrides: Partial<AppConfigShape> = {}) => {
+  const { hold, mode } = holding()
+  const gw = await startGateway({ setupConcurrency: 1, ...overrides }, { mode })
+  running.push(gw)
+  const saved = async () => {
+    const { client, connected } = await connect(gw)
+    await client.close()
+    return connected.session_id as string
+  }
+  const held = await saved()
+  const other = await saved()
+  await waitFor(
+    async () => (await gw.runtime.runPromise(GatewayStats)).activeConnections === 0,
+    5_000,
+    "closes",
+  )
+  hold.sessionId = held
+  // The held restore takes the slot (its setup waits in the store).
+  const holder = TestClient.open(`${gw.wsUrl}?session_id=${held}`)
+  await waitFor(
+    async () => (await gw.runtime.runPromise(GatewayStats)).setupsInFlight === 1,
+    5_000,
+    "slot taken",
+  )
+  return { gw, hold, holder, other, stats: () => gw.runtime.runPromise(GatewayStats) }
+}
+
+/** A raw upgrade request for `/v1/ws`, sent whole, on a socket the test ends itself. */
+const rawUpgrade = (gw: RunningGateway, query = "") => {
+  const socket = tcpConnect(gw.port, "127.0.0.1")
+  socket.on("error", () => {})
+  socket.resume()
+  leftOpen.push(socket)
+  socket.write(
+    `GET /v1/ws${query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  )
+  return socket
+}
+
+describe("an upgrade waiting for its setup slot", () => {
+  it("gets its handshake only when its turn comes; one whose client leaves meanwhile costs no handshake and no setup", async () => {
+    const { gw, hold, holder, other, stats } = await gatewayHoldingOneRestore()
+    const openedBefore = (await stats()).connectionsOpened
+    const waiting = upgrade(`${gw.wsUrl}?session_id=${other}`)
+    const leaving = [rawUpgrade(gw), rawUpgrade(gw, `?session_id=${other}`), rawUpgrade(gw)]
+    await waitFor(async () => (await stats()).setupsWaiting === 4, 5_000, "four upgrades waiting")
+    for (const s of leaving) s.end()
+    await waitFor(async () => (await stats()).admissionAbandoned === 3, 5_000, "three waits abandoned")
+
+    hold.release()
+    expect((await (await holder).nextOfType("reconnected")).session_id).toBe(hold.sessionId)
+    const w = await waiting
+    if (!w.ok) throw new Error(`refused: ${w.status}`)
+    leftOpen.push({ destroy: () => w.ws.terminate() })
+    expect((await w.reconnected).session_id).toBe(other)
+    // Two setups ran (the held restore and the one still waited for); none for the three that left.
+    expect((await stats()).connectionsOpened - openedBefore).toBe(2)
+  })
+
+  it("is not closed by HANDSHAKE_TIMEOUT_MS while it waits", async () => {
+    const { gw, hold, holder, other, stats } = await gatewayHoldingOneRestore({ handshakeTimeoutMs: 300 })
+    const waiting = upgrade(`${gw.wsUrl}?session_id=${other}`)
+    await waitFor(async () => (await stats()).setupsWaiting === 1, 5_000, "the upgrade waiting")
+    // A silent connection opened after it is closed by the handshake timeout: the wait has lasted longer.
+    const silent = tcpConnect(gw.port, "127.0.0.1")
+    silent.on("error", () => {})
+    silent.resume()
+    await new Promise<void>((resolve) => silent.once("close", () => resolve()))
+    expect((await stats()).httpClientErrors.get("timeout")).toBe(1)
+
+    hold.release()
+    await (await holder).nextOfType("reconnected")
+    const w = await waiting
+    if (!w.ok) throw new Error(`refused: ${w.status}`)
+    leftOpen.push({ destroy: () => w.ws.terminate() })
+    expect((await w.reconnected).session_id).toBe(other)
+  })
+
+  it("is answered 503 with Retry-After and a JSON reason, before its handshake, once it waited ADMISSION_WAIT_MS", async () => {
+    const { gw, hold, holder, other, stats } = await gatewayHoldingOneRestore({ admissionWaitMs: 200 })
+    const r = await upgrade(`${gw.wsUrl}?session_id=${other}`)
+    if (r.ok) throw new Error("the upgrade was admitted")
+    expect(r.status).toBe(503)
+    expect(r.body).toMatchObject({ _tag: "ServerBusy", reason: "setup_wait" })
+    expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
+    expect((await stats()).admissionRejectedTimeout).toBe(1)
+    hold.release()
+    await (await holder).nextOfType("reconnected")
+    // Nothing of its session was touched: it is restored when retried.
+    const again = await upgrade(`${gw.wsUrl}?session_id=${other}`)
+    if (!again.ok) throw new Error(`refused again: ${again.status}`)
+    leftOpen.push({ destroy: () => again.ws.terminate() })
+    expect((await again.reconnected).session_id).toBe(other)
+  })
 })
