@@ -1,7 +1,8 @@
 /**
- * The gateway as `npm start` runs it, in its own process: configuration errors stop startup
- * with a message naming the variable, and SIGTERM (PROTOCOL.md lifecycle 7) stops accepting,
- * closes every connection with 1012 and exits 0 within a few seconds.
+ * The gateway as `npm start` runs it, in its own process: a bad configuration value stops startup
+ * with exit code 1 and one line on stderr naming the variable, its value and what it accepts; and
+ * SIGTERM (PROTOCOL.md lifecycle 7) stops accepting, closes every connection with 1012 and exits 0
+ * within a few seconds.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
@@ -27,20 +28,61 @@ const output = (child: ChildProcess) => {
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
 
+/** stdout and stderr apart, for what each must (not) hold. */
+const streams = (child: ChildProcess) => {
+  const seen = { stdout: "", stderr: "" }
+  child.stdout?.on("data", (d) => {
+    seen.stdout += d
+  })
+  child.stderr?.on("data", (d) => {
+    seen.stderr += d
+  })
+  return seen
+}
+
+const nonEmptyLines = (text: string) => text.split("\n").filter((l) => l.trim().length > 0)
+
 describe("configuration", () => {
-  for (const [name, value, says] of [
-    ["PORT", "abc", "PORT"],
-    ["BATCH_INTERVAL_MS", "-5", "BATCH_INTERVAL_MS must be a positive integer"],
-    ["FEED", "nasdaq", "FEED must be one of simulator, none"],
+  for (const [name, value, accepts] of [
+    ["PORT", "abc", "expected an integer value"],
+    ["RATE_LIMIT", "-5", "must be a positive integer"],
+    ["BATCH_INTERVAL_MS", "0", "must be a positive integer"],
+    ["FEED", "nasdaq", "must be one of simulator, none"],
   ] as const) {
-    it(`${name}=${value} stops startup with a message naming the variable`, async () => {
+    it(`${name}=${value} stops startup with exit code 1 and one clean line naming the variable, the value and what it accepts`, async () => {
       const child = start({ PORT: "0", [name]: value })
-      const text = output(child)
+      const seen = streams(child)
       const code = await exited(child)
-      expect(code).not.toBe(0)
-      expect(text()).toContain(says)
+      expect(code).toBe(1)
+      expect(nonEmptyLines(seen.stderr)).toEqual([
+        `quotecast: invalid configuration: ${name}=${value}: ${accepts}`,
+      ])
+      expect(seen.stderr).not.toContain("cause")
+      expect(seen.stderr).not.toMatch(/^\s+at /m)
+      expect(seen.stdout).toBe("")
     }, 20_000)
   }
+
+  it("several bad values give one line each", async () => {
+    const child = start({ PORT: "abc", RATE_LIMIT: "-5", FEED: "nasdaq" })
+    const seen = streams(child)
+    expect(await exited(child)).toBe(1)
+    expect(nonEmptyLines(seen.stderr)).toEqual([
+      "quotecast: invalid configuration: PORT=abc: expected an integer value",
+      "quotecast: invalid configuration: RATE_LIMIT=-5: must be a positive integer",
+      "quotecast: invalid configuration: FEED=nasdaq: must be one of simulator, none",
+    ])
+  }, 20_000)
+
+  it("a too-short JWT_SECRET is named by its length, never shown", async () => {
+    const child = start({ PORT: "0", JWT_SECRET: "hunter2-short" })
+    const seen = streams(child)
+    expect(await exited(child)).toBe(1)
+    const [line, ...more] = nonEmptyLines(seen.stderr)
+    expect(more).toEqual([])
+    expect(line).toContain("JWT_SECRET=(hidden, 13 bytes): must be at least 32 bytes long")
+    expect(line).not.toContain("hunter2")
+  }, 20_000)
 })
 
 describe("SIGTERM", () => {
