@@ -25,7 +25,7 @@ import { CloseCode, InvalidToken, SessionRestorationFailed } from "../protocol/e
 import { userTopic } from "../protocol/topics.js"
 import { NO_SUBSCRIPTIONS, type Owner, type SessionRecord } from "../session/SessionStore.js"
 import { type Actor, attach, now, send, sendError } from "./Actor.js"
-import { type AdmissionRejected } from "./Admission.js"
+import { type AdmissionRejected } from "./admissionTicket.js"
 import { bind, closeForExit } from "./binding.js"
 import { Conn } from "./Conn.js"
 import { armExpiry } from "./commands.js"

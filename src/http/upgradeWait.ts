@@ -14,7 +14,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import type { AdmissionRejectReason, Startable, Ticket } from "../connection/Admission.js"
+import type { AdmissionRejectReason, Startable, Ticket } from "../connection/admissionTicket.js"
 
 export interface UpgradeHandlers {
   /** Runs the handshake and the connection (the upgrade's turn). */

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Fiber } from "effect"
-import { Admission, type Startable } from "../../src/connection/Admission.js"
+import { Admission } from "../../src/connection/Admission.js"
+import type { Startable } from "../../src/connection/admissionTicket.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 import { waitFor } from "../support/gateway.js"
 
