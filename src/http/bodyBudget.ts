@@ -12,6 +12,8 @@ export interface Budget {
   readonly perAddressLimit: number
   /** Bytes held per address key; an address holding nothing has no entry. */
   readonly byAddress: Map<string, number>
+  /** Told the bytes in use after every change (the `quotecast_http_body_budget_used_bytes` gauge). */
+  readonly report: (used: number) => void
 }
 
 /** What one request holds of the budget, given back when it is answered. */
@@ -32,6 +34,7 @@ export const take = (budget: Budget, held: Held, bytes: number) => {
   budget.used += bytes
   budget.byAddress.set(held.key, (budget.byAddress.get(held.key) ?? 0) + bytes)
   held.bytes += bytes
+  budget.report(budget.used)
 }
 
 export const giveBack = (budget: Budget, held: Held) => {
@@ -41,11 +44,17 @@ export const giveBack = (budget: Budget, held: Held) => {
   if (left > 0) budget.byAddress.set(held.key, left)
   else budget.byAddress.delete(held.key)
   held.bytes = 0
+  budget.report(budget.used)
 }
 
-export const makeBudget = (limit: number, perAddressLimit: number): Budget => ({
+export const makeBudget = (
+  limit: number,
+  perAddressLimit: number,
+  report: (used: number) => void,
+): Budget => ({
   used: 0,
   limit,
   perAddressLimit,
   byAddress: new Map(),
+  report,
 })

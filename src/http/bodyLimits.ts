@@ -115,7 +115,9 @@ export const limitBodies = <E, R>(
   stats: GatewayStatsImpl,
   gate: BodyGate,
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> => {
-  const budget = makeBudget(limits.budgetBytes, limits.budgetPerAddressBytes)
+  const budget = makeBudget(limits.budgetBytes, limits.budgetPerAddressBytes, (used) => {
+    stats.httpBodyBytesHeld = used
+  })
   const shape = {
     maxDepth: limits.maxJsonDepth,
     maxArrayItems: limits.maxArrayItems,

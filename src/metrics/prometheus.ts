@@ -144,6 +144,13 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   )
   line(
     out,
+    "quotecast_http_body_budget_used_bytes",
+    "gauge",
+    "Request-body bytes held now by requests in flight (HTTP_BODY_BUDGET_BYTES).",
+    s.httpBodyBytesHeld,
+  )
+  line(
+    out,
     "quotecast_outbound_budget_used_bytes",
     "gauge",
     "Outbound bytes held for clients (socket send queues plus outboxes) at the last flush pass.",

@@ -223,6 +223,17 @@ describe("body size", () => {
   })
 })
 
+/** Waits until the gateway holds exactly `bytes` of request bodies (its budget gauge). */
+const bodiesHeld = (on: { readonly httpUrl: string }, bytes: number) =>
+  waitFor(
+    async () => {
+      const text = await (await fetch(`${on.httpUrl}/metrics`)).text()
+      return text.split("\n").includes(`quotecast_http_body_budget_used_bytes ${bytes}`)
+    },
+    5_000,
+    `${bytes} body bytes held`,
+  )
+
 describe("bodies in flight", () => {
   it("answers 503 with Retry-After past HTTP_BODY_BUDGET_BYTES held at once, and accepts again once they are answered", async () => {
     const small = await startGateway({ httpMaxBodyBytes: MAX_BODY, httpBodyBudgetBytes: 6_000 })
@@ -241,8 +252,7 @@ describe("bodies in flight", () => {
         ]),
       )
       slow.write(`${alert}${padding}`.slice(0, 3_000))
-      // Time for the held bytes to be read: the budget in use is not observable (no metric).
-      await sleep(200)
+      await bodiesHeld(small, 3_000)
       const url = `${small.httpUrl}/v1/alerts`
       const post = () =>
         fetch(url, {
@@ -360,7 +370,10 @@ describe("who may send a body", () => {
           stalledPost(small.port, "/v1/ingest", INGEST_MAX_BODY, INGEST_MAX_BODY - 1),
         ),
       )
-      await sleep(200)
+      // Each is refused at once (no token), holding nothing of the budget.
+      for (const c of stalled)
+        await waitFor(() => c.text().includes(" 401 "), 5_000, "401 for a stalled upload")
+      await bodiesHeld(small, 0)
       const res = await fetch(`${small.httpUrl}/v1/ingest`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${publisher}` },
@@ -393,7 +406,7 @@ describe("who may send a body", () => {
         "X-Forwarded-For: 203.0.113.1",
       ])
       slow.write(body.slice(0, 3_000))
-      await sleep(200)
+      await bodiesHeld(small, 3_000)
       const post = (client: string) =>
         fetch(`${small.httpUrl}/v1/alerts`, {
           method: "POST",
