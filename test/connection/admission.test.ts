@@ -64,7 +64,10 @@ describe("Admission", () => {
       yield* Effect.forEach([0, 1, 2, 3, 4, 5, 6, 7], setup, { concurrency: "unbounded" })
       expect(most).toBe(2)
       expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
-      expect(stats.admissionQueued).toBe(6)
+      // The six beyond the two slots waited; on a busy machine the second may also wait a turn,
+      // when the first turn's SETUP_TURN_BUDGET_MS is spent on the first.
+      expect(stats.admissionQueued).toBeGreaterThanOrEqual(6)
+      expect(stats.admissionQueued).toBeLessThanOrEqual(7)
       expect(stats.setupsInFlightPeak).toBe(2)
       // Every slot came back (freed slots are handed on in the next turn).
       yield* Effect.sleep("5 millis")
