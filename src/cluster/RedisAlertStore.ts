@@ -27,6 +27,7 @@ import {
   type AlertStoreShape,
   FIRED_RETENTION_MS,
 } from "../alerts/AlertStore.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
 import { AlertHash, AlertSync, type AlertSyncMessage, IntReply } from "./codec.js"
 import { RedisClient, type RedisCommandError } from "./RedisClient.js"
 import { luaScript } from "./RedisScript.js"
@@ -114,6 +115,7 @@ export const RedisAlertStoreLive = Layer.scoped(
   AlertStore,
   Effect.gen(function* () {
     const redis = yield* RedisClient
+    const stats = yield* GatewayStats
     const { prefix } = redis
     const alertKey = (id: string) => `${prefix}alert:{${id}}`
     const userKey = (userId: string) => `${prefix}alerts-by-user:{${userId}}`
@@ -133,12 +135,14 @@ export const RedisAlertStoreLive = Layer.scoped(
         byCode.set(a.code, m)
       }
       m.set(a.id, a)
+      stats.alertsCached = byId.size
     }
     const uncache = (id: string) => {
       const a = byId.get(id)
       if (a === undefined) return
       byId.delete(id)
       byCode.get(a.code)?.delete(id)
+      stats.alertsCached = byId.size
     }
 
     /** The alert of a hash read back; None for no hash (a reserved id, a deleted alert) or a bad one (reported). */

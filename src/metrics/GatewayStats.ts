@@ -77,6 +77,8 @@ export class GatewayStatsImpl {
   unsentUserMessagesDropped = 0
   // Per-user bounds (alerts/AlertEngine.ts, session stores).
   alertsFired = 0
+  /** Cluster mode: active alerts in this instance's cache of the shared set (what it evaluates). */
+  alertsCached = 0
   /** Alert creations refused with 429: the user holds MAX_ALERTS_PER_USER. */
   alertLimitRejections = 0
   /** Saved sessions dropped, by reason: user_limit, address_limit, anonymous_limit. */

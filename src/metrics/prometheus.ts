@@ -124,6 +124,13 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   line(out, "quotecast_alerts_fired_total", "counter", "Alerts fired by this instance.", s.alertsFired)
   line(
     out,
+    "quotecast_alerts_cached",
+    "gauge",
+    "Cluster mode: active alerts in this instance's cache of the shared set, kept in sync through Redis.",
+    s.alertsCached,
+  )
+  line(
+    out,
     "quotecast_alert_limit_rejections_total",
     "counter",
     "Alert creations refused with 429 (MAX_ALERTS_PER_USER).",

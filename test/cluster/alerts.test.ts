@@ -14,7 +14,7 @@ import {
   sleep,
   TestClient,
 } from "../support/gateway.js"
-import { alertsApi, useCluster, waitFor } from "./support.js"
+import { alertCachesInSync, alertsApi, useCluster, waitFor } from "./support.js"
 
 const cluster = useCluster({ instances: 3 })
 
@@ -43,7 +43,7 @@ describe("exactly once with three instances", () => {
     // Created through A, listed through C.
     expect((await (await alertsApi(c, user)).list()).map((x) => x.id)).toContain(alert.id)
     // Every instance's cache learns of it through the sync channel: the race below is then real.
-    await sleep(SYNC_MS)
+    await alertCachesInSync(a, nodes)
 
     // The crossing price enters on all three instances at once: each evaluates the alert.
     const results = await Promise.all(
@@ -87,7 +87,7 @@ describe("exactly once with three instances", () => {
     })
     expect(remove.status).toBe(204)
     await waitFor(async () => (await api.list()).length === 0, 2000, "the alert to be gone")
-    await sleep(SYNC_MS) // every cache has dropped it (not observable)
+    await alertCachesInSync(b, cluster.nodes) // every cache has dropped it
     expect((await ingest(c, [priceEvent("000660", 139000)])).status).toBe(202)
     await sleep(SYNC_MS) // an absence: no alert
     expect(ofType(client.messages, "alert")).toEqual([])

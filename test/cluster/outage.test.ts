@@ -21,6 +21,7 @@ import {
   TestClient,
 } from "../support/gateway.js"
 import {
+  alertCachesInSync,
   alertsApi,
   healthOf,
   instanceIdOf,
@@ -128,7 +129,7 @@ describe("redis-server killed and restarted empty", () => {
     const userOnA = await connect(a, `token=${api.token}`)
     const userOnB = await connect(b, `token=${api.token}`)
     const alert = await api.create({ code: "005930", alert_type: "price_above", threshold: 74000 })
-    await sleep(SYNC_MS) // every instance's cache holds it
+    await alertCachesInSync(a, priv) // every instance's cache holds it
 
     await server.kill()
     await waitFor(
@@ -200,7 +201,7 @@ describe("subscriber connection away while an alert fires", () => {
     const api = await alertsApi(a, "patient-trader")
     const onB = await connect(b, `token=${api.token}`)
     const alert = await api.create({ code: "000660", alert_type: "price_above", threshold: 146000 })
-    await sleep(SYNC_MS) // every instance's cache holds it
+    await alertCachesInSync(a, clusters.priv.nodes) // every instance's cache holds it
     const bId = await instanceIdOf(b)
 
     // Keep B's subscriber out: no new connections admitted, then cut it.

@@ -195,6 +195,30 @@ export const instanceIdOf = async (gw: { readonly httpUrl: string }): Promise<st
   return body.instance_id
 }
 
+/** Active alerts in an instance's cache (`quotecast_alerts_cached`). */
+const alertsCachedOf = async (gw: { readonly httpUrl: string }): Promise<number> => {
+  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith("quotecast_alerts_cached "))
+  if (line === undefined) throw new Error("no quotecast_alerts_cached metric")
+  return Number(line.slice("quotecast_alerts_cached ".length))
+}
+
+/**
+ * Waits until every instance's cache of active alerts holds as many as `source`'s, the instance
+ * that just created or deleted one: the sync channel has reached them all.
+ */
+export const alertCachesInSync = async (
+  source: { readonly httpUrl: string },
+  nodes: ReadonlyArray<{ readonly httpUrl: string }>,
+): Promise<void> => {
+  const want = await alertsCachedOf(source)
+  await waitFor(
+    async () => (await Promise.all(nodes.map(alertsCachedOf))).every((n) => n === want),
+    5_000,
+    `every instance to cache ${want} active alerts`,
+  )
+}
+
 /** A user's alert API on one instance. */
 export const alertsApi = async (gw: { readonly httpUrl: string }, userId: string) => {
   const token = await signToken({ sub: userId })
