@@ -1,5 +1,5 @@
 /**
- * Token verification with `jose` (README "Tokens"). Keys come from up to two sources at once,
+ * Token verification with `jose` (docs/tokens.md). Keys come from up to two sources at once,
  * chosen by the token header's `alg`: HS256 from JWT_SECRET, and the asymmetric algorithms
  * (RS*, PS*, ES*, EdDSA) from JWT_PUBLIC_KEY or JWT_JWKS_URL, so a deployment can move from a
  * shared secret to an identity provider without a flag day. Each source has its rules: the

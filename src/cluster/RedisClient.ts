@@ -3,7 +3,7 @@
  * `sub` for SUBSCRIBE. Everything Redis-backed in `cluster/` goes through this service, so
  * connection state, error reporting and recovery after an outage live in one place.
  *
- * Outage behaviour (README "Cluster mode"):
+ * Outage behaviour (docs/cluster.md):
  * - `cmd` has no offline queue: while it is not ready a command fails at once instead of
  *   buffering without bound, so publishing never blocks the hot path.
  * - `sub` keeps ioredis' offline queue (it only ever holds SUBSCRIBE/UNSUBSCRIBE, bounded by topic

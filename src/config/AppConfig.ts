@@ -52,7 +52,7 @@ const fields = Config.all({
   host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
   redisUrl: Config.option(Config.string("REDIS_URL")),
   redisPrefix: Config.string("REDIS_PREFIX").pipe(Config.withDefault("quotecast:")),
-  // Token verification (JWT_*): README "Tokens", config/jwtConfig.ts.
+  // Token verification (JWT_*): docs/tokens.md, config/jwtConfig.ts.
   ...jwtFields,
   batching: onOff("BATCHING", true),
   batchIntervalMs: positiveInt("BATCH_INTERVAL_MS", 30),
@@ -64,7 +64,7 @@ const fields = Config.all({
   feedRate: positiveInt("FEED_RATE", 200),
   feedSeed: Config.option(Config.integer("FEED_SEED")),
   // Not in PROTOCOL.md: off, a simulated trade is one price_update without its orderbook_update
-  // (the benchmark feeds every server one message per tick; README "Performance").
+  // (the benchmark feeds every server one message per tick; docs/performance.md).
   feedBooks: onOff("FEED_BOOKS", true),
   marketClock: oneOf("MARKET_CLOCK", ["always_open", "krx"] as const, "always_open"),
   universeSize: Config.option(positiveInt("UNIVERSE_SIZE", 1)),
@@ -94,7 +94,7 @@ const fields = Config.all({
     }),
   ),
   logLevel: oneOf("LOG_LEVEL", ["debug", "info", "warning", "error", "none"] as const, "info"),
-  // ---- Limits (README "Limits and abuse"): every one has a default and a variable. ----
+  // ---- Limits (docs/limits.md): every one has a default and a variable. ----
   // Limits: HTTP requests and connection admission.
   // Bodies over the limit get 413 without being read; ingest has its own, larger one.
   httpMaxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 65_536),
@@ -170,7 +170,7 @@ const fields = Config.all({
   setupTurnBudgetMs: positiveInt("SETUP_TURN_BUDGET_MS", 2),
   admissionQueue: nonNegativeInt("ADMISSION_QUEUE", 20_000),
   admissionWaitMs: positiveInt("ADMISSION_WAIT_MS", 8_000),
-  // ---- Cluster reliability (README "Reliability"). ----
+  // ---- Cluster reliability (docs/reliability.md). ----
   // How often changed sessions (subscriptions, reserved sequence numbers) are written to Redis.
   sessionPersistIntervalMs: positiveInt("SESSION_PERSIST_INTERVAL_MS", 250),
   // Sequence numbers reserved in Redis ahead of use: the most a restore after a crash jumps by.

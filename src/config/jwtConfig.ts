@@ -1,5 +1,5 @@
 /**
- * The token verifier's configuration (README "Tokens"): where keys come from (JWT_SECRET for
+ * The token verifier's configuration (docs/tokens.md): where keys come from (JWT_SECRET for
  * HS256; JWT_PUBLIC_KEY or JWT_JWKS_URL for asymmetric algorithms), which claims are checked, and
  * which claims carry the user and the role. Each variable is validated as it is read, and
  * `resolveJwt` checks them together, so a deployment that cannot verify what it is configured

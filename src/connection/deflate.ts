@@ -1,5 +1,5 @@
 /**
- * permessage-deflate done by the flush loop instead of by `ws` (README "Compression").
+ * permessage-deflate done by the flush loop instead of by `ws` (docs/compression.md).
  *
  * `ws` compresses on libuv's threadpool with one zlib context per connection (~220 KB each with
  * default settings) and queues every later send on that connection behind it; at fan-out rates

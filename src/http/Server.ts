@@ -6,7 +6,7 @@
  * closing this Layer's scope (SIGTERM) stops accepting, closes every connection with 1012
  * (sessions kept) and waits briefly for the close handshakes.
  *
- * Limits (README "Limits and abuse"): every request body is bounded, and read only from a caller
+ * Limits (docs/limits.md): every request body is bounded, and read only from a caller
  * with a valid token, within a per-address share of the body budget (`bodyLimits.ts`); a socket
  * that has not sent complete request headers within HANDSHAKE_TIMEOUT_MS is closed by Node's own
  * connection check (`headersTimeout`: one periodic sweep over the sockets still in their first
@@ -40,7 +40,7 @@ import { ApiLive } from "./handlers.js"
 import { type UpgradeHandlers, WaitingUpgrade, waitRefusal } from "./upgradeWait.js"
 
 /**
- * permessage-deflate negotiation (README "Compression"). `ws` only negotiates and inflates what
+ * permessage-deflate negotiation (docs/compression.md). `ws` only negotiates and inflates what
  * clients send; the gateway compresses outgoing frames itself in the flush loop
  * (`connection/deflate.ts`), which needs `server_no_context_takeover`. Window sizes are left to
  * the client (setting ours would make `ws` decline offers that ask for less), and the flusher

@@ -1,7 +1,7 @@
 import type { Market } from "../protocol/server.js"
 
 /**
- * The fixed sector list (README "Universe"). Every instrument belongs to exactly one;
+ * The fixed sector list (docs/market-data.md). Every instrument belongs to exactly one;
  * `sector` subscriptions accept exactly these names.
  */
 export const SECTORS = [

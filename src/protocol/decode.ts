@@ -2,7 +2,7 @@
  * Turns one inbound WebSocket frame into a typed ClientMessage, or an InvalidMessage whose
  * `details` say what was wrong (PROTOCOL.md: bad input never closes the connection).
  *
- * Cost and answer are bounded whatever the frame holds (README "Limits and abuse"):
+ * Cost and answer are bounded whatever the frame holds (docs/limits.md):
  * - its shape is checked before `JSON.parse` in one pass (`jsonLimits.ts`): nesting deeper than
  *   `maxDepth`, an array longer than `maxArrayItems` (default: the longest array a legal
  *   message holds) or an object of more than `maxObjectMembers` is refused unparsed, so Schema

@@ -4,7 +4,7 @@
  * Clock, so TestClock drives it in tests. `effect/RateLimiter` only delays work, which the
  * protocol does not allow, hence this service.
  *
- * Input is charged by cost, not by count (README "Limits and abuse"): an ordinary message costs
+ * Input is charged by cost, not by count (docs/limits.md): an ordinary message costs
  * one token, a large frame one token per started `WS_FRAME_COST_BYTES` (`frameCost`), and a frame
  * answered INVALID_MESSAGE `WS_INVALID_FRAME_COST` more once decoded (`charge`). A frame is let
  * through whenever a whole token is left and its cost may take the bucket into debt (never

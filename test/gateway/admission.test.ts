@@ -1,5 +1,5 @@
 /**
- * README "Limits and abuse", connections (issue 12 point 4): a TCP connection that has not sent a
+ * docs/limits.md, connections (issue 12 point 4): a TCP connection that has not sent a
  * complete request within HANDSHAKE_TIMEOUT_MS is closed, a silent one included; WebSocket
  * upgrades are capped in total (503) and per client address (429), and their rate per address is
  * bounded (429), each refusal an HTTP answer with a JSON reason and Retry-After, never a hang; a

@@ -1,5 +1,5 @@
 /**
- * Hostile frames over real sockets (README "Limits and abuse", issue 12 point 2): whatever a
+ * Hostile frames over real sockets (docs/limits.md, issue 12 point 2): whatever a
  * frame holds, it gets one INVALID_MESSAGE under 4 KB and the connection stays usable; a client
  * that sends costly frames at its message rate runs out of budget (RATE_LIMIT_EXCEEDED, then
  * 1008) instead of holding the event loop; and every other client keeps being answered.

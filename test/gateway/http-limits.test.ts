@@ -1,5 +1,5 @@
 /**
- * README "Limits and abuse", HTTP (issue 12 point 1): every request body is bounded and refused
+ * docs/limits.md, HTTP (issue 12 point 1): every request body is bounded and refused
  * with 413 and a JSON reason without being read past the limit; malformed or deeply nested JSON
  * is a 400 with a JSON reason on every endpoint, never a 500; an ingest request holds at most
  * INGEST_MAX_EVENTS events and describes only its first rejections; the server has header,

@@ -1,5 +1,5 @@
 /**
- * The body limits answer before any endpoint runs (README "Limits and abuse"), and the API
+ * The body limits answer before any endpoint runs (docs/limits.md), and the API
  * document says so: every endpoint lists 400 InvalidJson, 413 PayloadTooLarge and 503 ServerBusy
  * (`/docs`), and what the gateway answers decodes with those same Schemas.
  */
