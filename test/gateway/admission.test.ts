@@ -18,7 +18,15 @@ import { admissionKeyOf, clientAddressOf } from "../../src/http/clientAddress.js
 import { tcpLimitOf } from "../../src/http/Server.js"
 import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import { trustedProxies } from "../../src/net/addresses.js"
-import { type RunningGateway, sleep, startGateway, TestClient, waitFor } from "../support/gateway.js"
+import {
+  type RefusedUpgrade,
+  type RunningGateway,
+  readRefusal,
+  sleep,
+  startGateway,
+  TestClient,
+  waitFor,
+} from "../support/gateway.js"
 
 const running: Array<RunningGateway> = []
 const openSockets: Array<WebSocket> = []
@@ -46,14 +54,7 @@ const gatewayWith = async (overrides: Partial<AppConfigShape>, logs?: Array<Reco
   return gw
 }
 
-type Upgrade =
-  | { readonly ok: true; readonly ws: WebSocket }
-  | {
-      readonly ok: false
-      readonly status: number
-      readonly retryAfter: string | undefined
-      readonly body: Record<string, unknown>
-    }
+type Upgrade = { readonly ok: true; readonly ws: WebSocket } | RefusedUpgrade
 
 /** Tries one WebSocket upgrade: the open socket, or the HTTP answer that refused it. */
 const upgrade = (gw: RunningGateway, headers: Record<string, string> = {}): Promise<Upgrade> =>
@@ -64,19 +65,7 @@ const upgrade = (gw: RunningGateway, headers: Record<string, string> = {}): Prom
       resolve({ ok: true, ws })
     })
     ws.once("unexpected-response", (_req, res: IncomingMessage) => {
-      let text = ""
-      res.on("data", (d: Buffer) => {
-        text += d.toString()
-      })
-      res.on("end", () => {
-        const h = res.headers["retry-after"]
-        resolve({
-          ok: false,
-          status: res.statusCode ?? 0,
-          retryAfter: typeof h === "string" ? h : undefined,
-          body: JSON.parse(text) as Record<string, unknown>,
-        })
-      })
+      readRefusal(res).then(resolve, reject)
     })
     ws.once("error", reject)
   })

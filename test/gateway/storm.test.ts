@@ -26,7 +26,9 @@ import {
   decodeFrameValue,
   type GatewayProcess,
   type MessageOf,
+  type RefusedUpgrade,
   type RunningGateway,
+  readRefusal,
   spawnGateway,
   startGateway,
   TestClient,
@@ -43,12 +45,7 @@ const metric = async (gw: GatewayProcess, name: string): Promise<number> => {
 
 type Upgrade =
   | { readonly ok: true; readonly ws: WebSocket; readonly reconnected: Promise<MessageOf<"reconnected">> }
-  | {
-      readonly ok: false
-      readonly status: number
-      readonly retryAfter: string | undefined
-      readonly body: unknown
-    }
+  | RefusedUpgrade
 
 /**
  * One WebSocket upgrade: the open socket with its `reconnected` to come (read from the first
@@ -75,19 +72,7 @@ const upgrade = (url: string): Promise<Upgrade> =>
     reconnected.catch(() => {})
     ws.once("open", () => resolve({ ok: true, ws, reconnected }))
     ws.once("unexpected-response", (_req, res: IncomingMessage) => {
-      let text = ""
-      res.on("data", (d: Buffer) => {
-        text += d.toString()
-      })
-      res.on("end", () => {
-        const h = res.headers["retry-after"]
-        resolve({
-          ok: false,
-          status: res.statusCode ?? 0,
-          retryAfter: typeof h === "string" ? h : undefined,
-          body: JSON.parse(text),
-        })
-      })
+      readRefusal(res).then(resolve, reject)
     })
     ws.once("error", reject)
   })

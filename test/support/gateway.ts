@@ -1,6 +1,7 @@
 /**
  * Test support: a real gateway on a loopback port, real `ws` clients (wire.ts), and signed tokens.
  */
+import type { IncomingMessage } from "node:http"
 import { afterAll, beforeAll } from "@effect/vitest"
 import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted, Schema } from "effect"
 import { SignJWT } from "jose"
@@ -155,6 +156,37 @@ export const ErrorBody = Schema.Struct(
   { _tag: Schema.String, message: Schema.String },
   Schema.Record({ key: Schema.String, value: Schema.Unknown }),
 )
+
+/** An upgrade the gateway refused over HTTP (before any handshake): its status, Retry-After and body. */
+export interface RefusedUpgrade {
+  readonly ok: false
+  readonly status: number
+  readonly retryAfter: string | undefined
+  readonly body: typeof ErrorBody.Type
+}
+
+/** Reads a refused upgrade's answer (`ws`'s "unexpected-response"), its body decoded as an error. */
+export const readRefusal = (res: IncomingMessage): Promise<RefusedUpgrade> =>
+  new Promise((resolve, reject) => {
+    let text = ""
+    res.on("data", (d: Buffer) => {
+      text += d.toString()
+    })
+    res.on("error", reject)
+    res.on("end", () => {
+      const h = res.headers["retry-after"]
+      try {
+        resolve({
+          ok: false,
+          status: res.statusCode ?? 0,
+          retryAfter: typeof h === "string" ? h : undefined,
+          body: Schema.decodeUnknownSync(ErrorBody)(JSON.parse(text)),
+        })
+      } catch (e) {
+        reject(e)
+      }
+    })
+  })
 
 /** GET /v1/ws/stats, decoded. */
 export const statsOf = async (gw: { readonly httpUrl: string }) =>
