@@ -177,7 +177,7 @@ describe("@quotecast/client from its packed tarball", () => {
       ["install", "--no-audit", "--no-fund", "--prefer-offline", `./${packed[0]?.filename ?? ""}`, "ws@8"],
       { cwd: project },
     )
-    for (const file of ["scenario.mjs", "node-client.mjs", "index.html"])
+    for (const file of ["scenario.mjs", "node-client.mjs", "effect-client.mjs", "index.html"])
       copyFileSync(join(fixture, file), join(project, file))
     gw = await startGateway()
   }, 300_000)
@@ -311,6 +311,22 @@ describe("@quotecast/client from its packed tarball", () => {
       if (child?.exitCode === null) child.kill("SIGKILL")
     }
   }, 120_000)
+
+  it("works through its Effect API with the effect the consumer installed", async () => {
+    const { stdout } = await run(process.execPath, ["effect-client.mjs"], {
+      cwd: project,
+      env: {
+        ...process.env,
+        QUOTECAST_URL: gw.wsUrl,
+        QUOTECAST_TOKEN: await signToken({ sub: "sdk-effect" }),
+        QUOTECAST_CODES: CODES.join(","),
+      },
+    })
+    const messages = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(ServerSingle)))(stdout)
+    expect(messages[0]?.type).toBe("connected")
+    expect(messages.at(-1)).toMatchObject({ type: "subscribed", subscription_type: "stock" })
+    expect(messages.map((m) => m.sequence)).toEqual(messages.map((_, i) => i + 1))
+  }, 60_000)
 
   it.skipIf(executablePath === undefined)(
     "works from a page in Chromium with the browser bundle (no bundler): the same steps",
