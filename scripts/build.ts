@@ -14,8 +14,8 @@
  */
 
 import { readFileSync } from "node:fs"
-import { mkdir, rm, stat, writeFile } from "node:fs/promises"
-import { join, relative } from "node:path"
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
+import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as esbuild from "esbuild"
 import {
@@ -72,6 +72,7 @@ const [server, dashboard] = await Promise.all([
     // Effect's spans and the logger's annotations name functions; keep the names as written.
     keepNames: true,
     metafile: true,
+    write: false,
     logLevel: "warning",
   }),
   esbuild.build({
@@ -80,14 +81,25 @@ const [server, dashboard] = await Promise.all([
     entryPoints: [DASHBOARD_ENTRY],
     outfile: join(PUBLIC_DIR, "dashboard.js"),
     metafile: true,
+    write: false,
     logLevel: "warning",
   }),
 ])
 
-await mkdir(at(PUBLIC_DIR), { recursive: true })
+/**
+ * Written beside and renamed into place: a gateway starting from dist/ while another `npm start`
+ * rebuilds it reads the old file or the new one, never half of one.
+ */
+const put = async (file: string, contents: string | Uint8Array) => {
+  await mkdir(dirname(file), { recursive: true })
+  await writeFile(`${file}.${process.pid}.tmp`, contents)
+  await rename(`${file}.${process.pid}.tmp`, file)
+}
+for (const output of [...server.outputFiles, ...dashboard.outputFiles])
+  await put(output.path, output.contents)
 const read = (file: string) => readFileSync(at(file), "utf8")
-await writeFile(at(join(PUBLIC_DIR, "index.html")), read(DASHBOARD_PAGE))
-await writeFile(at(join(PUBLIC_DIR, "dashboard.css")), joinStyles(read))
+await put(at(join(PUBLIC_DIR, "index.html")), read(DASHBOARD_PAGE))
+await put(at(join(PUBLIC_DIR, "dashboard.css")), joinStyles(read))
 
 const present = await Promise.all(
   fixedInputs.map((f) =>
@@ -115,7 +127,7 @@ if (changed.length > 0) {
   console.error(`build: ${changed.join(", ")} changed during the build; ${DIST}/ left unstamped (stale)`)
   process.exitCode = 1
 } else {
-  await writeFile(at(STAMP), `${JSON.stringify({ digest: digestOf(root, inputs), inputs }, null, 1)}\n`)
+  await put(at(STAMP), `${JSON.stringify({ digest: digestOf(root, inputs), inputs }, null, 1)}\n`)
   const kb = (file: string) => Math.round((server.metafile.outputs[file]?.bytes ?? 0) / 1024)
   console.error(
     `build: ${SERVER_ENTRY} (${kb(SERVER_ENTRY)} KB) and ${PUBLIC_DIR}/ from ${inputs.length} files in ${Math.round(performance.now() - t0)} ms`,

@@ -106,7 +106,9 @@ describe("Dockerfile, carried out outside Docker", () => {
     const command = one("RUN").args
     // The RUN line runs on this machine: it may touch nothing outside the work directory.
     expect(command).not.toMatch(/(^|\s)\//)
-    await run(command, workdir)
+    // The environment the RUN sees: the ENV lines above it.
+    const runAt = instructions.indexOf(one("RUN"))
+    await run(command, workdir, envOf(instructions.slice(0, runAt).filter((i) => i.keyword === "ENV")))
 
     // Pruned: no dev dependency installed (unless a production one needs it too).
     const installed = (name: string) => existsSync(join(workdir, "node_modules", name))

@@ -125,12 +125,16 @@ export const startGateway = async (
   }
 }
 
-/** Runs a shell command to its end; rejects with its output when it fails. */
+/**
+ * Runs a shell command to its end with this process's environment less NODE_ENV (vitest sets it;
+ * a Dockerfile's RUN sees only the image's ENV lines) plus `env`; rejects with its output on failure.
+ */
 export const run = (command: string, cwd: string, env: Record<string, string> = {}): Promise<string> =>
   new Promise((resolve, reject) => {
+    const inherited = Object.entries(process.env).filter(([k]) => k !== "NODE_ENV")
     const child = spawn("sh", ["-c", command], {
       cwd,
-      env: { ...process.env, ...env },
+      env: { ...Object.fromEntries(inherited), ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
     let text = ""
