@@ -2,7 +2,7 @@
  * `npm run build:server` (and `npm run build`): compiles the gateway and pre-builds the dashboard
  * into dist/, then writes the build stamp that `npm start` checks (scripts/buildStamp.mjs).
  *
- *   dist/main.js              the server, one ESM bundle (source map beside it)
+ *   dist/main.js              the server, one ESM bundle
  *   dist/public/              the dashboard's page, stylesheet and script, served as they are
  *   dist/build.json           the stamp: every input file and one hash over them
  *
@@ -25,7 +25,7 @@ import {
   DASHBOARD_TSCONFIGS,
   dashboardBuildOptions,
   joinStyles,
-} from "../src/http/dashboard.js"
+} from "../src/http/dashboardFiles.js"
 import { DIST, digestOf, PUBLIC_DIR, SERVER_ENTRY, STAMP } from "./buildStamp.mjs"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
@@ -68,7 +68,8 @@ const [server, dashboard] = await Promise.all([
     banner: {
       js: 'import { createRequire as __createRequire } from "node:module";const require = __createRequire(import.meta.url);',
     },
-    sourcemap: "linked",
+    // No source map: the bundle is not minified and keeps every name, so a stack trace reads as it
+    // is; a map doubled the build time, and loading it (--enable-source-maps) slowed every start.
     // Effect's spans and the logger's annotations name functions; keep the names as written.
     keepNames: true,
     metafile: true,

@@ -20,30 +20,14 @@ import { fileURLToPath } from "node:url"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
+import {
+  DASHBOARD_ENTRY,
+  DASHBOARD_PAGE,
+  DASHBOARD_TSCONFIGS,
+  dashboardBuildOptions,
+  joinStyles,
+} from "./dashboardFiles.js"
 import { type Asset, asset, serve } from "./staticAsset.js"
-
-/** The dashboard's sources, relative to the repository root (scripts/build.ts reads the same). */
-export const DASHBOARD_PAGE = "dashboard/index.html"
-/** The stylesheets in cascade order (the narrow-screen overrides in `footer.css` last), served as one. */
-export const DASHBOARD_STYLES = ["base", "header", "layout", "panels", "footer"].map(
-  (name) => `dashboard/styles/${name}.css`,
-)
-export const DASHBOARD_ENTRY = "dashboard/main.ts"
-/** esbuild reads these too (the nearest one to each input), but does not list them among its inputs. */
-export const DASHBOARD_TSCONFIGS = ["tsconfig.json", "dashboard/tsconfig.json"]
-
-export const dashboardBuildOptions = {
-  bundle: true,
-  format: "esm",
-  platform: "browser",
-  target: "es2022",
-  minify: true,
-  // Keep the Korean names readable in the bundle instead of \u escapes.
-  charset: "utf8",
-} as const
-
-/** The stylesheets joined in order, as served at /assets/dashboard.css. */
-export const joinStyles = (read: (file: string) => string): string => DASHBOARD_STYLES.map(read).join("\n")
 
 /** Where `npm run build` puts the prebuilt files: `dist/public/`, beside the compiled `dist/main.js`. */
 const prebuiltDir = fileURLToPath(new URL("./public/", import.meta.url))
