@@ -4,7 +4,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Data, Effect, Option } from "effect"
-import { defaults, type LoadConfig, LoadConfigError, resolveCodes } from "./lib/config.js"
+import { defaults, type LoadConfig, LoadConfigError, limits, resolveCodes } from "./lib/config.js"
 import {
   checkThresholds,
   formatProgress,
@@ -25,68 +25,137 @@ export class ThresholdsViolated extends Data.TaggedError("ThresholdsViolated")<{
   readonly violations: ReadonlyArray<string>
 }> {}
 
+/**
+ * `text (default: value)`: @effect/cli's help names no default of its own (only "This setting is
+ * optional."), so each description carries it.
+ */
+const described = (text: string, fallback: string | number) =>
+  `${text.replace(/\.$/, "")} (default: ${fallback}).`
+
 const options = {
   url: Options.text("url").pipe(
     Options.withDefault(defaults.url),
-    Options.withDescription("gateway WebSocket URL"),
+    Options.withDescription(
+      described("The gateway's WebSocket URL; localhost is dialled as 127.0.0.1.", defaults.url),
+    ),
   ),
   connections: Options.integer("connections").pipe(
     Options.withDefault(defaults.connections),
-    Options.withDescription("concurrent connections"),
+    Options.withDescription(
+      described(`Connections to open, 1 to ${limits.maxConnections}.`, defaults.connections),
+    ),
   ),
   duration: Options.float("duration").pipe(
     Options.withDefault(defaults.durationSec),
-    Options.withDescription("seconds to hold the connections after the ramp-up (the measurement window)"),
+    Options.withDescription(
+      described(
+        `Seconds to hold the connections open after the ramp-up, the measurement window; at most ${limits.maxDurationSec}.`,
+        defaults.durationSec,
+      ),
+    ),
   ),
   rampUp: Options.float("ramp-up").pipe(
     Options.withDefault(defaults.rampUpSec),
-    Options.withDescription("seconds over which connections are opened"),
+    Options.withDescription(
+      described(
+        `Seconds over which the connections are opened; at most ${limits.maxRampUpSec}.`,
+        defaults.rampUpSec,
+      ),
+    ),
   ),
   batchSize: Options.integer("batch-size").pipe(
     Options.withDefault(defaults.batchSize),
-    Options.withDescription("connections opened together per ramp step"),
+    Options.withDescription(
+      described(
+        "Connections opened together; the batches are spread evenly over the ramp-up.",
+        defaults.batchSize,
+      ),
+    ),
   ),
   subscriptions: Options.integer("subscriptions").pipe(
     Options.withDefault(defaults.subscriptions),
-    Options.withDescription("stock codes subscribed per connection"),
+    Options.withDescription(
+      described(
+        `Stock codes each connection subscribes to, 0 to ${limits.maxSubscriptions}; connection i takes the codes from i x subscriptions on, wrapping.`,
+        defaults.subscriptions,
+      ),
+    ),
   ),
   codes: Options.text("codes").pipe(
     Options.optional,
-    Options.withDescription("comma-separated codes (default: the gateway's shipped codes)"),
+    Options.withDescription(
+      described("Comma-separated stock codes to subscribe to.", "the gateway's shipped codes"),
+    ),
   ),
   universe: Options.integer("universe").pipe(
     Options.optional,
     Options.withDescription(
-      "codes of a gateway run with UNIVERSE_SIZE=N: shipped codes, then 900000, 900001, ...",
+      described(
+        "Subscribe to the codes of a gateway started with UNIVERSE_SIZE=N: the shipped codes, then 900000, 900001, ... up to N. Not with --codes.",
+        "unset",
+      ),
     ),
   ),
   compression: Options.choice("compression", ["on", "off"]).pipe(
     Options.withDefault("off" as const),
-    Options.withDescription("offer permessage-deflate (no context takeover; inflated synchronously)"),
+    Options.withDescription(
+      described(
+        "With on, offer permessage-deflate with no context takeover either way (frames are inflated synchronously).",
+        "off",
+      ),
+    ),
   ),
-  token: Options.text("token").pipe(Options.optional, Options.withDescription("JWT sent as ?token=")),
+  token: Options.text("token").pipe(
+    Options.optional,
+    Options.withDescription(described("A JWT sent as ?token= on every connection.", "none")),
+  ),
   sample: Options.integer("sample").pipe(
     Options.withDefault(defaults.sample),
-    Options.withDescription("fully parse one frame in N (latency, types); others are only counted"),
+    Options.withDescription(
+      described(
+        "Fully parse one frame in N (latency, message types); the others are only counted.",
+        defaults.sample,
+      ),
+    ),
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("print the final report as JSON")),
-  quiet: Options.boolean("quiet").pipe(Options.withDescription("no progress line")),
+  json: Options.boolean("json").pipe(
+    Options.withDescription(
+      described("Print the final report as JSON on stdout (progress stays on stderr).", "off"),
+    ),
+  ),
+  quiet: Options.boolean("quiet").pipe(Options.withDescription(described("Print no progress line.", "off"))),
   maxP99Ms: Options.float("max-p99-ms").pipe(
     Options.optional,
-    Options.withDescription("exit 1 when p99 latency exceeds this"),
+    Options.withDescription(
+      described(
+        "Exit 1 when the p99 latency is above this many milliseconds (or when there was no latency sample).",
+        "no limit",
+      ),
+    ),
   ),
   minConnected: Options.integer("min-connected").pipe(
     Options.optional,
-    Options.withDescription("exit 1 when fewer connections were established"),
+    Options.withDescription(
+      described("Exit 1 when fewer connections than this were established.", "no limit"),
+    ),
   ),
   sourceIps: Options.integer("source-ips").pipe(
     Options.withDefault(defaults.sourceIps),
-    Options.withDescription("spread source addresses over 127.0.0.1..127.0.0.N (more ephemeral ports)"),
+    Options.withDescription(
+      described(
+        `Bind connection i to 127.0.0.(1 + i mod N), N at most ${limits.maxSourceIps}: each source address has its own ~28,000 ephemeral ports.`,
+        defaults.sourceIps,
+      ),
+    ),
   ),
-  allowRemote: Options.boolean("allow-remote").pipe(Options.withDescription("allow a non-loopback --url")),
+  allowRemote: Options.boolean("allow-remote").pipe(
+    Options.withDescription(described("Allow a --url that is not on loopback.", "off")),
+  ),
   connectTimeout: Options.float("connect-timeout").pipe(
     Options.withDefault(defaults.connectTimeoutSec),
-    Options.withDescription("seconds allowed for each opening handshake"),
+    Options.withDescription(
+      described("Seconds allowed for each opening handshake.", defaults.connectTimeoutSec),
+    ),
   ),
 }
 
@@ -160,4 +229,27 @@ export const runCli = (args: CliArgs) =>
 
 export const loadCommand = makeCommand(runCli)
 
-export const cli = Command.run(loadCommand, { name: "quotecast-load", version: "0.1.0" })
+/** SGR sequences (colour, bold) as @effect/cli writes them around its help and error text. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts every sequence matched here
+const SGR = /\x1b\[[0-9;]*m/g
+const plain = (args: ReadonlyArray<unknown>) =>
+  args.map((a) => (typeof a === "string" ? a.replace(SGR, "") : a))
+
+/**
+ * Runs `effect` with a Console that drops colour codes: @effect/cli styles its help and its
+ * messages unconditionally, which shows as escape codes in a pipe, a file or a CI log.
+ */
+export const withoutColour = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Console.consoleWith((current) =>
+    Console.withConsole(effect, {
+      ...current,
+      log: (...args) => current.log(...plain(args)),
+      error: (...args) => current.error(...plain(args)),
+    }),
+  )
+
+const run = Command.run(loadCommand, { name: "quotecast-load", version: "0.1.0" })
+
+/** Colour on a terminal only (and never with NO_COLOR set, https://no-color.org). */
+export const cli = (argv: ReadonlyArray<string>) =>
+  process.stdout.isTTY === true && process.env.NO_COLOR === undefined ? run(argv) : withoutColour(run(argv))

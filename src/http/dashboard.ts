@@ -3,43 +3,38 @@
  * (its page, its stylesheets and its script, an ordinary client of the public WebSocket API
  * through the SDK, `src/client`).
  *
- * The script is bundled for the browser with esbuild when this Layer starts, so `npm start` needs
- * no separate build step. The build runs in the background (the gateway listens at once; a request
- * for the script waits for it) and once per process. Its output is also kept on disk under
- * `node_modules/.cache/` with a hash of every input file, so later starts (restarts, the
- * test suite's many gateways, cluster instances spawned together) reuse it instead of spending a
- * second or two of CPU each on an identical build.
+ * The compiled server (`npm run build`, scripts/build.ts) finds the page, the stylesheet and the
+ * bundled script prebuilt in `public/` beside its entry file and serves them as they are: no
+ * bundler in production. Run from the TypeScript sources (tsx: the tests, development), there is no
+ * such folder, and the script is bundled with esbuild when this Layer starts, in the background (the
+ * gateway listens at once; a request for the script waits for it) and once per process. That output
+ * is also kept on disk under `node_modules/.cache/` with a hash of every input file, so later starts
+ * (the test suite's many gateways, cluster instances spawned together) reuse it instead of spending
+ * a second or two of CPU each on an identical build.
  */
 import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
+import {
+  DASHBOARD_ENTRY,
+  DASHBOARD_PAGE,
+  DASHBOARD_TSCONFIGS,
+  dashboardBuildOptions,
+  joinStyles,
+} from "./dashboardFiles.js"
 import { type Asset, asset, serve } from "./staticAsset.js"
 
-const root = fileURLToPath(new URL("../../", import.meta.url))
-const readText = (file: string) => readFileSync(join(root, file), "utf8")
-const page = readText("dashboard/index.html")
-/** The stylesheets in cascade order (the narrow-screen overrides in `footer.css` last), served as one. */
-const STYLES = ["base", "header", "layout", "panels", "footer"]
-const css = STYLES.map((name) => readText(`dashboard/styles/${name}.css`)).join("\n")
-const entry = "dashboard/main.ts"
-/** esbuild reads these too (the nearest one to each input), but does not list them among its inputs. */
-const TSCONFIGS = ["tsconfig.json", "dashboard/tsconfig.json"]
-const cacheFile = join(root, "node_modules/.cache/quotecast-dashboard/bundle.json")
+/** Where `npm run build` puts the prebuilt files: `dist/public/`, beside the compiled `dist/main.js`. */
+const prebuiltDir = fileURLToPath(new URL("./public/", import.meta.url))
+const prebuilt = existsSync(join(prebuiltDir, "dashboard.js"))
 
-const buildOptions = {
-  bundle: true,
-  format: "esm",
-  platform: "browser",
-  target: "es2022",
-  minify: true,
-  // Keep the Korean names readable in the bundle instead of \u escapes.
-  charset: "utf8",
-} as const
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const cacheFile = join(root, "node_modules/.cache/quotecast-dashboard/bundle.json")
 
 const CacheEntry = Schema.Struct({
   /** esbuild version and options: a different toolchain never reuses an old bundle. */
@@ -87,7 +82,7 @@ const writeCache = async (entry: CacheEntry): Promise<void> => {
 const keep = async (key: string, code: string, metafileInputs: ReadonlyArray<string>, startedAt: number) => {
   if (metafileInputs.length === 0) return // nothing to check a cached copy against
   try {
-    const files = [...metafileInputs, ...TSCONFIGS]
+    const files = [...metafileInputs, ...DASHBOARD_TSCONFIGS]
     const inputs = Object.fromEntries(
       await Promise.all(files.map(async (f) => [f, await hashOf(f)] as const)),
     )
@@ -99,28 +94,32 @@ const keep = async (key: string, code: string, metafileInputs: ReadonlyArray<str
   }
 }
 
+/** Where the script came from: dist/public/, the on-disk cache, or a build in this process. */
+type Origin = "prebuilt" | "cache" | "esbuild"
+
 type BuildResult =
-  | { readonly _tag: "Built"; readonly asset: Asset; readonly millis: number; readonly cached: boolean }
+  | { readonly _tag: "Built"; readonly asset: Asset; readonly millis: number; readonly origin: Origin }
   | { readonly _tag: "Failed"; readonly message: string; readonly millis: number }
 
 const build = async (): Promise<BuildResult> => {
   const started = performance.now()
   const startedAt = Date.now()
-  const done = (code: string, cached: boolean): BuildResult => ({
+  const done = (code: string, origin: Origin): BuildResult => ({
     _tag: "Built",
     asset: asset("text/javascript; charset=utf-8", code),
     millis: performance.now() - started,
-    cached,
+    origin,
   })
   try {
+    if (prebuilt) return done(await readFile(join(prebuiltDir, "dashboard.js"), "utf8"), "prebuilt")
     // Imported here so a broken esbuild install costs the dashboard, not the gateway's startup.
     const esbuild = await import("esbuild")
-    const key = `esbuild ${esbuild.version} ${JSON.stringify(buildOptions)}`
+    const key = `esbuild ${esbuild.version} ${JSON.stringify(dashboardBuildOptions)}`
     const cached = await readCache(key)
-    if (cached !== undefined) return done(cached, true)
+    if (cached !== undefined) return done(cached, "cache")
     const result = await esbuild.build({
-      ...buildOptions,
-      entryPoints: [entry],
+      ...dashboardBuildOptions,
+      entryPoints: [DASHBOARD_ENTRY],
       absWorkingDir: root,
       metafile: true,
       write: false,
@@ -129,7 +128,7 @@ const build = async (): Promise<BuildResult> => {
     const code = result.outputFiles?.[0]?.text
     if (code === undefined) throw new Error("esbuild produced no output")
     await keep(key, code, Object.keys(result.metafile?.inputs ?? {}), startedAt)
-    return done(code, false)
+    return done(code, "esbuild")
   } catch (error) {
     return {
       _tag: "Failed",
@@ -146,10 +145,22 @@ const bundleOnce = (): Promise<BuildResult> => {
   return bundle
 }
 
-const stylesheet = asset("text/css; charset=utf-8", css)
+const LOADED: Record<Origin, string> = {
+  prebuilt: "dashboard bundle loaded from the build",
+  cache: "dashboard bundle loaded from cache",
+  esbuild: "dashboard bundle built",
+}
+
+const readIn = (dir: string) => (file: string) => readFileSync(join(dir, file), "utf8")
 
 export const DashboardLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
+    const { page, css } = yield* Effect.sync(() =>
+      prebuilt
+        ? { page: readIn(prebuiltDir)("index.html"), css: readIn(prebuiltDir)("dashboard.css") }
+        : { page: readIn(root)(DASHBOARD_PAGE), css: joinStyles(readIn(root)) },
+    )
+    const stylesheet = asset("text/css; charset=utf-8", css)
     const firstInProcess = bundle === undefined
     yield* Effect.promise(bundleOnce).pipe(
       Effect.flatMap((result) =>
@@ -158,9 +169,7 @@ export const DashboardLive = HttpApiBuilder.Router.use((router) =>
               Effect.annotateLogs({ error: result.message }),
             )
           : firstInProcess
-            ? Effect.logInfo(
-                result.cached ? "dashboard bundle loaded from cache" : "dashboard bundle built",
-              ).pipe(
+            ? Effect.logInfo(LOADED[result.origin]).pipe(
                 Effect.annotateLogs({
                   build_ms: Math.round(result.millis),
                   bytes: result.asset.body.length,

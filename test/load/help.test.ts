@@ -1,0 +1,46 @@
+/**
+ * `npm run load -- --help` through a pipe, as CI logs and `| less` see it: every option the
+ * command knows is listed with a description and its default, and no colour code is printed.
+ */
+import { spawn } from "node:child_process"
+import { describe, expect, it } from "@effect/vitest"
+
+const root = new URL("../../", import.meta.url)
+
+const help = (env: Record<string, string> = {}) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "load/main.ts", "--help"], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => {
+      stdout += d
+    })
+    child.stderr.on("data", (d) => {
+      stderr += d
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => resolve({ code, stdout, stderr }))
+  })
+
+describe("load runner --help", () => {
+  it("lists every option with a description and its default, without colour codes, in a pipe", async () => {
+    const { code, stdout, stderr } = await help({ FORCE_COLOR: "1" })
+    expect(code, stderr).toBe(0)
+    expect(stdout).not.toContain("\u001b")
+    // The usage line is generated from the command's options: the list to check against.
+    const usage = /^\$ load (.*)$/m.exec(stdout)?.[1] ?? ""
+    const names = [...usage.matchAll(/\[(--[a-z0-9-]+)/g)].map((m) => m[1] as string)
+    expect(names.length).toBeGreaterThanOrEqual(18)
+    const sections = stdout.split(/\n(?=--[a-z])/)
+    for (const name of names) {
+      const section = sections.find((s) => s.startsWith(`${name} `) || s.startsWith(`${name}\n`))
+      expect(section, name).toBeDefined()
+      // Past the type line that @effect/cli writes ("An integer."), a sentence of ours ending in the default.
+      expect(section, name).toMatch(/\n {2}[A-Z][^\n]{15,} \(default: [^)\n]+\)\.\n/)
+    }
+  }, 60_000)
+})
