@@ -2,8 +2,9 @@
  * A strict reader of the Prometheus text exposition format 0.0.4, as its specification states it
  * (prometheus.io, "Exposition formats", text format details): comment lines, HELP and TYPE, one
  * group of samples per family after its TYPE, names and label names by their grammar, label values
- * with their three escapes, Go float values (NaN, +Inf, -Inf), an optional timestamp; for a
- * histogram, `_bucket` series with `le` ending at +Inf, cumulative, and `_count` equal to +Inf's.
+ * with their three escapes, values as Go's ParseFloat reads them (prom-client writes NaN as "Nan"),
+ * an optional timestamp; for a histogram, `_bucket` series with `le` ending at +Inf, cumulative,
+ * and `_count` equal to +Inf's.
  * Anything else throws, naming the line. The npm parser tried first (parse-prometheus-text-format
  * 1.1.1) merged the buckets of a labelled histogram when `le` comes first, as prom-client writes
  * it, and lost their `_sum` and `_count`.
@@ -37,10 +38,13 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/
 const TYPES: ReadonlyArray<MetricType> = ["counter", "gauge", "histogram", "summary", "untyped"]
 const isType = (s: string): s is MetricType => TYPES.some((t) => t === s)
 
+/** A value as Go's strconv.ParseFloat reads it (the format's rule): NaN and Inf in any case. */
 const parseValue = (text: string, line: number): number => {
-  if (text === "NaN") return Number.NaN
-  if (text === "+Inf" || text === "Inf") return Number.POSITIVE_INFINITY
-  if (text === "-Inf") return Number.NEGATIVE_INFINITY
+  const special = /^([+-]?)(nan|inf|infinity)$/i.exec(text)
+  if (special !== null) {
+    if ((special[2] ?? "").toLowerCase() === "nan") return Number.NaN
+    return special[1] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY
+  }
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text))
     throw new Error(`line ${line}: bad value "${text}"`)
   return Number(text)
