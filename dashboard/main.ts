@@ -10,6 +10,7 @@ import { watchlistFrom } from "./catalog.js"
 import { type Connection, makeConnection } from "./connection.js"
 import { type DashboardHook, HOOK_NAME } from "./hook.js"
 import { makeFooter } from "./panels/footer.js"
+import { makeOpsPanel } from "./panels/ops.js"
 import { makeRenderer } from "./render.js"
 import { readSession } from "./session.js"
 import { makeState } from "./state.js"
@@ -37,6 +38,10 @@ const connection: Connection = makeConnection({
 
 const updateFooter = makeFooter(state)
 setInterval(() => updateFooter(connection.lastSequence()), 1000)
+// Next to the page too, like the socket; it never rejects (a failure shows on the panel).
+const updateOps = makeOpsPanel(new URL("v1/metrics/summary", location.href).toString())
+void updateOps()
+setInterval(() => void updateOps(), 2000)
 setInterval(connection.measureRtt, 5000)
 
 const hook: DashboardHook = {

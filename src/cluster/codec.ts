@@ -10,7 +10,7 @@
  */
 import { Data, Either, ParseResult, Schema } from "effect"
 import type { Outgoing } from "../protocol/encode.js"
-import { internKey } from "../protocol/encode.js"
+import { eventTimeOf, internKey } from "../protocol/encode.js"
 import { AlertType, MarketEvent } from "../protocol/server.js"
 import { NO_SUBSCRIPTIONS } from "../session/SessionStore.js"
 
@@ -195,7 +195,11 @@ export const TakeoverRequest = codec("takeover_request", Schema.parseJson(Takeov
 
 // ---- the broker's pub/sub payload and recent list (RedisBroker) ----
 
-const OutgoingSchema = Schema.Struct({ key: Schema.UndefinedOr(Schema.String), body: Schema.String })
+const OutgoingSchema = Schema.Struct({
+  key: Schema.UndefinedOr(Schema.String),
+  body: Schema.String,
+  at: Schema.optional(Schema.UndefinedOr(Schema.Number)),
+})
 
 export interface WireMessage {
   readonly origin: string
@@ -217,10 +221,12 @@ export const decodeWire = (payload: string): WireMessage | undefined => {
   const c = b < 0 ? -1 : payload.indexOf("\n", b + 1)
   if (c < 0) return undefined
   const key = payload.slice(a + 1, b)
+  const body = payload.slice(c + 1)
   return {
     origin: payload.slice(0, a),
     rid: payload.slice(b + 1, c),
-    msg: { key: key === "" ? undefined : internKey(key), body: payload.slice(c + 1) },
+    // Keyed messages are market events: their time, read once here, feeds the delivery histogram.
+    msg: key === "" ? { key: undefined, body } : { key: internKey(key), body, at: eventTimeOf(body) },
   }
 }
 

@@ -9,6 +9,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
+import { MetricsSummary } from "../protocol/metricsSummary.js"
 import { AlertType, SubscriptionSet } from "../protocol/server.js"
 import { Authentication, Forbidden } from "./auth.js"
 
@@ -205,7 +206,8 @@ export class PublicGroup extends HttpApiGroup.make("public", { topLevel: true })
     HttpApiEndpoint.get("metrics", "/metrics").addSuccess(
       HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }),
     ),
-  ) {}
+  )
+  .add(HttpApiEndpoint.get("metricsSummary", "/v1/metrics/summary").addSuccess(MetricsSummary)) {}
 
 export class AdminGroup extends HttpApiGroup.make("admin", { topLevel: true })
   .add(HttpApiEndpoint.get("connections", "/v1/ws/connections").addSuccess(Schema.Array(ConnectionInfo)))

@@ -14,7 +14,7 @@ import { validateIngest } from "../feed/ingest.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
 import { Universe } from "../market/Universe.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
-import { renderPrometheus } from "../metrics/prometheus.js"
+import { makeExposition } from "../metrics/prometheus.js"
 import { MarketPipeline } from "../pipeline/MarketPipeline.js"
 import { MarketState } from "../pipeline/MarketState.js"
 import { nowIso } from "../protocol/encode.js"
@@ -73,6 +73,13 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
       return byType
     }
 
+    // prom-client's promises reject only on a bug in a collector: a defect (500), not an answer.
+    const exposition = makeExposition(stats, () => ({
+      queuedMessages: flusher.queuedMessages(),
+      activeConnections: registry.size,
+      topics: broker.localTopicCount(),
+    }))
+
     return handlers
       .handle("health", () =>
         Effect.gen(function* () {
@@ -128,15 +135,8 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
           }
         }),
       )
-      .handle("metrics", () =>
-        Effect.sync(() =>
-          renderPrometheus(stats, {
-            queuedMessages: flusher.queuedMessages(),
-            activeConnections: registry.size,
-            topics: broker.localTopicCount(),
-          }),
-        ),
-      )
+      .handle("metrics", () => Effect.promise(exposition.text))
+      .handle("metricsSummary", () => Effect.promise(exposition.summary))
   }),
 )
 

@@ -1,27 +1,23 @@
 /**
- * Counters and histograms of one gateway instance. Plain numbers on purpose: they are bumped on
- * the fan-out and flush hot paths, where an Effect per increment would cost more than the work.
- * `/v1/ws/stats` and `/metrics` (Prometheus text, `prometheus.ts`) both read from here.
+ * Counters and histograms of one gateway instance. Counters and gauges are plain numbers on
+ * purpose: they are bumped on the fan-out and flush hot paths, where an Effect per increment would
+ * cost more than the work; `prometheus.ts` reads them when `/metrics` is scraped (prom-client
+ * metrics with a `collect`). The histograms are prom-client's own, observed where they happen.
+ * `/v1/ws/stats`, `/v1/metrics/summary` and `/metrics` all read from here.
  */
 import { Context, Layer } from "effect"
+import { Histogram } from "prom-client"
 
-export class Histogram {
-  readonly counts: Array<number>
-  sum = 0
-  count = 0
-  constructor(readonly bounds: ReadonlyArray<number>) {
-    this.counts = new Array<number>(bounds.length).fill(0)
-  }
-  observe(v: number): void {
-    this.sum += v
-    this.count++
-    for (let i = 0; i < this.bounds.length; i++) {
-      if (v <= (this.bounds[i] as number)) {
-        this.counts[i] = (this.counts[i] as number) + 1
-        return
-      }
-    }
-  }
+/** A histogram of this instance, kept out of any registry until `prometheus.ts` registers it. */
+const histogram = (name: string, help: string, buckets: Array<number>) =>
+  new Histogram({ name, help, buckets, registers: [] })
+
+/** Bounds of `quotecast_delivery_latency_ms`: 1 ms (one loopback hop) to 5 s (a reader far behind). */
+export const DELIVERY_LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000]
+
+/** What the delivery histogram needs of a message written out: its event's time, when it has one. */
+export interface Timed {
+  readonly at?: number | undefined
 }
 
 export class GatewayStatsImpl {
@@ -101,7 +97,11 @@ export class GatewayStatsImpl {
   setupsInFlightPeak = 0
   setupsWaiting = 0
   /** How long admitted setups waited for their slot, in ms. */
-  readonly admissionWaitMs = new Histogram([1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000])
+  readonly admissionWaitMs = histogram(
+    "quotecast_setup_admission_wait_ms",
+    "How long admitted connection setups waited for a slot.",
+    [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+  )
   readonly closesByCode = new Map<number, number>()
   // HTTP limits and connection admission (http/bodyLimits.ts, http/admission.ts, Server.ts), by reason.
   readonly httpRejections = new Map<string, number>()
@@ -109,8 +109,39 @@ export class GatewayStatsImpl {
   readonly httpClientErrors = new Map<string, number>()
   /** Tokens refused (WebSocket INVALID_TOKEN, HTTP 401), by reason (auth/rejections.ts). */
   readonly tokenRejections = new Map<string, number>()
-  readonly batchSize = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
-  readonly flushPassMs = new Histogram([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+  readonly batchSize = histogram(
+    "quotecast_batch_size",
+    "Messages per flushed frame.",
+    [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+  )
+  readonly flushPassMs = histogram(
+    "quotecast_flush_pass_ms",
+    "Duration of one flush pass over dirty connections.",
+    [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+  )
+  /**
+   * Market event to socket: per write-out (one frame; one per message with batching off), the age
+   * of the oldest market event in it when it was handed to the socket. One clock read and one
+   * observation per write-out, none per message: the flusher writes tens of thousands of frames a
+   * second, and the oldest event is the one a reader waited longest for.
+   */
+  readonly deliveryLatencyMs = histogram(
+    "quotecast_delivery_latency_ms",
+    "Age of the oldest market event (its own timestamp) in a frame when the frame was written to the socket.",
+    DELIVERY_LATENCY_BUCKETS_MS,
+  )
+  /** Observes a write-out of `items` (answers and snapshots carry no event time and are not counted). */
+  delivered(items: ReadonlyArray<Timed>): void {
+    let oldest = Number.POSITIVE_INFINITY
+    for (const item of items) {
+      const at = item.at
+      // NaN (an unparseable time) compares false and is left out.
+      if (at !== undefined && at < oldest) oldest = at
+    }
+    if (oldest === Number.POSITIVE_INFINITY) return
+    // A feed whose clock runs ahead of ours would give negative ages: counted as 0.
+    this.deliveryLatencyMs.observe(Math.max(0, Date.now() - oldest))
+  }
   httpRejected(reason: string): void {
     this.httpRejections.set(reason, (this.httpRejections.get(reason) ?? 0) + 1)
   }

@@ -1,338 +1,323 @@
 /**
- * Prometheus text exposition (format 0.0.4) of one instance's GatewayStats.
+ * `/metrics`: Prometheus text (format 0.0.4) rendered by prom-client from one instance's
+ * `GatewayStats` and the process's default metrics (`processMetrics.ts`), and the few figures the
+ * dashboard shows (`summary`). Counters and gauges are prom-client metrics whose `collect` reads
+ * the plain numbers at scrape time, so the hot paths keep bumping numbers; the histograms are
+ * prom-client's, observed where they happen.
  */
-import type { GatewayStatsImpl, Histogram } from "./GatewayStats.js"
+import { Counter, Gauge, type Histogram, Registry } from "prom-client"
+import { DELIVERY_LATENCY_BUCKETS_MS, type GatewayStatsImpl } from "./GatewayStats.js"
+import { processRegistry, readLoopDelay } from "./processMetrics.js"
 
+/** Read from the live gateway at scrape time (they are not counted, they are looked at). */
 export interface Gauges {
   readonly queuedMessages: number
   readonly activeConnections: number
   readonly topics: number
 }
 
-const line = (out: Array<string>, name: string, type: string, help: string, value: number) => {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`)
+const EVICTION_REASONS = ["user_limit", "address_limit", "anonymous_limit"] as const
+
+/** A histogram's buckets as counted so far: cumulative counts per bound (the +Inf one is `count`). */
+export interface BucketCounts {
+  readonly bounds: ReadonlyArray<number>
+  readonly cumulative: ReadonlyArray<number>
+  readonly count: number
+  readonly sum: number
 }
 
-const histogram = (out: Array<string>, name: string, help: string, h: Histogram) => {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`)
-  let cumulative = 0
-  h.bounds.forEach((b, i) => {
-    cumulative += h.counts[i] as number
-    out.push(`${name}_bucket{le="${b}"} ${cumulative}`)
-  })
-  out.push(`${name}_bucket{le="+Inf"} ${h.count}`, `${name}_sum ${h.sum}`, `${name}_count ${h.count}`)
+/** What the dashboard's footer shows, read together (`GET /v1/metrics/summary`). */
+export interface MetricsSummary {
+  readonly active_connections: number
+  readonly messages_sent: number
+  readonly delivery_latency_ms: BucketCounts
+  readonly event_loop_delay_ms: { readonly p99: number; readonly max: number; readonly window_ms: number }
+  readonly rss_bytes: number
+  readonly heap_used_bytes: number
 }
 
-const labelled = (
-  out: Array<string>,
-  name: string,
-  help: string,
-  byReason: ReadonlyMap<string, number>,
-  label = "reason",
-) => {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
-  for (const [reason, n] of byReason) out.push(`${name}{${label}="${reason}"} ${n}`)
+export interface Exposition {
+  /** The Prometheus text of the process and this instance. */
+  readonly text: () => Promise<string>
+  readonly summary: () => Promise<MetricsSummary>
 }
 
-export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
-  const out: Array<string> = []
-  line(out, "quotecast_connections_active", "gauge", "Open WebSocket connections.", g.activeConnections)
-  line(
-    out,
-    "quotecast_connections_opened_total",
-    "counter",
-    "WebSocket connections accepted.",
-    s.connectionsOpened,
+/** The bucket counts of a prom-client histogram without labels, in `bounds` order. */
+const bucketCounts = async (h: Histogram, bounds: ReadonlyArray<number>): Promise<BucketCounts> => {
+  const { name, values } = await h.get()
+  const cumulative = bounds.map(
+    (b) => values.find((v) => v.metricName === `${name}_bucket` && v.labels.le === b)?.value ?? 0,
   )
-  out.push(
-    "# HELP quotecast_connections_closed_total WebSocket connections closed, by close code.",
-    "# TYPE quotecast_connections_closed_total counter",
+  const read = (suffix: string) => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0
+  return { bounds, cumulative, count: read("_count"), sum: read("_sum") }
+}
+
+export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition => {
+  const registry = new Registry()
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(read())
+      },
+    })
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read())
+      },
+    })
+  const byLabel = (
+    name: string,
+    help: string,
+    label: string,
+    read: () => Iterable<readonly [string | number, number]>,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [value, n] of read()) this.inc({ [label]: value }, n)
+      },
+    })
+
+  gauge("quotecast_connections_active", "Open WebSocket connections.", () => g().activeConnections)
+  counter("quotecast_connections_opened_total", "WebSocket connections accepted.", () => s.connectionsOpened)
+  byLabel(
+    "quotecast_connections_closed_total",
+    "WebSocket connections closed, by close code.",
+    "code",
+    () => s.closesByCode,
   )
-  for (const [code, n] of s.closesByCode) out.push(`quotecast_connections_closed_total{code="${code}"} ${n}`)
-  line(
-    out,
+  counter(
     "quotecast_messages_sent_total",
-    "counter",
     "Protocol messages sent (inside batches counted one by one).",
-    s.messagesSent,
+    () => s.messagesSent,
   )
-  line(out, "quotecast_frames_sent_total", "counter", "WebSocket data frames sent.", s.framesSent)
-  line(
-    out,
-    "quotecast_bytes_sent_total",
-    "counter",
-    "Payload characters sent, before compression.",
-    s.bytesSent,
-  )
-  line(
-    out,
+  counter("quotecast_frames_sent_total", "WebSocket data frames sent.", () => s.framesSent)
+  counter("quotecast_bytes_sent_total", "Payload characters sent, before compression.", () => s.bytesSent)
+  counter(
     "quotecast_wire_bytes_sent_total",
-    "counter",
     "Payload bytes written to sockets, after compression.",
-    s.bytesOnWire,
+    () => s.bytesOnWire,
   )
-  line(
-    out,
+  counter(
     "quotecast_compressed_frames_total",
-    "counter",
     "Frames sent compressed (permessage-deflate).",
-    s.compressedFrames,
+    () => s.compressedFrames,
   )
-  line(out, "quotecast_messages_received_total", "counter", "Client messages received.", s.messagesReceived)
-  line(out, "quotecast_queue_depth", "gauge", "Messages waiting in connection outboxes.", g.queuedMessages)
-  line(
-    out,
-    "quotecast_conflated_total",
-    "counter",
-    "Queued state messages replaced by a newer one.",
-    s.conflated,
-  )
-  line(
-    out,
+  counter("quotecast_messages_received_total", "Client messages received.", () => s.messagesReceived)
+  gauge("quotecast_queue_depth", "Messages waiting in connection outboxes.", () => g().queuedMessages)
+  counter("quotecast_conflated_total", "Queued state messages replaced by a newer one.", () => s.conflated)
+  counter(
     "quotecast_rate_limit_rejections_total",
-    "counter",
     "Client messages rejected by the rate limit.",
-    s.rateLimitRejections,
+    () => s.rateLimitRejections,
   )
-  line(
-    out,
+  counter(
     "quotecast_decode_errors_total",
-    "counter",
     "Client messages answered with INVALID_MESSAGE.",
-    s.decodeErrors,
+    () => s.decodeErrors,
   )
-  out.push(
-    "# HELP quotecast_ws_frames_rejected_total Client frames refused by a WebSocket input limit before parsing, by reason.",
-    "# TYPE quotecast_ws_frames_rejected_total counter",
+  byLabel(
+    "quotecast_ws_frames_rejected_total",
+    "Client frames refused by a WebSocket input limit before parsing, by reason.",
+    "reason",
+    () => Object.entries(s.wsFramesRejected),
   )
-  for (const [reason, n] of Object.entries(s.wsFramesRejected))
-    out.push(`quotecast_ws_frames_rejected_total{reason="${reason}"} ${n}`)
-  line(
-    out,
+  counter(
     "quotecast_ws_input_cost_total",
-    "counter",
     "Rate-limit tokens charged for client frames (1 per ordinary message; more for large or invalid frames).",
-    s.wsInputCost,
+    () => s.wsInputCost,
   )
-  line(
-    out,
+  counter(
     "quotecast_slow_consumer_closes_total",
-    "counter",
     "Connections closed with 1013 for not reading.",
-    s.slowConsumerCloses,
+    () => s.slowConsumerCloses,
   )
-  line(out, "quotecast_alerts_fired_total", "counter", "Alerts fired by this instance.", s.alertsFired)
-  line(
-    out,
+  counter("quotecast_alerts_fired_total", "Alerts fired by this instance.", () => s.alertsFired)
+  gauge(
     "quotecast_alerts_cached",
-    "gauge",
     "Cluster mode: active alerts in this instance's cache of the shared set, kept in sync through Redis.",
-    s.alertsCached,
+    () => s.alertsCached,
   )
-  line(
-    out,
+  counter(
     "quotecast_alert_limit_rejections_total",
-    "counter",
     "Alert creations refused with 429 (MAX_ALERTS_PER_USER).",
-    s.alertLimitRejections,
+    () => s.alertLimitRejections,
   )
-  out.push(
-    "# HELP quotecast_sessions_evicted_total Saved sessions dropped or not saved, by reason.",
-    "# TYPE quotecast_sessions_evicted_total counter",
+  byLabel(
+    "quotecast_sessions_evicted_total",
+    "Saved sessions dropped or not saved, by reason.",
+    "reason",
+    () => EVICTION_REASONS.map((r) => [r, s.sessionsEvicted.get(r) ?? 0]),
   )
-  for (const reason of ["user_limit", "address_limit", "anonymous_limit"])
-    out.push(`quotecast_sessions_evicted_total{reason="${reason}"} ${s.sessionsEvicted.get(reason) ?? 0}`)
-  line(
-    out,
+  counter(
     "quotecast_session_alerts_dropped_total",
-    "counter",
     "Alerts dropped from a saved session's kept alerts (over MAX_ALERTS_PER_USER per session).",
-    s.sessionAlertsDropped,
+    () => s.sessionAlertsDropped,
   )
-  line(
-    out,
+  gauge(
     "quotecast_http_body_budget_used_bytes",
-    "gauge",
     "Request-body bytes held now by requests in flight (HTTP_BODY_BUDGET_BYTES).",
-    s.httpBodyBytesHeld,
+    () => s.httpBodyBytesHeld,
   )
-  line(
-    out,
+  gauge(
     "quotecast_outbound_budget_used_bytes",
-    "gauge",
     "Outbound bytes held for clients (socket send queues plus outboxes) at the last flush pass.",
-    s.outboundBytes,
+    () => s.outboundBytes,
   )
-  line(
-    out,
+  gauge(
     "quotecast_outbound_budget_limit_bytes",
-    "gauge",
     "OUTBOUND_BUDGET_BYTES: the total outbound bytes allowed across connections.",
-    s.outboundBudgetBytes,
+    () => s.outboundBudgetBytes,
   )
-  line(
-    out,
+  counter(
     "quotecast_outbound_budget_conflations_total",
-    "counter",
     "Connections the outbound budget stopped writing to (their state conflated), worst first.",
-    s.outboundBudgetConflations,
+    () => s.outboundBudgetConflations,
   )
-  line(
-    out,
+  counter(
     "quotecast_outbound_budget_closes_total",
-    "counter",
     "Connections closed with 1013 because the outbound budget stayed exceeded.",
-    s.outboundBudgetCloses,
+    () => s.outboundBudgetCloses,
   )
-  line(
-    out,
+  counter(
     "quotecast_events_published_total",
-    "counter",
     "Market events that entered the pipeline here.",
-    s.eventsPublished,
+    () => s.eventsPublished,
   )
-  line(
-    out,
+  counter(
     "quotecast_sessions_persisted_total",
-    "counter",
     "Attached sessions written to Redis by the persistence clock (SESSION_PERSIST_INTERVAL_MS).",
-    s.sessionsPersisted,
+    () => s.sessionsPersisted,
   )
-  line(
-    out,
+  counter(
     "quotecast_session_persist_failures_total",
-    "counter",
     "Session persistence ticks whose writes failed (retried on the next tick).",
-    s.sessionPersistFailures,
+    () => s.sessionPersistFailures,
   )
-  line(
-    out,
+  counter(
     "quotecast_session_sequence_jumps_total",
-    "counter",
     "Sessions restored after their instance crashed, numbering continued past the reserved ceiling.",
-    s.sessionSequenceJumps,
+    () => s.sessionSequenceJumps,
   )
-  line(
-    out,
+  counter(
     "quotecast_session_sequence_overruns_total",
-    "counter",
     "Connections seen past their reserved sequence ceiling (SESSION_SEQUENCE_BLOCK too small).",
-    s.sessionSequenceOverruns,
+    () => s.sessionSequenceOverruns,
   )
-  line(
-    out,
+  counter(
     "quotecast_redis_data_lost_total",
-    "counter",
     "Recoveries that found Redis had lost this cluster's data (restarted empty).",
-    s.redisDataLost,
+    () => s.redisDataLost,
   )
-  labelled(
-    out,
+  byLabel(
     "quotecast_redis_decode_failures_total",
     "Values read from Redis that did not have the shape this version writes (skipped, or the command failed), by what they were.",
-    s.redisDecodeFailures,
     "what",
+    () => s.redisDecodeFailures,
   )
-  line(
-    out,
+  counter(
     "quotecast_saved_sessions_count_failures_total",
-    "counter",
     "Reads of the saved-session count that failed (/v1/ws/stats answered saved_sessions null with saved_sessions_error).",
-    s.savedSessionCountFailures,
+    () => s.savedSessionCountFailures,
   )
-  line(
-    out,
+  counter(
     "quotecast_alert_fire_retries_total",
-    "counter",
     "Alerts marked fired again with the same token after an attempt whose outcome was unknown (failed or timed out).",
-    s.alertFireRetries,
+    () => s.alertFireRetries,
   )
-  line(
-    out,
+  gauge(
     "quotecast_unsent_user_messages",
-    "gauge",
     "User messages (alerts) waiting to be sent through Redis after their durable publish failed.",
-    s.unsentUserMessages,
+    () => s.unsentUserMessages,
   )
-  line(
-    out,
+  counter(
     "quotecast_unsent_user_messages_dropped_total",
-    "counter",
     "Unsent user messages dropped, oldest first, past UNSENT_USER_MESSAGES_MAX (never sent to the other instances).",
-    s.unsentUserMessagesDropped,
+    () => s.unsentUserMessagesDropped,
   )
-  line(
-    out,
-    "quotecast_topics_local",
-    "gauge",
-    "Topics with at least one subscriber on this instance.",
-    g.topics,
-  )
-  line(
-    out,
+  gauge("quotecast_topics_local", "Topics with at least one subscriber on this instance.", () => g().topics)
+  counter(
     "quotecast_setup_admission_queued_total",
-    "counter",
     "Connections that waited for a setup slot (SETUP_CONCURRENCY), before or after their handshake.",
-    s.admissionQueued,
+    () => s.admissionQueued,
   )
-  out.push(
-    "# HELP quotecast_setup_admission_rejected_total Connections refused a setup slot (HTTP 503 before the handshake, close 1013 after it), by reason.",
-    "# TYPE quotecast_setup_admission_rejected_total counter",
-    `quotecast_setup_admission_rejected_total{reason="queue_full"} ${s.admissionRejectedQueueFull}`,
-    `quotecast_setup_admission_rejected_total{reason="timeout"} ${s.admissionRejectedTimeout}`,
+  byLabel(
+    "quotecast_setup_admission_rejected_total",
+    "Connections refused a setup slot (HTTP 503 before the handshake, close 1013 after it), by reason.",
+    "reason",
+    () => [
+      ["queue_full", s.admissionRejectedQueueFull],
+      ["timeout", s.admissionRejectedTimeout],
+    ],
   )
-  line(
-    out,
+  counter(
     "quotecast_setup_admission_abandoned_total",
-    "counter",
     "Upgrades whose client went away while they waited for a setup slot, before their handshake.",
-    s.admissionAbandoned,
+    () => s.admissionAbandoned,
   )
-  line(out, "quotecast_setups_in_flight", "gauge", "Connection setups holding a slot.", s.setupsInFlight)
-  line(
-    out,
+  gauge("quotecast_setups_in_flight", "Connection setups holding a slot.", () => s.setupsInFlight)
+  gauge(
     "quotecast_setups_in_flight_peak",
-    "gauge",
     "Most connection setups ever in flight at once.",
-    s.setupsInFlightPeak,
+    () => s.setupsInFlightPeak,
   )
-  line(out, "quotecast_setups_waiting", "gauge", "Connection setups waiting for a slot.", s.setupsWaiting)
-  histogram(
-    out,
-    "quotecast_setup_admission_wait_ms",
-    "How long admitted connection setups waited for a slot.",
-    s.admissionWaitMs,
-  )
-  labelled(
-    out,
+  gauge("quotecast_setups_waiting", "Connection setups waiting for a slot.", () => s.setupsWaiting)
+  registry.registerMetric(s.admissionWaitMs)
+  byLabel(
     "quotecast_http_rejections_total",
     "HTTP requests refused by a body or ingest limit, or before their body for a missing token or role, by reason.",
-    s.httpRejections,
+    "reason",
+    () => s.httpRejections,
   )
-  labelled(
-    out,
+  byLabel(
     "quotecast_ws_admission_rejections_total",
     "WebSocket upgrades refused by a cap or rate (429/503), and TCP connections dropped past the total (tcp_total), by reason.",
-    s.admissionRejections,
+    "reason",
+    () => s.admissionRejections,
   )
-  labelled(
-    out,
+  byLabel(
     "quotecast_http_client_errors_total",
     "Sockets closed before a complete request: handshake/request timeout (408), malformed (400), headers too large (431).",
-    s.httpClientErrors,
+    "reason",
+    () => s.httpClientErrors,
   )
-  labelled(
-    out,
+  byLabel(
     "quotecast_token_rejections_total",
     "Tokens refused (INVALID_TOKEN on the WebSocket, 401 over HTTP), by reason.",
-    s.tokenRejections,
+    "reason",
+    () => s.tokenRejections,
   )
-  histogram(out, "quotecast_batch_size", "Messages per flushed frame.", s.batchSize)
-  histogram(
-    out,
-    "quotecast_flush_pass_ms",
-    "Duration of one flush pass over dirty connections.",
-    s.flushPassMs,
-  )
-  return `${out.join("\n")}\n`
+  registry.registerMetric(s.batchSize)
+  registry.registerMetric(s.flushPassMs)
+  registry.registerMetric(s.deliveryLatencyMs)
+
+  // One registry with both, merged once: both sets of metrics are fixed from here on.
+  const all = Registry.merge([processRegistry(), registry])
+  return {
+    text: () => all.metrics(),
+    summary: async () => {
+      const loop = readLoopDelay()
+      const memory = process.memoryUsage()
+      return {
+        active_connections: g().activeConnections,
+        messages_sent: s.messagesSent,
+        delivery_latency_ms: await bucketCounts(s.deliveryLatencyMs, DELIVERY_LATENCY_BUCKETS_MS),
+        event_loop_delay_ms: { p99: loop.p99Ms, max: loop.maxMs, window_ms: Math.round(loop.windowMs) },
+        rss_bytes: memory.rss,
+        heap_used_bytes: memory.heapUsed,
+      }
+    },
+  }
 }

@@ -50,7 +50,7 @@ export const encodeEvent = (
   return {
     topic: topicOfEvent(e),
     snapshotKey: keys.snapshot,
-    msg: { key: keys.conflate, body: openBody(e) },
+    msg: { key: keys.conflate, body: openBody(e), at: Date.parse(e.timestamp) },
   }
 }
 

@@ -14,6 +14,21 @@ export interface Outgoing {
   readonly key: string | undefined
   /** JSON object text without its final `}`. */
   readonly body: string
+  /**
+   * A market event's own timestamp, in epoch ms: set where the event is encoded (or arrives from
+   * another instance), read by the delivery-latency histogram when the frame is written.
+   */
+  readonly at?: number | undefined
+}
+
+const TIMESTAMP_FIELD = '"timestamp":"'
+
+/** The `timestamp` of a market event's body (ISO, 24 characters), in epoch ms; NaN when it has none. */
+export const eventTimeOf = (body: string): number => {
+  const i = body.lastIndexOf(TIMESTAMP_FIELD)
+  if (i < 0) return Number.NaN
+  const from = i + TIMESTAMP_FIELD.length
+  return Date.parse(body.slice(from, from + 24))
 }
 
 /** Open body of a plain object: its JSON without the final brace. */

@@ -161,6 +161,20 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     expect(filled.every((t) => /^[+-]?\d+\.\d{2}%$/.test(t))).toBe(true)
   })
 
+  it("shows the gateway's own figures in the footer, from GET /v1/metrics/summary", async () => {
+    // At least the page's own connection; the figures carry their numbers in data-value.
+    const conns = await page.waitForSelector("#ops-conns[data-value]", { timeout: 10_000 })
+    expect(Number(await conns.getAttribute("data-value"))).toBeGreaterThanOrEqual(1)
+    const rss = await page.getAttribute("#ops-rss", "data-value")
+    expect(Number(rss)).toBeGreaterThan(0)
+    expect(Number(await page.getAttribute("#ops-loop", "data-value"))).toBeGreaterThanOrEqual(0)
+    // Delivery p99 needs two polls with the simulator's frames written in between.
+    const delivery = await page.waitForSelector("#ops-delivery[data-value]", { timeout: 15_000 })
+    expect(Number(await delivery.getAttribute("data-value"))).toBeGreaterThanOrEqual(0)
+    expect(await delivery.textContent()).toMatch(/^delivery p99 (\d[\d,.]* ms|> 5 s)$/)
+    expect(await page.getAttribute("#ops", "data-error")).toBeNull()
+  }, 30_000)
+
   it("reconnects after the socket drops and restores the same session", async () => {
     const before = await hookState(page)
     expect(before.sessionId).toBeDefined()
