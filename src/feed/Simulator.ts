@@ -150,6 +150,8 @@ export class SimulatorEngine {
       const book = buildBook(this.rng, bid, ask, lower, upper)
       const checksum = orderbookChecksum(book.bids, book.asks)
       this.state.recordBook(q.code, book.bids, book.asks, checksum)
+      // The current price counts as a price of the day (open/high/low include it).
+      this.state.recordTrade(q.code, q.last, q.volume, now)
       out.push(
         priceUpdateOf(q, q.last, q.volume, timestamp),
         orderbookUpdateOf(q.code, book, timestamp, checksum),

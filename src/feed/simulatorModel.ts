@@ -86,6 +86,10 @@ export const stepInstrument = (
   return { mid, price, quantity, book: buildBook(rng, bid, ask, lower, upper) }
 }
 
+/**
+ * The `price_update` of a print already recorded in MarketState (`recordTrade`): the quote holds
+ * the day's open/high/low/value including it, and the book's touch as best bid/ask.
+ */
 export const priceUpdateOf = (
   q: QuoteView,
   price: number,
@@ -93,14 +97,27 @@ export const priceUpdateOf = (
   timestamp: string,
 ): PriceUpdate => {
   const { change, change_percent } = priceChange(q.prevClose, price)
-  return {
-    type: "price_update",
+  const base = {
+    type: "price_update" as const,
     code: q.code,
     name: q.name,
     price,
     change,
     change_percent,
     volume,
+    open: q.open ?? price,
+    high: q.high ?? price,
+    low: q.low ?? price,
+    prev_close: q.prevClose,
+  }
+  if (q.kind === "index") return { ...base, timestamp }
+  const bid = q.bids[0]?.price
+  const ask = q.asks[0]?.price
+  return {
+    ...base,
+    value: q.value,
+    ...(bid === undefined ? {} : { bid }),
+    ...(ask === undefined ? {} : { ask }),
     timestamp,
   }
 }
