@@ -88,7 +88,8 @@ export const stepInstrument = (
 
 /**
  * The `price_update` of a print already recorded in MarketState (`recordTrade`): the quote holds
- * the day's open/high/low/value including it, and the book's touch as best bid/ask.
+ * the day's open/high/low/value including it, and the book's touch as best bid/ask. Before the
+ * day's first execution (no open yet) it is a reference price and carries no open/high/low.
  */
 export const priceUpdateOf = (
   q: QuoteView,
@@ -105,9 +106,9 @@ export const priceUpdateOf = (
     change,
     change_percent,
     volume,
-    open: q.open ?? price,
-    high: q.high ?? price,
-    low: q.low ?? price,
+    ...(q.open === undefined ? {} : { open: q.open }),
+    ...(q.high === undefined ? {} : { high: q.high }),
+    ...(q.low === undefined ? {} : { low: q.low }),
     prev_close: q.prevClose,
   }
   if (q.kind === "index") return { ...base, timestamp }

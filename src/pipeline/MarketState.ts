@@ -151,6 +151,13 @@ export const makeMarketState = (universe: UniverseShape): MarketStateShape => {
     if (list === undefined) byMarket.set(q.market, [q])
     else list.push(q)
   }
+  const recordPrice = (code: string, price: number, volume: number, at: number) => {
+    const q = byCode.get(code)
+    if (q === undefined) return
+    q.last = price
+    q.volume = volume
+    q.updatedAt = at
+  }
   const recordTrade = (code: string, price: number, volume: number, at: number) => {
     const q = byCode.get(code)
     if (q === undefined) return
@@ -192,6 +199,12 @@ export const makeMarketState = (universe: UniverseShape): MarketStateShape => {
   const apply = (e: MarketEvent) => {
     switch (e.type) {
       case "price_update": {
+        // No `open`: a reference price (the last close, before the day's first execution), not a
+        // print of the day.
+        if (e.open === undefined) {
+          recordPrice(e.code, e.price, e.volume, millisOf(e.timestamp))
+          return
+        }
         recordTrade(e.code, e.price, e.volume, millisOf(e.timestamp))
         // Figures the event states (ingest may supply them) widen the derived ones but never
         // narrow them: an event validated before another source's print still leaves high >= and

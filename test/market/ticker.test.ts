@@ -27,6 +27,10 @@ interface Seen {
  * return the first problem: an `expect` per event is too slow over thousands of events.
  */
 const check = (seen: Map<string, Seen>, e: PriceUpdate, prevClose: number, isIndex: boolean) => {
+  // A reference price (before the day's first execution) is not a print and carries no range.
+  if (e.open === undefined && !seen.has(e.code)) {
+    return e.high === undefined && e.low === undefined ? undefined : `${e.code}: range without an open`
+  }
   const before = seen.get(e.code)
   const s: Seen = before ?? { first: e.price, max: e.price, min: e.price, volume: 0, value: 0 }
   s.max = Math.max(s.max, e.price)
