@@ -47,7 +47,14 @@ import {
   SESSION_SECONDS,
   stepInstrument,
 } from "./simulatorModel.js"
-import { VI_DURATION_MS, type ViTrigger, viTriggerAt } from "./volatility.js"
+import {
+  breaches,
+  dynamicViPermil,
+  STATIC_VI_PERMIL,
+  VI_DURATION_MS,
+  type ViTrigger,
+  viTriggerAt,
+} from "./volatility.js"
 
 export interface SimulatorOptions {
   readonly seed: number
@@ -427,18 +434,27 @@ export class SimulatorEngine {
         this.mids[i] = q.last
         this.printed[i] = q.last
       }
-      let mid = (this.mids[i] as number) * Math.exp(this.drift[i] as number)
+      let mid = this.mids[i] as number
+      const drift = this.drift[i] as number
+      if (drift !== 0) mid *= Math.exp(drift)
       if (this.shaped && this.rng.next() < (this.jumpP[i] as number))
         mid *= Math.exp(laplace(this.rng, this.jumpB[i] as number))
       const t = stepInstrument(this.rng, { prevClose: q.prevClose, mid, sigma: this.sigmas[i] as number })
       this.mids[i] = t.mid
-      const trigger = viTriggerAt({
-        price: t.price,
-        staticBase: this.base[i] as number,
-        lastExecution: q.last,
-        kospi200: this.kospi200[i] === 1,
-        phase: "continuous",
-      })
+      // Most ticks move a tick or two: a cheap band check first, the full rule only near a threshold.
+      const kospi200 = this.kospi200[i] === 1
+      const near =
+        breaches(t.price, this.base[i] as number, STATIC_VI_PERMIL) ||
+        breaches(t.price, q.last, dynamicViPermil(kospi200, "continuous"))
+      const trigger = near
+        ? viTriggerAt({
+            price: t.price,
+            staticBase: this.base[i] as number,
+            lastExecution: q.last,
+            kospi200,
+            phase: "continuous",
+          })
+        : undefined
       if (trigger !== undefined) {
         this.startVi(i, now, trigger, out)
         continue

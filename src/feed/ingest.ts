@@ -4,7 +4,7 @@
  * event either the complete MarketEvent to publish or the reason it was rejected.
  *
  * Rules:
- * - `type` is one of price_update, orderbook_update, market_status; fields have the protocol's
+ * - `type` is one of price_update, orderbook_update, market_status, instrument_status; fields have the protocol's
  *   shapes (the Schemas of protocol/server.ts), except that the server fills what it can derive.
  * - price_update: `code` is a stock of the universe or an index (KOSPI, KOSDAQ). Stock prices are
  *   on the KRX tick grid; every price is within ±30% of the previous close (the daily limit).

@@ -98,27 +98,65 @@ export const priceUpdateOf = (
   timestamp: string,
 ): PriceUpdate => {
   const { change, change_percent } = priceChange(q.prevClose, price)
-  const base = {
-    type: "price_update" as const,
-    code: q.code,
-    name: q.name,
+  const code = q.code
+  const name = q.name
+  const prev_close = q.prevClose
+  // Object literals, not spreads: this runs once per simulated trade and a spread costs several times more.
+  if (q.open === undefined || q.high === undefined || q.low === undefined) {
+    return { type: "price_update", code, name, price, change, change_percent, volume, prev_close, timestamp }
+  }
+  const { open, high, low } = q
+  if (q.kind === "index") {
+    return {
+      type: "price_update",
+      code,
+      name,
+      price,
+      change,
+      change_percent,
+      volume,
+      open,
+      high,
+      low,
+      prev_close,
+      timestamp,
+    }
+  }
+  const value = q.value
+  const bid = q.bids[0]?.price
+  const ask = q.asks[0]?.price
+  if (bid === undefined || ask === undefined) {
+    return {
+      type: "price_update",
+      code,
+      name,
+      price,
+      change,
+      change_percent,
+      volume,
+      open,
+      high,
+      low,
+      prev_close,
+      value,
+      timestamp,
+    }
+  }
+  return {
+    type: "price_update",
+    code,
+    name,
     price,
     change,
     change_percent,
     volume,
-    ...(q.open === undefined ? {} : { open: q.open }),
-    ...(q.high === undefined ? {} : { high: q.high }),
-    ...(q.low === undefined ? {} : { low: q.low }),
-    prev_close: q.prevClose,
-  }
-  if (q.kind === "index") return { ...base, timestamp }
-  const bid = q.bids[0]?.price
-  const ask = q.asks[0]?.price
-  return {
-    ...base,
-    value: q.value,
-    ...(bid === undefined ? {} : { bid }),
-    ...(ask === undefined ? {} : { ask }),
+    open,
+    high,
+    low,
+    prev_close,
+    value,
+    bid,
+    ask,
     timestamp,
   }
 }

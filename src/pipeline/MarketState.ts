@@ -161,11 +161,11 @@ export const makeMarketState = (universe: UniverseShape): MarketStateShape => {
   const recordTrade = (code: string, price: number, volume: number, at: number) => {
     const q = byCode.get(code)
     if (q === undefined) return
-    const t = nextDayTicker(q, price, volume)
-    q.open = t.open
-    q.high = t.high
-    q.low = t.low
-    q.value = t.value
+    // nextDayTicker's arithmetic written in place: this runs on every trade, without an allocation.
+    if (q.open === undefined) q.open = price
+    q.high = q.high === undefined || price > q.high ? price : q.high
+    q.low = q.low === undefined || price < q.low ? price : q.low
+    if (volume > q.volume) q.value += price * (volume - q.volume)
     q.last = price
     q.volume = volume
     q.updatedAt = at
