@@ -304,13 +304,19 @@ export class SimulatorEngine {
    * The opening single-price auction: one execution per stock at its opening price (yesterday's
    * level plus an overnight gap when the day is shaped), which becomes the static base; an opening
    * price 10% or more from the previous close calls a static VI first. Picks the day's news stocks.
+   * A stock that already has an open (the day went on under another feed leader) is left as it is.
    */
   private openDay(now: number, out: Array<MarketEvent>): void {
     for (const i of this.traded) {
       const q = this.quotes[i] as QuoteView
-      this.base[i] = q.prevClose
       this.mids[i] = q.last
       this.drift[i] = 0
+      // Already open today (a new feed leader taking over the shared state): no second opening.
+      if (q.open !== undefined) {
+        this.base[i] = q.last
+        continue
+      }
+      this.base[i] = q.prevClose
       let gap = 0
       if (this.shaped) {
         gap = 0.6 * (this.sigmas[i] as number) * Math.sqrt(this.ticksPerStock) * this.rng.normal()

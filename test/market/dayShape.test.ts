@@ -93,3 +93,20 @@ describe("a simulated day", () => {
     expect(c.initialEvents(0)).not.toEqual(engineWith(42, 200).engine.initialEvents(0))
   })
 })
+
+describe("a feed taking over a day in progress", () => {
+  it("does not open again the stocks that already traded today", () => {
+    const { state, engine } = engineWith(8, 200)
+    state.recordTrade("005930", 74_000, 1_000, 0)
+    const events = engine.initialEvents(1_000)
+    const samsung = events.filter((e) => e.type === "price_update" && e.code === "005930")
+    // Its price as it stands (no new execution, no gap), with the day's figures so far.
+    expect(samsung).toEqual([expect.objectContaining({ price: 74_000, volume: 1_000, open: 74_000 })])
+    expect(state.get("005930")?.open).toBe(74_000)
+    // The others opened: an execution each, or a static VI.
+    const opened = events.filter(
+      (e) => e.type === "price_update" && e.code !== "005930" && e.open !== undefined,
+    )
+    expect(opened.length).toBeGreaterThan(state.stocks.length * 0.9)
+  })
+})
