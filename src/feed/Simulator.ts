@@ -11,8 +11,16 @@
  *
  * Model:
  * - Each stock has a latent continuous mid price doing a log-normal random walk whose per-tick
- *   sigma scales a daily sigma (2%) to the expected number of ticks of that stock in a 6.5 h
- *   session. The latent mid is clamped to the daily limit band (±30% of the previous close).
+ *   sigma scales the stock's own daily sigma (around 2%: lower for KOSPI 200 constituents, higher
+ *   on KOSDAQ) to the expected number of ticks of that stock in a 6.5 h session, plus rare
+ *   fat-tailed jumps and, for a few small caps a day, a news drift. The latent mid is clamped to
+ *   the daily limit band (±30% of the previous close).
+ * - The day opens with a single-price auction (one execution per stock, with an overnight gap);
+ *   under KRX sessions the closing auction executes once at 15:30 and the trade rate is U-shaped.
+ * - A tick whose price would breach a VI threshold (`volatility.ts`) starts a 2-minute VI auction
+ *   instead of printing; it ends in one execution at the auction price (`instrument_status`
+ *   `vi`, then `trading`). Stocks in a VI, halted by ingest, or of a market that is not open do
+ *   not trade.
  * - The book: best bid = the mid rounded down to the grid, best ask = the next grid price above;
  *   then up to 9 more levels per side, one tick apart, never outside the limit band.
  * - The trade prints at the best bid or ask, the ask with probability (mid − bid)/(ask − bid), so
@@ -20,8 +28,6 @@
  * - Trade size is exponential around a share count worth ~50M KRW; cumulative volume only grows.
  * - Index level = index previous close × the equal-weighted mean of constituents' last/prevClose,
  *   rounded to 2 decimals; index volume = sum of constituent volumes.
- * - Only markets whose MarketClock status is `open` trade; nothing ticks in pre_open, closed or
- *   halted markets.
  * - If another source (ingest) moved a stock's price, the walk continues from that price.
  */
 import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
