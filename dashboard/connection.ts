@@ -10,6 +10,7 @@ import { showConnection } from "./panels/indicator.js"
 import { saveSession } from "./session.js"
 import {
   applyBook,
+  applyInstrumentStatus,
   applyMarketStatus,
   applyPrice,
   applySector,
@@ -101,6 +102,10 @@ export const makeConnection = ({ url, token, state, schedule }: ConnectionOption
     c.on("orderbook_update", (m) => {
       if (!applyBook(state, m).ok) resync(m.code)
       if (m.code === state.selected) schedule()
+    })
+    c.on("instrument_status", (m) => {
+      applyInstrumentStatus(state, m)
+      schedule()
     })
     c.on("market_status", (m) => {
       applyMarketStatus(state, m.market, m.status)

@@ -5,6 +5,7 @@
 import { makeBook } from "./panels/book.js"
 import { makeMarkets } from "./panels/markets.js"
 import { makeSectors } from "./panels/sectors.js"
+import { makeTradingState } from "./panels/tradingState.js"
 import { makeWatchlist } from "./panels/watchlist.js"
 import type { State } from "./state.js"
 
@@ -20,6 +21,7 @@ export const makeRenderer = (state: State, onSelect: (code: string) => void): Re
   const watchlist = makeWatchlist(state, onSelect)
   const renderBook = makeBook(state)
   const renderSector = makeSectors(state, onSelect)
+  const renderTradingState = makeTradingState(state)
 
   const renderNow = () => {
     const { dirty } = state
@@ -31,7 +33,10 @@ export const makeRenderer = (state: State, onSelect: (code: string) => void): Re
     dirty.markets = false
     if (dirty.selection) watchlist.renderSelection()
     dirty.selection = false
-    if (dirty.book) renderBook()
+    if (dirty.book) {
+      renderBook()
+      renderTradingState()
+    }
     dirty.book = false
   }
 

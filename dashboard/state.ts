@@ -3,7 +3,13 @@
  * what changed since the last render. Messages only update this; the panels draw from it once per
  * animation frame. No DOM here, so the rules are tested in Node (`test/dashboard/state.test.ts`).
  */
-import type { MarketStatusValue, OrderbookUpdate, PriceUpdate, SectorUpdate } from "../src/protocol/server.js"
+import type {
+  InstrumentStatus,
+  MarketStatusValue,
+  OrderbookUpdate,
+  PriceUpdate,
+  SectorUpdate,
+} from "../src/protocol/server.js"
 import { bookChecksum } from "./crc32.js"
 import type { ConnectionView } from "./hook.js"
 
@@ -40,6 +46,8 @@ export interface State {
   readonly books: Map<string, CheckedBook>
   readonly sectors: Map<string, SectorUpdate>
   readonly marketStatus: Map<string, MarketStatusValue>
+  /** Each subscribed stock's last `instrument_status` (the badge shows the selected one's). */
+  readonly statuses: Map<string, InstrumentStatus>
   /** The stock whose order book is shown. */
   selected: string
   /** A stock shown in the order book without being on the watchlist (picked from a sector tile). */
@@ -56,6 +64,7 @@ export const makeState = (watchlist: ReadonlyArray<string>): State => ({
   books: new Map(),
   sectors: new Map(),
   marketStatus: new Map(),
+  statuses: new Map(),
   selected: watchlist[0] ?? "005930",
   extra: undefined,
   view: "connecting",
@@ -103,6 +112,11 @@ export const applyMarketStatus = (s: State, market: string, status: MarketStatus
   s.dirty.markets = true
 }
 
+export const applyInstrumentStatus = (s: State, m: InstrumentStatus): void => {
+  s.statuses.set(m.code, m)
+  if (m.code === s.selected) s.dirty.book = true
+}
+
 export const applySector = (s: State, m: SectorUpdate): void => {
   s.sectors.set(m.sector, m)
   s.dirty.sectors.add(m.sector)
@@ -129,6 +143,7 @@ export const select = (s: State, code: string): SelectionChange | undefined => {
     change = { subscribe: undefined, unsubscribe: s.extra }
     s.quotes.delete(s.extra)
     s.books.delete(s.extra)
+    s.statuses.delete(s.extra)
     s.extra = undefined
   }
   s.selected = code

@@ -54,6 +54,7 @@ const SINGLE_TYPES: ReadonlySet<string> = new Set<ServerSingle["type"]>([
   "market_status",
   "sector_update",
   "alert",
+  "instrument_status",
 ])
 
 /**

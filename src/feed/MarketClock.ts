@@ -68,6 +68,45 @@ export const krxPhaseAt = (epochMs: number): KrxPhase => {
   return { status: "closed", nextTransition: nextTradingDayPreOpen() }
 }
 
+const CLOSING_AUCTION = 15 * HOUR + 20 * MINUTE
+
+/**
+ * Where a trading day stands for the simulator's order matching under `MARKET_CLOCK=krx`
+ * (market_status stays `open` through the closing auction, as the original statuses have no
+ * value for it): `opening_auction` 08:30-09:00 (orders collected, one execution at 09:00),
+ * `continuous` 09:00-15:20, `closing_auction` 15:20-15:30 (one execution at 15:30), `closed`.
+ */
+export type KrxSession = "closed" | "opening_auction" | "continuous" | "closing_auction"
+
+export interface KrxSessionPoint {
+  readonly session: KrxSession
+  /** Start of this trading day's continuous session (09:00 Seoul), epoch millis. */
+  readonly dayOpen: number
+  /** Fraction of the continuous session elapsed, in [0, 1] (0 before it, 1 after it). */
+  readonly progress: number
+}
+
+/** Pure: the session at `epochMs` (weekends closed, holidays not modelled, like `krxPhaseAt`). */
+export const krxSessionAt = (epochMs: number): KrxSessionPoint => {
+  const local = epochMs + KST_OFFSET_MS
+  const dayStart = Math.floor(local / DAY) * DAY
+  const inDay = local - dayStart
+  const dayOpen = dayStart + OPEN - KST_OFFSET_MS
+  const progress = Math.min(1, Math.max(0, (inDay - OPEN) / (CLOSING_AUCTION - OPEN)))
+  const session: KrxSession = !isWeekday(dayStart)
+    ? "closed"
+    : inDay < PRE_OPEN
+      ? "closed"
+      : inDay < OPEN
+        ? "opening_auction"
+        : inDay < CLOSING_AUCTION
+          ? "continuous"
+          : inDay < CLOSE
+            ? "closing_auction"
+            : "closed"
+  return { session, dayOpen, progress }
+}
+
 export interface MarketClockShape {
   /** Current effective status of a market (the clock's, or a later ingested one). */
   readonly status: (market: Market) => MarketStatusValue

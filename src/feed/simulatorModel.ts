@@ -86,6 +86,11 @@ export const stepInstrument = (
   return { mid, price, quantity, book: buildBook(rng, bid, ask, lower, upper) }
 }
 
+/**
+ * The `price_update` of a print already recorded in MarketState (`recordTrade`): the quote holds
+ * the day's open/high/low/value including it, and the book's touch as best bid/ask. Before the
+ * day's first execution (no open yet) it is a reference price and carries no open/high/low.
+ */
 export const priceUpdateOf = (
   q: QuoteView,
   price: number,
@@ -93,14 +98,65 @@ export const priceUpdateOf = (
   timestamp: string,
 ): PriceUpdate => {
   const { change, change_percent } = priceChange(q.prevClose, price)
+  const code = q.code
+  const name = q.name
+  const prev_close = q.prevClose
+  // Object literals, not spreads: this runs once per simulated trade and a spread costs several times more.
+  if (q.open === undefined || q.high === undefined || q.low === undefined) {
+    return { type: "price_update", code, name, price, change, change_percent, volume, prev_close, timestamp }
+  }
+  const { open, high, low } = q
+  if (q.kind === "index") {
+    return {
+      type: "price_update",
+      code,
+      name,
+      price,
+      change,
+      change_percent,
+      volume,
+      open,
+      high,
+      low,
+      prev_close,
+      timestamp,
+    }
+  }
+  const value = q.value
+  const bid = q.bids[0]?.price
+  const ask = q.asks[0]?.price
+  if (bid === undefined || ask === undefined) {
+    return {
+      type: "price_update",
+      code,
+      name,
+      price,
+      change,
+      change_percent,
+      volume,
+      open,
+      high,
+      low,
+      prev_close,
+      value,
+      timestamp,
+    }
+  }
   return {
     type: "price_update",
-    code: q.code,
-    name: q.name,
+    code,
+    name,
     price,
     change,
     change_percent,
     volume,
+    open,
+    high,
+    low,
+    prev_close,
+    value,
+    bid,
+    ask,
     timestamp,
   }
 }

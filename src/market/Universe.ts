@@ -8,6 +8,7 @@ import type { SubscriptionType } from "../protocol/client.js"
 import { MARKETS, type Market } from "../protocol/server.js"
 import { type Topic, topicOf } from "../protocol/topics.js"
 import { INDEX_ROWS, INSTRUMENT_ROWS } from "./data/instruments.js"
+import { KOSPI200_CODES } from "./data/kospi200.js"
 import { floorToTick } from "./tickSize.js"
 import { type IndexDef, type Instrument, SECTORS, type Sector } from "./types.js"
 
@@ -34,6 +35,7 @@ export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
     sector,
     prevClose,
     synthetic: false,
+    kospi200: KOSPI200_CODES.has(code),
   }))
   const target = Option.getOrElse(size, () => real.length)
   const instruments = [...real]
@@ -50,6 +52,7 @@ export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
       sector,
       prevClose: floorToTick(5_000 + ((i * 7919) % 200_000)),
       synthetic: true,
+      kospi200: false,
     })
   }
   const byCode = new Map(instruments.map((i) => [i.code, i]))

@@ -31,6 +31,8 @@ export interface Instrument {
   readonly prevClose: number
   /** True for instruments added by UNIVERSE_SIZE for load tests. */
   readonly synthetic: boolean
+  /** A KOSPI 200 constituent (data/kospi200.ts): its dynamic VI threshold is ±3%, not ±6%. */
+  readonly kospi200: boolean
 }
 
 export interface IndexDef {

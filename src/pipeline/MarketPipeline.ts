@@ -40,6 +40,9 @@ export const keysOf = (
     }
     case "market_status":
       return { conflate: undefined, snapshot: conflationKey(e.type, e.market) }
+    // A status change is never conflated away (a VI's start and end both reach the client).
+    case "instrument_status":
+      return { conflate: undefined, snapshot: conflationKey(e.type, e.code) }
   }
 }
 

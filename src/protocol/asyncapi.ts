@@ -41,10 +41,12 @@ const serverSummaries: Record<ServerMessageType, string> = {
   error:
     "A refused request or a connection problem: `code` names it, `details` carries its context. It never closes the connection by itself (see the error codes).",
   price_update:
-    "A stock's last trade, or an index level (`code` KOSPI or KOSDAQ, on a market subscription). `snapshot: true` marks a snapshot.",
+    "A stock's last trade, or an index level (`code` KOSPI or KOSDAQ, on a market subscription). `snapshot: true` marks a snapshot. Additive ticker fields of the trading day: `open`, `high`, `low` (stocks and indices), `prev_close`, `value` (cumulative traded value in KRW), best `bid` and `ask` (stocks, when a book is known).",
   orderbook_update:
     "The full top of a stock's book, never a delta (replace your copy), with its CRC-32 `checksum`.",
   market_status: "A market's trading status.",
+  instrument_status:
+    "A stock's trading state on its `stock` subscription (also in its snapshot): `trading`, `halted`, or `vi` (volatility interruption: a 2-minute single-price auction) with `vi_type` (`static`/`dynamic`), `reference_price` and `expected_end`; `reason` says why. Never conflated.",
   sector_update: "A sector's summary, at most once per second per sector.",
   alert: "A price alert of the connection's user fired; de-duplicate by `alert_id`.",
   batch:

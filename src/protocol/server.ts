@@ -35,6 +35,47 @@ export type Level = typeof Level.Type
 
 // ---- market events: what flows through the pipeline, before a connection numbers them ----
 
+// ---- issue 14 additions (additive: every field below is optional on the wire) ----
+
+/**
+ * Session ticker fields of a `price_update`. Stocks carry all of them (bid/ask when a book is
+ * known); indices carry open/high/low. All describe the current trading day (reset at its start).
+ */
+export const TickerFields = {
+  open: Schema.optional(PositiveNumber),
+  high: Schema.optional(PositiveNumber),
+  low: Schema.optional(PositiveNumber),
+  prev_close: Schema.optional(PositiveNumber),
+  /** Cumulative traded value in KRW: the sum of price x quantity of the day's executions. */
+  value: Schema.optional(NonNegativeInt),
+  bid: Schema.optional(PositiveNumber),
+  ask: Schema.optional(PositiveNumber),
+}
+
+export const InstrumentStatusValue = Schema.Literal("trading", "halted", "vi")
+export type InstrumentStatusValue = typeof InstrumentStatusValue.Type
+export const ViType = Schema.Literal("static", "dynamic")
+export type ViType = typeof ViType.Type
+
+/**
+ * A stock's trading state, on its `stock` topic. `vi` carries `vi_type`, `reference_price` (the
+ * price the trigger was measured from) and `expected_end` (the single-price auction's scheduled
+ * end); a halt may carry `expected_end` when one is known.
+ */
+export const InstrumentStatus = Schema.Struct({
+  type: Schema.Literal("instrument_status"),
+  code: Schema.String,
+  status: InstrumentStatusValue,
+  vi_type: Schema.optional(ViType),
+  reference_price: Schema.optional(PositiveNumber),
+  expected_end: Schema.optional(Timestamp),
+  reason: Schema.String,
+  timestamp: Timestamp,
+}).annotations({ identifier: "instrument_status" })
+export type InstrumentStatus = typeof InstrumentStatus.Type
+
+// ---- end of issue 14 additions ----
+
 export const PriceUpdate = Schema.Struct({
   type: Schema.Literal("price_update"),
   code: Schema.String,
@@ -43,6 +84,7 @@ export const PriceUpdate = Schema.Struct({
   change: Schema.Number,
   change_percent: Schema.Number,
   volume: NonNegativeInt,
+  ...TickerFields,
   timestamp: Timestamp,
 }).annotations({ identifier: "price_update" })
 export type PriceUpdate = typeof PriceUpdate.Type
@@ -93,7 +135,13 @@ export const AlertMessage = Schema.Struct({
 export type AlertMessage = typeof AlertMessage.Type
 
 /** Everything the market pipeline carries. Alerts are per user and travel separately. */
-export const MarketEvent = Schema.Union(PriceUpdate, OrderbookUpdate, MarketStatus, SectorUpdate)
+export const MarketEvent = Schema.Union(
+  PriceUpdate,
+  OrderbookUpdate,
+  MarketStatus,
+  SectorUpdate,
+  InstrumentStatus,
+)
 export type MarketEvent = typeof MarketEvent.Type
 
 // ---- what a client receives: the above plus `sequence` (and `snapshot` on snapshots) ----
@@ -185,6 +233,11 @@ export const NumberedOrderbookUpdate = Schema.Struct({
 export const NumberedMarketStatus = Schema.Struct({ ...MarketStatus.fields, ...numbered, ...snapshotFlag })
 export const NumberedSectorUpdate = Schema.Struct({ ...SectorUpdate.fields, ...numbered, ...snapshotFlag })
 export const NumberedAlert = Schema.Struct({ ...AlertMessage.fields, ...numbered })
+export const NumberedInstrumentStatus = Schema.Struct({
+  ...InstrumentStatus.fields,
+  ...numbered,
+  ...snapshotFlag,
+})
 
 /** Any single (non-batch) server message. */
 export const ServerSingle = Schema.Union(
@@ -200,6 +253,7 @@ export const ServerSingle = Schema.Union(
   NumberedMarketStatus,
   NumberedSectorUpdate,
   NumberedAlert,
+  NumberedInstrumentStatus,
 )
 export type ServerSingle = typeof ServerSingle.Type
 

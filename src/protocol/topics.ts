@@ -28,6 +28,7 @@ export const topicOfEvent = (e: MarketEvent): Topic => {
     case "price_update":
       return MARKET_CODES.has(e.code) ? topicOf("market", e.code) : topicOf("stock", e.code)
     case "orderbook_update":
+    case "instrument_status":
       return topicOf("stock", e.code)
     case "market_status":
       return topicOf("market", e.market)

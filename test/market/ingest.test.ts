@@ -35,6 +35,12 @@ describe("ingest: price_update", () => {
       change: 1000,
       change_percent: 1.37,
       volume: 100,
+      // The first print of the day: it is the open, the high and the low; value = 74,000 x 100.
+      open: 74_000,
+      high: 74_000,
+      low: 74_000,
+      prev_close: 73_000,
+      value: 7_400_000,
       timestamp: "2026-11-24T01:02:03.456Z",
     })
   })
@@ -59,6 +65,11 @@ describe("ingest: price_update", () => {
       change: -100,
       change_percent: -0.14,
       volume: 5,
+      open: 72_900,
+      high: 72_900,
+      low: 72_900,
+      prev_close: 73_000,
+      value: 364_500,
       timestamp: "2025-11-11T09:30:00.000Z",
     })
   })
@@ -216,5 +227,130 @@ describe("ingest: market_status and envelope", () => {
     )
     expect(accepted.map((e) => e.type)).toEqual(["price_update", "market_status"])
     expect(rejected.map((r) => r.index)).toEqual([1, 3])
+  })
+})
+
+describe("ingest: ticker fields", () => {
+  it("derives open/high/low/value from the day and bid/ask from the last book", () => {
+    const c = ctx()
+    c.state.recordBook("005930", lv([[73_900, 10]]), lv([[74_000, 10]]), 0)
+    const { accepted } = validateIngest(
+      [
+        { type: "price_update", code: "005930", price: 74_000, volume: 10 },
+        { type: "price_update", code: "005930", price: 75_000, volume: 12 },
+        { type: "price_update", code: "005930", price: 73_500, volume: 15 },
+      ],
+      c.universe,
+      c.state,
+      NOW,
+    )
+    // Each event of the request sees the day as the earlier ones leave it.
+    expect(accepted.map((e) => (e.type === "price_update" ? [e.open, e.high, e.low, e.value] : []))).toEqual([
+      [74_000, 74_000, 74_000, 740_000],
+      [74_000, 75_000, 74_000, 740_000 + 150_000],
+      [74_000, 75_000, 73_500, 740_000 + 150_000 + 220_500],
+    ])
+    expect(accepted[2]).toMatchObject({ prev_close: 73_000, bid: 73_900, ask: 74_000 })
+    c.state.applyAll(accepted)
+    expect(c.state.get("005930")).toMatchObject({ open: 74_000, high: 75_000, low: 73_500, value: 1_110_500 })
+  })
+
+  it("accepts supplied figures that agree with the day and rejects those that do not", () => {
+    const c = ctx()
+    c.state.recordTrade("005930", 74_000, 10, 0)
+    c.state.recordTrade("005930", 72_000, 20, 0)
+    const p = (extra: object) => ({ type: "price_update", code: "005930", price: 73_000, ...extra })
+    expect(
+      ok(p({ open: 73_500, high: 76_000, low: 71_000, value: 5_000_000, bid: 72_900, ask: 73_000 }), c),
+    ).toMatchObject({
+      open: 73_500,
+      high: 76_000,
+      low: 71_000,
+      value: 5_000_000,
+      bid: 72_900,
+      ask: 73_000,
+    })
+    expect(reason(p({ high: 73_500 }), c)).toBe("high: 73500 is below a price of the day (74000)")
+    expect(reason(p({ low: 72_500 }), c)).toBe("low: 72500 is above a price of the day (72000)")
+    expect(reason(p({ open: 80_000 }), c)).toBe("open: 80000 is outside the day's range 72000-74000")
+    expect(reason(p({ value: 1 }), c)).toMatch(/^value: 1 is below the day's traded value so far/)
+    expect(reason(p({ prev_close: 70_000 }), c)).toMatch(
+      /^prev_close: 70000 differs from the previous close 73000/,
+    )
+    expect(reason(p({ bid: 73_000, ask: 73_000 }), c)).toMatch(
+      /^bid\/ask: best bid 73000 is not below best ask/,
+    )
+    expect(reason(p({ high: 76_050 }), c)).toMatch(/^high: 76050 is not on the KRX tick grid/)
+    expect(reason(p({ high: 96_000 }), c)).toMatch(/^high: 96000 is outside the daily limit/)
+  })
+
+  it("gives indices open/high/low and refuses a value or a book for them", () => {
+    const c = ctx()
+    expect(ok({ type: "price_update", code: "KOSPI", price: 2612.34 }, c)).toMatchObject({
+      open: 2612.34,
+      high: 2612.34,
+      low: 2612.34,
+      prev_close: 2600,
+    })
+    expect(reason({ type: "price_update", code: "KOSPI", price: 2612.34, value: 5 }, c)).toBe(
+      "value: an index has no traded value",
+    )
+    expect(reason({ type: "price_update", code: "KOSDAQ", price: 851, bid: 850 }, c)).toBe(
+      "bid: an index has no book",
+    )
+  })
+})
+
+describe("ingest: instrument_status", () => {
+  it("sets a stock halted or trading, with a default reason", () => {
+    expect(ok({ type: "instrument_status", code: "005930", status: "halted" })).toEqual({
+      type: "instrument_status",
+      code: "005930",
+      status: "halted",
+      reason: "set by ingest",
+      timestamp: "2026-11-24T01:02:03.456Z",
+    })
+    expect(
+      ok({ type: "instrument_status", code: "005930", status: "trading", reason: "resumed" }),
+    ).toMatchObject({
+      status: "trading",
+      reason: "resumed",
+    })
+  })
+
+  it("needs vi_type, reference_price and expected_end for a vi, and only for a vi", () => {
+    expect(
+      ok({
+        type: "instrument_status",
+        code: "247540",
+        status: "vi",
+        vi_type: "dynamic",
+        reference_price: 180_000,
+        expected_end: "2026-11-24T01:04:03Z",
+        reason: "dynamic VI",
+      }),
+    ).toMatchObject({
+      vi_type: "dynamic",
+      reference_price: 180_000,
+      expected_end: "2026-11-24T01:04:03.000Z",
+    })
+    expect(reason({ type: "instrument_status", code: "005930", status: "vi", vi_type: "static" })).toBe(
+      "status vi needs reference_price, expected_end",
+    )
+    expect(
+      reason({ type: "instrument_status", code: "005930", status: "halted", vi_type: "static" }),
+    ).toMatch(/only a status vi carries them/)
+    expect(
+      reason({
+        type: "instrument_status",
+        code: "005930",
+        status: "vi",
+        vi_type: "static",
+        reference_price: 73_000,
+        expected_end: "soon",
+      }),
+    ).toBe('expected_end: "soon" is not an ISO 8601 date')
+    expect(reason({ type: "instrument_status", code: "KOSPI", status: "halted" })).toMatch(/is an index/)
+    expect(reason({ type: "instrument_status", code: "005930", status: "paused" })).toMatch(/^status: /)
   })
 })

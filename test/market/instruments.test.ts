@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
 import { INDEX_ROWS, INSTRUMENT_ROWS } from "../../src/market/data/instruments.js"
+import { KOSPI200_CODES } from "../../src/market/data/kospi200.js"
 import { isOnTickGrid } from "../../src/market/tickSize.js"
 import { SECTORS } from "../../src/market/types.js"
 import { makeUniverse } from "../../src/market/Universe.js"
@@ -47,5 +48,18 @@ describe("shipped instrument universe", () => {
     const u = makeUniverse(Option.some(INSTRUMENT_ROWS.length + 25))
     expect(u.instruments.length).toBe(INSTRUMENT_ROWS.length + 25)
     expect(u.instruments.filter((i) => i.synthetic).every((i) => isOnTickGrid(i.prevClose))).toBe(true)
+  })
+})
+
+describe("KOSPI 200 membership flag", () => {
+  it("flags only shipped KOSPI stocks, most of the large KOSPI names, and no synthetic one", () => {
+    const u = makeUniverse(Option.some(400))
+    const flagged = u.instruments.filter((i) => i.kospi200)
+    expect(flagged.every((i) => i.market === "KOSPI" && !i.synthetic)).toBe(true)
+    expect(KOSPI200_CODES.size).toBe(flagged.length)
+    expect(flagged.length).toBeGreaterThan(100)
+    expect(flagged.length).toBeLessThanOrEqual(200)
+    expect(u.byCode.get("005930")?.kospi200).toBe(true)
+    expect(u.byCode.get("247540")?.kospi200).toBe(false) // KOSDAQ
   })
 })
