@@ -40,6 +40,9 @@ export const makeBenchEngine = (
     seed: FEED_SEED,
     rate: settings.rate,
     books: false,
+    // The plain random walk: a day's jumps and VIs would send quotecast `instrument_status`
+    // messages that the baselines have no use for, and the servers must carry the same load.
+    dayShape: false,
     codes: benchCodes(universe, settings.codes),
   })
 
