@@ -31,7 +31,7 @@ import { codeOf, feedSettingsFromEnv, makeBenchEngine, standaloneMarket, startFe
 
 const BATCH_INTERVAL_MS = 30
 /** quotecast's LISTEN_BACKLOG default (config/AppConfig.ts). */
-const LISTEN_BACKLOG_DEFAULT = 4096
+const LISTEN_BACKLOG_DEFAULT = 511
 
 interface Client {
   readonly ws: WebSocket
