@@ -16,10 +16,11 @@
  * storm the accept queue drained at about one connection per pass (10/s) and its connections
  * waited there past their clients' handshake timeout. A pass that starts after new connections
  * were accepted, or while setups wait, is sliced (ACCEPT_SLICE_MS when FLUSH_SLICE_MS is 0).
- * And such a pass is followed by a rest as long as itself before the next (`flushClock`): passes
- * to the clients already restored ran back to back and took most of the process's CPU, the
- * storm's setups the rest. Resting, the restored clients' updates wait up to a pass longer,
- * conflated per symbol, and the setups get at least half the time.
+ * And while setups wait for a slot (`Admission`), a pass is followed by a rest as long as itself
+ * before the next (`flushClock`): passes to the clients already restored ran back to back and
+ * took nearly all of the process's CPU, the storm's setups what was left. Resting, the restored
+ * clients' updates wait up to a pass longer, conflated per symbol, and the setups get at least
+ * half the time. A trickle of new connections (set up at once, none waiting) changes nothing.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
@@ -50,7 +51,7 @@ export interface FlusherShape {
   readonly flushAll: Effect.Effect<void>
   /** How long the last pass took, in milliseconds (0 before the first). */
   readonly lastPassMs: () => number
-  /** The clock's least rest after the last pass: its length while connections are being accepted, else 0. */
+  /** The clock's least rest after the last pass: its length while setups wait for a slot, else 0. */
   readonly restMs: () => number
   /** Completes when no pass is running (provided to the feed as `DeliveryPass`). */
   readonly idle: Effect.Effect<void>
@@ -158,9 +159,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     }
   }
   let lastPassMs = 0
-  /** `stats.connectionsAccepted` when the last pass started, and whether it had grown since the one before. */
+  /** `stats.connectionsAccepted` when the last pass started. */
   let acceptedSeen = 0
-  let lastPassAccepting = false
   /** Whoever waits in `idle` for the running pass to end. */
   let idleWaiters: Array<() => void> = []
   let running = false
@@ -202,7 +202,6 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     let sliceStart = started
     const accepting = stats.connectionsAccepted !== acceptedSeen || stats.setupsWaiting > 0
     acceptedSeen = stats.connectionsAccepted
-    lastPassAccepting = accepting
     const sliceMs = opts.flushSliceMs > 0 ? opts.flushSliceMs : accepting ? ACCEPT_SLICE_MS : 0
     let slice = sliceMs
     for (const conn of pass) {
@@ -259,7 +258,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     },
     flushAll,
     lastPassMs: () => lastPassMs,
-    restMs: () => (lastPassAccepting ? lastPassMs : 0),
+    restMs: () => (stats.setupsWaiting > 0 ? lastPassMs : 0),
     idle,
   }
   return flusher
@@ -271,8 +270,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
  * pass took. Counted from the end, a 25 ms pass would make the cadence 55 ms: batches grow, and
  * conflation drops prices that a 30 ms cadence would have delivered. A pass longer than the
  * interval is followed by the next after one turn of the event loop, never by a burst of
- * catch-up passes; except that the delay is never shorter than `restMs()` (while connections are
- * being accepted, see the header).
+ * catch-up passes; except that the delay is never shorter than `restMs()` (while setups wait,
+ * see the header).
  */
 export const flushClock = (intervalMs: number, lastPassMs: () => number, restMs: () => number = () => 0) =>
   yieldingToIo(

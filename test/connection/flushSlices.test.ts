@@ -93,7 +93,7 @@ const passWithPokes = async (flushSliceMs: number, acceptedBefore = 0) => {
   // Let the clients read everything.
   const expected = (n: number) => frames.every((f) => f.length >= n)
   for (let i = 0; i < 200 && !expected(1); i++) await new Promise((r) => setTimeout(r, 10))
-  return { flusher, idleDuringPass, idleAfterPass }
+  return { flusher, stats, idleDuringPass, idleAfterPass }
 }
 
 describe("a flush pass in slices", () => {
@@ -116,6 +116,14 @@ describe("a flush pass in slices", () => {
     expect(frames[CONNECTIONS - 1]?.[0]).toMatchObject({ type: "batch", batch_size: 2 })
     expect(flusher.queuedMessages()).toBe(1)
     expect(idleDuringPass).toBe(false)
+  })
+
+  it("asks the clock for a rest as long as the pass while setups wait, and for none otherwise", async () => {
+    const { flusher, stats } = await passWithPokes(0)
+    expect(flusher.lastPassMs()).toBeGreaterThan(0)
+    expect(flusher.restMs()).toBe(0)
+    stats.setupsWaiting = 1
+    expect(flusher.restMs()).toBe(flusher.lastPassMs())
   })
 
   it("with FLUSH_SLICE_MS=0 writes the whole pass in one go: what arrives meanwhile waits for the next", async () => {

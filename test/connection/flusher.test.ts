@@ -149,9 +149,9 @@ describe("Flusher", () => {
     }),
   )
 
-  it.scoped("rests after a pass as long as the pass took while connections are being accepted", () =>
+  it.scoped("rests after a pass as long as the pass took while setups wait", () =>
     Effect.gen(function* () {
-      // A 45 ms pass while accepting, a 20 ms one while accepting, then a 45 ms one after.
+      // A 45 ms pass while setups wait, a 20 ms one while they wait, then a 45 ms one after.
       const durations = [45, 20, 45, 0]
       const accepting = [true, true, false, false]
       const starts: Array<number> = []
@@ -175,7 +175,7 @@ describe("Flusher", () => {
       yield* Effect.yieldNow()
       for (let i = 0; i < 25; i++) yield* TestClock.adjust("5 millis")
       // 0 -> +45 (rests as long as the pass) -> +20 (30 - 20 = 10, but it rests 20) -> +1 (no
-      // longer accepting: the overrun pass is followed after one turn) -> +30
+      // longer waiting: the overrun pass is followed after one turn) -> +30
       expect(starts).toEqual([0, 45, 65, 66, 96])
     }),
   )
