@@ -14,6 +14,7 @@
  * handshake cost quotecast's is compared with.
  */
 import { spawn } from "node:child_process"
+import { loadavg } from "node:os"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Clock, Data, Duration, Effect } from "effect"
 import { emptySummary, type LatencySummary } from "../../load/lib/index.js"
@@ -29,7 +30,11 @@ export interface StormSpec {
   readonly scenario: Scenario
   /** Connections that keep receiving through the storm (not part of it). */
   readonly observers: number
-  /** Longest the storm may take before the run stops waiting (its own bound). */
+  /**
+   * Longest the storm may take before the run stops waiting. Refused clients keep retrying (as
+   * the SDK does) until this bound or the session's TTL, whichever comes first: at 10,000 it is
+   * the TTL, so a client is only counted as not restored once its session could not be.
+   */
   readonly stormLimitSec: number
 }
 
@@ -50,14 +55,27 @@ export interface StormRun {
   /** `reconnected` holding fewer subscriptions than were saved. */
   readonly partial: number
   readonly restoreFailed: number
+  /** Clients that stopped retrying at the bound (their session's TTL, or the run's). */
+  readonly gaveUp: number
+  /** Storm start to each client's restore, percentiles over the restored, ms. */
+  readonly restoreMs: StormStatus["restoreMs"]
+  /** Most attempts one restored client needed. */
+  readonly maxAttempts: number
   /** Refusals seen by clients, by kind ("close 1013", "HTTP 503", ...), each retried with backoff. */
   readonly refusals: Record<string, number>
   readonly retries: number
   /** First reconnect to last restore, ms. */
   readonly stormMs: number | null
-  /** Server CPU over the storm per restore, µs; and the same net of the CPU rate before it. */
+  /**
+   * Server CPU over the storm per restore, µs; and the same net of the feed: of the CPU rate
+   * before the storm (the feed to the observers) and of the feed to the clients already restored
+   * (the CPU rate per connected client measured for 3 s after the storm, times the
+   * client-seconds each restored client was fed before the last restore).
+   */
   readonly cpuUsPerRestore: number | null
   readonly netCpuUsPerRestore: number | null
+  /** Server CPU % over the 3 s after the storm, every restored client receiving. */
+  readonly serverCpuPercentAfter: number
   readonly serverCpuPercentBefore: number
   readonly serverCpuPercentDuring: number
   readonly serverRssPeakMb: number
@@ -73,9 +91,13 @@ export interface StormRun {
   }
   /** Event-loop delay p99 during the storm of the observers' process (the harness) and of the storm clients' process. */
   readonly lagP99Ms: { readonly observers: number; readonly stormClients: number }
+  /** The machine's 1-minute load average when the storm began and when it ended. */
+  readonly loadAvg: { readonly start: number; readonly end: number }
 }
 
 const POLL = Duration.millis(50)
+/** SESSION_TTL_S's default. */
+const DEFAULT_SESSION_TTL_S = 300
 
 const ADMISSION_METRICS = [
   "quotecast_setup_admission_queued_total",
@@ -87,6 +109,10 @@ const ADMISSION_METRICS = [
   "quotecast_connections_opened_total",
   "quotecast_ws_admission_rejections_total",
   "quotecast_http_client_errors_total",
+  // A flush pass is one event-loop turn unless FLUSH_SLICE_MS slices it, and Node accepts one
+  // connection per turn: long passes slow the accepts down.
+  "quotecast_flush_pass_ms_sum",
+  "quotecast_flush_pass_ms_count",
 ]
 
 /**
@@ -164,7 +190,15 @@ const startStormClients = Effect.gen(function* () {
   return ask
 })
 
-const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) => void) =>
+/** CPU rate measured after the storm, every restored client receiving the feed. */
+const AFTER_WINDOW = Duration.seconds(3)
+
+const measureStorm = (
+  spec: StormSpec,
+  server: BenchServer,
+  sessionTtlSec: number,
+  log: (line: string) => void,
+) =>
   Effect.gen(function* () {
     const s = spec.scenario
     const codes = benchCodeList(s.codes)
@@ -196,6 +230,7 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
         : null
     log(`  ${server.name}: ${primed.primed} primed; cutting them`)
     const cut = yield* ask({ cmd: "cut" })
+    const cutAt = yield* Clock.currentTimeMillis
     if (server.kind === "quotecast") {
       yield* Effect.sleep(POLL).pipe(
         Effect.zipRight(readMetric(server, "quotecast_connections_active")),
@@ -228,9 +263,13 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
     lag.enable()
     const s0 = server.sample()
     const t0 = yield* Clock.currentTimeMillis
-    yield* ask({ cmd: "storm" })
+    const load0 = loadavg()[0] ?? 0
+    // The sessions were saved at the cut: past their TTL there is nothing left to restore.
+    const giveUpAfterMs = Math.min(spec.stormLimitSec * 1000, cutAt + sessionTtlSec * 1000 - t0)
+    yield* ask({ cmd: "storm", giveUpAfterMs })
     let peak = s0?.rssBytes ?? 0
-    const deadline = t0 + spec.stormLimitSec * 1000
+    // Past it every client has restored or given up (a handshake timeout ends its last attempt).
+    const deadline = t0 + giveUpAfterMs + 35_000
     let lastLog = t0
     let lastCpu = s0?.cpuSec ?? 0
     // The server's sample when the count of restored clients last grew: the storm's CPU ends
@@ -262,9 +301,20 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
     }
     const s1 = server.sample()
     const t1 = Date.now()
+    const load1 = loadavg()[0] ?? 0
     observerStats.endWindow(t1)
     lag.disable()
     const during = observerStats.latency.summary()
+    const fin = yield* ask({ cmd: "status", detail: true })
+    // The feed's cost per connected client: the CPU rate with every restored client receiving.
+    const a0 = server.sample()
+    yield* Effect.sleep(AFTER_WINDOW)
+    const a1 = server.sample()
+    const cpuRateAfter =
+      a0 !== undefined && a1 !== undefined ? (a1.cpuSec - a0.cpuSec) / Duration.toSeconds(AFTER_WINDOW) : 0
+    const feedPerClientSec = st.done > 0 ? Math.max(0, cpuRateAfter - cpuRateBefore) / st.done : 0
+    // Client-seconds the restored clients were fed before the last restore (where the storm's CPU ends).
+    const fedClientSec = Math.max(0, (fin.done * fin.lastDoneAt - fin.doneAtSum) / 1000)
     const stormMs = st.done > 0 && st.lastDoneAt > 0 ? st.lastDoneAt - t0 : null
     const cpuSec = s0 !== undefined && s1 !== undefined ? s1.cpuSec - s0.cpuSec : undefined
     const spanSec = Math.max(0.001, (t1 - t0) / 1000)
@@ -287,7 +337,10 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
       setupCpuUsPerConn,
       restored: st.done,
       partial: st.partial,
-      restoreFailed: st.failed,
+      restoreFailed: st.failed - st.gaveUp,
+      gaveUp: st.gaveUp,
+      restoreMs: fin.restoreMs,
+      maxAttempts: fin.maxAttempts,
       refusals: st.refusals,
       retries: st.retries,
       stormMs,
@@ -295,9 +348,13 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
         stormCpuSec !== undefined && st.done > 0 ? Math.round((stormCpuSec * 1e6) / st.done) : null,
       netCpuUsPerRestore:
         stormCpuSec !== undefined && st.done > 0
-          ? Math.round((Math.max(0, stormCpuSec - cpuRateBefore * stormSec) * 1e6) / st.done)
+          ? Math.round(
+              (Math.max(0, stormCpuSec - cpuRateBefore * stormSec - feedPerClientSec * fedClientSec) * 1e6) /
+                st.done,
+            )
           : null,
       serverCpuPercentBefore: round1(cpuRateBefore * 100),
+      serverCpuPercentAfter: round1(cpuRateAfter * 100),
       serverCpuPercentDuring: cpuSec === undefined ? 0 : round1((cpuSec / spanSec) * 100),
       serverRssPeakMb: mb(peak),
       admission,
@@ -312,6 +369,7 @@ const measureStorm = (spec: StormSpec, server: BenchServer, log: (line: string) 
         observers: round1(Math.max(0, lag.percentile(99) / 1e6 - 10)),
         stormClients: round1(st.lagP99Ms),
       },
+      loadAvg: { start: round1(load0), end: round1(load1) },
     }
     log(
       `  ${server.name}: ${run.restored}/${waiting} restored in ${stormMs ?? "-"} ms, ${run.cpuUsPerRestore ?? "-"} µs CPU per restore, observers p99 ${before.p99} ms before, ${during.p99} ms during`,
@@ -331,6 +389,9 @@ const failedStorm = (spec: StormSpec, kind: ServerKind, name: string, note: stri
   restored: 0,
   partial: 0,
   restoreFailed: 0,
+  gaveUp: 0,
+  restoreMs: { p50: 0, p90: 0, p99: 0 },
+  maxAttempts: 0,
   refusals: {},
   retries: 0,
   stormMs: null,
@@ -338,11 +399,13 @@ const failedStorm = (spec: StormSpec, kind: ServerKind, name: string, note: stri
   netCpuUsPerRestore: null,
   serverCpuPercentBefore: 0,
   serverCpuPercentDuring: 0,
+  serverCpuPercentAfter: 0,
   serverRssPeakMb: 0,
   admission: undefined,
   setupsRun: null,
   observers: { count: 0, before: emptySummary, during: emptySummary, dropped: 0 },
   lagP99Ms: { observers: 0, stormClients: 0 },
+  loadAvg: { start: 0, end: 0 },
 })
 
 /** Runs the storm against each of the scenario's servers in turn. Never fails. */
@@ -360,10 +423,13 @@ export const runStorm = (
           ...srv.env,
         }
         const server = yield* startServer(srv.kind, env, name)
-        return yield* measureStorm(spec, server, log)
+        // quotecast's default (config/AppConfig.ts) unless the scenario sets it; the bare ws
+        // server keeps no sessions, and its clients give up at the same time.
+        const ttl = Number(env.SESSION_TTL_S ?? DEFAULT_SESSION_TTL_S)
+        return yield* measureStorm(spec, server, ttl, log)
       }),
     ).pipe(
-      Effect.timeout(Duration.seconds(spec.stormLimitSec + 150)),
+      Effect.timeout(Duration.seconds(spec.stormLimitSec + 200)),
       Effect.catchAll((e) =>
         Effect.succeed(
           failedStorm(spec, srv.kind, name, e._tag === "TimeoutException" ? "run timed out" : e._tag),
@@ -378,15 +444,17 @@ export const STORM_HEADER = [
   "server",
   "restored / primed",
   "storm ms (first reconnect to last restored)",
+  "restore ms p50 / p90 / p99 (max attempts)",
   "server CPU µs/restore (net of the feed)",
   "setup CPU µs/conn (ramped)",
-  "server CPU % during",
+  "server CPU % during / after",
   "observer p99 ms before",
   "observer p99 ms during",
   "observer max ms during",
   "refused (retried)",
   "RSS peak MB",
   "load-client lag p99 ms (observers / storm)",
+  "load avg at start / end",
   "note",
 ]
 
@@ -394,9 +462,10 @@ export const stormRow = (r: StormRun): ReadonlyArray<string> => [
   r.server,
   `${r.restored.toLocaleString("en-US")}/${r.primed.toLocaleString("en-US")}${r.partial > 0 ? ` (${r.partial} partial)` : ""}`,
   ms(r.stormMs),
+  `${ms(r.restoreMs.p50)} / ${ms(r.restoreMs.p90)} / ${ms(r.restoreMs.p99)} (${r.maxAttempts})`,
   `${ms(r.cpuUsPerRestore)} (${ms(r.netCpuUsPerRestore)})`,
   ms(r.setupCpuUsPerConn),
-  r.serverCpuPercentDuring.toFixed(0),
+  `${r.serverCpuPercentDuring.toFixed(0)} / ${r.serverCpuPercentAfter.toFixed(0)}`,
   r.observers.before.p99.toFixed(0),
   r.observers.during.p99.toFixed(0),
   r.observers.during.max.toFixed(0),
@@ -407,7 +476,13 @@ export const stormRow = (r: StormRun): ReadonlyArray<string> => [
   } (${r.retries})`,
   r.serverRssPeakMb.toFixed(0),
   `${r.lagP99Ms.observers.toFixed(0)} / ${r.lagP99Ms.stormClients.toFixed(0)}`,
-  [r.status === "ok" ? "" : r.status, r.note ?? "", r.restoreFailed > 0 ? `${r.restoreFailed} failed` : ""]
+  `${r.loadAvg.start.toFixed(1)} / ${r.loadAvg.end.toFixed(1)}`,
+  [
+    r.status === "ok" ? "" : r.status,
+    r.note ?? "",
+    r.restoreFailed > 0 ? `${r.restoreFailed} failed` : "",
+    r.gaveUp > 0 ? `${r.gaveUp} gave up` : "",
+  ]
     .filter((x) => x !== "")
     .join("; "),
 ]
@@ -423,7 +498,7 @@ export const stormChecks = (runs: ReadonlyArray<StormRun>): ReadonlyArray<Check>
     {
       target: "every session restored",
       met: q.primed === q.clients && q.restored === q.primed && q.partial === 0,
-      detail: `${q.restored} of ${q.primed} restored (${q.partial} partial, ${q.restoreFailed} failed), ${q.retries} retries after refusals${
+      detail: `${q.restored} of ${q.primed} restored (${q.partial} partial, ${q.restoreFailed} failed, ${q.gaveUp} gave up), ${q.retries} retries after refusals${
         q.primed < q.clients
           ? `; only ${q.primed} of ${q.clients} had been opened and subscribed: ${JSON.stringify(q.primeFailures)}`
           : ""
@@ -469,7 +544,7 @@ export const stormCustom = (spec: StormSpec): CustomScenario => ({
       table: { header: STORM_HEADER, rows: runs.map(stormRow) },
       checks: stormChecks(runs),
       notes: [
-        "Server CPU per restore: the server's CPU time from the first reconnect to the moment the last client was restored, over restored clients; in parentheses the same net of the CPU rate measured over the 3 s before the storm (the feed to the observers). Setup CPU (ramped): the same server's CPU per connection while the clients were first opened and subscribed, 100 per 100 ms, as scenarios A-E measure it. Refused clients retry with the SDK's backoff (500 ms x 2^n, equal jitter).",
+        "Server CPU per restore: the server's CPU time from the first reconnect to the moment the last client was restored, over restored clients; in parentheses the same net of the feed: of the CPU rate over the 3 s before the storm (the feed to the observers) and of the feed to the clients already restored (the CPU rate per connected client over the 3 s after the storm, times the seconds each restored client was fed before the last restore). Setup CPU (ramped): the same server's CPU per connection while the clients were first opened and subscribed, 100 per 100 ms, as scenarios A-E measure it. Refused or timed-out clients (30 s handshake timeout) retry with the SDK's backoff (500 ms x 2^n up to 30 s, equal jitter) until the session's TTL since the cut or the run's bound, whichever is first. Restore ms: from the storm's start to each client's `reconnected` (bare ws: `subscribed`).",
         ...stormNotes(runs),
       ],
       data: runs,

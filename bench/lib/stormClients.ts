@@ -18,8 +18,14 @@ export type StormCommand =
       readonly subscriptions: number
     }
   | { readonly cmd: "cut" }
-  | { readonly cmd: "storm" }
-  | { readonly cmd: "status" }
+  /**
+   * Every cut client reconnects; each one that is refused or times out retries with the SDK's
+   * backoff until `giveUpAfterMs` after this command (the session's TTL: past it there is
+   * nothing left to restore), as the SDK, which keeps trying, would.
+   */
+  | { readonly cmd: "storm"; readonly giveUpAfterMs: number }
+  /** `detail`: also the restore-time percentiles and sums (a pass over every client; once, at the end). */
+  | { readonly cmd: "status"; readonly detail?: boolean }
   /** Closes every client and stops its retries (the storm is over, measured or not). */
   | { readonly cmd: "stop" }
 
@@ -29,10 +35,21 @@ export interface StormStatus {
   /** Clients cut and waiting to reconnect (before the storm). */
   readonly cut: number
   readonly done: number
+  /** Answered SESSION_RESTORATION_FAILED, or gave up at `giveUpAfterMs`. */
   readonly failed: number
+  readonly gaveUp: number
   /** Restored with fewer subscriptions than were saved. */
   readonly partial: number
   readonly lastDoneAt: number
+  /**
+   * Sum over restored clients of their restore time (ms since epoch): with `done` and the
+   * storm's end it gives the client-seconds the restored clients were fed during the storm.
+   */
+  readonly doneAtSum: number
+  /** Restore time (storm start to `reconnected`) percentiles of the restored clients, ms. */
+  readonly restoreMs: { readonly p50: number; readonly p90: number; readonly p99: number }
+  /** Most attempts one restored client needed. */
+  readonly maxAttempts: number
   readonly refusals: Record<string, number>
   readonly retries: number
   readonly primeFailures: Record<string, number>
@@ -47,10 +64,9 @@ const RESTORE_FAILED = Buffer.from("SESSION_RESTORATION_FAILED")
 
 /** The SDK's backoff (src/client/backoff.ts defaults): 500 ms x 2^n, at most 30 s, equal jitter. */
 const backoffMs = (attempt: number): number => {
-  const d = Math.min(500 * 2 ** attempt, 30_000)
+  const d = Math.min(500 * 2 ** Math.min(attempt, 16), 30_000)
   return d * (0.5 + Math.random() * 0.5)
 }
-const MAX_ATTEMPTS = 8
 /** Storm clients opened per event-loop turn of this process (see `storm`). */
 const STORM_CHUNK = 100
 
@@ -79,6 +95,9 @@ export class Storm {
   primed = 0
   done = 0
   failed = 0
+  gaveUp = 0
+  stormAt = 0
+  giveUpAt = Number.POSITIVE_INFINITY
   readonly timers = new Set<ReturnType<typeof setTimeout>>()
 
   constructor(
@@ -100,19 +119,18 @@ export class Storm {
     // Later events of the refused socket are not this client's any more.
     c.ws = undefined
     this.refusals.set(why, (this.refusals.get(why) ?? 0) + 1)
-    if (c.attempts >= MAX_ATTEMPTS) {
+    const delay = backoffMs(c.attempts - 1)
+    if (Date.now() + delay >= this.giveUpAt) {
       c.phase = "failed"
       this.failed++
+      this.gaveUp++
       return
     }
     this.retries++
-    const t = setTimeout(
-      () => {
-        this.timers.delete(t)
-        this.#open(c)
-      },
-      backoffMs(c.attempts - 1),
-    )
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      this.#open(c)
+    }, delay)
     this.timers.add(t)
   }
 
@@ -216,7 +234,9 @@ export class Storm {
    * handshake timer running since before its socket existed. Independent clients write their
    * request as soon as they are connected.
    */
-  storm(): void {
+  storm(giveUpAfterMs: number): void {
+    this.stormAt = Date.now()
+    this.giveUpAt = this.stormAt + giveUpAfterMs
     const cut = this.clients.filter((c) => c.phase === "cut")
     for (const c of cut) {
       c.phase = "storming"
@@ -239,6 +259,27 @@ export class Storm {
     let last = 0
     for (const c of this.clients) if (c.doneAt > last) last = c.doneAt
     return last
+  }
+
+  doneAtSum(): number {
+    let sum = 0
+    for (const c of this.clients) if (c.phase === "done") sum += c.doneAt
+    return sum
+  }
+
+  restoreMs(): StormStatus["restoreMs"] {
+    const t = this.clients
+      .filter((c) => c.phase === "done" && this.stormAt > 0)
+      .map((c) => c.doneAt - this.stormAt)
+      .sort((a, b) => a - b)
+    const at = (q: number) => t[Math.min(t.length - 1, Math.floor(q * t.length))] ?? 0
+    return { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
+  }
+
+  maxAttempts(): number {
+    let n = 0
+    for (const c of this.clients) if (c.phase === "done" && c.attempts > n) n = c.attempts
+    return n
   }
 
   close(): void {
@@ -269,17 +310,26 @@ const restoredTargetsOf = (data: Buffer): number => {
 
 // ---- the process: driven by the harness ----
 
-const statusOf = (storm: Storm | undefined, ok: StormCommand["cmd"], lagP99Ms: number): StormStatus => ({
+const statusOf = (
+  storm: Storm | undefined,
+  ok: StormCommand["cmd"],
+  lagP99Ms: number,
+  detail: boolean,
+): StormStatus => ({
   ok,
   primed: storm?.primed ?? 0,
   cut: storm?.storming ?? 0,
   done: storm?.done ?? 0,
   failed: storm?.failed ?? 0,
+  gaveUp: storm?.gaveUp ?? 0,
   partial:
     storm === undefined || !storm.sessions
       ? 0
       : storm.clients.filter((c) => c.phase === "done" && c.restoredTargets < c.codes.length).length,
   lastDoneAt: storm?.lastDoneAt() ?? 0,
+  doneAtSum: detail ? (storm?.doneAtSum() ?? 0) : 0,
+  restoreMs: (detail ? storm?.restoreMs() : undefined) ?? { p50: 0, p90: 0, p99: 0 },
+  maxAttempts: detail ? (storm?.maxAttempts() ?? 0) : 0,
   refusals: storm === undefined ? {} : Object.fromEntries(storm.refusals),
   retries: storm?.retries ?? 0,
   primeFailures: storm === undefined ? {} : Object.fromEntries(storm.primeFailures),
@@ -312,9 +362,10 @@ if (process.send !== undefined && process.argv[1]?.endsWith("stormClients.ts")) 
     if (m.cmd === "stop") storm?.close()
     if (m.cmd === "storm") {
       lag.enable()
-      storm?.storm()
+      storm?.storm(m.giveUpAfterMs)
     }
-    process.send?.(statusOf(storm, m.cmd, Math.max(0, lag.percentile(99) / 1e6 - 10)))
+    const detail = m.cmd === "status" && m.detail === true
+    process.send?.(statusOf(storm, m.cmd, Math.max(0, lag.percentile(99) / 1e6 - 10), detail))
   })
   process.on("disconnect", () => {
     storm?.close()

@@ -30,6 +30,8 @@ import { announce, serveControl } from "./control.js"
 import { codeOf, feedSettingsFromEnv, makeBenchEngine, standaloneMarket, startFeedLoop } from "./feed.js"
 
 const BATCH_INTERVAL_MS = 30
+/** quotecast's LISTEN_BACKLOG default (config/AppConfig.ts). */
+const LISTEN_BACKLOG_DEFAULT = 511
 
 interface Client {
   readonly ws: WebSocket
@@ -179,7 +181,10 @@ serveControl(
   () => startFeedLoop(engine, publish),
   () => engine,
 )
-server.listen(0, "127.0.0.1", () => {
+// The same accept queue as quotecast's (LISTEN_BACKLOG, same default): scenario G compares how
+// both take a reconnect storm, and the queue's depth decides how long a connection waits in it.
+const backlog = Number(process.env.LISTEN_BACKLOG ?? "") || LISTEN_BACKLOG_DEFAULT
+server.listen({ port: 0, host: "127.0.0.1", backlog }, () => {
   const address = server.address()
   announce("ws-baseline", typeof address === "object" && address !== null ? address.port : 0)
 })

@@ -107,8 +107,10 @@ const fields = Config.all({
   httpMaxJsonObjectMembers: positiveInt("HTTP_MAX_JSON_OBJECT_MEMBERS", 100),
   ingestMaxEvents: positiveInt("INGEST_MAX_EVENTS", 1_000),
   ingestMaxReportedRejections: positiveInt("INGEST_MAX_REPORTED_REJECTIONS", 20),
-  // Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
-  listenBacklog: positiveInt("LISTEN_BACKLOG", 4096),
+  // Connections waiting to be accepted (the kernel caps it at net.core.somaxconn). Short on
+  // purpose: in a reconnect storm a connection waits there (backlog / accept rate) unseen, and a
+  // wait longer than clients' connect timeout makes every accept a dead one (docs/limits.md).
+  listenBacklog: positiveInt("LISTEN_BACKLOG", 511),
   // A socket that has not sent complete request headers (HTTP or upgrade) by then is closed (408).
   handshakeTimeoutMs: positiveInt("HANDSHAKE_TIMEOUT_MS", 5_000),
   httpRequestTimeoutMs: positiveInt("HTTP_REQUEST_TIMEOUT_MS", 30_000),

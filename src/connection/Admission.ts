@@ -116,6 +116,7 @@ export class Admission {
   /** The server accepted a connection: the next turns accept before they set up (see the header). */
   noteAccept(): void {
     this.#accepted = true
+    this.stats.connectionsAccepted++
   }
 
   /** A queued upgrade's client went away before its turn: it leaves the queue, counted. Idempotent. */

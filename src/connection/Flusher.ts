@@ -11,6 +11,16 @@
  * from Redis, which then wait for the whole pass before they are even fanned out). In slices, an
  * event that arrives during a pass still reaches the connections the pass has not written yet.
  * Off by default because the benchmarks could not show it paying: ARCHITECTURE.md has the figures.
+ * Except while connections are being accepted (a reconnect storm): Node accepts one connection
+ * per event-loop turn, and an unsliced pass over thousands of sockets is one turn, so during a
+ * storm the accept queue drained at about one connection per pass (10/s) and its connections
+ * waited there past their clients' handshake timeout. A pass that starts after new connections
+ * were accepted, or while setups wait, is sliced (ACCEPT_SLICE_MS when FLUSH_SLICE_MS is 0).
+ * And while setups wait for a slot (`Admission`), a pass is followed by a rest as long as itself
+ * before the next (`flushClock`): passes to the clients already restored ran back to back and
+ * took nearly all of the process's CPU, the storm's setups what was left. Resting, the restored
+ * clients' updates wait up to a pass longer, conflated per symbol, and the setups get at least
+ * half the time. A trickle of new connections (set up at once, none waiting) changes nothing.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
@@ -41,6 +51,8 @@ export interface FlusherShape {
   readonly flushAll: Effect.Effect<void>
   /** How long the last pass took, in milliseconds (0 before the first). */
   readonly lastPassMs: () => number
+  /** The clock's least rest after the last pass: its length while setups wait for a slot, else 0. */
+  readonly restMs: () => number
   /** Completes when no pass is running (provided to the feed as `DeliveryPass`). */
   readonly idle: Effect.Effect<void>
 }
@@ -56,6 +68,9 @@ export interface FlushOptions {
   /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
   readonly flushSliceMs: number
 }
+
+/** The slice of a pass while connections are being accepted, when FLUSH_SLICE_MS is 0 (see the header). */
+const ACCEPT_SLICE_MS = 2
 
 /** While a pass runs, it gets this many times the time the rest of the process gets (4: 80%). */
 const PASS_SHARE = 4
@@ -146,6 +161,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     }
   }
   let lastPassMs = 0
+  /** `stats.connectionsAccepted` when the last pass started. */
+  let acceptedSeen = 0
   /** Whoever waits in `idle` for the running pass to end. */
   let idleWaiters: Array<() => void> = []
   let running = false
@@ -185,18 +202,21 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     // One envelope timestamp per slice: every batch of it was flushed "now".
     let timestamp = nowIso(now)
     let sliceStart = started
-    let slice = opts.flushSliceMs
+    const accepting = stats.connectionsAccepted !== acceptedSeen || stats.setupsWaiting > 0
+    acceptedSeen = stats.connectionsAccepted
+    const sliceMs = opts.flushSliceMs > 0 ? opts.flushSliceMs : accepting ? ACCEPT_SLICE_MS : 0
+    let slice = sliceMs
     for (const conn of pass) {
       pass.delete(conn)
       if (!safeWriteOut(conn, now, timestamp, false)) dirty.add(conn)
-      if (opts.flushSliceMs === 0) continue
+      if (sliceMs === 0) continue
       const away = performance.now()
       if (away - sliceStart < slice) continue
       yield* yieldToIo
       sliceStart = performance.now()
       // What runs meanwhile gets at most a fifth of the pass's time: a long turn away (a flood
       // of ingest requests) earns the pass a longer slice, so I/O cannot starve it.
-      slice = Math.max(opts.flushSliceMs, PASS_SHARE * (sliceStart - away))
+      slice = Math.max(sliceMs, PASS_SHARE * (sliceStart - away))
       now = yield* Clock.currentTimeMillis
       timestamp = nowIso(now)
     }
@@ -220,13 +240,9 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
             const now = Date.now()
             if (!safeWriteOut(conn, now, nowIso(now), false)) dirty.add(conn)
           }
-        : opts.flushSliceMs > 0
-          ? (conn) => {
-              if (!passing.has(conn)) dirty.add(conn)
-            }
-          : (conn) => {
-              dirty.add(conn)
-            },
+        : (conn) => {
+            if (!passing.has(conn)) dirty.add(conn)
+          },
       conflated: () => {
         stats.conflated++
       },
@@ -244,6 +260,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     },
     flushAll,
     lastPassMs: () => lastPassMs,
+    restMs: () => (stats.setupsWaiting > 0 ? lastPassMs : 0),
     idle,
   }
   return flusher
@@ -255,12 +272,13 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
  * pass took. Counted from the end, a 25 ms pass would make the cadence 55 ms: batches grow, and
  * conflation drops prices that a 30 ms cadence would have delivered. A pass longer than the
  * interval is followed by the next after one turn of the event loop, never by a burst of
- * catch-up passes.
+ * catch-up passes; except that the delay is never shorter than `restMs()` (while setups wait,
+ * see the header).
  */
-export const flushClock = (intervalMs: number, lastPassMs: () => number) =>
+export const flushClock = (intervalMs: number, lastPassMs: () => number, restMs: () => number = () => 0) =>
   yieldingToIo(
     Schedule.spaced(Duration.millis(intervalMs)).pipe(
-      Schedule.modifyDelay(() => Duration.millis(intervalMs - lastPassMs())),
+      Schedule.modifyDelay(() => Duration.millis(Math.max(intervalMs - lastPassMs(), restMs()))),
     ),
   )
 
@@ -271,7 +289,7 @@ const FlusherOnly = Layer.scoped(
     const stats = yield* GatewayStats
     const flusher = makeFlusher(config, stats)
     yield* Effect.forkScoped(
-      Effect.repeat(flusher.flushAll, flushClock(config.batchIntervalMs, flusher.lastPassMs)),
+      Effect.repeat(flusher.flushAll, flushClock(config.batchIntervalMs, flusher.lastPassMs, flusher.restMs)),
     )
     return flusher
   }),

@@ -96,6 +96,8 @@ export class GatewayStatsImpl {
   /** The most setups ever in flight at once (never above SETUP_CONCURRENCY). */
   setupsInFlightPeak = 0
   setupsWaiting = 0
+  /** TCP connections accepted (`Admission.noteAccept`): a flush pass that sees new ones is sliced (`Flusher.ts`). */
+  connectionsAccepted = 0
   /** How long admitted setups waited for their slot, in ms. */
   readonly admissionWaitMs = histogram(
     "quotecast_setup_admission_wait_ms",

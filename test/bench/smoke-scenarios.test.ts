@@ -34,6 +34,10 @@ describe("npm run bench (smoke): scenarios G and H", () => {
       expect(run.stormMs).toBeGreaterThanOrEqual(0)
       expect(run.cpuUsPerRestore).toBeGreaterThanOrEqual(0)
       expect(run.observers.during.count).toBeGreaterThan(0)
+      // Every client restored, none gave up; its restore time is read from every client.
+      expect(run.gaveUp).toBe(0)
+      expect(run.maxAttempts).toBeGreaterThanOrEqual(1)
+      expect(run.restoreMs.p99).toBeGreaterThanOrEqual(run.restoreMs.p50)
     }
     const q = runs[0] as StormRun
     expect(q.partial).toBe(0)

@@ -3,6 +3,8 @@
  * the I/O that is ready, and what that I/O delivers to a connection the pass has not reached yet
  * goes out in the same pass; a connection already written keeps it for the next pass (one frame
  * per connection per pass). The local feed waits for the pass to end (`Flusher.idle`).
+ * With FLUSH_SLICE_MS=0 a pass is sliced all the same when connections were accepted since the
+ * last one (a reconnect storm: Node accepts one connection per event-loop turn).
  * Real sockets on loopback; the pass is made long with large frames.
  */
 import type { AddressInfo } from "node:net"
@@ -52,7 +54,8 @@ const big = (i: number) => ({ key: undefined, body: openBody({ type: "note", i, 
 const small = (tag: string) => ({ key: undefined, body: openBody({ type: "note", tag }) })
 
 /** Runs one pass over every connection; during it (at the first turn it gives away) pokes two of them. */
-const passWithPokes = async (flushSliceMs: number) => {
+const passWithPokes = async (flushSliceMs: number, acceptedBefore = 0) => {
+  const stats = new GatewayStatsImpl()
   const flusher = makeFlusher(
     {
       batching: true,
@@ -61,8 +64,9 @@ const passWithPokes = async (flushSliceMs: number) => {
       outboundBudgetBytes: 1e9,
       flushSliceMs,
     },
-    new GatewayStatsImpl(),
+    stats,
   )
+  stats.connectionsAccepted += acceptedBefore
   const conns = servers.map(
     (ws, i) =>
       new Conn(`c${i}`, ws, new Outbox(), flusher.scheduler, makeMemoryBroker(), 0, {
@@ -89,7 +93,7 @@ const passWithPokes = async (flushSliceMs: number) => {
   // Let the clients read everything.
   const expected = (n: number) => frames.every((f) => f.length >= n)
   for (let i = 0; i < 200 && !expected(1); i++) await new Promise((r) => setTimeout(r, 10))
-  return { flusher, idleDuringPass, idleAfterPass }
+  return { flusher, stats, idleDuringPass, idleAfterPass }
 }
 
 describe("a flush pass in slices", () => {
@@ -105,6 +109,21 @@ describe("a flush pass in slices", () => {
     expect(flusher.queuedMessages()).toBe(1)
     // The feed would have waited: the pass was still running.
     expect(idleDuringPass).toBe(false)
+  })
+
+  it("with FLUSH_SLICE_MS=0 still slices a pass that starts after connections were accepted", async () => {
+    const { flusher, idleDuringPass } = await passWithPokes(0, 1)
+    expect(frames[CONNECTIONS - 1]?.[0]).toMatchObject({ type: "batch", batch_size: 2 })
+    expect(flusher.queuedMessages()).toBe(1)
+    expect(idleDuringPass).toBe(false)
+  })
+
+  it("asks the clock for a rest as long as the pass while setups wait, and for none otherwise", async () => {
+    const { flusher, stats } = await passWithPokes(0)
+    expect(flusher.lastPassMs()).toBeGreaterThan(0)
+    expect(flusher.restMs()).toBe(0)
+    stats.setupsWaiting = 1
+    expect(flusher.restMs()).toBe(flusher.lastPassMs())
   })
 
   it("with FLUSH_SLICE_MS=0 writes the whole pass in one go: what arrives meanwhile waits for the next", async () => {

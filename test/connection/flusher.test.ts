@@ -148,4 +148,35 @@ describe("Flusher", () => {
       expect(starts).toEqual([0, 10, 11, 41])
     }),
   )
+
+  it.scoped("rests after a pass as long as the pass took while setups wait", () =>
+    Effect.gen(function* () {
+      // A 45 ms pass while setups wait, a 20 ms one while they wait, then a 45 ms one after.
+      const durations = [45, 20, 45, 0]
+      const accepting = [true, true, false, false]
+      const starts: Array<number> = []
+      let last = 0
+      let rest = 0
+      const pass = Effect.map(Clock.currentTimeMillis, (t) => {
+        starts.push(t)
+        last = durations[starts.length - 1] ?? 0
+        rest = accepting[starts.length - 1] === true ? last : 0
+      })
+      yield* Effect.forkScoped(
+        Effect.repeat(
+          pass,
+          flushClock(
+            30,
+            () => last,
+            () => rest,
+          ),
+        ),
+      )
+      yield* Effect.yieldNow()
+      for (let i = 0; i < 25; i++) yield* TestClock.adjust("5 millis")
+      // 0 -> +45 (rests as long as the pass) -> +20 (30 - 20 = 10, but it rests 20) -> +1 (no
+      // longer waiting: the overrun pass is followed after one turn) -> +30
+      expect(starts).toEqual([0, 45, 65, 66, 96])
+    }),
+  )
 })
