@@ -25,9 +25,15 @@ export const restore = (env: Env, sessionId: string, userId: string | null, owne
     if (found.value.owner !== null) {
       // A holder that does not let go in time loses the session anyway: its release is then
       // a no-op, because it is no longer the owner.
-      yield* env.takeover
+      const handedOver = yield* env.takeover
         .takeover(sessionId, found.value.owner)
         .pipe(Effect.timeoutOption(env.config.sessionTakeoverWaitMs))
+      if (Option.isNone(handedOver)) {
+        env.stats.sessionTakeoverTimeouts++
+        yield* Effect.logWarning("session claimed without its holder's release").pipe(
+          Effect.annotateLogs({ sessionId, waitMs: env.config.sessionTakeoverWaitMs }),
+        )
+      }
     }
     const claimed = yield* env.sessions.claim(sessionId, owner)
     if (Option.isNone(claimed)) return yield* new SessionRestorationFailed({ sessionId, reason: "expired" })

@@ -41,6 +41,8 @@ export class GatewayStatsImpl {
   wsInputCost = 0
   eventsPublished = 0
   slowConsumerCloses = 0
+  /** Restores that claimed a session after its holder did not let go within SESSION_TAKEOVER_WAIT_MS. */
+  sessionTakeoverTimeouts = 0
   /** Outbound bytes held for clients at the last flush pass (socket queues + outboxes). */
   outboundBytes = 0
   /** Request-body bytes held now (read, or being handled), against HTTP_BODY_BUDGET_BYTES. */

@@ -144,6 +144,11 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
     "Connections closed with 1013 for not reading.",
     () => s.slowConsumerCloses,
   )
+  counter(
+    "quotecast_session_takeover_timeouts_total",
+    "Session restores that claimed the session after its holder did not let go within SESSION_TAKEOVER_WAIT_MS.",
+    () => s.sessionTakeoverTimeouts,
+  )
   counter("quotecast_alerts_fired_total", "Alerts fired by this instance.", () => s.alertsFired)
   gauge(
     "quotecast_alerts_cached",
