@@ -9,9 +9,8 @@
  * writes them without going through Schema.
  */
 import { Data, Either, ParseResult, Schema } from "effect"
-import type { Outgoing } from "../protocol/encode.js"
-import { internKey } from "../protocol/encode.js"
-import { AlertType, MarketEvent } from "../protocol/server.js"
+import { keyFromWire, type Outgoing } from "../protocol/encode.js"
+import { AlertType, Candle, MarketEvent } from "../protocol/server.js"
 import { NO_SUBSCRIPTIONS } from "../session/SessionStore.js"
 
 /** A value read from Redis that does not have the shape this version writes. */
@@ -71,6 +70,8 @@ const Subscriptions = Schema.Struct({
   stock: Schema.Array(Schema.String),
   market: Schema.Array(Schema.String),
   sector: Schema.Array(Schema.String),
+  // Absent in sessions saved before candles existed.
+  candle: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
 })
 
 const SessionHashSchema = Schema.Struct({
@@ -220,7 +221,7 @@ export const decodeWire = (payload: string): WireMessage | undefined => {
   return {
     origin: payload.slice(0, a),
     rid: payload.slice(b + 1, c),
-    msg: { key: key === "" ? undefined : internKey(key), body: payload.slice(c + 1) },
+    msg: { key: key === "" ? undefined : keyFromWire(key), body: payload.slice(c + 1) },
   }
 }
 
@@ -314,3 +315,8 @@ export const MarketEventBody: Codec<MarketEvent> = {
     return Either.mapLeft(validateMarketEvent(json), (e) => failure(MARKET_EVENT, e))
   },
 }
+
+// ---- candle history (RedisCandleStore) ----
+
+/** A bar, closed (an entry of a series' list) or in progress (a field of the current-bars hash). */
+export const StoredCandle = codec("candle", Schema.parseJson(Candle))

@@ -6,10 +6,10 @@
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Broker } from "../broker/Broker.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
-import { conflationKey, type Outgoing, openBody } from "../protocol/encode.js"
+import { candleKey, conflationKey, type Outgoing, openBody } from "../protocol/encode.js"
 import type { MarketEvent } from "../protocol/server.js"
 import { type Topic, topicOfEvent } from "../protocol/topics.js"
-import { SnapshotStore } from "../snapshot/SnapshotStore.js"
+import { type SnapshotEntry, SnapshotStore } from "../snapshot/SnapshotStore.js"
 
 export type Observer = (events: ReadonlyArray<MarketEvent>) => Effect.Effect<void>
 
@@ -24,10 +24,13 @@ export class MarketPipeline extends Context.Tag("quotecast/MarketPipeline")<
   MarketPipelineShape
 >() {}
 
-/** Conflation key (undefined: never conflated) and snapshot key of an event. */
+/**
+ * Conflation key (undefined: never conflated) and snapshot key of an event (undefined: not kept
+ * as a snapshot; candles have their own history, `candles/CandleStore.ts`).
+ */
 export const keysOf = (
   e: MarketEvent,
-): { readonly conflate: string | undefined; readonly snapshot: string } => {
+): { readonly conflate: string | undefined; readonly snapshot: string | undefined } => {
   switch (e.type) {
     case "price_update":
     case "orderbook_update": {
@@ -40,12 +43,17 @@ export const keysOf = (
     }
     case "market_status":
       return { conflate: undefined, snapshot: conflationKey(e.type, e.market) }
+    case "candle_update":
+      return {
+        conflate: e.closed ? undefined : candleKey(`${e.code}:${e.interval}`, Date.parse(e.time)),
+        snapshot: undefined,
+      }
   }
 }
 
 export const encodeEvent = (
   e: MarketEvent,
-): { readonly topic: Topic; readonly snapshotKey: string; readonly msg: Outgoing } => {
+): { readonly topic: Topic; readonly snapshotKey: string | undefined; readonly msg: Outgoing } => {
   const keys = keysOf(e)
   return {
     topic: topicOfEvent(e),
@@ -53,6 +61,8 @@ export const encodeEvent = (
     msg: { key: keys.conflate, body: openBody(e) },
   }
 }
+
+const isSnapshot = (e: ReturnType<typeof encodeEvent>): e is SnapshotEntry => e.snapshotKey !== undefined
 
 export const MarketPipelineLive = Layer.effect(
   MarketPipeline,
@@ -67,7 +77,7 @@ export const MarketPipelineLive = Layer.effect(
           const encoded = events.map(encodeEvent)
           // Snapshots before messages (in cluster mode, HSETs before PUBLISHes on the wire): an
           // instance that subscribes after an event went out reads that event's state or a newer one.
-          yield* snapshots.putAll(encoded)
+          yield* snapshots.putAll(encoded.filter(isSnapshot))
           yield* broker.publishAll(encoded)
           stats.eventsPublished += events.length
           for (const o of observers) yield* o(events)

@@ -20,7 +20,7 @@ const SCHEMAS = "#/components/schemas/"
 
 const clientSummaries: Record<ClientMessageType, string> = {
   subscribe:
-    "Subscribe to stocks, markets or sectors. Answered by `subscribed` and a snapshot of each accepted target; rejected targets get `error` SUBSCRIPTION_FAILED.",
+    "Subscribe to stocks, markets, sectors or candles (`code:interval`, interval 1m, 5m, 15m, 1h or 1d). Answered by `subscribed` and a snapshot of each accepted target; rejected targets get `error` SUBSCRIPTION_FAILED.",
   unsubscribe: "Stop receiving targets. Answered by `unsubscribed` with the targets actually removed.",
   ping: "An application-level ping. Answered by `pong` echoing `id` as sent.",
   refresh_token:
@@ -47,6 +47,11 @@ const serverSummaries: Record<ServerMessageType, string> = {
   market_status: "A market's trading status.",
   sector_update: "A sector's summary, at most once per second per sector.",
   alert: "A price alert of the connection's user fired; de-duplicate by `alert_id`.",
+  // ---- candles ----
+  candle_update:
+    "A bar of a `candle` subscription (`code:interval`): the bar in progress (`closed: false`, conflated like prices) or, once, a bar that ended (`closed: true`, never conflated). Bars follow Asia/Seoul time and KRX sessions.",
+  candle_snapshot:
+    "What a `candle` subscription starts with: the last closed bars (oldest first, CANDLE_SNAPSHOT_BARS of them at most) and the bar in progress (`null` when none).",
   batch:
     "Two or more messages in one frame, in sequence order; `sequence` is that of the last. Unpack before anything else; batches are never nested.",
 }
