@@ -8,8 +8,9 @@
  *
  * Each series (code x interval) has at most one bar in progress. A trade of a later bar closes
  * it; so does the time passing its end (`sweep`). A trade stamped before the bar in progress
- * (late, or crossing a boundary while its bar was being closed) joins the bar in progress, so a
- * bar never changes once closed.
+ * (late, or crossing a boundary while its bar was being closed) joins the bar in progress; one
+ * stamped in a bar already closed, with none in progress, counts at the time it arrived (and is
+ * dropped, counted in `lateTrades`, if that has no bar either). So a bar never changes once closed.
  */
 import { CANDLE_INTERVALS, type CandleInterval } from "../protocol/client.js"
 import { nowIso } from "../protocol/encode.js"
@@ -100,6 +101,10 @@ export class CandleBook {
   private readonly volumes = new Map<string, number>()
   /** Trades outside every session (MARKET_CLOCK=krx, nights and weekends): they build no bar. */
   outsideSession = 0
+  /** Trades of a bar already closed that could not join a later one. */
+  lateTrades = 0
+  /** Start of the last closed bar per series: no trade opens that bar again. */
+  private readonly closedStart = new Map<string, number>()
   private lastTimestamp = ""
   private lastMillis = 0
 
@@ -124,20 +129,28 @@ export class CandleBook {
       this.volumes.set(e.code, e.volume)
       if (before === undefined || e.volume === before || !build) continue
       const qty = e.volume > before ? e.volume - before : e.volume
-      if (qty > 0) this.trade(e.code, e.price, qty, Math.min(this.millisOf(e.timestamp), now))
+      if (qty > 0) this.trade(e.code, e.price, qty, Math.min(this.millisOf(e.timestamp), now), now)
     }
   }
 
-  /** One trade into every interval of its code. */
-  trade(code: string, price: number, qty: number, t: number): void {
+  /** One trade at `t` into every interval of its code (`now`: when it arrived). */
+  trade(code: string, price: number, qty: number, t: number, now: number): void {
     for (const interval of CANDLE_INTERVALS) {
-      const bucket = bucketOf(this.calendar, interval, t, this.closeGraceMs)
+      const series = `${code}:${interval}`
+      let bar = this.bars.get(series)
+      let bucket = bucketOf(this.calendar, interval, t, this.closeGraceMs)
+      const closed = this.closedStart.get(series)
+      if (bar === undefined && bucket !== undefined && closed !== undefined && bucket.start <= closed) {
+        bucket = bucketOf(this.calendar, interval, now, this.closeGraceMs)
+        if (bucket === undefined || bucket.start <= closed) {
+          this.lateTrades++
+          continue
+        }
+      }
       if (bucket === undefined) {
         if (interval === "1d") this.outsideSession++
         continue
       }
-      const series = `${code}:${interval}`
-      let bar = this.bars.get(series)
       if (bar !== undefined && bucket.start > bar.start) {
         this.close(series, bar)
         bar = undefined
@@ -210,6 +223,7 @@ export class CandleBook {
 
   private close(series: string, bar: Bar): void {
     this.bars.delete(series)
+    this.closedStart.set(series, bar.start)
     this.dirty.delete(bar)
     this.closed.push(bar)
   }
