@@ -145,7 +145,7 @@ const closeCodeList = Rec.toEntries(CloseCode).map(([name, code]) => ({ code, na
 const errorCodeList = Rec.toEntries(errorCodes).map(([code, words]) => ({ code, ...words }))
 
 const description = [
-  "Real-time KRX market data over one WebSocket: subscribe to stocks, markets and sectors, receive prices, order books, market status, sector summaries and the user's price alerts.",
+  "Real-time KRX market data over one WebSocket: subscribe to stocks, markets, sectors and candles, receive prices, order books, market status, sector summaries, candles (bars by interval) and the user's price alerts.",
   "This document describes a client: operation `send` lists what a client sends, `receive` what it receives. Every frame is one JSON object in a text frame; a server frame is one message or a `batch` of several. Every server message carries `type`, `timestamp` and `sequence` (per session, 1, 2, 3, ... without gaps). The full contract, with lifecycle rules, limits and cluster behaviour, is docs/protocol.md in the quotecast repository.",
   "## Error codes (`error.code`)",
   table(
