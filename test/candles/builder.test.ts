@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Layer, TestClock } from "effect"
+import { CandleBook } from "../../src/candles/CandleBook.js"
 import { CandleStore, MemoryCandleStoreLive } from "../../src/candles/CandleStore.js"
 import { CandlesLive } from "../../src/candles/Candles.js"
 import { bucketOf } from "../../src/candles/calendar.js"
@@ -266,5 +267,36 @@ describe("Candles (MARKET_CLOCK=krx) under TestClock", () => {
         expect(days.at(-1)).toMatchObject({ time: iso("2026-11-29T00:00:00"), volume: 3, closed: false })
       }).pipe(Effect.provide(layer))
     })
+  })
+})
+
+describe("CandleBook", () => {
+  it("never reopens a closed bar: a late trade counts at its arrival, or is dropped and counted", () => {
+    const book = new CandleBook("continuous", GRACE_MS)
+    const t0 = kst("2026-11-24T10:00:10")
+    book.trade("005930", 70_000, 5, t0, t0)
+    book.sweep(kst("2026-11-24T10:01:00"))
+    expect(
+      book
+        .drain()
+        .closed.filter((b) => b.interval === "1m")
+        .map((b) => b.volume),
+    ).toEqual([5])
+    // Stamped 10:00:50 (its minute has closed), arriving 10:01:02: it joins the 10:01 bar.
+    book.trade("005930", 70_100, 3, kst("2026-11-24T10:00:50"), kst("2026-11-24T10:01:02"))
+    const bar = book.inProgress("005930", "1m")
+    expect(bar === undefined ? undefined : [nowIso(bar.start), bar.volume]).toEqual([
+      iso("2026-11-24T10:01:00"),
+      3,
+    ])
+    expect(book.lateTrades).toBe(0)
+    // A trade stamped in the closed minute and arriving in it too has no bar left to join.
+    const other = new CandleBook("continuous", GRACE_MS)
+    other.trade("000660", 180_000, 1, t0, t0)
+    other.sweep(kst("2026-11-24T10:00:59.999") + 1)
+    other.drain()
+    other.trade("000660", 180_500, 1, kst("2026-11-24T10:00:20"), kst("2026-11-24T10:00:30"))
+    expect(other.inProgress("000660", "1m")).toBeUndefined()
+    expect(other.lateTrades).toBe(1)
   })
 })
