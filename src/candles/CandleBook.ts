@@ -10,7 +10,7 @@
  * it; so does the time passing its end (`sweep`). A trade stamped before the bar in progress
  * (late, or crossing a boundary while its bar was being closed) joins the bar in progress; one
  * stamped in a bar already closed, with none in progress, counts at the time it arrived (and is
- * dropped, counted in `lateTrades`, if that has no bar either). So a bar never changes once closed.
+ * dropped, counted in `counters.late`, if that has no bar either). So a bar never changes once closed.
  */
 import { CANDLE_INTERVALS, type CandleInterval } from "../protocol/client.js"
 import { nowIso } from "../protocol/encode.js"
@@ -93,16 +93,22 @@ export interface Drained {
   readonly current: ReadonlyArray<Bar>
 }
 
+export interface CandleCounters {
+  /** Trades built into bars. */
+  trades: number
+  barsClosed: number
+  /** Trades outside every session (MARKET_CLOCK=krx, nights and weekends): they build no bar. */
+  outsideSession: number
+  /** Trades stamped in a bar already closed that could not join a later one. */
+  late: number
+}
+
 export class CandleBook {
   private readonly bars = new Map<string, Bar>()
   private closed: Array<Bar> = []
   private dirty = new Set<Bar>()
   /** Last cumulative volume seen per code: a trade is an increase of it. */
   private readonly volumes = new Map<string, number>()
-  /** Trades outside every session (MARKET_CLOCK=krx, nights and weekends): they build no bar. */
-  outsideSession = 0
-  /** Trades of a bar already closed that could not join a later one. */
-  lateTrades = 0
   /** Start of the last closed bar per series: no trade opens that bar again. */
   private readonly closedStart = new Map<string, number>()
   private lastTimestamp = ""
@@ -111,6 +117,8 @@ export class CandleBook {
   constructor(
     private readonly calendar: Calendar,
     private readonly closeGraceMs: number,
+    /** Counted as they happen (the gateway passes its metrics' counters). */
+    readonly counters: CandleCounters = { trades: 0, barsClosed: 0, outsideSession: 0, late: 0 },
   ) {}
 
   /** The cumulative volume a code stands at, so its next increase is one trade. */
@@ -135,6 +143,7 @@ export class CandleBook {
 
   /** One trade at `t` into every interval of its code (`now`: when it arrived). */
   trade(code: string, price: number, qty: number, t: number, now: number): void {
+    let built = false
     for (const interval of CANDLE_INTERVALS) {
       const series = `${code}:${interval}`
       let bar = this.bars.get(series)
@@ -143,12 +152,12 @@ export class CandleBook {
       if (bar === undefined && bucket !== undefined && closed !== undefined && bucket.start <= closed) {
         bucket = bucketOf(this.calendar, interval, now, this.closeGraceMs)
         if (bucket === undefined || bucket.start <= closed) {
-          this.lateTrades++
+          this.counters.late++
           continue
         }
       }
       if (bucket === undefined) {
-        if (interval === "1d") this.outsideSession++
+        if (interval === "1d") this.counters.outsideSession++
         continue
       }
       if (bar !== undefined && bucket.start > bar.start) {
@@ -161,7 +170,9 @@ export class CandleBook {
       }
       bar.add(price, qty)
       this.dirty.add(bar)
+      built = true
     }
+    if (built) this.counters.trades++
   }
 
   /** Closes every bar whose end has come. */
@@ -224,6 +235,7 @@ export class CandleBook {
   private close(series: string, bar: Bar): void {
     this.bars.delete(series)
     this.closedStart.set(series, bar.start)
+    this.counters.barsClosed++
     this.dirty.delete(bar)
     this.closed.push(bar)
   }

@@ -13,6 +13,7 @@ import { Clock, Duration, Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ClusterFeed } from "../feed/ClusterFeed.js"
 import { FeedLeadership } from "../feed/FeedLeadership.js"
+import { GatewayStats } from "../metrics/GatewayStats.js"
 import { MarketPipeline } from "../pipeline/MarketPipeline.js"
 import { MarketState } from "../pipeline/MarketState.js"
 import type { MarketEvent } from "../protocol/server.js"
@@ -27,9 +28,11 @@ export const CandlesLive = Layer.scopedDiscard(
     const store = yield* CandleStore
     const leadership = yield* FeedLeadership
     const remote = yield* ClusterFeed
+    const stats = yield* GatewayStats
     const book = new CandleBook(
       config.marketClock === "krx" ? "krx" : "continuous",
       config.candles.closeGraceMs,
+      stats.candles,
     )
     // Volumes start where the market state stands (cluster mode: loaded from Redis).
     for (const q of state.stocks) book.setVolume(q.code, q.volume)

@@ -44,6 +44,8 @@ export class GatewayStatsImpl {
   /** Rate-limit tokens charged for client frames: 1 per ordinary message, more for large or invalid ones. */
   wsInputCost = 0
   eventsPublished = 0
+  /** Candles (candles/Candles.ts, on the feed's leader): trades into bars, bars closed, trades in no bar. */
+  readonly candles = { trades: 0, barsClosed: 0, outsideSession: 0, late: 0 }
   slowConsumerCloses = 0
   /** Outbound bytes held for clients at the last flush pass (socket queues + outboxes). */
   outboundBytes = 0

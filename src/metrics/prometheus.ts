@@ -193,6 +193,34 @@ export const renderPrometheus = (s: GatewayStatsImpl, g: Gauges): string => {
   )
   line(
     out,
+    "quotecast_candle_trades_total",
+    "counter",
+    "Trades built into bars (feed leader).",
+    s.candles.trades,
+  )
+  line(
+    out,
+    "quotecast_candle_bars_closed_total",
+    "counter",
+    "Bars closed, all intervals (feed leader).",
+    s.candles.barsClosed,
+  )
+  line(
+    out,
+    "quotecast_candle_trades_outside_session_total",
+    "counter",
+    "Trades outside every KRX session (MARKET_CLOCK=krx): in no bar.",
+    s.candles.outsideSession,
+  )
+  line(
+    out,
+    "quotecast_candle_late_trades_total",
+    "counter",
+    "Trades stamped in a closed bar with no later bar to join: in no bar.",
+    s.candles.late,
+  )
+  line(
+    out,
     "quotecast_sessions_persisted_total",
     "counter",
     "Attached sessions written to Redis by the persistence clock (SESSION_PERSIST_INTERVAL_MS).",

@@ -11,6 +11,7 @@ import { CandleStore, MemoryCandleStoreLive } from "../../src/candles/CandleStor
 import { CandlesLive } from "../../src/candles/Candles.js"
 import { bucketOf } from "../../src/candles/calendar.js"
 import { AppConfig } from "../../src/config/AppConfig.js"
+import { GatewayStats } from "../../src/metrics/GatewayStats.js"
 import { MarketPipeline } from "../../src/pipeline/MarketPipeline.js"
 import { nowIso } from "../../src/protocol/encode.js"
 import type { CandleUpdate } from "../../src/protocol/server.js"
@@ -33,7 +34,7 @@ const setup = (marketClock: "krx" | "always_open") => {
       candles: { ...c.candles, updateIntervalMs: PASS_MS, closeGraceMs: GRACE_MS },
     })),
   ).pipe(Layer.provide(config))
-  const base = Layer.mergeAll(marketLayers(), pipeline.layer, withCandles)
+  const base = Layer.mergeAll(marketLayers(), pipeline.layer, withCandles, GatewayStats.layer)
   const store = MemoryCandleStoreLive.pipe(Layer.provide(withCandles))
   return { pipeline, layer: CandlesLive.pipe(Layer.provideMerge(Layer.merge(base, store))) }
 }
@@ -201,6 +202,10 @@ describe("Candles (MARKET_CLOCK=krx) under TestClock", () => {
         const h = yield* store.history("005930", "1m", 120)
         expect(h.bars.map((b) => b.time)).toEqual(closedOf(candles(), "1m").map((b) => b.time))
         expect(h.current).toBeUndefined()
+        // The metrics: 6 trades in bars, 2 outside the session (before 09:00, after the close).
+        const stats = yield* GatewayStats
+        expect(stats.candles).toMatchObject({ trades: 6, outsideSession: 2, late: 0 })
+        expect(stats.candles.barsClosed).toBe(candles().filter((e) => e.closed).length)
       }).pipe(Effect.provide(layer))
     })
   })
@@ -289,7 +294,7 @@ describe("CandleBook", () => {
       iso("2026-11-24T10:01:00"),
       3,
     ])
-    expect(book.lateTrades).toBe(0)
+    expect(book.counters.late).toBe(0)
     // A trade stamped in the closed minute and arriving in it too has no bar left to join.
     const other = new CandleBook("continuous", GRACE_MS)
     other.trade("000660", 180_000, 1, t0, t0)
@@ -297,6 +302,6 @@ describe("CandleBook", () => {
     other.drain()
     other.trade("000660", 180_500, 1, kst("2026-11-24T10:00:20"), kst("2026-11-24T10:00:30"))
     expect(other.inProgress("000660", "1m")).toBeUndefined()
-    expect(other.lateTrades).toBe(1)
+    expect(other.counters.late).toBe(1)
   })
 })
