@@ -146,6 +146,9 @@ const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
         WS_CONNECT_RATE_PER_ADDRESS: "100000",
         WS_CONNECT_BURST_PER_ADDRESS: "100000",
         TCP_MAX_CONNECTIONS_PER_ADDRESS: "100000",
+        WS_MAX_CONNECTIONS: "100000",
+        // The ramp runs while the simulator trades: a setup may wait long on a busy machine.
+        ADMISSION_WAIT_MS: "60000",
       },
       stdio: ["ignore", "pipe", "pipe"],
     })
