@@ -10,6 +10,7 @@ const LAYERS = [
   ["broker", "snapshot"],
   ["pipeline"],
   ["feed"],
+  ["candles"],
   ["auth", "ratelimit", "session", "alerts"],
   ["connection"],
   ["http"],

@@ -4,6 +4,7 @@
  * connection indicator. The SDK reconnects with backoff and restores the session.
  */
 import { QuotecastClient } from "../src/client/index.js"
+import type { CandleSnapshot, CandleUpdate } from "../src/protocol/server.js"
 import { MARKETS, SECTORS } from "./catalog.js"
 import type { ConnectionView } from "./hook.js"
 import { showConnection } from "./panels/indicator.js"
@@ -28,6 +29,15 @@ export interface Connection {
   readonly dropSocket: () => boolean
   readonly sessionId: () => string | undefined
   readonly lastSequence: () => number
+  /** Moves the chart's `candle` subscription from one series to another. */
+  readonly retargetCandles: (from: string, to: string) => void
+}
+
+/** What the connection feeds the chart with (`panels/chart.ts`). */
+export interface CandleSink {
+  readonly target: () => string
+  readonly onSnapshot: (m: CandleSnapshot) => void
+  readonly onUpdate: (m: CandleUpdate) => void
 }
 
 export interface ConnectionOptions {
@@ -36,6 +46,7 @@ export interface ConnectionOptions {
   readonly state: State
   /** Asks for a render of what the state marks as changed. */
   readonly schedule: () => void
+  readonly candles: () => CandleSink
 }
 
 const describeError = (error: unknown): string =>
@@ -46,7 +57,7 @@ const describeError = (error: unknown): string =>
 /** A re-subscribe to a stock whose book failed its checksum, at most once per 2 s per stock. */
 const RESYNC_MILLIS = 2000
 
-export const makeConnection = ({ url, token, state, schedule }: ConnectionOptions): Connection => {
+export const makeConnection = ({ url, token, state, schedule, candles }: ConnectionOptions): Connection => {
   /** The socket the SDK is using now, so the test hook can drop it like a network failure would. */
   let socket: WebSocket | undefined
   class TrackedWebSocket extends WebSocket {
@@ -115,6 +126,8 @@ export const makeConnection = ({ url, token, state, schedule }: ConnectionOption
       applySector(state, m)
       schedule()
     })
+    c.on("candle_snapshot", (m) => candles().onSnapshot(m))
+    c.on("candle_update", (m) => candles().onUpdate(m))
     c.on("error", (m) => {
       state.stats.lastError = `${m.code}: ${m.message}`
     })
@@ -175,6 +188,7 @@ export const makeConnection = ({ url, token, state, schedule }: ConnectionOption
     )
     void c.subscribe("stock", stockTargets(state))
     void c.subscribe("sector", SECTORS)
+    void c.subscribe("candle", [candles().target()])
     show("connecting", sessionId === undefined ? "" : `restoring session ${sessionId.slice(0, 8)}`)
     c.connect().catch((error: unknown) => {
       if (c === client) show("closed", describeError(error))
@@ -196,6 +210,11 @@ export const makeConnection = ({ url, token, state, schedule }: ConnectionOption
       if (socket === undefined || socket.readyState !== WebSocket.OPEN) return false
       socket.close(3000, "dropped by the dashboard test hook")
       return true
+    },
+    retargetCandles: (from, to) => {
+      if (from === to) return
+      void client?.unsubscribe("candle", [from]).catch(ignore)
+      void client?.subscribe("candle", [to]).catch(ignore)
     },
     sessionId: () => client?.state.sessionId,
     lastSequence: () => client?.state.lastSequence ?? 0,

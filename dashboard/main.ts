@@ -9,6 +9,7 @@
 import { watchlistFrom } from "./catalog.js"
 import { type Connection, makeConnection } from "./connection.js"
 import { type DashboardHook, HOOK_NAME } from "./hook.js"
+import { type ChartPanel, makeChart } from "./panels/chart.js"
 import { makeFooter } from "./panels/footer.js"
 import { makeOpsPanel } from "./panels/ops.js"
 import { makeRenderer } from "./render.js"
@@ -27,13 +28,23 @@ const wsUrl = (() => {
   return url.toString()
 })()
 
-// A click selects through the connection (an off-watchlist stock needs a subscription).
-const renderer = makeRenderer(state, (code) => connection.select(code))
+// A click selects through the connection (an off-watchlist stock needs a subscription), and
+// the chart follows the selection.
+const renderer = makeRenderer(state, (code) => {
+  connection.select(code)
+  chart.show(state.selected)
+})
+const chart: ChartPanel = makeChart(
+  state.selected,
+  (from, to) => connection.retargetCandles(from, to),
+  (code, interval) => new URL(`v1/candles/${code}?interval=${interval}&limit=200`, location.href).toString(),
+)
 const connection: Connection = makeConnection({
   url: wsUrl,
   token: params.get("token") ?? undefined,
   state,
   schedule: renderer.schedule,
+  candles: () => chart,
 })
 
 const updateFooter = makeFooter(state)

@@ -1,11 +1,12 @@
 /**
  * How the gateway is assembled from Layers, given a mode Layer (`mode/`): embedded and cluster
  * mode differ only in which implementations of Broker, SnapshotStore, SessionStore, AlertStore,
- * Takeover, ClusterView and the feed's leadership are provided; nothing else branches on it.
+ * Takeover, ClusterView, CandleStore and the feed's leadership are provided; nothing else branches on it.
  */
 import { Layer } from "effect"
 import { AlertEngineLive } from "./alerts/AlertEngine.js"
 import { JwtVerifier } from "./auth/JwtVerifier.js"
+import { CandlesLive } from "./candles/Candles.js"
 import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
 import { InstanceId } from "./config/InstanceId.js"
 import { FlusherLive } from "./connection/Flusher.js"
@@ -36,7 +37,7 @@ export const gateway = <E, R>(mode: Layer.Layer<Layer.Layer.Success<typeof Embed
   const withMarket = Layer.provideMerge(Layer.merge(MarketState.layer, JwtVerifier.layer), Base)
   const withMode = Layer.provideMerge(mode, withMarket)
   const withPipeline = Layer.provideMerge(Layer.merge(MarketPipelineLive, FlusherLive), withMode)
-  const features = Layer.mergeAll(HttpServerLive, FeedLive, AlertEngineLive, HeartbeatLive)
+  const features = Layer.mergeAll(HttpServerLive, FeedLive, CandlesLive, AlertEngineLive, HeartbeatLive)
   return Layer.provide(features, withPipeline).pipe(Layer.provideMerge(withPipeline))
 }
 

@@ -21,7 +21,7 @@ export class SubscriptionSet {
    */
   private topics: ReadonlyArray<Topic> = []
   /** Targets per subscription type, kept so that stats over 10,000 connections need no scan. */
-  private readonly counts: Record<SubscriptionType, number> = { stock: 0, market: 0, sector: 0 }
+  private readonly counts: Record<SubscriptionType, number> = { stock: 0, market: 0, sector: 0, candle: 0 }
 
   constructor(
     private readonly broker: BrokerShape,
@@ -45,7 +45,7 @@ export class SubscriptionSet {
 
   /** Market-data subscriptions (every joined topic but the user's own). */
   get count(): number {
-    return this.counts.stock + this.counts.market + this.counts.sector
+    return this.counts.stock + this.counts.market + this.counts.sector + this.counts.candle
   }
 
   /** How many targets of one subscription type. */

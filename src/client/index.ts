@@ -5,8 +5,14 @@
  * Both work in Node (pass `WebSocket` from `ws`) and browsers (global WebSocket).
  */
 
-export type { SubscriptionType } from "../protocol/client.js"
-export type { ServerSingle, SubscriptionSet } from "../protocol/server.js"
+export type { CandleInterval, SubscriptionType } from "../protocol/client.js"
+export type {
+  Candle,
+  CandleSnapshot,
+  CandleUpdate,
+  ServerSingle,
+  SubscriptionSet,
+} from "../protocol/server.js"
 export type { ClientOptions, ClientState, ClientStatus, Engine, Sink } from "./api.js"
 export { type BackoffOptions, backoffSchedule, defaultBackoff, nominalDelayMillis } from "./backoff.js"
 export type { Client as QuotecastEffectClient, ConnectOptions } from "./Client.js"

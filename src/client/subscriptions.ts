@@ -7,12 +7,17 @@ import type { SubscriptionSet } from "../protocol/server.js"
 
 export type Desired = Readonly<Record<SubscriptionType, ReadonlySet<string>>>
 
-export const emptyDesired: Desired = { stock: new Set(), market: new Set(), sector: new Set() }
+export const emptyDesired: Desired = {
+  stock: new Set(),
+  market: new Set(),
+  sector: new Set(),
+  candle: new Set(),
+}
 
 /** The server accepts 1..100 targets per message. */
 export const MAX_TARGETS_PER_MESSAGE = 100
 
-export const TYPES: ReadonlyArray<SubscriptionType> = ["stock", "market", "sector"]
+export const TYPES: ReadonlyArray<SubscriptionType> = ["stock", "market", "sector", "candle"]
 
 export const addTargets = (d: Desired, type: SubscriptionType, targets: Iterable<string>): Desired => ({
   ...d,
@@ -26,7 +31,7 @@ export const removeTargets = (d: Desired, type: SubscriptionType, targets: Itera
 }
 
 export const toSubscriptionSet = (d: Desired): SubscriptionSet => {
-  const out: { stock?: Array<string>; market?: Array<string>; sector?: Array<string> } = {}
+  const out: { -readonly [K in SubscriptionType]?: Array<string> } = {}
   for (const type of TYPES) if (d[type].size > 0) out[type] = [...d[type]]
   return out
 }
@@ -35,6 +40,7 @@ export const fromSubscriptionSet = (s: SubscriptionSet): Desired => ({
   stock: new Set(s.stock ?? []),
   market: new Set(s.market ?? []),
   sector: new Set(s.sector ?? []),
+  candle: new Set(s.candle ?? []),
 })
 
 /** Messages that subscribe (or unsubscribe) `targets`, at most 100 per message. */

@@ -9,9 +9,8 @@
  * writes them without going through Schema.
  */
 import { Data, Either, ParseResult, Schema } from "effect"
-import type { Outgoing } from "../protocol/encode.js"
-import { eventTimeOf, internKey } from "../protocol/encode.js"
-import { AlertType, MarketEvent } from "../protocol/server.js"
+import { eventTimeOf, keyFromWire, type Outgoing } from "../protocol/encode.js"
+import { AlertType, Candle, MarketEvent } from "../protocol/server.js"
 import { NO_SUBSCRIPTIONS } from "../session/SessionStore.js"
 
 /** A value read from Redis that does not have the shape this version writes. */
@@ -71,6 +70,8 @@ const Subscriptions = Schema.Struct({
   stock: Schema.Array(Schema.String),
   market: Schema.Array(Schema.String),
   sector: Schema.Array(Schema.String),
+  // Absent in sessions saved before candles existed.
+  candle: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
 })
 
 const SessionHashSchema = Schema.Struct({
@@ -226,7 +227,7 @@ export const decodeWire = (payload: string): WireMessage | undefined => {
     origin: payload.slice(0, a),
     rid: payload.slice(b + 1, c),
     // Keyed messages are market events: their time, read once here, feeds the delivery histogram.
-    msg: key === "" ? { key: undefined, body } : { key: internKey(key), body, at: eventTimeOf(body) },
+    msg: key === "" ? { key: undefined, body } : { key: keyFromWire(key), body, at: eventTimeOf(body) },
   }
 }
 
@@ -320,3 +321,8 @@ export const MarketEventBody: Codec<MarketEvent> = {
     return Either.mapLeft(validateMarketEvent(json), (e) => failure(MARKET_EVENT, e))
   },
 }
+
+// ---- candle history (RedisCandleStore) ----
+
+/** A bar, closed (an entry of a series' list) or in progress (a field of the current-bars hash). */
+export const StoredCandle = codec("candle", Schema.parseJson(Candle))

@@ -4,6 +4,7 @@
  */
 import { Config, Context, Effect, Either, Layer, Option } from "effect"
 import { invalidProxyEntries } from "../net/addresses.js"
+import { candleConfig } from "./candleConfig.js"
 import { jwtFields, resolveJwt } from "./jwtConfig.js"
 
 const positiveInt = (name: string, def: number) =>
@@ -185,6 +186,8 @@ const fields = Config.all({
   ),
   // User messages (alerts) kept, delivered locally, while their publish through Redis fails: past it the oldest is dropped.
   unsentUserMessagesMax: positiveInt("UNSENT_USER_MESSAGES_MAX", 10_000),
+  // Candles (CANDLE_*): config/candleConfig.ts.
+  candles: candleConfig,
 })
 
 /** The variables, each valid alone and the JWT ones valid together. */

@@ -3,6 +3,7 @@
  * every part of it uses: acquire into its Scope, send, answer at the queue's mark.
  */
 import { Clock, Effect, Exit, FiberHandle, Scope } from "effect"
+import { candleSnapshots } from "../candles/snapshots.js"
 import { asSnapshot, nowIso, type Outgoing } from "../protocol/encode.js"
 import { type ProtocolError } from "../protocol/errors.js"
 import { type Topic } from "../protocol/topics.js"
@@ -52,7 +53,11 @@ export const attach = (a: Actor, topic: Topic) => a.conn.subs.join(topic)
 
 /** Latest state of topics, as snapshot messages, in topic order. */
 export const snapshotOf = (env: Env, topics: ReadonlyArray<Topic>) =>
-  Effect.map(env.snapshots.getMany(topics), (lists) => lists.flat().map(asSnapshot))
+  Effect.zipWith(
+    env.snapshots.getMany(topics),
+    candleSnapshots(env.candles, topics, env.config.candles.snapshotBars),
+    (lists, candles) => [...lists.flat().map(asSnapshot), ...candles],
+  )
 
 /**
  * Runs `f` with flushing held, then places its messages where the queue stood when it

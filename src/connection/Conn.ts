@@ -147,6 +147,7 @@ export class Conn implements Sink {
       stock: this.subs.targets("stock"),
       market: this.subs.targets("market"),
       sector: this.subs.targets("sector"),
+      candle: this.subs.targets("candle"),
     }
   }
 

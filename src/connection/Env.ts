@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http"
 import { Effect } from "effect"
 import { JwtVerifier, type JwtVerifierShape } from "../auth/JwtVerifier.js"
 import { Broker, type BrokerShape } from "../broker/Broker.js"
+import { CandleStore, type CandleStoreShape } from "../candles/CandleStore.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { InstanceId } from "../config/InstanceId.js"
 import { Universe, type UniverseShape } from "../market/Universe.js"
@@ -53,6 +54,8 @@ export interface Env {
   readonly universe: UniverseShape
   readonly broker: BrokerShape
   readonly snapshots: SnapshotStoreShape
+  /** Candle history, for the snapshot of a `candle` subscription. */
+  readonly candles: CandleStoreShape
   readonly sessions: SessionStoreShape
   readonly takeover: TakeoverShape
   readonly jwt: JwtVerifierShape
@@ -72,6 +75,7 @@ export const makeEnv = Effect.all({
   universe: Universe,
   broker: Broker,
   snapshots: SnapshotStore,
+  candles: CandleStore,
   sessions: SessionStore,
   takeover: Takeover,
   jwt: JwtVerifier,

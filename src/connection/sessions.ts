@@ -51,7 +51,12 @@ export const adopt = (env: Env, a: Actor, record: SessionRecord) =>
     a.conn,
     Effect.gen(function* () {
       const conn = a.conn
-      const restored: Record<SubscriptionType, Array<string>> = { stock: [], market: [], sector: [] }
+      const restored: Record<SubscriptionType, Array<string>> = {
+        stock: [],
+        market: [],
+        sector: [],
+        candle: [],
+      }
       const snaps: Array<Outgoing> = []
       for (const type of SUBSCRIPTION_TYPES) {
         const valid: Array<string> = []

@@ -9,8 +9,9 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
+import { CandleInterval } from "../protocol/client.js"
 import { MetricsSummary } from "../protocol/metricsSummary.js"
-import { AlertType, SubscriptionSet } from "../protocol/server.js"
+import { AlertType, Candle, SubscriptionSet } from "../protocol/server.js"
 import { Authentication, Forbidden } from "./auth.js"
 
 export const Health = Schema.Struct({
@@ -55,6 +56,7 @@ export const Stats = Schema.Struct({
     stock: Schema.Number,
     market: Schema.Number,
     sector: Schema.Number,
+    candle: Schema.Number,
   }),
   messages_sent: Schema.Number,
   saved_sessions: Schema.NullOr(Schema.Number).annotations({
@@ -240,8 +242,60 @@ export class UserGroup extends HttpApiGroup.make("user", { topLevel: true })
   .addError(StoreUnavailable)
   .middleware(Authentication) {}
 
+// ---- candles (docs/market-data.md "Candles") ----
+
+export const CandleQuery = Schema.Struct({
+  interval: Schema.optionalWith(CandleInterval, { default: () => "1m" as const }).annotations({
+    description: "Bar length: 1m, 5m, 15m, 1h or 1d (default 1m).",
+  }),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive())).annotations({
+    description:
+      "Closed bars to return, the most recent ones: 1 to CANDLE_HISTORY_BARS (default CANDLE_SNAPSHOT_BARS).",
+  }),
+})
+
+export const CandleHistoryBody = Schema.Struct({
+  code: Schema.String,
+  interval: CandleInterval,
+  bars: Schema.Array(Candle).annotations({ description: "Closed bars, oldest first." }),
+  current: Schema.NullOr(Candle).annotations({ description: "The bar in progress; null when none." }),
+})
+
+export class InvalidCandleQuery extends Schema.TaggedError<InvalidCandleQuery>()(
+  "InvalidCandleQuery",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 }),
+) {}
+
+export class UnknownInstrument extends Schema.TaggedError<UnknownInstrument>()(
+  "UnknownInstrument",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 }),
+) {}
+
+export class CandlesUnavailable extends Schema.TaggedError<CandlesUnavailable>()(
+  "CandlesUnavailable",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "The candle history could not be read (Redis down); retry",
+  }),
+) {}
+
+/** Public, like the stream's market data: a chart's first paint. */
+export class CandlesGroup extends HttpApiGroup.make("candles", { topLevel: true }).add(
+  HttpApiEndpoint.get("candles", "/v1/candles/:code")
+    .setPath(Schema.Struct({ code: Schema.String }))
+    .setUrlParams(CandleQuery)
+    .addSuccess(CandleHistoryBody)
+    .addError(InvalidCandleQuery)
+    .addError(UnknownInstrument)
+    .addError(CandlesUnavailable),
+) {}
+
 export class QuotecastApi extends HttpApi.make("quotecast")
   .add(PublicGroup)
+  .add(CandlesGroup)
   .add(AdminGroup)
   .add(UserGroup)
   .addError(PayloadTooLarge)

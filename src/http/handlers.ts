@@ -32,6 +32,7 @@ import {
 } from "./Api.js"
 import { CurrentUser, requireRole } from "./auth.js"
 import { ClusterView } from "./ClusterView.js"
+import { CandlesGroupLive } from "./candles.js"
 
 /** The alert store failed (Redis down in cluster mode): 503, and the cause in the log. */
 const unavailable = (e: AlertStoreError) =>
@@ -64,11 +65,12 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
     const cluster = yield* ClusterView
 
     const subscriptionTotals = () => {
-      const byType = { stock: 0, market: 0, sector: 0 }
+      const byType = { stock: 0, market: 0, sector: 0, candle: 0 }
       for (const conn of registry.byId.values()) {
         byType.stock += conn.subs.countOf("stock")
         byType.market += conn.subs.countOf("market")
         byType.sector += conn.subs.countOf("sector")
+        byType.candle += conn.subs.countOf("candle")
       }
       return byType
     }
@@ -266,5 +268,5 @@ export const UserGroupLive = HttpApiBuilder.group(QuotecastApi, "user", (handler
 )
 
 export const ApiLive = HttpApiBuilder.api(QuotecastApi).pipe(
-  Layer.provide([PublicGroupLive, AdminGroupLive, UserGroupLive]),
+  Layer.provide([PublicGroupLive, CandlesGroupLive, AdminGroupLive, UserGroupLive]),
 )

@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Layer, Option } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import type { SubscriptionType } from "../protocol/client.js"
+import { CANDLE_INTERVALS, type SubscriptionType } from "../protocol/client.js"
 import { MARKETS, type Market } from "../protocol/server.js"
 import { type Topic, topicOf } from "../protocol/topics.js"
 import { INDEX_ROWS, INSTRUMENT_ROWS } from "./data/instruments.js"
@@ -72,6 +72,13 @@ export const makeUniverse = (size: Option.Option<number>): UniverseShape => {
     ),
     market: topicsOf("market", MARKETS),
     sector: topicsOf("sector", SECTORS),
+    // `code:interval` for every stock and index.
+    candle: topicsOf(
+      "candle",
+      [...instruments.map((i) => i.code), ...indices.map((d) => d.code)].flatMap((code) =>
+        CANDLE_INTERVALS.map((interval) => `${code}:${interval}`),
+      ),
+    ),
   }
   return {
     instruments,

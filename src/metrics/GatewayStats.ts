@@ -40,6 +40,8 @@ export class GatewayStatsImpl {
   /** Rate-limit tokens charged for client frames: 1 per ordinary message, more for large or invalid ones. */
   wsInputCost = 0
   eventsPublished = 0
+  /** Candles (candles/Candles.ts, on the feed's leader): trades into bars, bars closed, trades in no bar. */
+  readonly candles = { trades: 0, barsClosed: 0, outsideSession: 0, late: 0 }
   slowConsumerCloses = 0
   /** Restores that claimed a session after its holder did not let go within SESSION_TAKEOVER_WAIT_MS. */
   sessionTakeoverTimeouts = 0

@@ -201,6 +201,22 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
     "Market events that entered the pipeline here.",
     () => s.eventsPublished,
   )
+  counter("quotecast_candle_trades_total", "Trades built into bars (feed leader).", () => s.candles.trades)
+  counter(
+    "quotecast_candle_bars_closed_total",
+    "Bars closed, all intervals (feed leader).",
+    () => s.candles.barsClosed,
+  )
+  counter(
+    "quotecast_candle_trades_outside_session_total",
+    "Trades outside every KRX session (MARKET_CLOCK=krx): in no bar.",
+    () => s.candles.outsideSession,
+  )
+  counter(
+    "quotecast_candle_late_trades_total",
+    "Trades stamped in a closed bar with no later bar to join: in no bar.",
+    () => s.candles.late,
+  )
   counter(
     "quotecast_sessions_persisted_total",
     "Attached sessions written to Redis by the persistence clock (SESSION_PERSIST_INTERVAL_MS).",

@@ -1,6 +1,6 @@
 /**
  * Cluster mode (REDIS_URL set): the same services as `EmbeddedLive` in `Gateway.ts` (Broker,
- * SnapshotStore, SessionStore, AlertStore, Takeover, ClusterView), implemented over Redis, plus
+ * SnapshotStore, SessionStore, AlertStore, Takeover, ClusterView, CandleStore), implemented over Redis, plus
  * the two market-domain references that differ between modes: FeedLeadership (a Redis lease
  * instead of "always") and ClusterFeed (events that entered on other instances).
  *
@@ -10,6 +10,7 @@
 import { Layer } from "effect"
 import { RedisAlertStoreLive } from "../cluster/RedisAlertStore.js"
 import { RedisBrokerLive } from "../cluster/RedisBroker.js"
+import { RedisCandleStoreLive } from "../cluster/RedisCandleStore.js"
 import { RedisClientLive } from "../cluster/RedisClient.js"
 import { RedisClusterViewLive } from "../cluster/RedisClusterView.js"
 import { LeadershipLive } from "../cluster/RedisLeadership.js"
@@ -24,4 +25,5 @@ export const ClusterLive = Layer.mergeAll(
   RedisAlertStoreLive,
   RedisClusterViewLive,
   LeadershipLive,
+  RedisCandleStoreLive,
 ).pipe(Layer.provide(RedisClientLive))

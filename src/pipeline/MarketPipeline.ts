@@ -6,10 +6,10 @@
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Broker } from "../broker/Broker.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
-import { conflationKey, type Outgoing, openBody } from "../protocol/encode.js"
+import { candleKey, conflationKey, type Outgoing, openBody } from "../protocol/encode.js"
 import type { MarketEvent } from "../protocol/server.js"
 import { type Topic, topicOfEvent } from "../protocol/topics.js"
-import { SnapshotStore } from "../snapshot/SnapshotStore.js"
+import { type SnapshotEntry, SnapshotStore } from "../snapshot/SnapshotStore.js"
 
 export type Observer = (events: ReadonlyArray<MarketEvent>) => Effect.Effect<void>
 
@@ -24,10 +24,13 @@ export class MarketPipeline extends Context.Tag("quotecast/MarketPipeline")<
   MarketPipelineShape
 >() {}
 
-/** Conflation key (undefined: never conflated) and snapshot key of an event. */
+/**
+ * Conflation key (undefined: never conflated) and snapshot key of an event (undefined: not kept
+ * as a snapshot; candles have their own history, `candles/CandleStore.ts`).
+ */
 export const keysOf = (
   e: MarketEvent,
-): { readonly conflate: string | undefined; readonly snapshot: string } => {
+): { readonly conflate: string | undefined; readonly snapshot: string | undefined } => {
   switch (e.type) {
     case "price_update":
     case "orderbook_update": {
@@ -43,12 +46,17 @@ export const keysOf = (
     // A status change is never conflated away (a VI's start and end both reach the client).
     case "instrument_status":
       return { conflate: undefined, snapshot: conflationKey(e.type, e.code) }
+    case "candle_update":
+      return {
+        conflate: e.closed ? undefined : candleKey(`${e.code}:${e.interval}`, Date.parse(e.time)),
+        snapshot: undefined,
+      }
   }
 }
 
 export const encodeEvent = (
   e: MarketEvent,
-): { readonly topic: Topic; readonly snapshotKey: string; readonly msg: Outgoing } => {
+): { readonly topic: Topic; readonly snapshotKey: string | undefined; readonly msg: Outgoing } => {
   const keys = keysOf(e)
   return {
     topic: topicOfEvent(e),
@@ -56,6 +64,8 @@ export const encodeEvent = (
     msg: { key: keys.conflate, body: openBody(e), at: Date.parse(e.timestamp) },
   }
 }
+
+const isSnapshot = (e: ReturnType<typeof encodeEvent>): e is SnapshotEntry => e.snapshotKey !== undefined
 
 export const MarketPipelineLive = Layer.effect(
   MarketPipeline,
@@ -70,7 +80,7 @@ export const MarketPipelineLive = Layer.effect(
           const encoded = events.map(encodeEvent)
           // Snapshots before messages (in cluster mode, HSETs before PUBLISHes on the wire): an
           // instance that subscribes after an event went out reads that event's state or a newer one.
-          yield* snapshots.putAll(encoded)
+          yield* snapshots.putAll(encoded.filter(isSnapshot))
           yield* broker.publishAll(encoded)
           stats.eventsPublished += events.length
           for (const o of observers) yield* o(events)

@@ -20,7 +20,7 @@ const SCHEMAS = "#/components/schemas/"
 
 const clientSummaries: Record<ClientMessageType, string> = {
   subscribe:
-    "Subscribe to stocks, markets or sectors. Answered by `subscribed` and a snapshot of each accepted target; rejected targets get `error` SUBSCRIPTION_FAILED.",
+    "Subscribe to stocks, markets, sectors or candles (`code:interval`, interval 1m, 5m, 15m, 1h or 1d). Answered by `subscribed` and a snapshot of each accepted target; rejected targets get `error` SUBSCRIPTION_FAILED.",
   unsubscribe: "Stop receiving targets. Answered by `unsubscribed` with the targets actually removed.",
   ping: "An application-level ping. Answered by `pong` echoing `id` as sent.",
   refresh_token:
@@ -49,6 +49,11 @@ const serverSummaries: Record<ServerMessageType, string> = {
     "A stock's trading state on its `stock` subscription (also in its snapshot): `trading`, `halted`, or `vi` (volatility interruption: a 2-minute single-price auction) with `vi_type` (`static`/`dynamic`), `reference_price` and `expected_end`; `reason` says why. Never conflated.",
   sector_update: "A sector's summary, at most once per second per sector.",
   alert: "A price alert of the connection's user fired; de-duplicate by `alert_id`.",
+  // ---- candles ----
+  candle_update:
+    "A bar of a `candle` subscription (`code:interval`): the bar in progress (`closed: false`, conflated like prices) or, once, a bar that ended (`closed: true`, never conflated). Bars follow Asia/Seoul time and KRX sessions.",
+  candle_snapshot:
+    "What a `candle` subscription starts with: the last closed bars (oldest first, CANDLE_SNAPSHOT_BARS of them at most) and the bar in progress (`null` when none).",
   batch:
     "Two or more messages in one frame, in sequence order; `sequence` is that of the last. Unpack before anything else; batches are never nested.",
 }
@@ -142,7 +147,7 @@ const closeCodeList = Rec.toEntries(CloseCode).map(([name, code]) => ({ code, na
 const errorCodeList = Rec.toEntries(errorCodes).map(([code, words]) => ({ code, ...words }))
 
 const description = [
-  "Real-time KRX market data over one WebSocket: subscribe to stocks, markets and sectors, receive prices, order books, market status, sector summaries and the user's price alerts.",
+  "Real-time KRX market data over one WebSocket: subscribe to stocks, markets, sectors and candles, receive prices, order books, market status, sector summaries, candles (bars by interval) and the user's price alerts.",
   "This document describes a client: operation `send` lists what a client sends, `receive` what it receives. Every frame is one JSON object in a text frame; a server frame is one message or a `batch` of several. Every server message carries `type`, `timestamp` and `sequence` (per session, 1, 2, 3, ... without gaps). The full contract, with lifecycle rules, limits and cluster behaviour, is docs/protocol.md in the quotecast repository.",
   "## Error codes (`error.code`)",
   table(

@@ -6,11 +6,18 @@
  */
 import { Schema } from "effect"
 
-export const SubscriptionType = Schema.Literal("stock", "market", "sector")
+export const SubscriptionType = Schema.Literal("stock", "market", "sector", "candle")
 export type SubscriptionType = typeof SubscriptionType.Type
-export const SUBSCRIPTION_TYPES: ReadonlyArray<SubscriptionType> = ["stock", "market", "sector"]
+export const SUBSCRIPTION_TYPES: ReadonlyArray<SubscriptionType> = ["stock", "market", "sector", "candle"]
 
-/** A subscription target: a stock code, a market name or a sector name. */
+// ---- candles (docs/market-data.md "Candles") ----
+
+/** Bar lengths of the `candle` subscription; a target is `"<code>:<interval>"` (`"005930:1m"`). */
+export const CandleInterval = Schema.Literal("1m", "5m", "15m", "1h", "1d")
+export type CandleInterval = typeof CandleInterval.Type
+export const CANDLE_INTERVALS: ReadonlyArray<CandleInterval> = ["1m", "5m", "15m", "1h", "1d"]
+
+/** A subscription target: a stock code, a market name, a sector name or `code:interval` (candles). */
 export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32))
 
 /** The most targets one subscribe/unsubscribe may name: also the longest array any client message holds. */

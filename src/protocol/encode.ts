@@ -70,5 +70,15 @@ export const internKey = (key: string): string => {
   return key
 }
 
+/**
+ * Conflation key of a candle's bar in progress: one per bar, so an update of the next bar never
+ * takes the place of (and goes out before) the previous bar's `closed` message. Not interned:
+ * bars come and go all day, and the intern table would fill with keys no one compares again.
+ */
+export const candleKey = (series: string, barStart: number): string => `candle_update|${series}|${barStart}`
+
+/** A conflation key read back from another instance: interned, except the per-bar candle keys. */
+export const keyFromWire = (key: string): string => (key.startsWith("candle_update|") ? key : internKey(key))
+
 /** Conflation key of a state message. */
 export const conflationKey = (type: string, code: string): string => internKey(`${type}|${code}`)

@@ -4,7 +4,7 @@
  * these Schemas are the contract that the client SDK, the ingest API and the tests decode with.
  */
 import { Schema } from "effect"
-import { SubscriptionType } from "./client.js"
+import { CandleInterval, SubscriptionType } from "./client.js"
 
 export const Market = Schema.Literal("KOSPI", "KOSDAQ")
 export type Market = typeof Market.Type
@@ -134,6 +134,50 @@ export const AlertMessage = Schema.Struct({
 }).annotations({ identifier: "alert" })
 export type AlertMessage = typeof AlertMessage.Type
 
+// ---- candles (docs/market-data.md "Candles"): bars built from the trades of price_update ----
+
+/** One bar. `time` is its start (a `1d` bar: the trading day's midnight in Asia/Seoul). */
+export const CandleFields = {
+  time: Timestamp,
+  open: PositiveNumber,
+  high: PositiveNumber,
+  low: PositiveNumber,
+  close: PositiveNumber,
+  /** Shares traded in the bar. */
+  volume: NonNegativeInt,
+  /** Traded value in the bar: the sum of price x quantity of its trades. */
+  value: Schema.Number.pipe(Schema.nonNegative(), Schema.finite()),
+  /** Trades in the bar. */
+  trades: NonNegativeInt,
+}
+export const Candle = Schema.Struct(CandleFields).annotations({ identifier: "Candle" })
+export type Candle = typeof Candle.Type
+
+/**
+ * The bar in progress (`closed: false`, conflated like prices) or a bar that ended
+ * (`closed: true`, sent once and never conflated).
+ */
+export const CandleUpdate = Schema.Struct({
+  type: Schema.Literal("candle_update"),
+  code: Schema.String,
+  interval: CandleInterval,
+  ...CandleFields,
+  closed: Schema.Boolean,
+  timestamp: Timestamp,
+}).annotations({ identifier: "candle_update" })
+export type CandleUpdate = typeof CandleUpdate.Type
+
+/** What a `candle` subscription starts with: the last closed bars, oldest first, and the bar in progress. */
+export const CandleSnapshot = Schema.Struct({
+  type: Schema.Literal("candle_snapshot"),
+  code: Schema.String,
+  interval: CandleInterval,
+  bars: Schema.Array(Candle),
+  current: Schema.NullOr(Candle),
+  timestamp: Timestamp,
+}).annotations({ identifier: "candle_snapshot" })
+export type CandleSnapshot = typeof CandleSnapshot.Type
+
 /** Everything the market pipeline carries. Alerts are per user and travel separately. */
 export const MarketEvent = Schema.Union(
   PriceUpdate,
@@ -141,6 +185,7 @@ export const MarketEvent = Schema.Union(
   MarketStatus,
   SectorUpdate,
   InstrumentStatus,
+  CandleUpdate,
 )
 export type MarketEvent = typeof MarketEvent.Type
 
@@ -163,6 +208,7 @@ export const SubscriptionSet = Schema.Struct({
   stock: Schema.optional(Schema.Array(Schema.String)),
   market: Schema.optional(Schema.Array(Schema.String)),
   sector: Schema.optional(Schema.Array(Schema.String)),
+  candle: Schema.optional(Schema.Array(Schema.String)),
 })
 export type SubscriptionSet = typeof SubscriptionSet.Type
 
@@ -238,6 +284,8 @@ export const NumberedInstrumentStatus = Schema.Struct({
   ...numbered,
   ...snapshotFlag,
 })
+export const NumberedCandleUpdate = Schema.Struct({ ...CandleUpdate.fields, ...numbered })
+export const NumberedCandleSnapshot = Schema.Struct({ ...CandleSnapshot.fields, ...numbered })
 
 /** Any single (non-batch) server message. */
 export const ServerSingle = Schema.Union(
@@ -254,6 +302,8 @@ export const ServerSingle = Schema.Union(
   NumberedSectorUpdate,
   NumberedAlert,
   NumberedInstrumentStatus,
+  NumberedCandleUpdate,
+  NumberedCandleSnapshot,
 )
 export type ServerSingle = typeof ServerSingle.Type
 

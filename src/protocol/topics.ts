@@ -34,5 +34,7 @@ export const topicOfEvent = (e: MarketEvent): Topic => {
       return topicOf("market", e.market)
     case "sector_update":
       return topicOf("sector", e.sector)
+    case "candle_update":
+      return topicOf("candle", `${e.code}:${e.interval}`)
   }
 }

@@ -11,7 +11,7 @@ import type { SubscriptionType } from "../protocol/client.js"
 
 export type Subscriptions = Readonly<Record<SubscriptionType, ReadonlyArray<string>>>
 /** The subscriptions of a new session (shared: records are never mutated). */
-export const NO_SUBSCRIPTIONS: Subscriptions = { stock: [], market: [], sector: [] }
+export const NO_SUBSCRIPTIONS: Subscriptions = { stock: [], market: [], sector: [], candle: [] }
 
 /** Who holds a session: one connection on one instance. */
 export interface Owner {

@@ -21,6 +21,7 @@ import { type RunningGateway, startGateway } from "../support/gateway.js"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const SCREENSHOT = resolve(root, "test-artifacts/dashboard.png")
+const CHART_SCREENSHOT = resolve(root, "test-artifacts/dashboard-chart.png")
 
 /** Debian's chromium package installs this launcher; CHROMIUM_PATH points elsewhere if needed. */
 const executablePath = [process.env.CHROMIUM_PATH, "/usr/bin/chromium"].find(
@@ -174,6 +175,39 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     expect(await delivery.textContent()).toMatch(/^delivery p99 (\d[\d,.]* ms|> 5 s)$/)
     expect(await page.getAttribute("#ops", "data-error")).toBeNull()
   }, 30_000)
+
+  it("charts the selected stock's candles with volume, live, and switches intervals", async () => {
+    // 000660 was selected above: the chart follows the selection.
+    await page.waitForSelector('#chart-panel[data-code="000660"][data-interval="1m"]', { timeout: 5_000 })
+    expect(await page.locator("#chart canvas").count()).toBeGreaterThan(0)
+    // Live bars: candle_updates of the selected series reach the chart and draw bars.
+    await page.waitForFunction(
+      `Number(document.querySelector("#chart-panel").dataset.updates) >= 2 && Number(document.querySelector("#chart-panel").dataset.bars) >= 1`,
+      undefined,
+      { timeout: 15_000 },
+    )
+    // Another interval: the subscription moves, history and live bars of 5m follow.
+    await page.click('#chart-intervals button[data-interval="5m"]')
+    await page.waitForSelector('#chart-panel[data-interval="5m"]', { timeout: 5_000 })
+    expect(await page.getAttribute('#chart-intervals button[data-interval="5m"]', "aria-pressed")).toBe(
+      "true",
+    )
+    await page.waitForFunction(
+      `Number(document.querySelector("#chart-panel").dataset.updates) >= 1 && Number(document.querySelector("#chart-panel").dataset.bars) >= 1`,
+      undefined,
+      { timeout: 15_000 },
+    )
+    await page.click('#chart-intervals button[data-interval="1m"]')
+    await page.waitForFunction(
+      `document.querySelector("#chart-panel").dataset.interval === "1m" && Number(document.querySelector("#chart-panel").dataset.updates) >= 1`,
+      undefined,
+      { timeout: 15_000 },
+    )
+    expect(await page.getAttribute("#chart-panel", "data-error")).toBeNull()
+    mkdirSync(dirname(CHART_SCREENSHOT), { recursive: true })
+    await page.locator("#chart-panel").screenshot({ path: CHART_SCREENSHOT })
+    expect(existsSync(CHART_SCREENSHOT)).toBe(true)
+  }, 60_000)
 
   it("reconnects after the socket drops and restores the same session", async () => {
     const before = await hookState(page)

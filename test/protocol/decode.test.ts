@@ -146,7 +146,7 @@ describe("decoding client frames", () => {
       expect(errors.map((e) => e.path)).toEqual(["subscription_type", "targets.0"])
       // A union's alternatives are one issue.
       expect(errors[0]?.message).toBe(
-        'Expected "stock", actual "crypto" | Expected "market", actual "crypto" | Expected "sector", actual "crypto"',
+        'Expected "stock", actual "crypto" | Expected "market", actual "crypto" | Expected "sector", actual "crypto" | Expected "candle", actual "crypto"',
       )
       expect(errors.length).toBeLessThanOrEqual(MAX_ISSUES)
       // The offending value is quoted, cut short.
