@@ -50,9 +50,12 @@ export const sendError = (conn: Conn, e: ProtocolError) =>
 
 export const attach = (a: Actor, topic: Topic) => a.conn.subs.join(topic)
 
-/** Latest state of topics, as snapshot messages, in topic order. */
-export const snapshotOf = (env: Env, topics: ReadonlyArray<Topic>) =>
-  Effect.map(env.snapshots.getMany(topics), (lists) => lists.flat().map(asSnapshot))
+/** Appends the latest state of topics to `out`, as snapshot messages in topic order; returns `out`. */
+export const snapshotsInto = (env: Env, topics: ReadonlyArray<Topic>, out: Array<Outgoing>) =>
+  Effect.map(env.snapshots.getMany(topics), (lists) => {
+    for (const list of lists) for (const msg of list) out.push(asSnapshot(msg))
+    return out
+  })
 
 /**
  * Runs `f` with flushing held, then places its messages where the queue stood when it
