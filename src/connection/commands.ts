@@ -37,19 +37,19 @@ const subscribe = (
     const conn = a.conn
     const accepted: Array<string> = []
     const topics: Array<Topic> = []
-    let rejected: Array<{ target: string; reason: string }> | undefined
+    const rejected: Array<{ target: string; reason: string }> = []
     let total = conn.subscriptionCount()
     const targets = requested.length > SCAN_DUPLICATES ? [...new Set(requested)] : requested
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i] as string
       if (targets !== requested || requested.indexOf(target) === i) {
         const topic = env.universe.topic(type, target)
-        if (topic === undefined) (rejected ??= []).push({ target, reason: "unknown_target" })
+        if (topic === undefined) rejected.push({ target, reason: "unknown_target" })
         else if (conn.subs.has(topic)) {
           accepted.push(target)
           topics.push(topic)
         } else if (total >= env.config.maxSubscriptions)
-          (rejected ??= []).push({ target, reason: "max_subscriptions" })
+          rejected.push({ target, reason: "max_subscriptions" })
         else {
           accepted.push(target)
           topics.push(topic)
@@ -71,7 +71,7 @@ const subscribe = (
               }),
             ),
           )
-    if (rejected === undefined) return answered
+    if (rejected.length === 0) return answered
     const failed = new SubscriptionFailed({
       subscriptionType: type,
       rejected,
