@@ -94,6 +94,10 @@ const unsubscribe = (env: Env, a: Actor, type: SubscriptionType, requested: Read
 
 /** Arms (or replaces, or clears) the one timer that closes the connection when its token expires. */
 export const armExpiry = (a: Actor, expiresAt: number | undefined): Effect.Effect<void> =>
+  // Most connections have no expiring token and never had one: nothing to build for them.
+  expiresAt === undefined && a.expiry === undefined ? Effect.void : armExpiryWith(a, expiresAt)
+
+const armExpiryWith = (a: Actor, expiresAt: number | undefined): Effect.Effect<void> =>
   Effect.gen(function* () {
     if (expiresAt === undefined) {
       if (a.expiry !== undefined) yield* FiberHandle.clear(a.expiry)
