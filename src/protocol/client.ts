@@ -10,8 +10,11 @@ export const SubscriptionType = Schema.Literal("stock", "market", "sector")
 export type SubscriptionType = typeof SubscriptionType.Type
 export const SUBSCRIPTION_TYPES: ReadonlyArray<SubscriptionType> = ["stock", "market", "sector"]
 
+/** Characters of a subscription target at most. */
+export const MAX_TARGET_LENGTH = 32
+
 /** A subscription target: a stock code, a market name or a sector name. */
-export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32))
+export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(MAX_TARGET_LENGTH))
 
 /** The most targets one subscribe/unsubscribe may name: also the longest array any client message holds. */
 export const MAX_TARGETS = 100
