@@ -74,6 +74,25 @@ export class SubscriptionSet {
     })
   }
 
+  /**
+   * Joins several topics (those not joined yet, duplicates once): the list grows by one
+   * exactly sized `concat`, where joining one by one made an array per topic.
+   */
+  joinAll(topics: ReadonlyArray<Topic>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const fresh: Array<Topic> = []
+      for (const topic of topics)
+        if (!this.topics.includes(topic) && !fresh.includes(topic)) {
+          fresh.push(topic)
+          this.counted(topic, 1)
+        }
+      if (fresh.length === 0) return Effect.void
+      // Recorded first, as in `join`: leaving a topic that was never joined is harmless.
+      this.topics = this.topics.concat(fresh)
+      return Effect.forEach(fresh, (topic) => this.broker.join(topic, this.sink), { discard: true })
+    })
+  }
+
   /** Returns false when the topic was not joined. */
   leave(topic: Topic): boolean {
     const i = this.topics.indexOf(topic)

@@ -51,12 +51,19 @@ export const sendError = (conn: Conn, e: ProtocolError) =>
 
 export const attach = (a: Actor, topic: Topic) => a.conn.subs.join(topic)
 
-/** Latest state of topics, as snapshot messages, in topic order. */
-export const snapshotOf = (env: Env, topics: ReadonlyArray<Topic>) =>
+/**
+ * Appends the latest state of topics to `out`, as snapshot messages in topic order, then the
+ * candle series' bars; returns `out`.
+ */
+export const snapshotsInto = (env: Env, topics: ReadonlyArray<Topic>, out: Array<Outgoing>) =>
   Effect.zipWith(
     env.snapshots.getMany(topics),
     candleSnapshots(env.candles, topics, env.config.candles.snapshotBars),
-    (lists, candles) => [...lists.flat().map(asSnapshot), ...candles],
+    (lists, candles) => {
+      for (const list of lists) for (const msg of list) out.push(asSnapshot(msg))
+      for (const bars of candles) out.push(bars)
+      return out
+    },
   )
 
 /**

@@ -77,8 +77,11 @@ export class Outbox {
    */
   insertAt(mark: number, msgs: ReadonlyArray<Outgoing>): void {
     if (msgs.length === 0) return
-    const at = Math.min(mark, this.items.length)
-    this.items.splice(at, 0, ...msgs)
+    const items = this.items
+    const at = Math.min(mark, items.length)
+    // Nothing arrived since the mark (the usual case): appended, with no arguments array.
+    if (at === items.length) for (const m of msgs) items.push(m)
+    else items.splice(at, 0, ...msgs)
     this.unkeyed += msgs.length
     for (const m of msgs) this.bytes += m.body.length
     const positions = this.positions

@@ -9,7 +9,7 @@ import { type Outgoing } from "../protocol/encode.js"
 import { SessionRestorationFailed } from "../protocol/errors.js"
 import { isUserTopic, type Topic } from "../protocol/topics.js"
 import { type Owner, type SessionRecord } from "../session/SessionStore.js"
-import { type Actor, answerAtMark, attach, now, send, snapshotOf } from "./Actor.js"
+import { type Actor, answerAtMark, now, send, snapshotsInto } from "./Actor.js"
 import { type Env } from "./Env.js"
 import { reconnectedMsg } from "./messages.js"
 
@@ -58,18 +58,20 @@ export const adopt = (env: Env, a: Actor, record: SessionRecord) =>
         candle: [],
       }
       const snaps: Array<Outgoing> = []
+      let count = conn.subscriptionCount()
       for (const type of SUBSCRIPTION_TYPES) {
         const valid: Array<string> = []
         const topics: Array<Topic> = []
         for (const target of record.subscriptions[type]) {
           const topic = env.universe.topic(type, target)
-          if (topic === undefined || conn.subscriptionCount() >= env.config.maxSubscriptions) continue
+          if (topic === undefined || count >= env.config.maxSubscriptions) continue
+          if (!topics.includes(topic) && !conn.subs.has(topic)) count++
           valid.push(target)
           topics.push(topic)
-          yield* attach(a, topic)
         }
+        yield* conn.subs.joinAll(topics)
         restored[type] = valid
-        snaps.push(...(yield* snapshotOf(env, topics)))
+        yield* snapshotsInto(env, topics, snaps)
       }
       const alerts = yield* env.sessions
         .takeAlerts(record.id)

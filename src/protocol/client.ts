@@ -17,8 +17,11 @@ export const CandleInterval = Schema.Literal("1m", "5m", "15m", "1h", "1d")
 export type CandleInterval = typeof CandleInterval.Type
 export const CANDLE_INTERVALS: ReadonlyArray<CandleInterval> = ["1m", "5m", "15m", "1h", "1d"]
 
+/** Characters of a subscription target at most. */
+export const MAX_TARGET_LENGTH = 32
+
 /** A subscription target: a stock code, a market name, a sector name or `code:interval` (candles). */
-export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32))
+export const Target = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(MAX_TARGET_LENGTH))
 
 /** The most targets one subscribe/unsubscribe may name: also the longest array any client message holds. */
 export const MAX_TARGETS = 100

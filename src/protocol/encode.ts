@@ -47,11 +47,24 @@ export const seal = (body: string, sequence: number): string => `${body},"sequen
 export const sealBatch = (sealed: ReadonlyArray<string>, lastSequence: number, timestamp: string): string =>
   `{"type":"batch","batch_size":${sealed.length},"messages":[${sealed.join(",")}],"timestamp":"${timestamp}","sequence":${lastSequence}}`
 
+/**
+ * Snapshot copies made so far, per state message: every connection that subscribes before the
+ * code's next tick gets the same copy. Made per subscriber, the copies were 20 objects and 40
+ * strings per `subscribe` of 20 codes, each string flattened again when its frame was written:
+ * garbage that lived until the answer was flushed, long enough during a ramp of thousands of
+ * connections to be promoted, and its holes in the old space stayed committed (scenario C).
+ * Weak: a copy goes with its message once the message is no longer the topic's latest.
+ */
+const snapshots = new WeakMap<Outgoing, Outgoing>()
+
 /** A snapshot copy of a state message: same payload plus `"snapshot":true`; never conflated. */
-export const asSnapshot = (msg: Outgoing): Outgoing => ({
-  key: undefined,
-  body: `{"snapshot":true,${msg.body.slice(1)}`,
-})
+export const asSnapshot = (msg: Outgoing): Outgoing => {
+  const known = snapshots.get(msg)
+  if (known !== undefined) return known
+  const copy: Outgoing = { key: undefined, body: `{"snapshot":true,${msg.body.slice(1)}` }
+  snapshots.set(msg, copy)
+  return copy
+}
 
 export const nowIso = (millis: number): string => new Date(millis).toISOString()
 

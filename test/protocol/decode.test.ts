@@ -91,6 +91,52 @@ describe("decoding client frames", () => {
     },
   )
 
+  it("subscribe and unsubscribe at their bounds: the hand-checked path agrees with Schema", () => {
+    const target = (n: number) => "A".repeat(n)
+    for (const length of [0, 1, 32, 33])
+      for (const count of [0, 1, 100, 101]) {
+        const m = {
+          type: "subscribe",
+          subscription_type: "stock",
+          targets: Array.from({ length: count }, () => target(length)),
+        }
+        const ours = decodeText(JSON.stringify(m))
+        const schema = Schema.decodeUnknownEither(ClientMessage)(m)
+        expect(Either.isRight(ours)).toBe(Either.isRight(schema))
+      }
+  })
+
+  it.prop(
+    "subscribe and unsubscribe: the hand-checked path decodes exactly what Schema decodes",
+    [
+      FastCheck.record(
+        {
+          type: FastCheck.constantFrom("subscribe", "unsubscribe"),
+          subscription_type: FastCheck.oneof(
+            FastCheck.constantFrom("stock", "market", "sector", "STOCK", ""),
+            FastCheck.integer(),
+          ),
+          targets: FastCheck.oneof(
+            FastCheck.array(FastCheck.string({ minLength: 0, maxLength: 34 }), { maxLength: 102 }),
+            FastCheck.array(FastCheck.oneof(FastCheck.string({ maxLength: 3 }), FastCheck.integer()), {
+              maxLength: 4,
+            }),
+            FastCheck.string(),
+          ),
+          extra: FastCheck.string(),
+        },
+        { requiredKeys: ["type"] },
+      ),
+    ],
+    ([m]) => {
+      const text = JSON.stringify(m)
+      const ours = decodeText(text)
+      const schema = Schema.decodeUnknownEither(ClientMessage)(JSON.parse(text))
+      expect(Either.isRight(ours)).toBe(Either.isRight(schema))
+      if (Either.isRight(ours) && Either.isRight(schema)) expect(ours.right).toStrictEqual(schema.right)
+    },
+  )
+
   it.prop(
     "never throws on arbitrary text, and every failure carries a reason",
     [FastCheck.string()],
