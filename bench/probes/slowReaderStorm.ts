@@ -84,7 +84,7 @@ const lastSample = (file: string, label?: string): Sample | undefined => {
   const lines = readFileSync(file, "utf8").trim().split("\n")
   for (let i = lines.length - 1; i >= 0; i--) {
     const s = JSON.parse(lines[i] as string) as Sample
-    if (label === undefined || s.label === label) return s
+    if (label === undefined ? s.label !== "heap-sites" : s.label === label) return s
   }
   return undefined
 }
@@ -325,6 +325,13 @@ const main = async () => {
       `storm over after ${stormEnd - stormStart} ms: ${stillOpen} of the storm's sockets were still open on the client side`,
     )
     console.log(`peak: ${peak} MB; ${brief(peakSample)}`)
+    const sites = lastSample(memFile, "heap-sites") as unknown as
+      | { heapUsedMb: number; sites: Array<[string, number]> }
+      | undefined
+    if (sites !== undefined) {
+      console.log(`  live heap by allocation site at ${sites.heapUsedMb} MB in use (PROBE_HEAP_SITES=1):`)
+      for (const [site, size] of sites.sites) console.log(`    ${size} MB  ${site}`)
+    }
     console.log(
       `reader: ${readerMessages} messages during the storm, longest silence ${longestSilence} ms, ` +
         `closed: ${readerClosed ?? "no"}`,

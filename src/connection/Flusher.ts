@@ -13,10 +13,11 @@
  * Off by default because the benchmarks could not show it paying: ARCHITECTURE.md has the figures.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
- * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
- * over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is kept). And the
- * total across connections: each pass counts what connections hold against OUTBOUND_BUDGET_BYTES
- * and conflates, then closes, the worst offenders when it is exceeded (`OutboundBudget.ts`).
+ * SEND_BUFFER_LIMIT_BYTES unsent with the frame is skipped (its outbox keeps conflating), and one
+ * that stays over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is
+ * kept). And the total across connections: a frame for a reader that is behind is written only
+ * within OUTBOUND_BUDGET_BYTES, and the worst offenders are conflated, then closed, when it is
+ * exceeded (`OutboundBudget.ts`).
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
@@ -81,6 +82,7 @@ const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => 
 /** Writes one connection's queue as one frame. Returns false when it must stay dirty. */
 const writeOut = (
   conn: Conn,
+  budget: OutboundBudget,
   stats: GatewayStatsImpl,
   now: number,
   timestamp: string,
@@ -94,9 +96,17 @@ const writeOut = (
   }
   if (!force) {
     if (conn.held > 0) return false
-    // Over its own limit, or conflated by the outbound budget: skipped, and the same clock closes
-    // it if it stays that way (a budget-conflated reader that never reads is not kept forever).
-    if (conn.budgetConflated || ws.bufferedAmount > opts.sendBufferLimitBytes) {
+    if (conn.outbox.size === 0) return true
+    const buffered = ws.bufferedAmount
+    // Behind, this write must fit its own limit and then the total budget (the outbox's
+    // characters stand for the frame's bytes: JSON, nearly all ASCII, plus a small envelope);
+    // a socket that holds nothing is written (the kernel takes it), and that is how a reader the
+    // budget conflated resumes once it has caught up. Refused: skipped, its outbox conflates,
+    // and the same clock closes it if that lasts (a reader that never reads is not kept forever).
+    if (
+      buffered > 0 &&
+      (buffered + conn.outbox.bytes > opts.sendBufferLimitBytes || !budget.admit(conn, conn.outbox.bytes))
+    ) {
       if (conn.overLimitSince === 0) conn.overLimitSince = now
       else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
         stats.slowConsumerCloses++
@@ -134,7 +144,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const failures: Array<unknown> = []
   const safeWriteOut = (conn: Conn, now: number, timestamp: string, force: boolean): boolean => {
     try {
-      return writeOut(conn, stats, now, timestamp, opts, force)
+      return writeOut(conn, budget, stats, now, timestamp, opts, force)
     } catch (error) {
       failures.push(error)
       conn.requestClose({ code: CloseCode.internalError, reason: "internal error", flush: false })

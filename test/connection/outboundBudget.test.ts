@@ -17,7 +17,7 @@ interface Fake {
   readonly outbox: { bytes: number }
   counted: number
   countedPass: number
-  budgetConflated: boolean
+  budgetConflatedAt: number
   closeRequest: CloseRequest | undefined
   requestClose: (req: CloseRequest) => void
 }
@@ -29,7 +29,7 @@ const fake = (id: string, buffered: number, queued = 0): Fake => {
     outbox: { bytes: queued },
     counted: 0,
     countedPass: 0,
-    budgetConflated: false,
+    budgetConflatedAt: 0,
     closeRequest: undefined,
     requestClose: (req) => {
       f.closeRequest ??= req
@@ -70,7 +70,12 @@ describe("OutboundBudget", () => {
     for (const f of [small, healthy, worst, middle]) budget.count(asConn(f))
     budget.endPass()
     // 1,400 over 1,000: the worst alone covers the excess of 400.
-    expect([worst, middle, small, healthy].map((f) => f.budgetConflated)).toEqual([true, false, false, false])
+    expect([worst, middle, small, healthy].map((f) => f.budgetConflatedAt > 0)).toEqual([
+      true,
+      false,
+      false,
+      false,
+    ])
     expect(worst.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetConflations).toBe(1)
 
@@ -87,7 +92,7 @@ describe("OutboundBudget", () => {
     budget.endPass()
     expect(middle.closeRequest).toBeUndefined()
     expect(small.closeRequest).toBeUndefined()
-    expect(healthy.budgetConflated).toBe(false)
+    expect(healthy.budgetConflatedAt > 0).toBe(false)
   })
 
   it("lets a conflated reader that drains its socket resume instead of closing it", () => {
@@ -95,14 +100,14 @@ describe("OutboundBudget", () => {
     const slow = fake("slow", 1500)
     budget.count(asConn(slow))
     budget.endPass()
-    expect(slow.budgetConflated).toBe(true)
+    expect(slow.budgetConflatedAt > 0).toBe(true)
     // It read everything before the next pass: under budget, no close, writes resume.
     slow.ws.bufferedAmount = 0
     slow.outbox.bytes = 200
     budget.endPass()
     expect(slow.closeRequest).toBeUndefined()
     budget.count(asConn(slow))
-    expect(slow.budgetConflated).toBe(false)
+    expect(slow.budgetConflatedAt > 0).toBe(false)
     expect(stats.outboundBudgetCloses).toBe(0)
   })
 
@@ -115,7 +120,7 @@ describe("OutboundBudget", () => {
     budget.count(asConn(other))
     budget.endPass()
     budget.endPass()
-    expect(other.budgetConflated).toBe(false)
+    expect(other.budgetConflatedAt > 0).toBe(false)
     expect(other.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetCloses).toBe(0)
   })
