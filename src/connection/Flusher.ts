@@ -66,6 +66,13 @@ export const COMPRESSION_THRESHOLD = 1024
 /** zlib level 1: the fastest, and JSON with repeated keys still shrinks to about a quarter. */
 const deflater = new FrameDeflater(COMPRESSION_THRESHOLD, 1)
 
+/**
+ * A frame up to this size for a socket that holds nothing is written without asking the budget:
+ * the kernel takes it (it is what every reader that keeps up is sent). So the total exceeds the
+ * budget by at most this much per connection.
+ */
+const FREE_WRITE_BYTES = 16 * 1024
+
 /** Writes one text frame, compressed when the connection negotiated it and the frame is large enough. */
 const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => {
   stats.bytesSent += frame.length
@@ -100,12 +107,15 @@ const writeOut = (
     const buffered = ws.bufferedAmount
     // Behind, this write must fit its own limit and then the total budget (the outbox's
     // characters stand for the frame's bytes: JSON, nearly all ASCII, plus a small envelope);
-    // a socket that holds nothing is written (the kernel takes it), and that is how a reader the
-    // budget conflated resumes once it has caught up. Refused: skipped, its outbox conflates,
+    // a small frame for a socket that holds nothing is written (the kernel takes it), and that
+    // is how a reader the budget conflated resumes once it has caught up. A large one (a burst of
+    // snapshots) needs room in the budget even then: a reader that has just stopped reading
+    // leaves what the kernel did not take of it queued, and 4,800 of those were 690 MB. Refused: skipped, its outbox conflates,
     // and the same clock closes it if that lasts (a reader that never reads is not kept forever).
+    const bytes = conn.outbox.bytes
     if (
-      buffered > 0 &&
-      (buffered + conn.outbox.bytes > opts.sendBufferLimitBytes || !budget.admit(conn, conn.outbox.bytes))
+      (buffered > 0 && buffered + bytes > opts.sendBufferLimitBytes) ||
+      ((buffered > 0 || bytes > FREE_WRITE_BYTES) && !budget.admit(conn, bytes))
     ) {
       if (conn.overLimitSince === 0) conn.overLimitSince = now
       else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
