@@ -13,7 +13,7 @@
  * Off by default because the benchmarks could not show it paying: ARCHITECTURE.md has the figures.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
- * SEND_BUFFER_LIMIT_BYTES unsent with the frame is skipped (its outbox keeps conflating), and one
+ * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one
  * that stays over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is
  * kept). And the total across connections: a frame for a reader that is behind is written only
  * within OUTBOUND_BUDGET_BYTES, and the worst offenders are conflated, then closed, when it is
@@ -105,8 +105,8 @@ const writeOut = (
     if (conn.held > 0) return false
     if (conn.outbox.size === 0) return true
     const buffered = ws.bufferedAmount
-    // Behind, this write must fit its own limit and then the total budget (the outbox's
-    // characters stand for the frame's bytes: JSON, nearly all ASCII, plus a small envelope);
+    // Over its own limit, it is skipped; behind, this write must fit the total budget (the
+    // outbox's characters stand for the frame's bytes: JSON, nearly all ASCII, plus an envelope);
     // a small frame for a socket that holds nothing is written (the kernel takes it), and that
     // is how a reader the budget conflated resumes once it has caught up. A large one (a burst of
     // snapshots) needs room in the budget even then: a reader that has just stopped reading
@@ -114,7 +114,7 @@ const writeOut = (
     // and the same clock closes it if that lasts (a reader that never reads is not kept forever).
     const bytes = conn.outbox.bytes
     if (
-      (buffered > 0 && buffered + bytes > opts.sendBufferLimitBytes) ||
+      buffered > opts.sendBufferLimitBytes ||
       ((buffered > 0 || bytes > FREE_WRITE_BYTES) && !budget.admit(conn, bytes))
     ) {
       if (conn.overLimitSince === 0) conn.overLimitSince = now
