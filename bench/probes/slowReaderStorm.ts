@@ -7,6 +7,8 @@
  *   npx tsx bench/probes/slowReaderStorm.ts --clients 4800 --feed-rate 2000 --settle 120 \
  *     --env OUTBOUND_BUDGET_BYTES=268435456
  *   npx tsx bench/probes/slowReaderStorm.ts --server-dir /tmp/old-checkout ...   (the code before a change)
+ *   PROBE_HEAP_SITES=1 npx tsx bench/probes/slowReaderStorm.ts ...   (live heap by allocation site at its high)
+ *   npx tsx bench/probes/slowReaderStorm.ts ... --env MALLOC_MMAP_THRESHOLD_=65536   (a glibc setting)
  *
  * It starts its own server process (`node --expose-gc --import tsx src/main.ts` on 127.0.0.1,
  * FEED=simulator) with `memoryReporter.ts` preloaded, and stops it by its PID when done
