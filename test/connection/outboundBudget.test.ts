@@ -2,8 +2,9 @@
  * OutboundBudget: what connections hold (socket queue + outbox) is counted on the flusher's
  * passes; over the budget, the worst offenders are first conflated (no more writes), then, if
  * the budget is still exceeded at a later pass, closed with 1013, worst first, only as many as
- * it takes; a conflated reader that drains its socket resumes; a connection holding nothing is
- * never counted or touched. Driven with stand-in connections (only the fields the budget reads).
+ * it takes; a frame for a reader behind is admitted only within the budget, and what was refused
+ * is room the end of the pass makes; a conflated reader that drains its socket resumes; a
+ * connection holding nothing is never counted or touched. Driven with stand-in connections (only the fields the budget reads).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { WebSocket } from "ws"
@@ -123,5 +124,37 @@ describe("OutboundBudget", () => {
     expect(other.budgetConflatedAt > 0).toBe(false)
     expect(other.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetCloses).toBe(0)
+  })
+
+  it("admits frames for readers behind only within the budget, and makes room for what it refused", () => {
+    const { stats, budget } = setup(1000)
+    const a = fake("a", 500)
+    const b = fake("b", 200)
+    budget.count(asConn(a))
+    budget.count(asConn(b))
+    // 700 held: 250 more fit, counted at once (the next admission sees them).
+    expect(budget.admit(asConn(b), 250)).toBe(true)
+    expect(budget.inUse).toBe(950)
+    // 100 more do not: a is conflated, and nobody is closed yet (a was refused just now).
+    expect(budget.admit(asConn(a), 100)).toBe(false)
+    expect(a.budgetConflatedAt).toBeGreaterThan(0)
+    expect(stats.outboundBudgetConflations).toBe(1)
+    b.ws.bufferedAmount = 450
+    budget.count(asConn(b))
+    budget.endPass()
+    expect(a.closeRequest).toBeUndefined()
+    // b, the largest other, is conflated too: the excess is not covered by a alone.
+    expect(b.budgetConflatedAt).toBeGreaterThan(0)
+    expect(stats.outboundBudgetConflations).toBe(2)
+    // Refused again at the next pass: the room it lacks is made by closing a, the worst.
+    expect(budget.admit(asConn(a), 100)).toBe(false)
+    expect(stats.outboundBudgetConflations).toBe(2)
+    budget.endPass()
+    expect(a.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
+    expect(b.closeRequest).toBeUndefined()
+    // A socket that has drained resumes.
+    b.ws.bufferedAmount = 0
+    budget.count(asConn(b))
+    expect(b.budgetConflatedAt).toBe(0)
   })
 })
