@@ -117,7 +117,9 @@ const writeOut = (
       buffered > opts.sendBufferLimitBytes ||
       ((buffered > 0 || bytes > FREE_WRITE_BYTES) && !budget.admit(conn, bytes))
     ) {
-      if (conn.overLimitSince === 0) conn.overLimitSince = now
+      // Refused with an empty socket, it is not slow: it waits for room others hold.
+      if (buffered === 0) conn.overLimitSince = 0
+      else if (conn.overLimitSince === 0) conn.overLimitSince = now
       else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
         stats.slowConsumerCloses++
         conn.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })

@@ -113,6 +113,9 @@ export class OutboundBudget {
       if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
         continue
       c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
+      // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
+      // the room others wait for, and a close frame behind them would not be read anyway.
+      if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
       this.stats.outboundBudgetCloses++
       projected -= c.counted
     }

@@ -1,9 +1,9 @@
 /**
  * OUTBOUND_BUDGET_BYTES is enforced where frames are handed to the sockets, not only once a flush
  * pass has written everyone: readers that stopped reading cannot take the total past the budget
- * by more than what the kernel did not take of one frame each, even while the connections the
- * budget closed still hold their bytes (a close takes effect only when the connection's actor
- * runs; here none does, so every close stays pending). A reader that keeps up gets a frame every
+ * by more than what the kernel did not take of one frame each, even though the closes the budget
+ * asks for take effect only when the connection's actor runs (here none does: only the sockets
+ * the budget destroys itself free their bytes). A reader that keeps up gets a frame every
  * pass (its frames are small: a large one needs room in the budget too). Real sockets on loopback; the passes are driven by hand.
  */
 import type { AddressInfo } from "node:net"
@@ -51,7 +51,7 @@ afterAll(() => {
 })
 
 describe("the outbound budget at the point of writing", () => {
-  it("keeps the total near the budget while closes are pending, and the reader that keeps up gets every pass", async () => {
+  it("keeps the total near the budget while closes wait for their actors, and the reader that keeps up gets every pass", async () => {
     const stats = new GatewayStatsImpl()
     const flusher = makeFlusher(
       {

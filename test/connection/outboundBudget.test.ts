@@ -14,7 +14,7 @@ import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 
 interface Fake {
   readonly id: string
-  readonly ws: { readyState: number; bufferedAmount: number }
+  readonly ws: { readyState: number; bufferedAmount: number; terminate: () => void }
   readonly outbox: { bytes: number }
   counted: number
   countedPass: number
@@ -26,7 +26,14 @@ interface Fake {
 const fake = (id: string, buffered: number, queued = 0): Fake => {
   const f: Fake = {
     id,
-    ws: { readyState: WebSocket.OPEN, bufferedAmount: buffered },
+    ws: {
+      readyState: WebSocket.OPEN,
+      bufferedAmount: buffered,
+      // Destroying the socket: it is closing until its "close" event.
+      terminate: () => {
+        f.ws.readyState = WebSocket.CLOSING
+      },
+    },
     outbox: { bytes: queued },
     counted: 0,
     countedPass: 0,
@@ -83,6 +90,8 @@ describe("OutboundBudget", () => {
     // Still over at the next pass: the conflated worst is closed, which is enough.
     budget.endPass()
     expect(worst.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
+    // Its socket is destroyed at once: what it holds is the room the others wait for.
+    expect(worst.ws.readyState).toBe(WebSocket.CLOSING)
     expect(middle.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetCloses).toBe(1)
 
