@@ -23,8 +23,9 @@
  *
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
  * for readers behind), the worst offenders (most bytes held) are acted on:
- * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass, for as
- *    long as the budget is still exceeded not counting connections already closing;
+ * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass whose
+ *    sockets still hold unsent bytes, for as long as the budget is still exceeded not counting
+ *    connections already closing; their sockets are destroyed at once;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
  *    PROTOCOL.md "Slow consumers"). One that drains its socket, or finds room, resumes.
@@ -112,6 +113,8 @@ export class OutboundBudget {
       // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
       if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
         continue
+      // Nor one whose socket is empty: it reads what it is sent, only its next frame waits for room.
+      if (c.ws.bufferedAmount === 0) continue
       c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
       // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
       // the room others wait for, and a close frame behind them would not be read anyway.

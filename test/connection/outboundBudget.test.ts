@@ -166,4 +166,20 @@ describe("OutboundBudget", () => {
     budget.count(asConn(b))
     expect(b.budgetConflatedAt).toBe(0)
   })
+
+  it("never closes a connection whose socket is empty: only its next frame waits for room", () => {
+    const { stats, budget } = setup(1000)
+    const stalled = fake("stalled", 600)
+    // A reader that keeps up, with a large frame waiting in its outbox.
+    const reader = fake("reader", 0, 700)
+    budget.count(asConn(stalled))
+    budget.count(asConn(reader))
+    expect(budget.admit(asConn(reader), 700)).toBe(false)
+    budget.endPass()
+    expect(budget.admit(asConn(reader), 700)).toBe(false)
+    budget.endPass()
+    expect(reader.closeRequest).toBeUndefined()
+    expect(stalled.closeRequest?.code).toBe(1013)
+    expect(stats.outboundBudgetCloses).toBe(1)
+  })
 })
