@@ -23,9 +23,10 @@
  *
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
  * for readers behind), the worst offenders (most bytes held) are acted on:
- * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass whose
- *    sockets still hold unsent bytes, for as long as the budget is still exceeded not counting
- *    connections already closing; their sockets are destroyed at once;
+ * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass, those
+ *    whose sockets hold unsent bytes before those holding only their outbox, for as long as the
+ *    budget is still exceeded not counting connections already closing; their sockets are
+ *    destroyed at once;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
  *    PROTOCOL.md "Slow consumers"). One that drains its socket, or finds room, resumes.
@@ -65,9 +66,9 @@ export class OutboundBudget {
     if (bytes > 0) {
       if (before === 0) this.holders.add(conn)
     } else if (before > 0) this.holders.delete(conn)
-    // Caught up (its socket took everything): writes resume. It is reading, and a write to an
-    // empty socket is not refused anyway; keeping it conflated would stall a reader that keeps up.
-    if (buffered === 0) conn.budgetConflatedAt = 0
+    // Caught up (its socket took everything it was sent): no longer conflated. One refused while
+    // its socket was empty (its outbox still waits) stays so: the budget may have to close it.
+    if (buffered === 0 && conn.outbox.bytes === 0) conn.budgetConflatedAt = 0
   }
 
   /**
@@ -108,19 +109,24 @@ export class OutboundBudget {
     // Connections already closing release what they hold when their sockets are destroyed.
     let projected = wanted
     for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
-    for (const c of ranked) {
-      if (projected <= this.limitBytes) break
-      // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
-      if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
-        continue
-      // Nor one whose socket is empty: it reads what it is sent, only its next frame waits for room.
-      if (c.ws.bufferedAmount === 0) continue
-      c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
-      // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
-      // the room others wait for, and a close frame behind them would not be read anyway.
-      if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
-      this.stats.outboundBudgetCloses++
-      projected -= c.counted
+    // Those whose sockets hold unsent bytes first (they are not reading); then, if that is not
+    // enough, those holding only their outbox (never written since the budget refused them, so
+    // nothing tells a reader from a non-reader there), still worst first, so a reader that keeps
+    // up, whose outbox holds one frame, comes after the storm's clients.
+    for (const behind of [true, false]) {
+      for (const c of ranked) {
+        if (projected <= this.limitBytes) break
+        // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
+        if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
+          continue
+        if (c.ws.bufferedAmount > 0 !== behind) continue
+        c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
+        // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
+        // the room the others wait for, and a close frame behind them would not be read anyway.
+        if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
+        this.stats.outboundBudgetCloses++
+        projected -= c.counted
+      }
     }
     let excess = projected - this.limitBytes
     for (const c of ranked) {

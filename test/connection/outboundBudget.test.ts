@@ -116,6 +116,8 @@ describe("OutboundBudget", () => {
     slow.outbox.bytes = 200
     budget.endPass()
     expect(slow.closeRequest).toBeUndefined()
+    // Its next frame (small, to an empty socket) is written: it is no longer conflated.
+    slow.outbox.bytes = 0
     budget.count(asConn(slow))
     expect(slow.budgetConflatedAt > 0).toBe(false)
     expect(stats.outboundBudgetCloses).toBe(0)
@@ -167,16 +169,19 @@ describe("OutboundBudget", () => {
     expect(b.budgetConflatedAt).toBe(0)
   })
 
-  it("never closes a connection whose socket is empty: only its next frame waits for room", () => {
+  it("closes connections whose sockets are behind before one whose socket is empty", () => {
     const { stats, budget } = setup(1000)
     const stalled = fake("stalled", 600)
     // A reader that keeps up, with a large frame waiting in its outbox.
-    const reader = fake("reader", 0, 700)
+    const reader = fake("reader", 0, 300)
     budget.count(asConn(stalled))
     budget.count(asConn(reader))
-    expect(budget.admit(asConn(reader), 700)).toBe(false)
     budget.endPass()
-    expect(budget.admit(asConn(reader), 700)).toBe(false)
+    expect(budget.admit(asConn(stalled), 200)).toBe(false)
+    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    budget.endPass()
+    expect(budget.admit(asConn(stalled), 200)).toBe(false)
+    expect(budget.admit(asConn(reader), 300)).toBe(false)
     budget.endPass()
     expect(reader.closeRequest).toBeUndefined()
     expect(stalled.closeRequest?.code).toBe(1013)
