@@ -6,6 +6,7 @@
  * from memory still held.
  */
 import { appendFileSync, readFileSync } from "node:fs"
+import { Session } from "node:inspector"
 import { getHeapSpaceStatistics } from "node:v8"
 
 const file = process.env.PROBE_MEMORY_FILE
@@ -70,8 +71,55 @@ const sample = (label: string): void => {
   appendFileSync(file, `${JSON.stringify(line)}\n`)
 }
 
+/**
+ * With PROBE_HEAP_SITES=1, V8's sampling heap profiler runs, and whenever the heap in use reaches
+ * a new high (past 300 MB) the allocation sites of what is still alive are written as a
+ * "heap-sites" line: the functions (with their callers) that allocated the live heap at the peak.
+ */
+interface SamplingNode {
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+  readonly selfSize: number
+  readonly children: ReadonlyArray<SamplingNode>
+}
+const heapSites = (() => {
+  if (process.env.PROBE_HEAP_SITES !== "1" || file === undefined) return undefined
+  const session = new Session()
+  session.connect()
+  session.post("HeapProfiler.startSampling", { samplingInterval: 256 * 1024 })
+  let high = 300
+  return (heapUsedMb: number): void => {
+    if (heapUsedMb < high) return
+    high = heapUsedMb * 1.2
+    session.post("HeapProfiler.getSamplingProfile", (err, res) => {
+      if (err !== null) return
+      const sites = new Map<string, number>()
+      const frame = (n: SamplingNode) =>
+        `${n.callFrame.functionName || "(anon)"}@${n.callFrame.url.split("/").slice(-2).join("/")}:${n.callFrame.lineNumber + 1}`
+      const walk = (n: SamplingNode, path: ReadonlyArray<string>) => {
+        const here = [...path, frame(n)].slice(-4)
+        if (n.selfSize > 0) {
+          const key = here.join(" < ")
+          sites.set(key, (sites.get(key) ?? 0) + n.selfSize)
+        }
+        for (const c of n.children) walk(c, here)
+      }
+      walk((res as unknown as { profile: { head: SamplingNode } }).profile.head, [])
+      const top = Array.from(sites)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 15)
+      appendFileSync(
+        file,
+        `${JSON.stringify({ t: Date.now(), label: "heap-sites", heapUsedMb, sites: top.map(([k, v]) => [k, mb(v)]) })}\n`,
+      )
+    })
+  }
+})()
+
 if (file !== undefined) {
-  setInterval(() => sample("tick"), 1000).unref()
+  setInterval(() => {
+    sample("tick")
+    heapSites?.(mb(process.memoryUsage().heapUsed))
+  }, 1000).unref()
   process.on("SIGUSR2", () => {
     const gc = (globalThis as { gc?: () => void }).gc
     if (gc !== undefined) gc()

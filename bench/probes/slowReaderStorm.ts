@@ -7,6 +7,8 @@
  *   npx tsx bench/probes/slowReaderStorm.ts --clients 4800 --feed-rate 2000 --settle 120 \
  *     --env OUTBOUND_BUDGET_BYTES=268435456
  *   npx tsx bench/probes/slowReaderStorm.ts --server-dir /tmp/old-checkout ...   (the code before a change)
+ *   PROBE_HEAP_SITES=1 npx tsx bench/probes/slowReaderStorm.ts ...   (live heap by allocation site at its high)
+ *   npx tsx bench/probes/slowReaderStorm.ts ... --env MALLOC_MMAP_THRESHOLD_=65536   (a glibc setting)
  *
  * It starts its own server process (`node --expose-gc --import tsx src/main.ts` on 127.0.0.1,
  * FEED=simulator) with `memoryReporter.ts` preloaded, and stops it by its PID when done
@@ -84,7 +86,7 @@ const lastSample = (file: string, label?: string): Sample | undefined => {
   const lines = readFileSync(file, "utf8").trim().split("\n")
   for (let i = lines.length - 1; i >= 0; i--) {
     const s = JSON.parse(lines[i] as string) as Sample
-    if (label === undefined || s.label === label) return s
+    if (label === undefined ? s.label !== "heap-sites" : s.label === label) return s
   }
   return undefined
 }
@@ -325,6 +327,13 @@ const main = async () => {
       `storm over after ${stormEnd - stormStart} ms: ${stillOpen} of the storm's sockets were still open on the client side`,
     )
     console.log(`peak: ${peak} MB; ${brief(peakSample)}`)
+    const sites = lastSample(memFile, "heap-sites") as unknown as
+      | { heapUsedMb: number; sites: Array<[string, number]> }
+      | undefined
+    if (sites !== undefined) {
+      console.log(`  live heap by allocation site at ${sites.heapUsedMb} MB in use (PROBE_HEAP_SITES=1):`)
+      for (const [site, size] of sites.sites) console.log(`    ${size} MB  ${site}`)
+    }
     console.log(
       `reader: ${readerMessages} messages during the storm, longest silence ${longestSilence} ms, ` +
         `closed: ${readerClosed ?? "no"}`,

@@ -5,7 +5,7 @@
 import { Clock, Effect, Exit, FiberHandle, Scope } from "effect"
 import { candleSnapshots } from "../candles/snapshots.js"
 import { asSnapshot, nowIso, type Outgoing } from "../protocol/encode.js"
-import { type ProtocolError } from "../protocol/errors.js"
+import { CloseCode, type ProtocolError } from "../protocol/errors.js"
 import { type Topic } from "../protocol/topics.js"
 import { type Bucket } from "../ratelimit/RateLimiter.js"
 import { type Owner } from "../session/SessionStore.js"
@@ -76,7 +76,16 @@ export const answerAtMark = <E, R>(env: Env, conn: Conn, f: Effect.Effect<Readon
       conn.held++
       return conn.outbox.mark()
     }),
-    (mark) => Effect.map(f, (msgs) => conn.outbox.insertAt(mark, msgs)),
+    (mark) =>
+      Effect.map(f, (msgs) => {
+        conn.outbox.insertAt(mark, msgs)
+        // Answers and snapshots count against the same bound as other unkeyed messages: a client
+        // that subscribes again and again without reading is closed as it asks, not later.
+        if (conn.outbox.unkeyed > conn.limits.maxUnkeyed) {
+          env.stats.slowConsumerCloses++
+          conn.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })
+        }
+      }),
     () =>
       Effect.sync(() => {
         conn.held--

@@ -78,8 +78,8 @@ export class Conn implements Sink {
   counted = 0
   /** The flush pass that last counted it. */
   countedPass = 0
-  /** Set by the outbound budget: nothing is written to it, its outbox conflates, until it has drained. */
-  budgetConflated = false
+  /** The flush pass in which the outbound budget refused it (0: not refused): its outbox conflates until it drains or finds room. */
+  budgetConflatedAt = 0
   messagesSent = 0
   messagesReceived = 0
   lastActivity: number

@@ -23,10 +23,11 @@
  * half the time. A trickle of new connections (set up at once, none waiting) changes nothing.
  *
  * It is also where backpressure lives: a connection whose socket holds more than
- * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one that stays
- * over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is kept). And the
- * total across connections: each pass counts what connections hold against OUTBOUND_BUDGET_BYTES
- * and conflates, then closes, the worst offenders when it is exceeded (`OutboundBudget.ts`).
+ * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one
+ * that stays over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is
+ * kept). And the total across connections: a frame for a reader that is behind is written only
+ * within OUTBOUND_BUDGET_BYTES, and the worst offenders are conflated, then closed, when it is
+ * exceeded (`OutboundBudget.ts`).
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { WebSocket } from "ws"
@@ -80,6 +81,13 @@ export const COMPRESSION_THRESHOLD = 1024
 /** zlib level 1: the fastest, and JSON with repeated keys still shrinks to about a quarter. */
 const deflater = new FrameDeflater(COMPRESSION_THRESHOLD, 1)
 
+/**
+ * A frame up to this size for a socket that holds nothing is written without asking the budget:
+ * the kernel takes it (it is what every reader that keeps up is sent). So the total exceeds the
+ * budget by at most this much per connection.
+ */
+const FREE_WRITE_BYTES = 16 * 1024
+
 /** Writes one text frame, compressed when the connection negotiated it and the frame is large enough. */
 const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => {
   stats.bytesSent += frame.length
@@ -96,6 +104,7 @@ const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => 
 /** Writes one connection's queue as one frame. Returns false when it must stay dirty. */
 const writeOut = (
   conn: Conn,
+  budget: OutboundBudget,
   stats: GatewayStatsImpl,
   now: number,
   timestamp: string,
@@ -109,10 +118,23 @@ const writeOut = (
   }
   if (!force) {
     if (conn.held > 0) return false
-    // Over its own limit, or conflated by the outbound budget: skipped, and the same clock closes
-    // it if it stays that way (a budget-conflated reader that never reads is not kept forever).
-    if (conn.budgetConflated || ws.bufferedAmount > opts.sendBufferLimitBytes) {
-      if (conn.overLimitSince === 0) conn.overLimitSince = now
+    if (conn.outbox.size === 0) return true
+    const buffered = ws.bufferedAmount
+    // Over its own limit, it is skipped; behind, this write must fit the total budget (the
+    // outbox's characters stand for the frame's bytes: JSON, nearly all ASCII, plus an envelope);
+    // a small frame for a socket that holds nothing is written (the kernel takes it), and that
+    // is how a reader the budget conflated resumes once it has caught up. A large one (a burst of
+    // snapshots) needs room in the budget even then: a reader that has just stopped reading
+    // leaves what the kernel did not take of it queued, and 4,800 of those were 690 MB. Refused: skipped, its outbox conflates,
+    // and the same clock closes it if that lasts (a reader that never reads is not kept forever).
+    const bytes = conn.outbox.bytes
+    if (
+      buffered > opts.sendBufferLimitBytes ||
+      ((buffered > 0 || bytes > FREE_WRITE_BYTES) && !budget.admit(conn, bytes))
+    ) {
+      // Refused with an empty socket, it is not slow: it waits for room others hold.
+      if (buffered === 0) conn.overLimitSince = 0
+      else if (conn.overLimitSince === 0) conn.overLimitSince = now
       else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
         stats.slowConsumerCloses++
         conn.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })
@@ -151,7 +173,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const failures: Array<unknown> = []
   const safeWriteOut = (conn: Conn, now: number, timestamp: string, force: boolean): boolean => {
     try {
-      return writeOut(conn, stats, now, timestamp, opts, force)
+      return writeOut(conn, budget, stats, now, timestamp, opts, force)
     } catch (error) {
       failures.push(error)
       conn.requestClose({ code: CloseCode.internalError, reason: "internal error", flush: false })

@@ -4,19 +4,32 @@
  * outboxes. SEND_BUFFER_LIMIT_BYTES bounds one connection; without this, 4,800 readers that
  * stopped reading took the process from 234 MB to 2.28 GB.
  *
- * Counted on the flusher's clock, not per write: every connection a pass visits is counted after
- * it was written (or skipped), and connections that still hold bytes ("holders": the slow ones,
- * a healthy socket is empty again right after its write) are counted again at the end of every
- * pass, visited or not. The total is a running sum of those counts, so a pass costs one count
- * per visited connection plus one per holder.
+ * Enforced where bytes are handed to the socket: a frame for a socket that already holds unsent
+ * bytes (the reader is behind) is written only if the total stays under the budget (`admit`);
+ * refused, the connection is conflated at once (nothing more is written to it, its outbox keeps
+ * the latest state per key). A socket that holds nothing is always written: the kernel takes
+ * what a reader that keeps up is sent, so healthy readers never wait for the budget. The total
+ * can then exceed the budget only by what the kernel did not take of one frame per connection.
+ * Counting it only at the end of a flush pass let 4,800 readers that stopped reading reach
+ * 870 MB counted against 256 MB, because a pass writes every connection before anything is
+ * checked.
  *
- * Over the budget at the end of a pass, the worst offenders (most bytes held) are acted on, in
- * two steps so that a reader that is only briefly behind is not cut off at once:
- * 1. conflated: nothing more is written to them; their outboxes keep the latest state per key
- *    (alerts and answers are never dropped: PROTOCOL.md "Slow consumers"), as many as it takes
- *    to cover the excess. One that drains its socket while the budget is not exceeded resumes.
- * 2. closed with 1013 (session kept), worst first: those conflated in an earlier pass, for as
- *    long as the budget is still exceeded not counting connections already closing.
+ * Counted on the flusher's clock: every connection a pass visits is counted after it was written
+ * (or skipped), and connections that still hold bytes ("holders": the slow ones, a healthy socket
+ * is empty again right after its write) are counted again at the end of every pass, visited or
+ * not. The total is a running sum of those counts, so a pass costs one count per visited
+ * connection plus one per holder. A connection that closes keeps counting until its socket is
+ * gone: its queued bytes are held until then.
+ *
+ * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
+ * for readers behind), the worst offenders (most bytes held) are acted on:
+ * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass, those
+ *    whose sockets hold unsent bytes before those holding only their outbox, for as long as the
+ *    budget is still exceeded not counting connections already closing; their sockets are
+ *    destroyed at once;
+ * 2. then the largest others are conflated, as many as it takes to cover what is left of the
+ *    excess, so that they are the next to go (alerts and answers are never dropped:
+ *    PROTOCOL.md "Slow consumers"). One that drains its socket, or finds room, resumes.
  * Healthy readers hold nearly nothing between passes, so they are never the worst offenders.
  */
 import { WebSocket } from "ws"
@@ -27,8 +40,8 @@ import type { Conn } from "./Conn.js"
 export class OutboundBudget {
   /** Bytes held for all connections as last counted. */
   inUse = 0
-  /** Whether the last pass ended over the budget: conflated connections do not resume meanwhile. */
-  private pressured = false
+  /** Bytes of the frames refused in the current pass, or waiting behind a conflation: what readers behind want to add. */
+  private refused = 0
   /** Connections last counted with bytes held: counted again every pass. */
   private readonly holders = new Set<Conn>()
   /** Number of the current pass: a holder already counted in it is not counted twice. */
@@ -53,36 +66,73 @@ export class OutboundBudget {
     if (bytes > 0) {
       if (before === 0) this.holders.add(conn)
     } else if (before > 0) this.holders.delete(conn)
-    // Caught up (its socket took everything) while the budget allows it: writes resume.
-    if (conn.budgetConflated && buffered === 0 && !this.pressured) conn.budgetConflated = false
+    // Caught up (its socket took everything it was sent): no longer conflated. One refused while
+    // its socket was empty (its outbox still waits) stays so: the budget may have to close it.
+    if (buffered === 0 && conn.outbox.bytes === 0) conn.budgetConflatedAt = 0
+  }
+
+  /**
+   * Whether `bytes` more may be queued for `conn`, whose socket already holds unsent bytes (a
+   * conflated connection asks again at every pass, and resumes when there is room). If not, it
+   * is conflated (counted in the metric the first time), and what it wanted counts at the end
+   * of the pass, which frees room by closing the worst offenders.
+   */
+  admit(conn: Conn, bytes: number): boolean {
+    if (this.inUse + bytes <= this.limitBytes) {
+      // Counted now, not at the end of the pass: the next connection's admission sees it.
+      this.inUse += bytes
+      conn.counted += bytes
+      if (conn.counted === bytes) this.holders.add(conn)
+      conn.budgetConflatedAt = 0
+      return true
+    }
+    this.refused += bytes
+    if (conn.budgetConflatedAt === 0) {
+      conn.budgetConflatedAt = this.pass
+      this.stats.outboundBudgetConflations++
+    }
+    return false
   }
 
   /** Ends a pass: counts the holders it did not visit, publishes the total, acts if over. */
   endPass(): void {
     for (const conn of this.holders) if (conn.countedPass !== this.pass) this.count(conn)
-    this.pass++
     this.stats.outboundBytes = this.inUse
-    this.pressured = this.inUse > this.limitBytes
-    if (this.pressured) this.enforce()
+    const wanted = this.inUse + this.refused
+    this.refused = 0
+    if (wanted > this.limitBytes) this.enforce(wanted)
+    this.pass++
   }
 
-  private enforce(): void {
+  private enforce(wanted: number): void {
     const ranked = Array.from(this.holders).sort((a, b) => b.counted - a.counted)
     // Connections already closing release what they hold when their sockets are destroyed.
-    let projected = this.inUse
+    let projected = wanted
     for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
-    for (const c of ranked) {
-      if (projected <= this.limitBytes) break
-      if (!c.budgetConflated || c.closeRequest !== undefined) continue
-      c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
-      this.stats.outboundBudgetCloses++
-      projected -= c.counted
+    // Those whose sockets hold unsent bytes first (they are not reading); then, if that is not
+    // enough, those holding only their outbox (never written since the budget refused them, so
+    // nothing tells a reader from a non-reader there), still worst first, so a reader that keeps
+    // up, whose outbox holds one frame, comes after the storm's clients.
+    for (const behind of [true, false]) {
+      for (const c of ranked) {
+        if (projected <= this.limitBytes) break
+        // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
+        if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
+          continue
+        if (c.ws.bufferedAmount > 0 !== behind) continue
+        c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
+        // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
+        // the room the others wait for, and a close frame behind them would not be read anyway.
+        if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
+        this.stats.outboundBudgetCloses++
+        projected -= c.counted
+      }
     }
     let excess = projected - this.limitBytes
     for (const c of ranked) {
       if (excess <= 0) break
-      if (c.budgetConflated || c.closeRequest !== undefined) continue
-      c.budgetConflated = true
+      if (c.budgetConflatedAt !== 0 || c.closeRequest !== undefined) continue
+      c.budgetConflatedAt = this.pass
       this.stats.outboundBudgetConflations++
       excess -= c.counted
     }

@@ -14,8 +14,18 @@ import { Scheduler } from "effect"
 /** Nested microtask drains before a macrotask, as in Effect's default scheduler. */
 const MAX_MICROTASK_DEPTH = 2048
 
+/**
+ * Nor for longer than this (ms): thousands of connections woken at once (a storm of clients that
+ * all subscribe to 200 targets) keep the drains going for seconds, and timers (the flush clock)
+ * and I/O wait behind them: a reader that keeps up went 16 s without a message.
+ */
+const MAX_CHAIN_MS = 20
+let chainStart = 0
+
 const runner = new Scheduler.SchedulerRunner((depth, drain) => {
-  if (depth >= MAX_MICROTASK_DEPTH) setTimeout(() => drain(0), 0)
+  if (depth === 0) chainStart = performance.now()
+  if (depth >= MAX_MICROTASK_DEPTH || performance.now() - chainStart > MAX_CHAIN_MS)
+    setTimeout(() => drain(0), 0)
   else Promise.resolve().then(() => drain(depth + 1))
 })
 

@@ -2,8 +2,9 @@
  * OutboundBudget: what connections hold (socket queue + outbox) is counted on the flusher's
  * passes; over the budget, the worst offenders are first conflated (no more writes), then, if
  * the budget is still exceeded at a later pass, closed with 1013, worst first, only as many as
- * it takes; a conflated reader that drains its socket resumes; a connection holding nothing is
- * never counted or touched. Driven with stand-in connections (only the fields the budget reads).
+ * it takes; a frame for a reader behind is admitted only within the budget, and what was refused
+ * is room the end of the pass makes; a conflated reader that drains its socket resumes; a
+ * connection holding nothing is never counted or touched. Driven with stand-in connections (only the fields the budget reads).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { WebSocket } from "ws"
@@ -13,11 +14,11 @@ import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 
 interface Fake {
   readonly id: string
-  readonly ws: { readyState: number; bufferedAmount: number }
+  readonly ws: { readyState: number; bufferedAmount: number; terminate: () => void }
   readonly outbox: { bytes: number }
   counted: number
   countedPass: number
-  budgetConflated: boolean
+  budgetConflatedAt: number
   closeRequest: CloseRequest | undefined
   requestClose: (req: CloseRequest) => void
 }
@@ -25,11 +26,18 @@ interface Fake {
 const fake = (id: string, buffered: number, queued = 0): Fake => {
   const f: Fake = {
     id,
-    ws: { readyState: WebSocket.OPEN, bufferedAmount: buffered },
+    ws: {
+      readyState: WebSocket.OPEN,
+      bufferedAmount: buffered,
+      // Destroying the socket: it is closing until its "close" event.
+      terminate: () => {
+        f.ws.readyState = WebSocket.CLOSING
+      },
+    },
     outbox: { bytes: queued },
     counted: 0,
     countedPass: 0,
-    budgetConflated: false,
+    budgetConflatedAt: 0,
     closeRequest: undefined,
     requestClose: (req) => {
       f.closeRequest ??= req
@@ -70,13 +78,20 @@ describe("OutboundBudget", () => {
     for (const f of [small, healthy, worst, middle]) budget.count(asConn(f))
     budget.endPass()
     // 1,400 over 1,000: the worst alone covers the excess of 400.
-    expect([worst, middle, small, healthy].map((f) => f.budgetConflated)).toEqual([true, false, false, false])
+    expect([worst, middle, small, healthy].map((f) => f.budgetConflatedAt > 0)).toEqual([
+      true,
+      false,
+      false,
+      false,
+    ])
     expect(worst.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetConflations).toBe(1)
 
     // Still over at the next pass: the conflated worst is closed, which is enough.
     budget.endPass()
     expect(worst.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
+    // Its socket is destroyed at once: what it holds is the room the others wait for.
+    expect(worst.ws.readyState).toBe(WebSocket.CLOSING)
     expect(middle.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetCloses).toBe(1)
 
@@ -87,7 +102,7 @@ describe("OutboundBudget", () => {
     budget.endPass()
     expect(middle.closeRequest).toBeUndefined()
     expect(small.closeRequest).toBeUndefined()
-    expect(healthy.budgetConflated).toBe(false)
+    expect(healthy.budgetConflatedAt > 0).toBe(false)
   })
 
   it("lets a conflated reader that drains its socket resume instead of closing it", () => {
@@ -95,14 +110,16 @@ describe("OutboundBudget", () => {
     const slow = fake("slow", 1500)
     budget.count(asConn(slow))
     budget.endPass()
-    expect(slow.budgetConflated).toBe(true)
+    expect(slow.budgetConflatedAt > 0).toBe(true)
     // It read everything before the next pass: under budget, no close, writes resume.
     slow.ws.bufferedAmount = 0
     slow.outbox.bytes = 200
     budget.endPass()
     expect(slow.closeRequest).toBeUndefined()
+    // Its next frame (small, to an empty socket) is written: it is no longer conflated.
+    slow.outbox.bytes = 0
     budget.count(asConn(slow))
-    expect(slow.budgetConflated).toBe(false)
+    expect(slow.budgetConflatedAt > 0).toBe(false)
     expect(stats.outboundBudgetCloses).toBe(0)
   })
 
@@ -115,8 +132,59 @@ describe("OutboundBudget", () => {
     budget.count(asConn(other))
     budget.endPass()
     budget.endPass()
-    expect(other.budgetConflated).toBe(false)
+    expect(other.budgetConflatedAt > 0).toBe(false)
     expect(other.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetCloses).toBe(0)
+  })
+
+  it("admits frames for readers behind only within the budget, and makes room for what it refused", () => {
+    const { stats, budget } = setup(1000)
+    const a = fake("a", 500)
+    const b = fake("b", 200)
+    budget.count(asConn(a))
+    budget.count(asConn(b))
+    // 700 held: 250 more fit, counted at once (the next admission sees them).
+    expect(budget.admit(asConn(b), 250)).toBe(true)
+    expect(budget.inUse).toBe(950)
+    // 100 more do not: a is conflated, and nobody is closed yet (a was refused just now).
+    expect(budget.admit(asConn(a), 100)).toBe(false)
+    expect(a.budgetConflatedAt).toBeGreaterThan(0)
+    expect(stats.outboundBudgetConflations).toBe(1)
+    b.ws.bufferedAmount = 450
+    budget.count(asConn(b))
+    budget.endPass()
+    expect(a.closeRequest).toBeUndefined()
+    // b, the largest other, is conflated too: the excess is not covered by a alone.
+    expect(b.budgetConflatedAt).toBeGreaterThan(0)
+    expect(stats.outboundBudgetConflations).toBe(2)
+    // Refused again at the next pass: the room it lacks is made by closing a, the worst.
+    expect(budget.admit(asConn(a), 100)).toBe(false)
+    expect(stats.outboundBudgetConflations).toBe(2)
+    budget.endPass()
+    expect(a.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
+    expect(b.closeRequest).toBeUndefined()
+    // A socket that has drained resumes.
+    b.ws.bufferedAmount = 0
+    budget.count(asConn(b))
+    expect(b.budgetConflatedAt).toBe(0)
+  })
+
+  it("closes connections whose sockets are behind before one whose socket is empty", () => {
+    const { stats, budget } = setup(1000)
+    const stalled = fake("stalled", 600)
+    // A reader that keeps up, with a large frame waiting in its outbox.
+    const reader = fake("reader", 0, 300)
+    budget.count(asConn(stalled))
+    budget.count(asConn(reader))
+    budget.endPass()
+    expect(budget.admit(asConn(stalled), 200)).toBe(false)
+    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    budget.endPass()
+    expect(budget.admit(asConn(stalled), 200)).toBe(false)
+    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    budget.endPass()
+    expect(reader.closeRequest).toBeUndefined()
+    expect(stalled.closeRequest?.code).toBe(1013)
+    expect(stats.outboundBudgetCloses).toBe(1)
   })
 })
