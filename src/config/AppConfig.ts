@@ -167,6 +167,8 @@ const fields = Config.all({
   // Limits: outbound memory across all connections.
   // Socket send queues plus outboxes, all connections; over it the worst are conflated, then closed 1013.
   outboundBudgetBytes: positiveInt("OUTBOUND_BUDGET_BYTES", 268_435_456),
+  // A frame up to this size for a socket that holds nothing is written without asking the budget.
+  outboundFreeWriteBytes: positiveInt("OUTBOUND_FREE_WRITE_BYTES", 16_384),
   // Limits: reconnect storms (admission of connection setups).
   setupConcurrency: positiveInt("SETUP_CONCURRENCY", 32),
   // Time per event-loop turn spent starting setups (connection/Admission.ts).

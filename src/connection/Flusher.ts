@@ -66,6 +66,12 @@ export interface FlushOptions {
   readonly slowConsumerTimeoutMs: number
   /** Total outbound bytes (socket queues + outboxes) across connections (see `OutboundBudget`). */
   readonly outboundBudgetBytes: number
+  /**
+   * A frame up to this size for a socket that holds nothing is written without asking the budget:
+   * the kernel takes it (it is what every reader that keeps up is sent). So the total exceeds the
+   * budget by at most this much per connection (OUTBOUND_FREE_WRITE_BYTES).
+   */
+  readonly outboundFreeWriteBytes: number
   /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
   readonly flushSliceMs: number
 }
@@ -80,13 +86,6 @@ const PASS_SHARE = 4
 export const COMPRESSION_THRESHOLD = 1024
 /** zlib level 1: the fastest, and JSON with repeated keys still shrinks to about a quarter. */
 const deflater = new FrameDeflater(COMPRESSION_THRESHOLD, 1)
-
-/**
- * A frame up to this size for a socket that holds nothing is written without asking the budget:
- * the kernel takes it (it is what every reader that keeps up is sent). So the total exceeds the
- * budget by at most this much per connection.
- */
-const FREE_WRITE_BYTES = 16 * 1024
 
 /** Writes one text frame, compressed when the connection negotiated it and the frame is large enough. */
 const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => {
@@ -130,7 +129,7 @@ const writeOut = (
     const bytes = conn.outbox.bytes
     if (
       buffered > opts.sendBufferLimitBytes ||
-      ((buffered > 0 || bytes > FREE_WRITE_BYTES) && !budget.admit(conn, bytes))
+      ((buffered > 0 || bytes > opts.outboundFreeWriteBytes) && !budget.admit(conn, bytes))
     ) {
       // Refused with an empty socket, it is not slow: it waits for room others hold.
       if (buffered === 0) conn.overLimitSince = 0

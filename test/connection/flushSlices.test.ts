@@ -62,6 +62,7 @@ const passWithPokes = async (flushSliceMs: number, acceptedBefore = 0) => {
       sendBufferLimitBytes: 1e9,
       slowConsumerTimeoutMs: 10_000,
       outboundBudgetBytes: 1e9,
+      outboundFreeWriteBytes: 16_384,
       flushSliceMs,
     },
     stats,

@@ -60,6 +60,7 @@ describe("the outbound budget at the point of writing", () => {
         sendBufferLimitBytes: 1e9,
         slowConsumerTimeoutMs: 1e9,
         outboundBudgetBytes: BUDGET,
+        outboundFreeWriteBytes: 16_384,
         flushSliceMs: 0,
       },
       stats,
