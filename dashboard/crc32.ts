@@ -1,5 +1,5 @@
 /**
- * Order-book checksum, computed in the browser (PROTOCOL.md "orderbook_update"). Written on its
+ * Order-book checksum, computed in the browser (docs/protocol.md "`orderbook_update`"). Written on its
  * own rather than imported from `src/market/checksum.ts`: that one uses `node:zlib`, and a client
  * that reuses the server's code would not catch a server that gets the definition wrong.
  */

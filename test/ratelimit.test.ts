@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md: over RATE_LIMIT a message is not processed; at most one RATE_LIMIT_EXCEEDED a
+ * docs/protocol.md: over RATE_LIMIT a message is not processed; at most one RATE_LIMIT_EXCEEDED a
  * second; sustained abuse closes with 1008. Time is TestClock's.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -1,6 +1,6 @@
 /**
  * The client's lifecycle as a pure reducer: `step(state, input)` gives the next state and the
- * actions to perform, as plain data. It holds the handshake (PROTOCOL.md "Connection lifecycle":
+ * actions to perform, as plain data. It holds the handshake (docs/protocol.md "Connection lifecycle":
  * `connected`, then `reconnected` or `SESSION_RESTORATION_FAILED` when a session was presented),
  * sequence tracking across restores, and the subscriptions the client wants. The engine feeds it
  * what the connection reports and performs the actions; nothing here touches a socket or a clock.
@@ -246,7 +246,7 @@ const received = (s0: Lifecycle, msg: ServerSingle): Step => {
   }
 }
 
-// `details.rejected` is `[{ target, reason }]` (PROTOCOL.md); bare strings are accepted too.
+// `details.rejected` is `[{ target, reason }]` (docs/protocol.md); bare strings are accepted too.
 const RejectedEntry = Schema.Union(
   Schema.String,
   Schema.transform(Schema.Struct({ target: Schema.String }), Schema.String, {

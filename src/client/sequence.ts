@@ -1,5 +1,5 @@
 /**
- * Sequence tracking (PROTOCOL.md "Server -> client"): per session every message is numbered
+ * Sequence tracking (docs/protocol.md "Server to client"): per session every message is numbered
  * 1, 2, 3, ... without gaps, continuing across a successful restore. A new session (first
  * connection, or a failed restore) starts again at 1.
  */

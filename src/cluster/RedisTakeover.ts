@@ -1,5 +1,5 @@
 /**
- * Session takeover across instances (PROTOCOL.md lifecycle 5, cluster mode). Every instance
+ * Session takeover across instances (docs/protocol.md "Sessions", cluster mode). Every instance
  * listens on its control channel `prefix + "instance:{id}"`. To take a session over from a
  * connection on another instance, the new owner publishes a takeover request there; the owning
  * instance closes that connection with 4000 (Registry.takeover), whose scope releases the session

@@ -1,5 +1,5 @@
 /**
- * Configuration from the environment, with PROTOCOL.md's names and defaults.
+ * Configuration from the environment, with the names and defaults of docs/protocol.md "Limits" and docs/limits.md.
  * An invalid value fails startup with a ConfigError naming the variable and what it accepts.
  */
 import { Config, Context, Effect, Either, Layer, Option } from "effect"
@@ -64,7 +64,7 @@ const fields = Config.all({
   feed: oneOf("FEED", ["simulator", "none"] as const, "simulator"),
   feedRate: positiveInt("FEED_RATE", 200),
   feedSeed: Config.option(Config.integer("FEED_SEED")),
-  // Not in PROTOCOL.md: off, a simulated trade is one price_update without its orderbook_update
+  // Beyond the original API document: off, a simulated trade is one price_update without its orderbook_update
   // (the benchmark feeds every server one message per tick; docs/performance.md).
   feedBooks: onOff("FEED_BOOKS", true),
   marketClock: oneOf("MARKET_CLOCK", ["always_open", "krx"] as const, "always_open"),
@@ -79,7 +79,7 @@ const fields = Config.all({
       ),
     ),
   ),
-  // Not in PROTOCOL.md: operational knobs with production defaults (README "Configuration").
+  // Beyond the original API document: operational knobs with production defaults (README "Configuration").
   heartbeatIntervalMs: positiveInt("HEARTBEAT_INTERVAL_MS", 15_000),
   sendBufferLimitBytes: positiveInt("SEND_BUFFER_LIMIT_BYTES", 1_048_576),
   slowConsumerTimeoutMs: positiveInt("SLOW_CONSUMER_TIMEOUT_MS", 10_000),

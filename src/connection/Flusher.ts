@@ -289,7 +289,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
 
 /**
  * The flush clock: `Schedule.spaced(interval)` whose delay is counted from the start of the pass
- * that just ran, so a pass starts every BATCH_INTERVAL_MS (PROTOCOL.md "batch") however long the
+ * that just ran, so a pass starts every BATCH_INTERVAL_MS (docs/protocol.md "`batch`") however long the
  * pass took. Counted from the end, a 25 ms pass would make the cadence 55 ms: batches grow, and
  * conflation drops prices that a 30 ms cadence would have delivered. A pass longer than the
  * interval is followed by the next after one turn of the event loop, never by a burst of

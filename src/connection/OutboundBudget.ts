@@ -29,7 +29,7 @@
  *    destroyed at once;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
- *    PROTOCOL.md "Slow consumers"). One that drains its socket, or finds room, resumes.
+ *    docs/protocol.md "Slow readers and conflation"). One that drains its socket, or finds room, resumes.
  * Healthy readers hold nearly nothing between passes, so they are never the worst offenders.
  */
 import { WebSocket } from "ws"

@@ -1,5 +1,5 @@
 /**
- * Asks whoever owns a session to let go of it (PROTOCOL.md lifecycle 5: the older connection
+ * Asks whoever owns a session to let go of it (docs/protocol.md "Sessions": the older connection
  * is closed with 4000) and waits until it has. Embedded mode: the owner is on this instance.
  * Cluster mode (`RedisTakeover.ts`): a control message to the owning instance.
  */

@@ -40,7 +40,7 @@ export const reconnectedMsg = (
     restored_subscriptions,
     missed_messages_count: missed,
   }
-  // Additive (PROTOCOL.md): after a crash of the session's instance the numbering skipped
+  // Additive (docs/protocol.md "Sequence jumps"): after a crash of the session's instance the numbering skipped
   // `from`+1 .. `to`, numbers the crashed instance may or may not have sent.
   return unkeyed(
     jump === undefined

@@ -1,5 +1,5 @@
 /**
- * Sector summaries (PROTOCOL.md: `sector_update` at most once per second per sector). Observes the
+ * Sector summaries (docs/protocol.md: `sector_update` at most once per second per sector). Observes the
  * MarketPipeline; once a second, every sector with a member whose price was published since the
  * last pass gets one `sector_update`, computed from MarketState and published through the pipeline.
  * At startup every sector is published once, so each has a snapshot before the first trade.

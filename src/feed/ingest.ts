@@ -1,5 +1,5 @@
 /**
- * Validation of events POSTed to /v1/ingest (PROTOCOL.md "POST /v1/ingest"). Pure: given the raw
+ * Validation of events POSTed to /v1/ingest (docs/protocol.md "HTTP endpoints", `POST /v1/ingest`). Pure: given the raw
  * JSON values, the universe, the live market state and the current time, it returns for each
  * event either the complete MarketEvent to publish or the reason it was rejected.
  *

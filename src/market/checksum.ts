@@ -1,5 +1,5 @@
 /**
- * Order-book checksum (PROTOCOL.md "orderbook_update"): CRC-32 (IEEE, as zlib computes it,
+ * Order-book checksum (docs/protocol.md "`orderbook_update`"): CRC-32 (IEEE, as zlib computes it,
  * unsigned) of one ASCII string made of the top 10 asks best first, then the top 10 bids best
  * first, each level written as its decimal price immediately followed by its decimal quantity.
  * A client rebuilds the same string from what it received and compares, to detect a corrupt book.

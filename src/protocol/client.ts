@@ -1,5 +1,5 @@
 /**
- * Client -> server messages (PROTOCOL.md "Client -> server").
+ * Client -> server messages (docs/protocol.md "Client to server").
  * One Schema per message gives the TypeScript type, the decoder whose failures become
  * INVALID_MESSAGE details, and (via Arbitrary.make) the generators for property tests.
  * The discriminator is `type`, as on the wire. Unknown extra fields are ignored.

@@ -1,6 +1,6 @@
 /**
  * Turns one inbound WebSocket frame into a typed ClientMessage, or an InvalidMessage whose
- * `details` say what was wrong (PROTOCOL.md: bad input never closes the connection).
+ * `details` say what was wrong (docs/protocol.md: bad input never closes the connection).
  *
  * Cost and answer are bounded whatever the frame holds (docs/limits.md):
  * - its shape is checked before `JSON.parse` in one pass (`jsonLimits.ts`): nesting deeper than

@@ -1,6 +1,6 @@
 /**
  * Protocol errors. Every failure a client can see is one of these tagged errors, and
- * `toErrorMessage` is the single place that maps them onto PROTOCOL.md's error codes and wording.
+ * `toErrorMessage` is the single place that maps them onto docs/protocol.md's error codes and wording.
  */
 import { Data } from "effect"
 import type { ErrorCode } from "./server.js"
@@ -50,7 +50,7 @@ const sessionReasons: Record<SessionRestorationFailed["reason"], string> = {
   store_unavailable: "Session store unavailable",
 }
 
-/** The one mapping from typed errors to PROTOCOL.md error codes. */
+/** The one mapping from typed errors to docs/protocol.md error codes. */
 export const toErrorMessage = (error: ProtocolError): ErrorPayload => {
   switch (error._tag) {
     case "InvalidMessage":
@@ -94,7 +94,7 @@ export const toErrorMessage = (error: ProtocolError): ErrorPayload => {
 }
 
 /**
- * WebSocket close codes used by the gateway and the SDK (PROTOCOL.md), the one definition of each.
+ * WebSocket close codes used by the gateway and the SDK (docs/protocol.md), the one definition of each.
  * 1006 is never sent: it is how a close without a close frame is reported (and recorded).
  */
 export const CloseCode = {

@@ -1,5 +1,5 @@
 /**
- * Server -> client messages (PROTOCOL.md "Server -> client").
+ * Server -> client messages (docs/protocol.md "Server to client").
  * The gateway itself writes these through the pre-serialized fast path in `encode.ts`;
  * these Schemas are the contract that the client SDK, the ingest API and the tests decode with.
  */

@@ -1,5 +1,5 @@
 /**
- * Reject-and-report throttling (PROTOCOL.md): a token bucket per connection that refills at
+ * Reject-and-report throttling (docs/protocol.md): a token bucket per connection that refills at
  * `limit` tokens per second, holding at most one second's worth. Time comes from Effect's
  * Clock, so TestClock drives it in tests. `effect/RateLimiter` only delays work, which the
  * protocol does not allow, hence this service.

@@ -1,5 +1,5 @@
 /**
- * Sessions outlive connections (PROTOCOL.md lifecycle 4-5): user, subscriptions, last sequence,
+ * Sessions outlive connections (docs/protocol.md "Sessions"): user, subscriptions, last sequence,
  * and alerts that fired while the user was away. A session is "attached" while a live connection
  * owns it and kept SESSION_TTL_S after it is released. Embedded mode keeps them in memory
  * (here); cluster mode in Redis (`RedisSessionStore.ts`), behind the same interface.

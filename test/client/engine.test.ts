@@ -1,7 +1,7 @@
 /**
  * The engine wired together, over an in-memory WebSocket the test plays the server on (no
  * sockets), with TestClock for the handshake timeout and the backoff: the client lifecycle of
- * PROTOCOL.md across connections.
+ * docs/protocol.md across connections.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream, TestClock } from "effect"

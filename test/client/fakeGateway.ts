@@ -1,5 +1,5 @@
 /**
- * A tiny in-test gateway on loopback (port 0) speaking just enough of PROTOCOL.md for the SDK:
+ * A tiny in-test gateway on loopback (port 0) speaking just enough of docs/protocol.md for the SDK:
  * connected/session_id, restore via `?session_id=` (reconnected or SESSION_RESTORATION_FAILED),
  * subscribe/unsubscribe, ping, refresh_token, numbered messages and batches. Tests drive it
  * (push messages, skip numbers, drop sockets) and inspect what clients sent.

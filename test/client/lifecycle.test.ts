@@ -1,6 +1,6 @@
 /**
  * The client lifecycle as a reducer (no sockets, no clock): what a client does with each
- * handshake message of PROTOCOL.md "Connection lifecycle", how it numbers messages across
+ * handshake message of docs/protocol.md "Connection lifecycle", how it numbers messages across
  * restores, and what it sends for the subscriptions it wants.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -1,5 +1,5 @@
 /**
- * Cluster mode (PROTOCOL.md "Cluster mode", issue 4 items 1, 3, 7, 8): instances in separate
+ * Cluster mode (docs/protocol.md "Cluster", issue 4 items 1, 3, 7, 8): instances in separate
  * processes sharing one Redis under a test-only prefix. An event ingested on any instance reaches
  * subscribers on every instance exactly once; Redis channels follow local subscribers; snapshots
  * come from Redis; stats has a cluster section; nothing leaks outside REDIS_PREFIX.

@@ -1,5 +1,5 @@
 /**
- * Sessions in cluster mode (PROTOCOL.md lifecycle 4-5, issue 4 item 2): a session saved by one
+ * Sessions in cluster mode (docs/protocol.md "Sessions", issue 4 item 2): a session saved by one
  * instance is restored by another with its subscriptions and its sequence numbering; restoring a
  * session that is live on another instance takes it over (the older connection closes with 4000)
  * and numbering continues; alerts are kept for a disconnected session whichever instance fires them.

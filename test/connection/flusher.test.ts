@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "batch": every BATCH_INTERVAL_MS a connection with two or more queued messages
+ * docs/protocol.md "`batch`": every BATCH_INTERVAL_MS a connection with two or more queued messages
  * gets one `batch`; a single message goes alone; sequences are assigned at send time. Driven
  * by TestClock over a real socket pair on loopback.
  */

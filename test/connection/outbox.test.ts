@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "Slow consumers": state messages conflate per (type, code) in place; everything
+ * docs/protocol.md "Slow readers and conflation": state messages conflate per (type, code) in place; everything
  * else is kept, in order.
  */
 import { describe, expect, it } from "@effect/vitest"

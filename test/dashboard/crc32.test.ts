@@ -25,7 +25,7 @@ describe("dashboard CRC-32", () => {
     )
   })
 
-  it("builds the PROTOCOL.md string: asks best first, then bids, price then quantity", () => {
+  it("builds the checksum string of docs/protocol.md: asks best first, then bids, price then quantity", () => {
     const asks = [
       { price: 73000, quantity: 800 },
       { price: 73100, quantity: 1200 },

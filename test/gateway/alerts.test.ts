@@ -1,5 +1,5 @@
 /**
- * Price alerts (PROTOCOL.md `alert`, issue 3 item 7): a user's own alerts over HTTP; an alert
+ * Price alerts (docs/protocol.md `alert`, issue 3 item 7): a user's own alerts over HTTP; an alert
  * fires once when its condition becomes true, to every live connection of its user, and is
  * kept for the user's disconnected sessions and delivered on restore.
  */

@@ -1,5 +1,5 @@
 /**
- * A bug must not vanish with its connection (PROTOCOL.md close codes: 1011 internal error).
+ * A bug must not vanish with its connection (docs/protocol.md "Close codes": 1011 internal error).
  * The gateway runs with one service swapped for a faulty one that dies (a defect, not a typed
  * error): the connection that hit it is closed with 1011 and the defect is logged with its
  * cause, its resources are released, and every other connection goes on.

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "Endpoints": the HTTP API on the gateway's port, over real HTTP.
+ * docs/protocol.md "HTTP endpoints": the HTTP API on the gateway's port, over real HTTP.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "Connection lifecycle", rules 1-6, against a real gateway over real sockets.
+ * docs/protocol.md "Connection lifecycle", against a real gateway over real sockets.
  * (Rule 7, SIGTERM, is in shutdown.test.ts: it needs its own process.)
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "Client -> server" (every row, every error code) and "Server -> client"
+ * docs/protocol.md "Client to server" (every row, every error code) and "Server -> client"
  * (envelopes, sequence, snapshots), against a real gateway over real sockets.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"

@@ -1,7 +1,7 @@
 /**
  * The gateway as `npm start` runs it, in its own process: a bad configuration value stops startup
  * with exit code 1 and one line on stderr naming the variable, its value and what it accepts; and
- * SIGTERM (PROTOCOL.md lifecycle 7) stops accepting, closes every connection with 1012 and exits 0
+ * SIGTERM (docs/protocol.md "Connection lifecycle" 8) stops accepting, closes every connection with 1012 and exits 0
  * within a few seconds.
  */
 import { type ChildProcess, spawn } from "node:child_process"

@@ -1,6 +1,6 @@
 /**
  * Property-based protocol tests against a real gateway:
- * - whatever frame a client sends, it gets the answer PROTOCOL.md prescribes and stays usable;
+ * - whatever frame a client sends, it gets the answer docs/protocol.md prescribes and stays usable;
  * - for any sequence of subscribe / unsubscribe / reconnect, the server's subscription state
  *   (as the admin API reports it) equals a simple model's.
  * The protocol Schemas are the oracle for which frames are valid.

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "Slow consumers": a reader that stops reading gets conflated state (the latest
+ * docs/protocol.md "Slow readers and conflation": a reader that stops reading gets conflated state (the latest
  * price per code, no gaps in sequence), the server's memory for it stays bounded, and a socket
  * that stays over its send-buffer limit is closed with 1013 with its session kept.
  *

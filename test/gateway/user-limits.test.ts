@@ -3,7 +3,7 @@
  * - a user holds at most MAX_ALERTS_PER_USER alerts (active or fired): one more gets 429 with a
  *   JSON reason, other users are not affected, deleting makes room;
  * - a user keeps at most MAX_SESSIONS_PER_USER saved sessions: the oldest saved goes first;
- * - anonymous sessions are saved like any other (PROTOCOL.md lifecycle 4), at most
+ * - anonymous sessions are saved like any other (docs/protocol.md "Sessions"), at most
  *   MAX_ANONYMOUS_SESSIONS_PER_ADDRESS per client address and MAX_ANONYMOUS_SESSIONS of all
  *   addresses together (oldest first);
  * - a crossing that fires every alert of a user reaches every live connection of the user and

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md "Client -> server": what the decoder accepts, and what INVALID_MESSAGE says
+ * docs/protocol.md "Client to server": what the decoder accepts, and what INVALID_MESSAGE says
  * about everything else.
  */
 import { describe, expect, it } from "@effect/vitest"

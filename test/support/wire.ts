@@ -30,7 +30,7 @@ export const ofType = <T extends MessageType>(messages: ReadonlyArray<Message>, 
 
 /**
  * Strict: a field the Schemas do not name is a failure too, since the wire must stay
- * byte-for-byte what PROTOCOL.md describes.
+ * byte-for-byte what docs/protocol.md describes.
  */
 const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(ServerMessage), {
   errors: "all",
