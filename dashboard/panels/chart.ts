@@ -6,6 +6,7 @@
  *
  * The chart's axis is UTC: times are shifted by +9 h so it reads Seoul time (KRX hours).
  */
+import { Either, Schema } from "effect"
 import {
   CandlestickSeries,
   createChart,
@@ -15,11 +16,16 @@ import {
   type UTCTimestamp,
 } from "lightweight-charts"
 import { CANDLE_INTERVALS, type CandleInterval } from "../../src/protocol/client.js"
-import type { Candle, CandleSnapshot, CandleUpdate } from "../../src/protocol/server.js"
+import { Candle, type CandleSnapshot, type CandleUpdate } from "../../src/protocol/server.js"
 import { LISTINGS } from "../catalog.js"
 import { byId, el } from "../dom.js"
 
 const KST_SECONDS = 9 * 3600
+
+/** What the chart reads of GET /v1/candles/{code} (the server's CandleHistoryBody), decoded, not trusted. */
+const decodeHistory = Schema.decodeUnknownEither(
+  Schema.Struct({ bars: Schema.Array(Candle), current: Schema.NullOr(Candle) }),
+)
 
 const css = (name: string, fallback: string) =>
   getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback
@@ -146,8 +152,11 @@ export const makeChart = (
     title()
     fetch(historyUrl(code, interval))
       .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`HTTP ${res.status}`))))
-      .then((body: { readonly bars: ReadonlyArray<Candle>; readonly current: Candle | null }) => {
+      .then((json: unknown) => {
         if (mine !== generation) return
+        const decoded = decodeHistory(json)
+        if (Either.isLeft(decoded)) throw new Error(`candle history: ${decoded.left.message.slice(0, 200)}`)
+        const body = decoded.right
         merge(body.current === null ? body.bars : [...body.bars, body.current])
         chart.timeScale().scrollToRealTime()
       })
