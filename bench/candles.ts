@@ -6,36 +6,40 @@
  *    closing as time passes, one drain per 250 ms of market time), against the pipeline's cheapest
  *    observer on the same events (`MarketState.applyAll`). Events: scenario B's 200 codes at
  *    2,000 trades/s of market time, as price_updates with cumulative volume.
- * 2. Delivery: a gateway process (src/main.ts, embedded, FEED=simulator FEED_RATE=2000
- *    FEED_BOOKS=off) with 1,000 connections x 20 stock subscriptions over 200 codes; then the
- *    same with 10% of the connections also subscribed to 20 `code:1m` candle series. Client-side
- *    messages/s and price latency p99, server CPU over the window.
+ * 2. Delivery: scenario B exactly as `npm run bench` runs it (bench/lib/scenario.ts: the quotecast
+ *    bench server, 1,000 connections x 20 stocks over 200 codes, 2,000 trade ticks/s on those
+ *    codes, 3 s of warm-up, a 15 s window), against the same with 10% of the connections also
+ *    subscribed to `--candle-series` (5) of their stocks' `1m` candles. The variants alternate for
+ *    `--rounds` (2) rounds in one run, each with its own server. Reported per variant: msg/s
+ *    delivered, price p99, server CPU and CPU per delivered message, the `candle_update` rate
+ *    and its p99 (from the update's `timestamp`), the client's CPU and the load average.
  *
- *   flock /work/brief/bench.lock npx tsx bench/candles.ts [--events 600000] [--window 10] [--connections 1000]
+ *   npx tsx bench/candles.ts [--events 600000] [--rounds 2] [--candle-series 5]
  *
- * Bounded: part 1 stops after its events or 20 s per measurement; part 2 after ramp (60 s at
- * most), 3 s of warm-up and `--window` seconds per variant, then the server is stopped.
+ * Bounded: part 1 stops after its events or 20 s per measurement; each delivery run ends with
+ * scenario B's timeline (ramp at most 45 s, subscriptions 15 s, warm-up, window) and is cut at
+ * window + warm-up + 150 s whatever happens.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { Option } from "effect"
-import WebSocket from "ws"
+import { loadavg as loadavg1 } from "node:os"
+import { Effect, Option } from "effect"
 import { CandleBook } from "../src/candles/CandleBook.js"
 import { makeUniverse } from "../src/market/Universe.js"
 import { makeMarketState } from "../src/pipeline/MarketState.js"
 import { nowIso } from "../src/protocol/encode.js"
 import type { MarketEvent } from "../src/protocol/server.js"
+import { benchCodeList } from "./lib/codes.js"
+import { offeredMsgPerSec, type RunResult, runOne, type Scenario } from "./lib/scenario.js"
+import { scenarios } from "./lib/scenarios.js"
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? Number(process.argv[i + 1]) : def
 }
 const EVENTS = arg("events", 600_000)
-const WINDOW_S = arg("window", 10)
-const CONNECTIONS = arg("connections", 1_000)
+const ROUNDS = Math.min(5, Math.max(1, arg("rounds", 2)))
+const CANDLE_SERIES = Math.min(20, Math.max(1, arg("candle-series", 5)))
 const CODES = 200
 const RATE = 2_000
-const SUBS = 20
 
 const universe = makeUniverse(Option.none())
 const codes = universe.instruments.slice(0, CODES).map((i) => i.code)
@@ -118,125 +122,45 @@ const part1 = () => {
 
 // ---- part 2: delivery ----
 
-interface Delivery {
-  readonly label: string
-  readonly msgPerSec: number
-  readonly candleMsgPerSec: number
-  readonly p99Ms: number
-  readonly serverCpuPercent: number
+const scenarioB = scenarios.find((s) => s.id === "B")
+if (scenarioB === undefined) throw new Error("scenario B is not defined")
+const withCandles: Scenario = {
+  ...scenarioB,
+  title: `${scenarioB.title}, 10% of connections also on ${CANDLE_SERIES} candle series (1m)`,
+  candles: { every: 10, series: CANDLE_SERIES, interval: "1m" },
 }
 
-const procCpuTicks = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-  return Number(fields[11]) + Number(fields[12]) // utime + stime, in clock ticks (100/s)
+const loadavg = () =>
+  loadavg1()
+    .map((l) => l.toFixed(2))
+    .join(" ")
+
+const deliveryRow = (label: string, r: RunResult, load: string) => {
+  const cpuUsPerMsg = r.msgPerSec > 0 ? (r.serverCpuPercent / 100) * (1e6 / r.msgPerSec) : Number.NaN
+  const c = r.candles
+  return `| ${label} | ${r.status === "ok" ? "" : `${r.status}: ${r.note ?? ""} `}${r.connections.established} | ${r.msgPerSec} | ${r.latencyMs.p99} | ${r.serverCpuPercent}% | ${cpuUsPerMsg.toFixed(2)} | ${c === undefined ? "-" : `${c.updatesPerSec} (${c.connections} conns x ${c.targets / Math.max(1, c.connections)})`} | ${c === undefined ? "-" : c.latencyMs.p99} | ${r.client.cpuPercent}% | ${load} |`
 }
 
-const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: {
-        ...process.env,
-        HOST: "127.0.0.1",
-        PORT: "0",
-        FEED: "simulator",
-        FEED_RATE: String(RATE),
-        FEED_BOOKS: "off",
-        LOG_LEVEL: "info",
-        WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
-        WS_CONNECT_RATE_PER_ADDRESS: "100000",
-        WS_CONNECT_BURST_PER_ADDRESS: "100000",
-        TCP_MAX_CONNECTIONS_PER_ADDRESS: "100000",
-        WS_MAX_CONNECTIONS: "100000",
-        // The ramp runs while the simulator trades: a setup may wait long on a busy machine.
-        ADMISSION_WAIT_MS: "60000",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let out = ""
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out.slice(-2000)}`)), 60_000)
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString()
-      const m = /quotecast listening.*port=(\d+)/.exec(out)
-      if (m !== null) {
-        clearTimeout(timer)
-        resolve({ child, port: Number(m[1]) })
-      }
-    })
-    child.stderr?.on("data", (d: Buffer) => {
-      out += d.toString()
-    })
-  })
-
-interface Run {
-  readonly messages: () => number
-  readonly candles: () => number
-  readonly latencies: Array<number>
-  readonly sockets: Array<WebSocket>
-}
-
-const deliver = async (port: number, candleShare: number): Promise<Run> => {
-  let messages = 0
-  let candleMessages = 0
-  let frames = 0
-  const latencies: Array<number> = []
-  const sockets: Array<WebSocket> = []
-  const open = (i: number) =>
-    new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`)
-      sockets.push(ws)
-      const mine = Array.from({ length: SUBS }, (_, k) => codes[(i * 7 + k * 11) % CODES] as string)
-      ws.on("open", () => {
-        ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets: mine }))
-        if (i < CONNECTIONS * candleShare)
-          ws.send(
-            JSON.stringify({
-              type: "subscribe",
-              subscription_type: "candle",
-              targets: mine.map((c) => `${c}:1m`),
-            }),
-          )
-        resolve()
-      })
-      ws.on("error", reject)
-      ws.on("message", (data: Buffer) => {
-        frames++
-        const text = data.toString()
-        const batch = /^\{"type":"batch","batch_size":(\d+)/.exec(text)
-        messages += batch === null ? 1 : Number(batch[1])
-        candleMessages += text.split('"type":"candle_update"').length - 1
-        // One frame in 50 parsed for price latency.
-        if (frames % 50 !== 0) return
-        const now = Date.now()
-        for (const m of text.matchAll(/"type":"price_update"[^}]*?"timestamp":"([^"]+)"/g))
-          latencies.push(now - Date.parse(m[1] as string))
-      })
-    })
-  for (let i = 0; i < CONNECTIONS; i += 50)
-    await Promise.all(Array.from({ length: Math.min(50, CONNECTIONS - i) }, (_, k) => open(i + k)))
-  await new Promise((r) => setTimeout(r, 3_000))
-  messages = 0
-  candleMessages = 0
-  latencies.length = 0
-  return { messages: () => messages, candles: () => candleMessages, latencies, sockets }
-}
-
-const measureWindow = async (pid: number, label: string, run: Run): Promise<Delivery> => {
-  const t0 = Date.now()
-  const c0 = procCpuTicks(pid)
-  await new Promise((r) => setTimeout(r, WINDOW_S * 1000))
-  const seconds = (Date.now() - t0) / 1000
-  const cpu = ((procCpuTicks(pid) - c0) / 100 / seconds) * 100
-  const sorted = [...run.latencies].sort((a, b) => a - b)
-  const result = {
-    label,
-    msgPerSec: Math.round(run.messages() / seconds),
-    candleMsgPerSec: Math.round(run.candles() / seconds),
-    p99Ms: sorted[Math.floor(sorted.length * 0.99)] ?? Number.NaN,
-    serverCpuPercent: Math.round(cpu),
-  }
-  for (const ws of run.sockets) ws.terminate()
-  await new Promise((r) => setTimeout(r, 2_000))
-  return result
+const part2 = async () => {
+  const codes = benchCodeList(scenarioB.codes)
+  const rows: Array<string> = []
+  for (let round = 1; round <= ROUNDS; round++)
+    for (const [label, scenario] of [
+      ["B", scenarioB],
+      ["B + 10% on candles", withCandles],
+    ] as const) {
+      const before = loadavg()
+      const r = await Effect.runPromise(
+        runOne(scenario, { kind: "quotecast" }, codes, (line) => console.error(line)),
+      )
+      rows.push(deliveryRow(`${label} (round ${round})`, r, `${before} / ${loadavg()}`))
+    }
+  console.log(`## Delivery: ${scenarioB.title} (offered ${offeredMsgPerSec(scenarioB)} msg/s)\n`)
+  console.log(
+    "| variant | connections | msg/s delivered | price p99 (ms) | server CPU | server CPU µs per delivered msg | candle_update/s | candle_update p99 (ms) | client CPU | load average before / after |",
+  )
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+  for (const row of rows) console.log(row)
 }
 
 const main = async () => {
@@ -254,33 +178,7 @@ const main = async () => {
     `\ncandle_update events published per second of market time: ${Math.round(p1.candleEventsPerSecond)}\n`,
   )
 
-  const { child, port } = await startServer()
-  try {
-    const pid = child.pid
-    if (pid === undefined) throw new Error("no server pid")
-    const results: Array<Delivery> = []
-    for (const [label, share] of [
-      ["no candle subscriptions", 0],
-      ["10% of connections on 20 candle series", 0.1],
-      ["no candle subscriptions (again)", 0],
-    ] as const) {
-      const run = await deliver(port, share)
-      results.push(await measureWindow(pid, label, run))
-    }
-    console.log(
-      `## Delivery: ${CONNECTIONS} connections x ${SUBS} stocks over ${CODES} codes, simulator at ${RATE} trades/s\n`,
-    )
-    console.log(
-      "| variant | msg/s received | of them candle_update | price p99 (ms, 1 frame in 50) | server CPU % |",
-    )
-    console.log("| --- | --- | --- | --- | --- |")
-    for (const r of results)
-      console.log(
-        `| ${r.label} | ${r.msgPerSec} | ${r.candleMsgPerSec} | ${r.p99Ms} | ${r.serverCpuPercent} |`,
-      )
-  } finally {
-    child.kill("SIGTERM")
-  }
+  await part2()
 }
 
 void main().catch((e: unknown) => {

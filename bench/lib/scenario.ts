@@ -16,9 +16,10 @@ import {
   type LatencySummary,
   type LoadConfig,
   LoadStats,
+  Sampler,
 } from "../../load/lib/index.js"
 import type { FeedCounters, LiveMemory } from "../servers/control.js"
-import { makeBenchPool, type Protocol } from "./clients.js"
+import { CandleCounts, type CandleLoad, makeBenchPool, type Protocol } from "./clients.js"
 import { type BenchServer, type ProcSample, type ServerKind, serverLabel, startServer } from "./server.js"
 
 export type ScenarioId = "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H" | "smoke" | "smoke-G" | "smoke-H"
@@ -47,6 +48,17 @@ export interface Scenario {
   /** The server is killed (and the run marked) if its RSS passes this; protects the machine. */
   readonly rssKillBytes: number
   readonly targets: string
+  /** Some connections also on the `candle` subscription (bench/candles.ts); quotecast only. */
+  readonly candles?: CandleLoad
+}
+
+/** What the candle connections received in the window (`Scenario.candles`). */
+export interface CandleResult {
+  readonly connections: number
+  readonly targets: number
+  readonly updatesPerSec: number
+  /** `candle_update`: receive time minus its `timestamp`, one frame in `sample` of those holding one. */
+  readonly latencyMs: LatencySummary
 }
 
 /** msg/s the feed offers: ticks/s × subscribers per code. */
@@ -112,6 +124,7 @@ export interface RunResult {
     readonly eventLoopLagP99Ms: number
     readonly rssMb: number
   }
+  readonly candles?: CandleResult
 }
 
 const STALE_WINDOW_MS = 3000
@@ -251,8 +264,13 @@ const measure = (
   Effect.gen(function* () {
     const config = loadConfigFor(scenario, server.wsUrl, codes)
     const stats = new LoadStats()
+    const candleLoad = scenario.candles
+    const candles =
+      candleLoad !== undefined && spec.kind === "quotecast"
+        ? { load: candleLoad, counts: new CandleCounts(new Sampler(config.sample)) }
+        : undefined
     const pool = yield* Effect.acquireRelease(
-      Effect.sync(() => makeBenchPool(protocolOf(spec.kind), config, stats)),
+      Effect.sync(() => makeBenchPool(protocolOf(spec.kind), config, stats, candles)),
       (p) => p.closeAll(Duration.seconds(config.closeTimeoutSec)),
     )
     const baseLive = (yield* server.command("gc")).memory
@@ -260,7 +278,9 @@ const measure = (
     const base = server.sample()
     log(`  ${server.name}: ramping ${scenario.connections} connections`)
     yield* ramp(pool, stats, scenario.connections)
-    const expectedTargets = stats.established * Math.min(scenario.subscriptions, codes.length)
+    const expectedTargets =
+      stats.established * Math.min(scenario.subscriptions, codes.length) +
+      (candles?.counts.requestedTargets ?? 0)
     yield* waitUntil(() => stats.subscribedTargets >= expectedTargets, SUBSCRIBE_LIMIT)
     const rampEnd = server.sample()
     log(
@@ -356,10 +376,22 @@ const measure = (
         rssMb: mb(process.memoryUsage().rss),
       },
     })
+    const withCandles: RunResult =
+      candles === undefined
+        ? result
+        : {
+            ...result,
+            candles: {
+              connections: candles.counts.connections,
+              targets: candles.counts.requestedTargets,
+              updatesPerSec: Math.round(candles.counts.windowUpdates / windowSec),
+              latencyMs: candles.counts.latency.count > 0 ? candles.counts.latency.summary() : emptySummary,
+            },
+          }
     log(
       `  ${server.name}: ${result.msgPerSec} msg/s, ${result.framesPerSec} frames/s, p99 ${result.latencyMs.p99} ms, CPU ${result.serverCpuPercent}%, RSS ${result.serverRssMb} MB${killed ? ` (${killed})` : ""}`,
     )
-    return result
+    return withCandles
   })
 
 /** Per second of the server's own clock between the two readings. */
