@@ -11,6 +11,7 @@ import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Option } from "effect"
+import { withoutColour } from "../load/cli.js"
 import { attackCustom } from "./lib/attack.js"
 import { runBench } from "./lib/bench.js"
 import type { Scenario } from "./lib/scenario.js"
@@ -102,7 +103,10 @@ const bench = Command.make(
     }),
 )
 
-Command.run(bench, { name: "quotecast bench", version: "0.1.0" })(process.argv).pipe(
+const run = Command.run(bench, { name: "quotecast bench", version: "0.1.0" })(process.argv)
+
+// Colour on a terminal only, as the load runner's (no escape codes in a pipe, a file or CI).
+;(process.stdout.isTTY === true && process.env.NO_COLOR === undefined ? run : withoutColour(run)).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain,
 )

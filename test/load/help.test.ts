@@ -1,15 +1,16 @@
 /**
  * `npm run load -- --help` through a pipe, as CI logs and `| less` see it: every option the
- * command knows is listed with a description and its default, and no colour code is printed.
+ * command knows is listed with a description and its default, and no colour code is printed;
+ * nor by `npm run bench -- --help`.
  */
 import { spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 
 const root = new URL("../../", import.meta.url)
 
-const help = (env: Record<string, string> = {}) =>
+const help = (env: Record<string, string> = {}, script = "load/main.ts") =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "load/main.ts", "--help"], {
+    const child = spawn(process.execPath, ["--import", "tsx", script, "--help"], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -42,5 +43,14 @@ describe("load runner --help", () => {
       // Past the type line that @effect/cli writes ("An integer."), a sentence of ours ending in the default.
       expect(section, name).toMatch(/\n {2}[A-Z][^\n]{15,} \(default: [^)\n]+\)\.\n/)
     }
+  }, 60_000)
+})
+
+describe("benchmark --help", () => {
+  it("prints no colour codes in a pipe", async () => {
+    const { code, stdout, stderr } = await help({ FORCE_COLOR: "1" }, "bench/run.ts")
+    expect(code, stderr).toBe(0)
+    expect(stdout).toContain("--scenarios")
+    expect(stdout).not.toContain("\u001b")
   }, 60_000)
 })
