@@ -37,6 +37,9 @@ import type { GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { CloseCode } from "../protocol/errors.js"
 import type { Conn } from "./Conn.js"
 
+/** 0: its socket holds unsent bytes; 1: it has not answered the last ping; 2: neither. */
+const closeTier = (c: Conn): number => (c.ws.bufferedAmount > 0 ? 0 : c.alive ? 2 : 1)
+
 export class OutboundBudget {
   /** Bytes held for all connections as last counted. */
   inUse = 0
@@ -110,16 +113,17 @@ export class OutboundBudget {
     let projected = wanted
     for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
     // Those whose sockets hold unsent bytes first (they are not reading); then, if that is not
-    // enough, those holding only their outbox (never written since the budget refused them, so
-    // nothing tells a reader from a non-reader there), still worst first, so a reader that keeps
-    // up, whose outbox holds one frame, comes after the storm's clients.
-    for (const behind of [true, false]) {
+    // enough, those holding only their outbox (never written since the budget refused them):
+    // among these, first those that left the heartbeat's last ping unanswered (a client that
+    // stopped reading does not read pings either), then the rest, each tier worst first, so a
+    // reader that keeps up, whose outbox holds one frame, comes after the storm's clients.
+    for (const tier of [0, 1, 2]) {
       for (const c of ranked) {
         if (projected <= this.limitBytes) break
         // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
         if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
           continue
-        if (c.ws.bufferedAmount > 0 !== behind) continue
+        if (closeTier(c) !== tier) continue
         c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
         // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
         // the room the others wait for, and a close frame behind them would not be read anyway.

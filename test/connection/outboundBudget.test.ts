@@ -21,6 +21,8 @@ interface Fake {
   budgetConflatedAt: number
   closeRequest: CloseRequest | undefined
   requestClose: (req: CloseRequest) => void
+  /** Heartbeat: false once a ping went unanswered. */
+  alive: boolean
 }
 
 const fake = (id: string, buffered: number, queued = 0): Fake => {
@@ -42,6 +44,7 @@ const fake = (id: string, buffered: number, queued = 0): Fake => {
     requestClose: (req) => {
       f.closeRequest ??= req
     },
+    alive: true,
   }
   return f
 }
@@ -185,6 +188,27 @@ describe("OutboundBudget", () => {
     budget.endPass()
     expect(reader.closeRequest).toBeUndefined()
     expect(stalled.closeRequest?.code).toBe(1013)
+    expect(stats.outboundBudgetCloses).toBe(1)
+  })
+
+  it("among connections refused with empty sockets, closes one that left its ping unanswered first", () => {
+    const { stats, budget } = setup(1000)
+    // Both hold only their outbox; the reader holds more, but it answered the heartbeat's ping.
+    const reader = fake("reader", 0, 500)
+    const silent = fake("silent", 0, 300)
+    silent.alive = false
+    budget.count(asConn(reader))
+    budget.count(asConn(silent))
+    budget.endPass()
+    // 800 held; 500 more wanted: closing the silent one (300) is enough.
+    expect(budget.admit(asConn(reader), 250)).toBe(false)
+    expect(budget.admit(asConn(silent), 250)).toBe(false)
+    budget.endPass()
+    expect(budget.admit(asConn(reader), 250)).toBe(false)
+    expect(budget.admit(asConn(silent), 250)).toBe(false)
+    budget.endPass()
+    expect(silent.closeRequest?.code).toBe(1013)
+    expect(reader.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetCloses).toBe(1)
   })
 })
