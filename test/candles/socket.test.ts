@@ -153,7 +153,13 @@ describe("candles over a real socket", () => {
     }
     const closedUpdates = () =>
       client.messages.filter((m): m is MessageOf<"candle_update"> => m.type === "candle_update" && m.closed)
-    await waitFor(() => closedUpdates().length >= expected.size, 15_000, "every bar to close")
+    // A liveness bound, not a speed check: bars close at their minute's end, one builder pass later.
+    await waitFor(() => closedUpdates().length >= expected.size, 45_000, "every bar to close").catch((e) => {
+      const got = closedUpdates().map((m) => `${m.code}|${Date.parse(m.time) / MINUTE}`)
+      throw new Error(
+        `${e}; expected closed ${[...expected.keys()].join(",")}; got ${got.join(",") || "none"}`,
+      )
+    })
     const closed = new Map<string, Candle>()
     for (const m of closedUpdates()) {
       const key = `${m.code}|${Date.parse(m.time) / MINUTE}`
