@@ -163,9 +163,13 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
   })
 
   it("shows the gateway's own figures in the footer, from GET /v1/metrics/summary", async () => {
-    // At least the page's own connection; the figures carry their numbers in data-value.
-    const conns = await page.waitForSelector("#ops-conns[data-value]", { timeout: 10_000 })
-    expect(Number(await conns.getAttribute("data-value"))).toBeGreaterThanOrEqual(1)
+    // At least the page's own connection; the figures carry their numbers in data-value. A poll
+    // taken while the page reconnected (the restore above) counts 0: the next one, 2 s later, not.
+    await page.waitForFunction(
+      `Number(document.querySelector("#ops-conns")?.dataset.value ?? "0") >= 1`,
+      undefined,
+      { timeout: 10_000 },
+    )
     const rss = await page.getAttribute("#ops-rss", "data-value")
     expect(Number(rss)).toBeGreaterThan(0)
     expect(Number(await page.getAttribute("#ops-loop", "data-value"))).toBeGreaterThanOrEqual(0)
