@@ -15,6 +15,7 @@
 import { Either, Schema } from "effect"
 import {
   ConnectionPool,
+  countFrame,
   type Dialect,
   LATENCY_TYPES,
   LatencyHistogram,
@@ -25,7 +26,6 @@ import {
   parseFrame,
   quotecastDialect,
   Sampler,
-  scanFrame,
 } from "../../load/lib/index.js"
 import { unpackFrame } from "../../src/client/frames.js"
 import type { CandleInterval } from "../../src/protocol/client.js"
@@ -173,16 +173,7 @@ export const candleDialect = (load: CandleLoad, counts: CandleCounts): Dialect =
         // The frame with the candle answer: counted like any other, parsed whatever the sampler says.
         awaitingAnswer.delete(conn)
         const { stats } = pool
-        const scan = scanFrame(buf)
-        pool.count(conn, scan.messages)
-        if (scan.lastSequence > 0) {
-          const first = scan.lastSequence - scan.messages + 1
-          if (first !== conn.last + 1) {
-            stats.gaps++
-            if (first > conn.last + 1) stats.missing += first - (conn.last + 1)
-          }
-          conn.last = scan.lastSequence
-        }
+        countFrame(pool, conn, buf)
         const parsed = parseFrame(buf.toString("utf8"))
         if (parsed === undefined) stats.unparsableFrames++
         else

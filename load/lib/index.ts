@@ -32,6 +32,7 @@ export { emptySummary, LatencyHistogram, type LatencySummary } from "./histogram
 export { compressionOffer, useSyncInflate } from "./inflate.js"
 export {
   ConnectionPool,
+  countFrame,
   type Dialect,
   failureReason,
   LoadConnection,

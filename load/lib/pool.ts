@@ -60,6 +60,23 @@ const toBuffer = (data: RawData): Buffer =>
 /** Frames fully parsed regardless of sampling: `connected` and the first answer. */
 const ALWAYS_PARSED_FIRST_FRAMES = 2
 
+/** Counts a frame's messages by scanning it, and checks its sequence numbers against the last. */
+export const countFrame = (pool: ConnectionPool, conn: LoadConnection, buf: Buffer) => {
+  const { stats } = pool
+  const scan = scanFrame(buf)
+  pool.count(conn, scan.messages)
+  if (scan.lastSequence > 0) {
+    // A batch holds consecutive numbers ending at its envelope's, so its first is derived.
+    const first = scan.lastSequence - scan.messages + 1
+    if (first !== conn.last + 1) {
+      stats.gaps++
+      if (first > conn.last + 1) stats.missing += first - (conn.last + 1)
+    }
+    conn.last = scan.lastSequence
+  }
+  return scan
+}
+
 /** quotecast's protocol: subscribe in chunks of 100, count by scanning, parse one frame in N. */
 export const quotecastDialect: Dialect = {
   url: (configured) => configured,
@@ -74,17 +91,7 @@ export const quotecastDialect: Dialect = {
   // The hot path: count every frame cheaply, parse the sampled ones.
   frame: (pool, conn, buf) => {
     const { stats } = pool
-    const scan = scanFrame(buf)
-    pool.count(conn, scan.messages)
-    if (scan.lastSequence > 0) {
-      // A batch holds consecutive numbers ending at its envelope's, so its first is derived.
-      const first = scan.lastSequence - scan.messages + 1
-      if (first !== conn.last + 1) {
-        stats.gaps++
-        if (first > conn.last + 1) stats.missing += first - (conn.last + 1)
-      }
-      conn.last = scan.lastSequence
-    }
+    const scan = countFrame(pool, conn, buf)
     const sampled = pool.sampler.next()
     if (!sampled && !scan.hasError && conn.frames > ALWAYS_PARSED_FIRST_FRAMES) return
 
