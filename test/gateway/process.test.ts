@@ -6,24 +6,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
-import { TestClient, waitFor } from "../support/gateway.js"
+import { spawnGateway, TestClient } from "../support/gateway.js"
 
 const start = (env: Record<string, string>): ChildProcess =>
   spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, HOST: "127.0.0.1", FEED: "none", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   })
-
-const output = (child: ChildProcess) => {
-  let text = ""
-  child.stdout?.on("data", (d) => {
-    text += d
-  })
-  child.stderr?.on("data", (d) => {
-    text += d
-  })
-  return () => text
-}
 
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
@@ -87,16 +76,13 @@ describe("configuration", () => {
 
 describe("SIGTERM", () => {
   it("stops accepting, closes connections with 1012, and exits 0", async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000)
-    const child = start({ PORT: String(port) })
-    const text = output(child)
-    await waitFor(() => text().includes("quotecast listening"), 15_000, "the gateway to listen")
-    const client = await TestClient.open(`ws://127.0.0.1:${port}/v1/ws`)
+    // Port 0: a random fixed port can be taken by another spec's server in the same run.
+    const gw = await spawnGateway({}, 40_000)
+    const client = await TestClient.open(gw.wsUrl)
     await client.nextOfType("connected")
-    const exit = exited(child)
-    child.kill("SIGTERM")
+    gw.child.kill("SIGTERM")
     expect((await client.closed).code).toBe(1012)
-    expect(await exit).toBe(0)
-    expect(text()).toMatch(/connection closed.*code=1012/)
-  }, 30_000)
+    expect(await gw.exited).toBe(0)
+    expect(gw.output()).toMatch(/connection closed.*code=1012/)
+  }, 60_000)
 })
