@@ -80,6 +80,9 @@ export class Conn implements Sink {
   countedPass = 0
   /** The flush pass in which the outbound budget refused it (0: not refused): its outbox conflates until it drains or finds room. */
   budgetConflatedAt = 0
+  /** When the budget last pinged it to learn whether it reads (0: never), and whether it answered. */
+  probedAt = 0
+  probeAnswered = false
   messagesSent = 0
   messagesReceived = 0
   lastActivity: number

@@ -24,9 +24,14 @@
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
  * for readers behind), the worst offenders (most bytes held) are acted on:
  * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass, those
- *    whose sockets hold unsent bytes before those holding only their outbox, for as long as the
- *    budget is still exceeded not counting connections already closing; their sockets are
- *    destroyed at once;
+ *    whose sockets hold unsent bytes first, for as long as the budget is still exceeded not
+ *    counting connections already closing; their sockets are destroyed at once. One whose socket
+ *    is empty is closed only once it is shown not to read: it is sent a ping of the budget's own
+ *    (`PROBE`) and closed if no pong came back within PROBE_GRACE_MS. While a storm client's
+ *    kernel buffers still have room it looks exactly like a reader that keeps up (an empty
+ *    socket, the same keys waiting); only an answer tells them apart, and a client that does not
+ *    read its socket does not read the ping either. One that answers is kept (conflated until
+ *    there is room), and asked again after the grace if it is still refused then;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
  *    docs/protocol.md "Slow readers and conflation"). One that drains its socket, or finds room, resumes.
@@ -37,8 +42,38 @@ import type { GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { CloseCode } from "../protocol/errors.js"
 import type { Conn } from "./Conn.js"
 
-/** 0: its socket holds unsent bytes; 1: it has not answered the last ping; 2: neither. */
-const closeTier = (c: Conn): number => (c.ws.bufferedAmount > 0 ? 0 : c.alive ? 2 : 1)
+/** The budget's ping payload: its pong is told from the heartbeat's (which proves less: see `answered`). */
+const PROBE = Buffer.from("quotecast-budget")
+/**
+ * How long a connection whose socket is empty has to answer the budget's ping before it counts as
+ * not reading. Long enough for a reader on a mobile link behind a busy server, short enough that
+ * the storm's outboxes (up to about 120 KB per client at 200 keys) are not held for long.
+ */
+export const PROBE_GRACE_MS = 2_000
+
+/** Called with every pong: the one that answers the budget's ping shows the client reads. */
+export const answered = (conn: Conn, data: Buffer): void => {
+  // The heartbeat's pong answers a ping sent before the budget's, so it proves less: ignored.
+  if (conn.probedAt !== 0 && data.equals(PROBE)) conn.probeAnswered = true
+}
+
+type Verdict = "close" | "wait"
+
+/**
+ * Whether a connection refused while its socket is empty may be closed now. Not asked yet, or
+ * answered more than a grace ago (a reader may stop reading later): asked now, and kept.
+ */
+const emptySocketVerdict = (c: Conn, now: number, stats: GatewayStatsImpl): Verdict => {
+  const since = now - c.probedAt
+  if (c.probedAt === 0 || (c.probeAnswered && since >= PROBE_GRACE_MS)) {
+    c.probedAt = now
+    c.probeAnswered = false
+    c.ws.ping(PROBE)
+    stats.outboundBudgetProbes++
+    return "wait"
+  }
+  return !c.probeAnswered && since >= PROBE_GRACE_MS ? "close" : "wait"
+}
 
 export class OutboundBudget {
   /** Bytes held for all connections as last counted. */
@@ -53,6 +88,7 @@ export class OutboundBudget {
   constructor(
     readonly limitBytes: number,
     private readonly stats: GatewayStatsImpl,
+    private readonly now: () => number = Date.now,
   ) {
     stats.outboundBudgetBytes = limitBytes
   }
@@ -112,18 +148,18 @@ export class OutboundBudget {
     // Connections already closing release what they hold when their sockets are destroyed.
     let projected = wanted
     for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
-    // Those whose sockets hold unsent bytes first (they are not reading); then, if that is not
-    // enough, those holding only their outbox (never written since the budget refused them):
-    // among these, first those that left the heartbeat's last ping unanswered (a client that
-    // stopped reading does not read pings either), then the rest, each tier worst first, so a
-    // reader that keeps up, whose outbox holds one frame, comes after the storm's clients.
-    for (const tier of [0, 1, 2]) {
+    // Those whose sockets hold unsent bytes first (they are not reading), worst first; then, if
+    // that is not enough, those holding only their outbox (never written since the budget
+    // refused them) that did not answer the budget's ping, worst first.
+    const now = this.now()
+    for (const behind of [true, false]) {
       for (const c of ranked) {
         if (projected <= this.limitBytes) break
         // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
         if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
           continue
-        if (closeTier(c) !== tier) continue
+        if (c.ws.bufferedAmount > 0 !== behind) continue
+        if (!behind && emptySocketVerdict(c, now, this.stats) === "wait") continue
         c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
         // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
         // the room the others wait for, and a close frame behind them would not be read anyway.

@@ -13,6 +13,7 @@ import { type Owner } from "../session/SessionStore.js"
 import { acquireIn } from "./Actor.js"
 import { BINARY, type CloseRequest, Conn } from "./Conn.js"
 import { type Env } from "./Env.js"
+import { answered } from "./OutboundBudget.js"
 
 // ---- socket listeners: shared functions, `this` is the socket ----
 
@@ -38,9 +39,11 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
 function onClose(this: WebSocket, code: number): void {
   conns.get(this)?.requestClose({ code, reason: "client closed", flush: false })
 }
-function onPong(this: WebSocket): void {
+function onPong(this: WebSocket, data: Buffer): void {
   const conn = conns.get(this)
-  if (conn !== undefined) conn.alive = true
+  if (conn === undefined) return
+  conn.alive = true
+  answered(conn, data)
 }
 function onError(this: WebSocket, err: Error): void {
   // `ws` emits the close right after; the actor logs the cause.

@@ -54,6 +54,8 @@ export class GatewayStatsImpl {
   /** Connections the outbound budget stopped writing to (conflated), and closed with 1013. */
   outboundBudgetConflations = 0
   outboundBudgetCloses = 0
+  /** Pings the outbound budget sent to connections with empty sockets it refused, to learn whether they read. */
+  outboundBudgetProbes = 0
   // Cluster reliability (cluster/RedisSessionStore.ts, cluster/RedisClient.ts).
   /** Attached sessions written by the persistence clock (subscriptions changed, or a new block of numbers reserved). */
   sessionsPersisted = 0

@@ -197,6 +197,11 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
     () => s.outboundBudgetCloses,
   )
   counter(
+    "quotecast_outbound_budget_pings_total",
+    "Pings the outbound budget sent to refused connections with empty sockets: one that does not answer is closed.",
+    () => s.outboundBudgetProbes,
+  )
+  counter(
     "quotecast_events_published_total",
     "Market events that entered the pipeline here.",
     () => s.eventsPublished,

@@ -9,20 +9,27 @@
 import { describe, expect, it } from "@effect/vitest"
 import { WebSocket } from "ws"
 import type { CloseRequest, Conn } from "../../src/connection/Conn.js"
-import { OutboundBudget } from "../../src/connection/OutboundBudget.js"
+import { answered, OutboundBudget, PROBE_GRACE_MS } from "../../src/connection/OutboundBudget.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 
 interface Fake {
   readonly id: string
-  readonly ws: { readyState: number; bufferedAmount: number; terminate: () => void }
+  readonly ws: {
+    readyState: number
+    bufferedAmount: number
+    terminate: () => void
+    ping: (data: Buffer) => void
+  }
   readonly outbox: { bytes: number }
   counted: number
   countedPass: number
   budgetConflatedAt: number
   closeRequest: CloseRequest | undefined
   requestClose: (req: CloseRequest) => void
-  /** Heartbeat: false once a ping went unanswered. */
-  alive: boolean
+  probedAt: number
+  probeAnswered: boolean
+  /** The payloads of the pings it was sent. */
+  readonly pings: Array<string>
 }
 
 const fake = (id: string, buffered: number, queued = 0): Fake => {
@@ -35,6 +42,9 @@ const fake = (id: string, buffered: number, queued = 0): Fake => {
       terminate: () => {
         f.ws.readyState = WebSocket.CLOSING
       },
+      ping: (data) => {
+        f.pings.push(data.toString())
+      },
     },
     outbox: { bytes: queued },
     counted: 0,
@@ -44,7 +54,9 @@ const fake = (id: string, buffered: number, queued = 0): Fake => {
     requestClose: (req) => {
       f.closeRequest ??= req
     },
-    alive: true,
+    probedAt: 0,
+    probeAnswered: false,
+    pings: [],
   }
   return f
 }
@@ -52,8 +64,12 @@ const asConn = (f: Fake): Conn => f as unknown as Conn
 
 const setup = (limit: number) => {
   const stats = new GatewayStatsImpl()
-  return { stats, budget: new OutboundBudget(limit, stats) }
+  const clock = { now: 1_000_000 }
+  return { stats, clock, budget: new OutboundBudget(limit, stats, () => clock.now) }
 }
+
+/** The client answers the ping it was last sent, as `ws` and browsers do while they read. */
+const pong = (f: Fake): void => answered(asConn(f), Buffer.from(f.pings.at(-1) ?? ""))
 
 describe("OutboundBudget", () => {
   it("counts socket queues plus outboxes, and forgets connections that hold nothing", () => {
@@ -191,24 +207,73 @@ describe("OutboundBudget", () => {
     expect(stats.outboundBudgetCloses).toBe(1)
   })
 
-  it("among connections refused with empty sockets, closes one that left its ping unanswered first", () => {
-    const { stats, budget } = setup(1000)
-    // Both hold only their outbox; the reader holds more, but it answered the heartbeat's ping.
+  it("keeps a connection refused with an empty socket that answers the budget's ping, and closes one that does not", () => {
+    const { stats, clock, budget } = setup(1000)
+    // Both hold only their outbox (their sockets took everything written); the reader holds more.
     const reader = fake("reader", 0, 500)
     const silent = fake("silent", 0, 300)
-    silent.alive = false
+    const refuseBoth = () => {
+      expect(budget.admit(asConn(reader), 250)).toBe(false)
+      expect(budget.admit(asConn(silent), 250)).toBe(false)
+    }
     budget.count(asConn(reader))
     budget.count(asConn(silent))
     budget.endPass()
-    // 800 held; 500 more wanted: closing the silent one (300) is enough.
-    expect(budget.admit(asConn(reader), 250)).toBe(false)
-    expect(budget.admit(asConn(silent), 250)).toBe(false)
+    // Refused in one pass, conflated; refused again in the next, they are the ones to act on.
+    refuseBoth()
     budget.endPass()
-    expect(budget.admit(asConn(reader), 250)).toBe(false)
-    expect(budget.admit(asConn(silent), 250)).toBe(false)
+    expect(reader.pings).toEqual([])
+    refuseBoth()
+    budget.endPass()
+    // Over the budget, but an empty socket proves nothing: each is asked, nobody is closed.
+    expect(reader.pings).toEqual(["quotecast-budget"])
+    expect(silent.pings).toEqual(["quotecast-budget"])
+    expect(stats.outboundBudgetProbes).toBe(2)
+    expect(stats.outboundBudgetCloses).toBe(0)
+    pong(reader)
+    // Within the grace, still nobody is closed, and nobody is asked twice.
+    clock.now += PROBE_GRACE_MS - 1
+    refuseBoth()
+    budget.endPass()
+    expect(stats.outboundBudgetCloses).toBe(0)
+    expect(stats.outboundBudgetProbes).toBe(2)
+    // Past it: the one that did not answer is closed; the reader, larger, is kept.
+    clock.now += 1
+    refuseBoth()
     budget.endPass()
     expect(silent.closeRequest?.code).toBe(1013)
     expect(reader.closeRequest).toBeUndefined()
+    expect(stats.outboundBudgetCloses).toBe(1)
+  })
+
+  it("never closes a reader that keeps answering, even while the budget stays exceeded, and asks it again after the grace", () => {
+    const { stats, clock, budget } = setup(1000)
+    const reader = fake("reader", 0, 1500)
+    for (let pass = 0; pass < 10; pass++) {
+      budget.count(asConn(reader))
+      expect(budget.admit(asConn(reader), 100)).toBe(false)
+      budget.endPass()
+      if (reader.pings.length > 0) pong(reader)
+      clock.now += PROBE_GRACE_MS / 2
+    }
+    expect(reader.closeRequest).toBeUndefined()
+    // Asked at the first pass over the budget, then once per grace while refused.
+    expect(reader.pings.length).toBeGreaterThanOrEqual(4)
+    expect(reader.pings.length).toBeLessThanOrEqual(5)
+    expect(stats.outboundBudgetCloses).toBe(0)
+  })
+
+  it("does not take the heartbeat's pong, which answers an earlier ping, for an answer to its own", () => {
+    const { stats, clock, budget } = setup(1000)
+    const silent = fake("silent", 0, 1500)
+    budget.count(asConn(silent))
+    budget.endPass()
+    budget.endPass()
+    expect(silent.pings).toEqual(["quotecast-budget"])
+    answered(asConn(silent), Buffer.alloc(0))
+    clock.now += PROBE_GRACE_MS
+    budget.endPass()
+    expect(silent.closeRequest?.code).toBe(1013)
     expect(stats.outboundBudgetCloses).toBe(1)
   })
 })
