@@ -57,6 +57,16 @@ const nextArrival = (): number => {
   return arrivals
 }
 
+/** Since when a connection refused by the outbound budget has been watched, and what it showed. */
+export interface BudgetProbe {
+  since: number
+  /** Bytes its socket held when last looked at: less later means the client reads. */
+  held: number
+  /** Whether it was sent the budget's ping (its socket was empty), and answered it. */
+  pinged: boolean
+  answered: boolean
+}
+
 export class Conn implements Sink {
   /** Arrival number: periodic sweeps (the heartbeat) spread connections over their slices by it. */
   readonly arrival = nextArrival()
@@ -80,9 +90,8 @@ export class Conn implements Sink {
   countedPass = 0
   /** The flush pass in which the outbound budget refused it (0: not refused): its outbox conflates until it drains or finds room. */
   budgetConflatedAt = 0
-  /** When the budget last pinged it to learn whether it reads (0: never), and whether it answered. */
-  probedAt = 0
-  probeAnswered = false
+  /** What the budget watches, once it refused it, to learn whether it still reads (`OutboundBudget`). */
+  budgetProbe: BudgetProbe | undefined = undefined
   messagesSent = 0
   messagesReceived = 0
   lastActivity: number

@@ -23,15 +23,16 @@
  *
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
  * for readers behind), the worst offenders (most bytes held) are acted on:
- * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass, those
- *    whose sockets hold unsent bytes first, for as long as the budget is still exceeded not
- *    counting connections already closing; their sockets are destroyed at once. One whose socket
- *    is empty is closed only once it is shown not to read: it is sent a ping of the budget's own
- *    (`PROBE`) and closed if no pong came back within PROBE_GRACE_MS. While a storm client's
- *    kernel buffers still have room it looks exactly like a reader that keeps up (an empty
- *    socket, the same keys waiting); only an answer tells them apart, and a client that does not
- *    read its socket does not read the ping either. One that answers is kept (conflated until
- *    there is room), and asked again after the grace if it is still refused then;
+ * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass that have
+ *    shown they do not read, those whose sockets hold unsent bytes first, for as long as the
+ *    budget is still exceeded not counting connections already closing; their sockets are
+ *    destroyed at once. Shown not to read: for PROBE_GRACE_MS, its socket drained nothing, or,
+ *    if its socket is empty, it left a ping of the budget's own (`PROBE`) unanswered. While a
+ *    storm client's kernel buffers still have room it looks exactly like a reader that keeps up
+ *    (an empty socket, the same keys waiting), and under a storm a reader's socket may hold the
+ *    rest of a large frame at a pass's end; only progress tells them apart, and a client that
+ *    does not read its socket does not read the ping either. One that reads is kept (conflated
+ *    until there is room), and looked at again after the grace if it is still refused then;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
  *    docs/protocol.md "Slow readers and conflation"). One that drains its socket, or finds room, resumes.
@@ -45,34 +46,53 @@ import type { Conn } from "./Conn.js"
 /** The budget's ping payload: its pong is told from the heartbeat's (which proves less: see `answered`). */
 const PROBE = Buffer.from("quotecast-budget")
 /**
- * How long a connection whose socket is empty has to answer the budget's ping before it counts as
- * not reading. Long enough for a reader on a mobile link behind a busy server, short enough that
- * the storm's outboxes (up to about 120 KB per client at 200 keys) are not held for long.
+ * How long a refused connection has to show it reads (drain some of its socket, or answer the
+ * budget's ping) before the budget may close it. Long enough for a reader on a mobile link
+ * behind a busy server; short enough that what the storm's clients hold (their outboxes, up to
+ * about 120 KB each at 200 keys, conflated: they do not grow) is not kept for long.
  */
 export const PROBE_GRACE_MS = 2_000
 
 /** Called with every pong: the one that answers the budget's ping shows the client reads. */
 export const answered = (conn: Conn, data: Buffer): void => {
   // The heartbeat's pong answers a ping sent before the budget's, so it proves less: ignored.
-  if (conn.probedAt !== 0 && data.equals(PROBE)) conn.probeAnswered = true
+  const probe = conn.budgetProbe
+  if (probe?.pinged === true && data.equals(PROBE)) probe.answered = true
 }
 
 type Verdict = "close" | "wait"
 
 /**
- * Whether a connection refused while its socket is empty may be closed now. Not asked yet, or
- * answered more than a grace ago (a reader may stop reading later): asked now, and kept.
+ * Whether a connection the budget refused may be closed now: only once it has shown, for a
+ * grace, that it does not read. Looked at for the first time, or last shown to read more than a
+ * grace ago (a reader may stop later): watched from now.
  */
-const emptySocketVerdict = (c: Conn, now: number, stats: GatewayStatsImpl): Verdict => {
-  const since = now - c.probedAt
-  if (c.probedAt === 0 || (c.probeAnswered && since >= PROBE_GRACE_MS)) {
-    c.probedAt = now
-    c.probeAnswered = false
+const verdict = (c: Conn, now: number, stats: GatewayStatsImpl): Verdict => {
+  const held = c.ws.bufferedAmount
+  let probe = c.budgetProbe
+  if (probe === undefined) {
+    probe = { since: now, held, pinged: false, answered: false }
+    c.budgetProbe = probe
+  } else if (probe.answered && now - probe.since >= PROBE_GRACE_MS) {
+    probe.since = now
+    probe.held = held
+    probe.pinged = false
+    probe.answered = false
+  } else if (held < probe.held) {
+    // Its socket drained since it was last looked at: the client reads.
+    probe.since = now
+    probe.held = held
+    return "wait"
+  }
+  if (held === 0 && !probe.pinged) {
+    // Nothing to watch drain: ask instead.
+    probe.since = now
+    probe.pinged = true
     c.ws.ping(PROBE)
     stats.outboundBudgetProbes++
     return "wait"
   }
-  return !c.probeAnswered && since >= PROBE_GRACE_MS ? "close" : "wait"
+  return !probe.answered && now - probe.since >= PROBE_GRACE_MS ? "close" : "wait"
 }
 
 export class OutboundBudget {
@@ -107,7 +127,10 @@ export class OutboundBudget {
     } else if (before > 0) this.holders.delete(conn)
     // Caught up (its socket took everything it was sent): no longer conflated. One refused while
     // its socket was empty (its outbox still waits) stays so: the budget may have to close it.
-    if (buffered === 0 && conn.outbox.bytes === 0) conn.budgetConflatedAt = 0
+    if (buffered === 0 && conn.outbox.bytes === 0) {
+      conn.budgetConflatedAt = 0
+      conn.budgetProbe = undefined
+    }
   }
 
   /**
@@ -123,6 +146,7 @@ export class OutboundBudget {
       conn.counted += bytes
       if (conn.counted === bytes) this.holders.add(conn)
       conn.budgetConflatedAt = 0
+      conn.budgetProbe = undefined
       return true
     }
     this.refused += bytes
@@ -148,9 +172,9 @@ export class OutboundBudget {
     // Connections already closing release what they hold when their sockets are destroyed.
     let projected = wanted
     for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
-    // Those whose sockets hold unsent bytes first (they are not reading), worst first; then, if
-    // that is not enough, those holding only their outbox (never written since the budget
-    // refused them) that did not answer the budget's ping, worst first.
+    // Those whose sockets hold unsent bytes first, worst first; then, if that is not enough,
+    // those holding only their outbox (never written since the budget refused them); in each,
+    // only those shown not to read.
     const now = this.now()
     for (const behind of [true, false]) {
       for (const c of ranked) {
@@ -159,7 +183,7 @@ export class OutboundBudget {
         if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
           continue
         if (c.ws.bufferedAmount > 0 !== behind) continue
-        if (!behind && emptySocketVerdict(c, now, this.stats) === "wait") continue
+        if (verdict(c, now, this.stats) === "wait") continue
         c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
         // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
         // the room the others wait for, and a close frame behind them would not be read anyway.

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { WebSocket } from "ws"
-import type { CloseRequest, Conn } from "../../src/connection/Conn.js"
+import type { BudgetProbe, CloseRequest, Conn } from "../../src/connection/Conn.js"
 import { answered, OutboundBudget, PROBE_GRACE_MS } from "../../src/connection/OutboundBudget.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 
@@ -26,8 +26,7 @@ interface Fake {
   budgetConflatedAt: number
   closeRequest: CloseRequest | undefined
   requestClose: (req: CloseRequest) => void
-  probedAt: number
-  probeAnswered: boolean
+  budgetProbe: BudgetProbe | undefined
   /** The payloads of the pings it was sent. */
   readonly pings: Array<string>
 }
@@ -54,8 +53,7 @@ const fake = (id: string, buffered: number, queued = 0): Fake => {
     requestClose: (req) => {
       f.closeRequest ??= req
     },
-    probedAt: 0,
-    probeAnswered: false,
+    budgetProbe: undefined,
     pings: [],
   }
   return f
@@ -89,7 +87,7 @@ describe("OutboundBudget", () => {
   })
 
   it("conflates the worst offenders first, and closes them with 1013 if the budget stays exceeded", () => {
-    const { stats, budget } = setup(1000)
+    const { stats, clock, budget } = setup(1000)
     const worst = fake("worst", 900)
     const middle = fake("middle", 400)
     const small = fake("small", 100)
@@ -106,7 +104,11 @@ describe("OutboundBudget", () => {
     expect(worst.closeRequest).toBeUndefined()
     expect(stats.outboundBudgetConflations).toBe(1)
 
-    // Still over at the next pass: the conflated worst is closed, which is enough.
+    // Still over at the next pass: the conflated worst is watched; its socket drains nothing for
+    // a grace, so it does not read: it is closed, which is enough.
+    budget.endPass()
+    expect(worst.closeRequest).toBeUndefined()
+    clock.now += PROBE_GRACE_MS
     budget.endPass()
     expect(worst.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
     // Its socket is destroyed at once: what it holds is the room the others wait for.
@@ -157,7 +159,7 @@ describe("OutboundBudget", () => {
   })
 
   it("admits frames for readers behind only within the budget, and makes room for what it refused", () => {
-    const { stats, budget } = setup(1000)
+    const { stats, clock, budget } = setup(1000)
     const a = fake("a", 500)
     const b = fake("b", 200)
     budget.count(asConn(a))
@@ -176,9 +178,14 @@ describe("OutboundBudget", () => {
     // b, the largest other, is conflated too: the excess is not covered by a alone.
     expect(b.budgetConflatedAt).toBeGreaterThan(0)
     expect(stats.outboundBudgetConflations).toBe(2)
-    // Refused again at the next pass: the room it lacks is made by closing a, the worst.
+    // Refused again at the next passes: once a, the worst, has drained nothing for a grace, the
+    // room it lacks is made by closing it.
     expect(budget.admit(asConn(a), 100)).toBe(false)
     expect(stats.outboundBudgetConflations).toBe(2)
+    budget.endPass()
+    expect(a.closeRequest).toBeUndefined()
+    clock.now += PROBE_GRACE_MS
+    expect(budget.admit(asConn(a), 100)).toBe(false)
     budget.endPass()
     expect(a.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
     expect(b.closeRequest).toBeUndefined()
@@ -189,7 +196,7 @@ describe("OutboundBudget", () => {
   })
 
   it("closes connections whose sockets are behind before one whose socket is empty", () => {
-    const { stats, budget } = setup(1000)
+    const { stats, clock, budget } = setup(1000)
     const stalled = fake("stalled", 600)
     // A reader that keeps up, with a large frame waiting in its outbox.
     const reader = fake("reader", 0, 300)
@@ -202,9 +209,34 @@ describe("OutboundBudget", () => {
     expect(budget.admit(asConn(stalled), 200)).toBe(false)
     expect(budget.admit(asConn(reader), 300)).toBe(false)
     budget.endPass()
+    // Neither answers nor drains during the grace: the one whose socket is behind goes first.
+    clock.now += PROBE_GRACE_MS
+    expect(budget.admit(asConn(stalled), 200)).toBe(false)
+    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    budget.endPass()
     expect(reader.closeRequest).toBeUndefined()
     expect(stalled.closeRequest?.code).toBe(1013)
     expect(stats.outboundBudgetCloses).toBe(1)
+  })
+
+  it("keeps a reader whose socket holds bytes but drains, and closes one beside it that drains nothing", () => {
+    const { stats, clock, budget } = setup(1000)
+    // Under a storm a reader's socket may hold the rest of a large frame at a pass's end.
+    const reader = fake("reader", 900)
+    const stalled = fake("stalled", 600)
+    budget.count(asConn(reader))
+    budget.count(asConn(stalled))
+    budget.endPass()
+    for (let step = 0; step < 6; step++) {
+      // The reader reads a little between passes; the stalled one nothing.
+      reader.ws.bufferedAmount -= 100
+      clock.now += PROBE_GRACE_MS / 2
+      budget.endPass()
+    }
+    expect(reader.closeRequest).toBeUndefined()
+    expect(stalled.closeRequest?.code).toBe(1013)
+    expect(stats.outboundBudgetCloses).toBe(1)
+    expect(stats.outboundBudgetProbes).toBe(0)
   })
 
   it("keeps a connection refused with an empty socket that answers the budget's ping, and closes one that does not", () => {
