@@ -23,16 +23,18 @@
  *
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
  * for readers behind), the worst offenders (most bytes held) are acted on:
- * 1. closed with 1013 (session kept), worst first: those conflated in an earlier pass that have
- *    shown they do not read, those whose sockets hold unsent bytes first, for as long as the
- *    budget is still exceeded not counting connections already closing; their sockets are
- *    destroyed at once. Shown not to read: for PROBE_GRACE_MS, its socket drained nothing, or,
- *    if its socket is empty, it left a ping of the budget's own (`PROBE`) unanswered. While a
- *    storm client's kernel buffers still have room it looks exactly like a reader that keeps up
- *    (an empty socket, the same keys waiting), and under a storm a reader's socket may hold the
- *    rest of a large frame at a pass's end; only progress tells them apart, and a client that
- *    does not read its socket does not read the ping either. One that reads is kept (conflated
- *    until there is room), and looked at again after the grace if it is still refused then;
+ * 1. every connection conflated in an earlier pass is watched, and those that have shown they do
+ *    not read are closed with 1013 (session kept; their sockets destroyed at once), worst first,
+ *    for as long as the budget is still exceeded not counting connections already closing.
+ *    Shown not to read: for PROBE_GRACE_MS its socket drained nothing, or, when its socket is
+ *    empty, it left a ping of the budget's own (`PROBE`) unanswered. While a storm client's
+ *    kernel buffers still have room it looks exactly like a reader that keeps up (an empty
+ *    socket, the same keys waiting), and under a storm a reader's socket may hold the rest of a
+ *    large frame at a pass's end: only progress tells them apart, and a client that does not
+ *    read its socket does not read the ping either. All are watched at once, not only as many
+ *    as the excess needs, so a reader waiting for room does not wait a grace more for every
+ *    round of closes. One that reads is kept (conflated until there is room), and watched again
+ *    after the grace if it is still refused then;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
  *    docs/protocol.md "Slow readers and conflation"). One that drains its socket, or finds room, resumes.
@@ -47,11 +49,11 @@ import type { Conn } from "./Conn.js"
 const PROBE = Buffer.from("quotecast-budget")
 /**
  * How long a refused connection has to show it reads (drain some of its socket, or answer the
- * budget's ping) before the budget may close it. Long enough for a reader on a mobile link
- * behind a busy server; short enough that what the storm's clients hold (their outboxes, up to
- * about 120 KB each at 200 keys, conflated: they do not grow) is not kept for long.
+ * budget's ping) before the budget may close it. A client that reads drains its socket, and
+ * answers, within a round trip once the server gets a turn; a reader waiting for room waits
+ * about this long for every round of closes, so it is kept short.
  */
-export const PROBE_GRACE_MS = 2_000
+export const PROBE_GRACE_MS = 1_000
 
 /** Called with every pong: the one that answers the budget's ping shows the client reads. */
 export const answered = (conn: Conn, data: Buffer): void => {
@@ -172,25 +174,20 @@ export class OutboundBudget {
     // Connections already closing release what they hold when their sockets are destroyed.
     let projected = wanted
     for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
-    // Those whose sockets hold unsent bytes first, worst first; then, if that is not enough,
-    // those holding only their outbox (never written since the budget refused them); in each,
-    // only those shown not to read.
     const now = this.now()
-    for (const behind of [true, false]) {
-      for (const c of ranked) {
-        if (projected <= this.limitBytes) break
-        // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
-        if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
-          continue
-        if (c.ws.bufferedAmount > 0 !== behind) continue
-        if (verdict(c, now, this.stats) === "wait") continue
-        c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
-        // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
-        // the room the others wait for, and a close frame behind them would not be read anyway.
-        if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
-        this.stats.outboundBudgetCloses++
-        projected -= c.counted
-      }
+    for (const c of ranked) {
+      // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
+      if (c.budgetConflatedAt === 0 || c.budgetConflatedAt >= this.pass || c.closeRequest !== undefined)
+        continue
+      // Every one is watched, so that the next round of closes needs no new grace; only as many
+      // as the excess needs are closed, worst first.
+      if (verdict(c, now, this.stats) === "wait" || projected <= this.limitBytes) continue
+      c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
+      // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
+      // the room the others wait for, and a close frame behind them would not be read anyway.
+      if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
+      this.stats.outboundBudgetCloses++
+      projected -= c.counted
     }
     let excess = projected - this.limitBytes
     for (const c of ranked) {

@@ -185,6 +185,8 @@ describe("OutboundBudget", () => {
     budget.endPass()
     expect(a.closeRequest).toBeUndefined()
     clock.now += PROBE_GRACE_MS
+    // b reads meanwhile (its socket drains a little); a does not.
+    b.ws.bufferedAmount = 420
     expect(budget.admit(asConn(a), 100)).toBe(false)
     budget.endPass()
     expect(a.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
@@ -195,28 +197,39 @@ describe("OutboundBudget", () => {
     expect(b.budgetConflatedAt).toBe(0)
   })
 
-  it("closes connections whose sockets are behind before one whose socket is empty", () => {
+  it("watches every conflated connection at once, so the next round of closes needs no new grace", () => {
     const { stats, clock, budget } = setup(1000)
     const stalled = fake("stalled", 600)
-    // A reader that keeps up, with a large frame waiting in its outbox.
-    const reader = fake("reader", 0, 300)
+    // Never written since it was refused: its socket is empty, and it will not answer the ping.
+    const silent = fake("silent", 0, 300)
     budget.count(asConn(stalled))
-    budget.count(asConn(reader))
+    budget.count(asConn(silent))
     budget.endPass()
-    expect(budget.admit(asConn(stalled), 200)).toBe(false)
-    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    const refuseBoth = () => {
+      expect(budget.admit(asConn(stalled), 200)).toBe(false)
+      expect(budget.admit(asConn(silent), 300)).toBe(false)
+    }
+    refuseBoth()
     budget.endPass()
-    expect(budget.admit(asConn(stalled), 200)).toBe(false)
-    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    refuseBoth()
     budget.endPass()
-    // Neither answers nor drains during the grace: the one whose socket is behind goes first.
+    // Both watched from here; neither drains nor answers during the grace.
+    expect(silent.pings).toEqual(["quotecast-budget"])
+    expect(stalled.pings).toEqual([])
     clock.now += PROBE_GRACE_MS
-    expect(budget.admit(asConn(stalled), 200)).toBe(false)
-    expect(budget.admit(asConn(reader), 300)).toBe(false)
+    refuseBoth()
     budget.endPass()
-    expect(reader.closeRequest).toBeUndefined()
+    // Closing the stalled one, the worst, covers the excess: the other is kept for now.
     expect(stalled.closeRequest?.code).toBe(1013)
-    expect(stats.outboundBudgetCloses).toBe(1)
+    expect(silent.closeRequest).toBeUndefined()
+    stalled.ws.readyState = WebSocket.CLOSED
+    budget.endPass()
+    // Over again a moment later: the silent one has already shown it does not read.
+    clock.now += 30
+    expect(budget.admit(asConn(silent), 900)).toBe(false)
+    budget.endPass()
+    expect(silent.closeRequest?.code).toBe(1013)
+    expect(stats.outboundBudgetCloses).toBe(2)
   })
 
   it("keeps a reader whose socket holds bytes but drains, and closes one beside it that drains nothing", () => {
