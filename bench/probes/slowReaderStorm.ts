@@ -249,8 +249,16 @@ const main = async () => {
       const m = JSON.parse(data.toString()) as { type: string; messages?: Array<unknown> }
       if (measuring) readerMessages += m.type === "batch" ? (m.messages?.length ?? 0) : 1
     })
+    // The budget's pings (payload "quotecast-budget"): when one was last answered says, at a
+    // close, whether the reader was taken for a client that does not answer or one that does not drain.
+    const budgetPings: Array<number> = []
+    let closedAt = 0
+    reader.on("ping", (data) => {
+      if (data.toString() === "quotecast-budget") budgetPings.push(Date.now())
+    })
     reader.on("close", (code) => {
       readerClosed = code
+      closedAt = Date.now()
     })
     await new Promise((r) => reader?.once("open", r))
     for (let k = 0; k < SUBS; k += 100)
@@ -337,6 +345,14 @@ const main = async () => {
     console.log(
       `reader: ${readerMessages} messages during the storm, longest silence ${longestSilence} ms, ` +
         `closed: ${readerClosed ?? "no"}`,
+    )
+    const lastPing = budgetPings.at(-1)
+    console.log(
+      `reader: ${budgetPings.length} budget pings answered` +
+        (closedAt > 0
+          ? `; closed ${closedAt - lastFrame} ms after its last frame` +
+            (lastPing === undefined ? "" : `, ${closedAt - lastPing} ms after the last budget ping`)
+          : ""),
     )
     for (const l of [
       ...pick(atEnd, "quotecast_connections_closed_total"),
