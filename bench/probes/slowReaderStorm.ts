@@ -327,6 +327,8 @@ const main = async () => {
     await sleep(Math.max(0, HOLD_S - 5) * 1000)
     const atEnd = await metricsText(port)
     measuring = false
+    // The silence that ended the storm (or the reader's close) counts too.
+    longestSilence = Math.max(longestSilence, (closedAt > 0 ? closedAt : Date.now()) - lastFrame)
     const stillOpen = storm.filter((s) => !s.destroyed && s.readyState === "open").length
     for (const s of storm) s.destroy()
     storm.length = 0

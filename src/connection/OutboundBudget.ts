@@ -131,7 +131,8 @@ export class OutboundBudget {
     // its socket was empty (its outbox still waits) stays so: the budget may have to close it.
     if (buffered === 0 && conn.outbox.bytes === 0) {
       conn.budgetConflatedAt = 0
-      conn.budgetProbe = undefined
+      // An answer stays: it is what lets this reader's frames past a full budget (`admit`).
+      if (conn.budgetProbe?.answered !== true) conn.budgetProbe = undefined
     }
   }
 
@@ -140,15 +141,24 @@ export class OutboundBudget {
    * conflated connection asks again at every pass, and resumes when there is room). If not, it
    * is conflated (counted in the metric the first time), and what it wanted counts at the end
    * of the pass, which frees room by closing the worst offenders.
+   *
+   * A connection that answered the budget's ping is written to whenever its socket is empty,
+   * room or not: it reads, so the kernel takes the frame, and the total exceeds the budget by at
+   * most one frame per such reader, as for small frames. Without this, the room that closes make
+   * went to whichever connection a pass reached first, nearly always one of thousands of storm
+   * clients whose kernel buffers still had room, and the one reader waited 43 s, conflated,
+   * until it was taken for a storm client and closed. Once its socket holds bytes it needs room
+   * like anyone, and is watched again if refused.
    */
   admit(conn: Conn, bytes: number): boolean {
-    if (this.inUse + bytes <= this.limitBytes) {
+    const reads = conn.budgetProbe?.answered === true && conn.ws.bufferedAmount === 0
+    if (this.inUse + bytes <= this.limitBytes || reads) {
       // Counted now, not at the end of the pass: the next connection's admission sees it.
       this.inUse += bytes
       conn.counted += bytes
       if (conn.counted === bytes) this.holders.add(conn)
       conn.budgetConflatedAt = 0
-      conn.budgetProbe = undefined
+      if (!reads) conn.budgetProbe = undefined
       return true
     }
     this.refused += bytes
