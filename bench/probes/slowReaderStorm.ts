@@ -362,6 +362,9 @@ const main = async () => {
       ...pick(atEnd, "quotecast_messages_sent_total"),
       ...pick(atEnd, "quotecast_conflated_total"),
       ...pick(atEnd, "quotecast_outbound_budget"),
+      // How long the server's passes (and so its turns for I/O) took under the storm.
+      ...pick(atEnd, "quotecast_flush_pass_ms"),
+      ...pick(atEnd, "nodejs_eventloop_lag_max_seconds"),
     ])
       console.log(`  at storm end: ${l}`)
 

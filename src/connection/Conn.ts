@@ -60,6 +60,8 @@ const nextArrival = (): number => {
 /** Since when a connection refused by the outbound budget has been watched, and what it showed. */
 export interface BudgetProbe {
   since: number
+  /** The flush pass at `since`: evidence needs I/O turns, which come between passes. */
+  sincePass: number
   /** Bytes its socket held when last looked at: less later means the client reads. */
   held: number
   /** Whether it was sent the budget's ping (its socket was empty), and answered it. */

@@ -26,8 +26,8 @@
  * 1. every connection conflated in an earlier pass is watched, and those that have shown they do
  *    not read are closed with 1013 (session kept; their sockets destroyed at once), worst first,
  *    for as long as the budget is still exceeded not counting connections already closing.
- *    Shown not to read: for PROBE_GRACE_MS its socket drained nothing, or, when its socket is
- *    empty, it left a ping of the budget's own (`PROBE`) unanswered. While a storm client's
+ *    Shown not to read: for PROBE_GRACE_MS and PROBE_MIN_PASSES passes its socket drained
+ *    nothing, or, when its socket is empty, it left a ping of the budget's own (`PROBE`) unanswered. While a storm client's
  *    kernel buffers still have room it looks exactly like a reader that keeps up (an empty
  *    socket, the same keys waiting), and under a storm a reader's socket may hold the rest of a
  *    large frame at a pass's end: only progress tells them apart, and a client that does not
@@ -62,6 +62,14 @@ export const answered = (conn: Conn, data: Buffer): void => {
   if (probe?.pinged === true && data.equals(PROBE)) probe.answered = true
 }
 
+/**
+ * And how many flush passes must have ended since: a pong is read, and a socket drains, only in
+ * the event loop's turns for I/O, which come between passes. Under a storm a pass can take longer
+ * than the grace (4,800 clients at 200 keys each), and a reader's answer, already sent, waited
+ * unread while the budget's clock ran out: the probe's reader was closed 1.4 s after it answered.
+ */
+export const PROBE_MIN_PASSES = 3
+
 type Verdict = "close" | "wait"
 
 /**
@@ -69,32 +77,36 @@ type Verdict = "close" | "wait"
  * grace, that it does not read. Looked at for the first time, or last shown to read more than a
  * grace ago (a reader may stop later): watched from now.
  */
-const verdict = (c: Conn, now: number, stats: GatewayStatsImpl): Verdict => {
+const verdict = (c: Conn, now: number, pass: number, stats: GatewayStatsImpl): Verdict => {
   const held = c.ws.bufferedAmount
   let probe = c.budgetProbe
   if (probe === undefined) {
-    probe = { since: now, held, pinged: false, answered: false }
+    probe = { since: now, sincePass: pass, held, pinged: false, answered: false }
     c.budgetProbe = probe
   } else if (probe.answered && now - probe.since >= PROBE_GRACE_MS) {
     probe.since = now
+    probe.sincePass = pass
     probe.held = held
     probe.pinged = false
     probe.answered = false
   } else if (held < probe.held) {
     // Its socket drained since it was last looked at: the client reads.
     probe.since = now
+    probe.sincePass = pass
     probe.held = held
     return "wait"
   }
   if (held === 0 && !probe.pinged) {
     // Nothing to watch drain: ask instead.
     probe.since = now
+    probe.sincePass = pass
     probe.pinged = true
     c.ws.ping(PROBE)
     stats.outboundBudgetProbes++
     return "wait"
   }
-  return !probe.answered && now - probe.since >= PROBE_GRACE_MS ? "close" : "wait"
+  const shown = now - probe.since >= PROBE_GRACE_MS && pass - probe.sincePass >= PROBE_MIN_PASSES
+  return !probe.answered && shown ? "close" : "wait"
 }
 
 export class OutboundBudget {
@@ -191,7 +203,7 @@ export class OutboundBudget {
         continue
       // Every one is watched, so that the next round of closes needs no new grace; only as many
       // as the excess needs are closed, worst first.
-      if (verdict(c, now, this.stats) === "wait" || projected <= this.limitBytes) continue
+      if (verdict(c, now, this.pass, this.stats) === "wait" || projected <= this.limitBytes) continue
       c.requestClose({ code: CloseCode.tryAgainLater, reason: "outbound budget exceeded", flush: false })
       // Destroyed now, not after the closing handshake its actor starts: its queued bytes are
       // the room the others wait for, and a close frame behind them would not be read anyway.

@@ -9,7 +9,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { WebSocket } from "ws"
 import type { BudgetProbe, CloseRequest, Conn } from "../../src/connection/Conn.js"
-import { answered, OutboundBudget, PROBE_GRACE_MS } from "../../src/connection/OutboundBudget.js"
+import {
+  answered,
+  OutboundBudget,
+  PROBE_GRACE_MS,
+  PROBE_MIN_PASSES,
+} from "../../src/connection/OutboundBudget.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 
 interface Fake {
@@ -63,7 +68,17 @@ const asConn = (f: Fake): Conn => f as unknown as Conn
 const setup = (limit: number) => {
   const stats = new GatewayStatsImpl()
   const clock = { now: 1_000_000 }
-  return { stats, clock, budget: new OutboundBudget(limit, stats, () => clock.now) }
+  const budget = new OutboundBudget(limit, stats, () => clock.now)
+  /**
+   * Ends passes (without a change in anyone's socket) and then lets `ms` go by: a verdict needs
+   * both PROBE_MIN_PASSES passes and PROBE_GRACE_MS, so the pass that follows is the first that
+   * may close.
+   */
+  const elapse = (ms: number) => {
+    for (let i = 0; i < PROBE_MIN_PASSES - 1; i++) budget.endPass()
+    clock.now += ms
+  }
+  return { stats, clock, budget, elapse }
 }
 
 /** The client answers the ping it was last sent, as `ws` and browsers do while they read. */
@@ -87,7 +102,7 @@ describe("OutboundBudget", () => {
   })
 
   it("conflates the worst offenders first, and closes them with 1013 if the budget stays exceeded", () => {
-    const { stats, clock, budget } = setup(1000)
+    const { stats, budget, elapse } = setup(1000)
     const worst = fake("worst", 900)
     const middle = fake("middle", 400)
     const small = fake("small", 100)
@@ -108,7 +123,7 @@ describe("OutboundBudget", () => {
     // a grace, so it does not read: it is closed, which is enough.
     budget.endPass()
     expect(worst.closeRequest).toBeUndefined()
-    clock.now += PROBE_GRACE_MS
+    elapse(PROBE_GRACE_MS)
     budget.endPass()
     expect(worst.closeRequest).toEqual({ code: 1013, reason: "outbound budget exceeded", flush: false })
     // Its socket is destroyed at once: what it holds is the room the others wait for.
@@ -159,7 +174,7 @@ describe("OutboundBudget", () => {
   })
 
   it("admits frames for readers behind only within the budget, and makes room for what it refused", () => {
-    const { stats, clock, budget } = setup(1000)
+    const { stats, budget, elapse } = setup(1000)
     const a = fake("a", 500)
     const b = fake("b", 200)
     budget.count(asConn(a))
@@ -184,7 +199,7 @@ describe("OutboundBudget", () => {
     expect(stats.outboundBudgetConflations).toBe(2)
     budget.endPass()
     expect(a.closeRequest).toBeUndefined()
-    clock.now += PROBE_GRACE_MS
+    elapse(PROBE_GRACE_MS)
     // b reads meanwhile (its socket drains a little); a does not.
     b.ws.bufferedAmount = 420
     expect(budget.admit(asConn(a), 100)).toBe(false)
@@ -198,7 +213,7 @@ describe("OutboundBudget", () => {
   })
 
   it("watches every conflated connection at once, so the next round of closes needs no new grace", () => {
-    const { stats, clock, budget } = setup(1000)
+    const { stats, clock, budget, elapse } = setup(1000)
     const stalled = fake("stalled", 600)
     // Never written since it was refused: its socket is empty, and it will not answer the ping.
     const silent = fake("silent", 0, 300)
@@ -216,7 +231,7 @@ describe("OutboundBudget", () => {
     // Both watched from here; neither drains nor answers during the grace.
     expect(silent.pings).toEqual(["quotecast-budget"])
     expect(stalled.pings).toEqual([])
-    clock.now += PROBE_GRACE_MS
+    elapse(PROBE_GRACE_MS)
     refuseBoth()
     budget.endPass()
     // Closing the stalled one, the worst, covers the excess: the other is kept for now.
@@ -240,9 +255,9 @@ describe("OutboundBudget", () => {
     budget.count(asConn(reader))
     budget.count(asConn(stalled))
     budget.endPass()
-    for (let step = 0; step < 6; step++) {
+    for (let step = 0; step < 8; step++) {
       // The reader reads a little between passes; the stalled one nothing.
-      reader.ws.bufferedAmount -= 100
+      reader.ws.bufferedAmount -= 50
       clock.now += PROBE_GRACE_MS / 2
       budget.endPass()
     }
@@ -253,7 +268,7 @@ describe("OutboundBudget", () => {
   })
 
   it("keeps a connection refused with an empty socket that answers the budget's ping, and closes one that does not", () => {
-    const { stats, clock, budget } = setup(1000)
+    const { stats, clock, budget, elapse } = setup(1000)
     // Both hold only their outbox (their sockets took everything written); the reader holds more.
     const reader = fake("reader", 0, 500)
     const silent = fake("silent", 0, 300)
@@ -282,7 +297,7 @@ describe("OutboundBudget", () => {
       expect(budget.admit(asConn(reader), 250)).toBe(true)
       expect(budget.admit(asConn(silent), 250)).toBe(false)
     }
-    clock.now += PROBE_GRACE_MS - 1
+    elapse(PROBE_GRACE_MS - 1)
     refuseSilent()
     budget.endPass()
     expect(stats.outboundBudgetCloses).toBe(0)
@@ -328,14 +343,14 @@ describe("OutboundBudget", () => {
   })
 
   it("does not take the heartbeat's pong, which answers an earlier ping, for an answer to its own", () => {
-    const { stats, clock, budget } = setup(1000)
+    const { stats, budget, elapse } = setup(1000)
     const silent = fake("silent", 0, 1500)
     budget.count(asConn(silent))
     budget.endPass()
     budget.endPass()
     expect(silent.pings).toEqual(["quotecast-budget"])
     answered(asConn(silent), Buffer.alloc(0))
-    clock.now += PROBE_GRACE_MS
+    elapse(PROBE_GRACE_MS)
     budget.endPass()
     expect(silent.closeRequest?.code).toBe(1013)
     expect(stats.outboundBudgetCloses).toBe(1)
