@@ -5,7 +5,7 @@
  * SIGUSR2 runs a full GC first (the server is started with --expose-gc), to separate garbage
  * from memory still held.
  */
-import { appendFileSync, readFileSync } from "node:fs"
+import { appendFileSync, closeSync, openSync, readFileSync, readSync } from "node:fs"
 import { Session } from "node:inspector"
 import { getHeapSpaceStatistics } from "node:v8"
 
@@ -23,31 +23,87 @@ const rollup = (): Record<string, number> => {
 }
 
 /**
+ * /proc/self/smaps read into one reused Buffer: it is megabytes at a storm's peak (3,600
+ * mappings, 2.6 MB), and read as a string every second it was old-generation garbage of the
+ * process being measured (a string that size is allocated straight in V8's large-object space).
+ */
+let smapsBuf = Buffer.allocUnsafeSlow(4 << 20)
+const readSmaps = (): number => {
+  const fd = openSync("/proc/self/smaps", "r")
+  try {
+    let n = 0
+    for (;;) {
+      if (n === smapsBuf.length) {
+        const bigger = Buffer.allocUnsafeSlow(smapsBuf.length * 2)
+        smapsBuf.copy(bigger)
+        smapsBuf = bigger
+      }
+      const r = readSync(fd, smapsBuf, n, smapsBuf.length - n, null)
+      if (r === 0) return n
+      n += r
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+const RSS_FIELD = Buffer.from("Rss:")
+const HEAP_NAME = Buffer.from("[heap]")
+
+/**
  * Resident memory of the glibc main arena (`[heap]`, the brk heap) and of other anonymous
  * mappings by size class: thread arenas are 64 MB reservations, V8's pages 256 KB-aligned chunks.
+ * Parsed from the bytes: a mapping's header line starts with its address (lowercase hex), its
+ * fields with a capitalised name.
  */
 const mappings = (): Record<string, number> => {
-  const out: Record<string, number> = { brkHeap: 0, anon64MbArenas: 0, anonOther: 0 }
+  const kb: Record<string, number> = { brkHeap: 0, anon64MbArenas: 0, anonOther: 0 }
+  const n = readSmaps()
+  const buf = smapsBuf
   let current: string | undefined
-  for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
-    if (head !== null) {
-      const size = Number.parseInt(head[2] as string, 16) - Number.parseInt(head[1] as string, 16)
-      const name = head[3] ?? ""
+  for (let pos = 0; pos < n; ) {
+    let eol = buf.indexOf(10, pos)
+    if (eol < 0 || eol > n) eol = n
+    const c = buf[pos] as number
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) {
+      // "start-end perms offset dev inode [name]": the name is what follows the inode.
+      const dash = buf.indexOf(0x2d, pos)
+      const space = buf.indexOf(0x20, dash)
+      const size =
+        Number.parseInt(buf.toString("latin1", dash + 1, space), 16) -
+        Number.parseInt(buf.toString("latin1", pos, dash), 16)
+      let fields = 0
+      let at = space
+      while (fields < 4 && at < eol) {
+        while (at < eol && buf[at] === 0x20) at++
+        while (at < eol && buf[at] !== 0x20) at++
+        fields++
+      }
+      while (at < eol && buf[at] === 0x20) at++
+      const named = at < eol
       current =
-        name === "[heap]"
+        named && eol - at === HEAP_NAME.length && buf.compare(HEAP_NAME, 0, HEAP_NAME.length, at, eol) === 0
           ? "brkHeap"
-          : name !== ""
+          : named
             ? undefined
             : size === 65536 * 1024
               ? "anon64MbArenas"
               : "anonOther"
-      continue
+    } else if (
+      current !== undefined &&
+      buf.compare(RSS_FIELD, 0, RSS_FIELD.length, pos, pos + RSS_FIELD.length) === 0
+    ) {
+      let v = 0
+      for (let i = pos + RSS_FIELD.length; i < eol; i++) {
+        const d = buf[i] as number
+        if (d >= 0x30 && d <= 0x39) v = v * 10 + (d - 0x30)
+      }
+      kb[current] = (kb[current] ?? 0) + v
     }
-    const rss = /^Rss:\s+(\d+) kB/.exec(line)
-    if (rss !== null && current !== undefined) out[current] = (out[current] ?? 0) + Number(rss[1]) / 1024
+    pos = eol + 1
   }
-  for (const k of Object.keys(out)) out[k] = Math.round((out[k] as number) * 10) / 10
+  const out: Record<string, number> = {}
+  for (const k of Object.keys(kb)) out[k] = Math.round(((kb[k] as number) / 1024) * 10) / 10
   return out
 }
 

@@ -71,6 +71,17 @@ const rssOf = (pid: number): number => {
   return m === null ? 0 : Math.round(Number(m[1]) / 102.4) / 10
 }
 
+/** The size of glibc's main heap (`[heap]`, grown by brk) in MB: its extent, resident or not. */
+const brkExtentOf = (pid: number): number => {
+  const line = readFileSync(`/proc/${pid}/maps`, "utf8")
+    .split("\n")
+    .find((l) => l.endsWith("[heap]"))
+  const m = line === undefined ? null : /^([0-9a-f]+)-([0-9a-f]+)/.exec(line)
+  return m === null
+    ? 0
+    : Math.round((Number.parseInt(m[2] as string, 16) - Number.parseInt(m[1] as string, 16)) / 104857.6) / 10
+}
+
 interface Sample {
   readonly label: string
   readonly rss: number
@@ -279,12 +290,18 @@ const main = async () => {
 
     let peak = before
     let peakSample: Sample | undefined
+    // When the peak was (the server's own sample can lag it by a second, or miss a spike while
+    // its event loop is blocked) and how far glibc's brk heap extended then (virtual, from maps).
+    let peakAt = Date.now()
+    let peakBrkMb = 0
     const sampler = setInterval(() => {
       try {
         const r = rssOf(pid)
         if (r > peak) {
           peak = r
+          peakAt = Date.now()
           peakSample = lastSample(memFile)
+          peakBrkMb = brkExtentOf(pid)
         }
       } catch {}
     }, 250)
@@ -336,7 +353,10 @@ const main = async () => {
     console.log(
       `storm over after ${stormEnd - stormStart} ms: ${stillOpen} of the storm's sockets were still open on the client side`,
     )
-    console.log(`peak: ${peak} MB; ${brief(peakSample)}`)
+    console.log(
+      `peak: ${peak} MB at ${Math.round((peakAt - stormStart) / 1000)} s after the storm's clients subscribed ` +
+        `(brk heap extent then ${peakBrkMb} MB); the server's last sample before it: ${brief(peakSample)}`,
+    )
     const sites = lastSample(memFile, "heap-sites") as unknown as
       | { heapUsedMb: number; sites: Array<[string, number]> }
       | undefined
@@ -369,11 +389,11 @@ const main = async () => {
       console.log(`  at storm end: ${l}`)
 
     const settleEnd = stormEnd + SETTLE_S * 1000
-    const marks = new Set([10, 30, 60, 120, 300])
+    const marks = new Set([10, 30, 45, 60, 90, 120, 300])
     while (Date.now() < settleEnd) {
       await sleep(1000)
       const s = Math.round((Date.now() - stormEnd) / 1000)
-      if (marks.has(s)) console.log(`  +${s} s: rss ${rssOf(pid)} MB`)
+      if (marks.has(s)) console.log(`  +${s} s: rss ${rssOf(pid)} MB; ${brief(lastSample(memFile))}`)
     }
     clearInterval(sampler)
     const after = rssOf(pid)
@@ -394,6 +414,7 @@ const main = async () => {
         env: extraEnv,
         rssBeforeMb: before,
         rssPeakMb: peak,
+        peakAtS: Math.round((peakAt - stormStart) / 1000),
         rssAfterMb: after,
         rssAfterGcMb: afterGc?.rss,
         returnedWithinMb: Math.round((after - before) * 10) / 10,

@@ -58,26 +58,53 @@ const socketOf = (ws: WebSocket): Duplex => {
 }
 
 /**
- * Where a frame is built when it will wait in the socket's queue: it is then handed over as a
- * latin1 string (one byte per character, so `bufferedAmount` still counts bytes), which lives in
- * V8's heap until the socket takes it. A Buffer per frame would be a malloc'd block each, held for
- * as long as the reader is behind: a storm of slow readers then leaves glibc's heap fragmented,
- * and it keeps the freed memory (RSS stayed 130 MB up after 600 slow readers had gone, 2 GB after
- * 4,800: `bench/probes/slowReaderStorm.ts`). V8 gives its pages back after a GC.
+ * Where a frame is built when it will not go to the socket as a Buffer of its own: it is then
+ * handed over as latin1 strings (one byte per character, so `bufferedAmount` still counts bytes).
+ * A frame that waits in the socket's queue lives in V8's heap as such a string until the socket
+ * takes it, and V8 gives its pages back after a GC. A Buffer per waiting frame would be a malloc'd
+ * block each, held for as long as the reader is behind: a storm of slow readers then leaves
+ * glibc's heap fragmented, and it keeps the freed memory (RSS stayed 130 MB up after 600 slow
+ * readers had gone, 2 GB after 4,800: `bench/probes/slowReaderStorm.ts`).
  */
 const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
 
-/** Where to build a frame: the scratch buffer when it will wait (a huge one gets its own), else its own. */
+/**
+ * The most one write to an empty socket hands over: a larger frame goes in pieces of this size
+ * while the kernel takes them, and the rest as one string once the socket holds unsent bytes.
+ * The write the kernel takes only in part stays in flight in malloc'd memory until the reader
+ * reads (libuv keeps the Buffer, or for a string Node copies what is left into a malloc'd block),
+ * which for a reader that stopped is until its socket is destroyed. Frames up to 60 KB made those
+ * blocks up to 300 MB of glibc's main heap in a storm of 4,800 non-readers, and after the storm
+ * glibc kept the freed pages whenever anything still live sat above them (285 MB in one run).
+ * In pieces the in-flight block is at most this per connection. 16 KB is also the string size
+ * Node tries to write from its stack, so a piece the kernel takes whole is never malloc'd.
+ */
+const PIECE = 16 * 1024
+
+/** A frame for an empty socket that fits one piece is its own Buffer: garbage once the kernel took it. */
 const bufferFor = (queued: boolean, size: number): Buffer =>
-  queued && size <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(size)
+  !queued && size <= PIECE
+    ? Buffer.allocUnsafe(size)
+    : size <= SCRATCH.length
+      ? SCRATCH
+      : Buffer.allocUnsafe(size)
 
 /**
- * Hands a frame to the socket. With nothing waiting, the Buffer itself: the kernel almost always
- * takes it at once, and it is garbage after. Behind other writes, a copy in V8's heap.
+ * Hands a frame to the socket. With nothing waiting, a small frame as the Buffer itself (the
+ * kernel almost always takes it at once); a larger one in pieces while the socket stays empty.
+ * Behind other writes, the rest as one string in V8's heap.
  */
 const handOver = (socket: Duplex, frame: Buffer, size: number, queued: boolean): void => {
-  if (queued) socket.write(frame.toString("latin1", 0, size), "latin1")
-  else socket.write(frame)
+  if (!queued && size <= PIECE) {
+    socket.write(frame)
+    return
+  }
+  let at = 0
+  while (size - at > PIECE && socket.writableLength === 0) {
+    socket.write(frame.toString("latin1", at, at + PIECE), "latin1")
+    at += PIECE
+  }
+  socket.write(frame.toString("latin1", at, size), "latin1")
 }
 
 /** Writes one text message as one frame. Returns the payload's length in bytes. */

@@ -150,4 +150,42 @@ describe("wire", () => {
       close()
     }
   })
+  it("hands an empty socket at most 16 KB per write, and the rest of a frame as one write once it waits", async () => {
+    const { server, client, received, close } = await pair(false)
+    try {
+      // What one write hands over is what stays in malloc'd memory if the reader stops mid-write.
+      const socket = (
+        server as unknown as { _socket: { write: (...a: Array<unknown>) => boolean; writableLength: number } }
+      )._socket
+      const original = socket.write.bind(socket)
+      const writes: Array<{ bytes: number; waiting: number }> = []
+      socket.write = (chunk: unknown, ...rest: Array<unknown>) => {
+        writes.push({
+          bytes: typeof chunk === "string" ? chunk.length : (chunk as Buffer).length,
+          waiting: socket.writableLength,
+        })
+        return original(chunk, ...rest)
+      }
+      const clientSocket = (client as unknown as { _socket: { pause: () => void; resume: () => void } })
+        ._socket
+      clientSocket.pause()
+      const texts: Array<string> = []
+      const frame = (i: number) => String.fromCharCode(97 + (i % 26)).repeat(50_000 + i)
+      // Until the kernel's buffers are full, then a few more frames that wait behind.
+      for (let i = 0, behind = 0; i < 2000 && behind < 5; i++) {
+        texts.push(frame(i))
+        writeText(server, frame(i))
+        if (socket.writableLength > 0) behind++
+      }
+      expect(socket.writableLength).toBeGreaterThan(0)
+      for (const w of writes) if (w.waiting === 0) expect(w.bytes).toBeLessThanOrEqual(16 * 1024)
+      // Behind unsent bytes a frame is one write: no syscall per piece for a reader that is behind.
+      expect(writes.filter((w) => w.waiting > 0).length).toBeLessThanOrEqual(texts.length)
+      clientSocket.resume()
+      await until(() => received.length === texts.length)
+      expect(received).toEqual(texts)
+    } finally {
+      close()
+    }
+  })
 })
