@@ -6,7 +6,7 @@
  * the others do not.
  */
 import { Option } from "effect"
-import { SimulatorEngine } from "../../src/feed/Simulator.js"
+import { SimulatorEngine } from "../../src/feed/simulator/SimulatorEngine.js"
 import { makeUniverse, type UniverseShape } from "../../src/market/Universe.js"
 import { type MarketStateShape, makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { MarketEvent } from "../../src/protocol/server.js"

@@ -4,7 +4,7 @@
  * trade rate under the KRX clock; and all of it deterministic for a seed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { SimulatorEngine } from "../../src/feed/Simulator.js"
+import { SimulatorEngine } from "../../src/feed/simulator/SimulatorEngine.js"
 import { makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { MarketEvent } from "../../src/protocol/server.js"
 import { shippedUniverse } from "./support.js"

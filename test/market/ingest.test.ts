@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { type IngestContext, validateIngest, validateIngestEvent } from "../../src/feed/ingest.js"
+import type { IngestContext } from "../../src/feed/ingest/context.js"
+import { validateIngest, validateIngestEvent } from "../../src/feed/ingest.js"
 import { orderbookChecksum } from "../../src/market/checksum.js"
 import { makeMarketState } from "../../src/pipeline/MarketState.js"
 import { shippedUniverse } from "./support.js"

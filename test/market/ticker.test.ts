@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import { validateIngest } from "../../src/feed/ingest.js"
-import { SimulatorEngine } from "../../src/feed/Simulator.js"
+import { SimulatorEngine } from "../../src/feed/simulator/SimulatorEngine.js"
 import { dailyLimits, tickDown, tickUp } from "../../src/market/tickSize.js"
 import { makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { MarketEvent, PriceUpdate } from "../../src/protocol/server.js"

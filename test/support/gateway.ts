@@ -7,7 +7,7 @@ import { Layer, Logger, LogLevel, ManagedRuntime, Option, Redacted, Schema } fro
 import { SignJWT } from "jose"
 import type WebSocket from "ws"
 import { AppConfig, type AppConfigShape } from "../../src/config/AppConfig.js"
-import type { PriceUpdateInput } from "../../src/feed/ingest.js"
+import type { PriceUpdateInput } from "../../src/feed/ingest/inputs.js"
 import { gateway, type gatewayWith } from "../../src/Gateway.js"
 import { ConnectionInfo, Stats } from "../../src/http/Api.js"
 import { ServerAddress } from "../../src/http/Server.js"
