@@ -5,7 +5,16 @@
  * SERVERS (default `quotecast,ws-fiber`) as the benchmark starts it, and prints, per connection,
  * the self size added by each (node type, name) of the snapshot, largest first, side by side.
  *
+ * It also prints each server's RSS per connection 5 s after the second GC (as scenario C reads
+ * it) and V8's heap spaces then.
+ *
  *   node --import tsx bench/probes/perConnHeap.ts
+ *   CLIENTS=10000 PROBE_NO_SNAPSHOT=1 PROBE_SETTLE_MS=0 PROBE_NODE_ARGS="--trace-gc --trace-gc-verbose" \
+ *     PROBE_LOG=/tmp/gc node --import tsx bench/probes/perConnHeap.ts   # when V8 collects, and why
+ *
+ * PROBE_SETTLE_MS (default 5000): wait after the server listens before the first GC (the benchmark
+ * waits none); PROBE_NO_SNAPSHOT=1: GCs and heap spaces only; PROBE_LOG: the servers' stdout goes
+ * to <PROBE_LOG>.<server>.
  */
 import { spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync } from "node:fs"
