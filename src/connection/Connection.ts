@@ -16,7 +16,7 @@
  * `commands.ts` (client commands), `conversation.ts` (the frame loop).
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Effect, Either, Exit, FiberSet, Option, Scope } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Fiber, FiberSet, Option, Scope } from "effect"
 import type { WebSocket } from "ws"
 import { type Claims } from "../auth/JwtVerifier.js"
 import { logInfoAnnotated } from "../config/logging.js"
@@ -43,6 +43,12 @@ import { adopt, restore } from "./sessions.js"
  * `serveConnection` makes the connection's Scope and the frame that closes it before anything
  * can interrupt, then opens interruption for the connection's life. Starting that way costs
  * nothing, where `uninterruptibleMask` would keep two more frames on every waiting fiber.
+ *
+ * The runtime is captured in a fiber forked for it, not in the Layer's own fiber: while a Layer
+ * is built, Effect sets the fork-scope override to the Layer's scope, and a fiber forked from a
+ * runtime captured there resets it to none, so every connection fiber got its own two-entry
+ * stack for that FiberRef (about 260 bytes per connection, heap snapshots of
+ * `bench/probes/perConnHeap.ts`). A forked fiber already holds none, which its forks share.
  */
 export const connectionRunner: Effect.Effect<
   (env: Env, ws: WebSocket, params: ConnectionParams) => void,
@@ -51,6 +57,8 @@ export const connectionRunner: Effect.Effect<
 > = FiberSet.makeRuntime<never, void, never>().pipe(
   Effect.withScheduler(sharedScheduler),
   Effect.uninterruptible,
+  Effect.fork,
+  Effect.flatMap(Fiber.join),
   Effect.map((run) => (env: Env, ws: WebSocket, params: ConnectionParams) => {
     run(serveConnection(env, ws, params))
   }),
@@ -67,17 +75,38 @@ export const connectionRunner: Effect.Effect<
  * service of the gateway) for each connection.
  */
 const serveConnection = (env: Env, ws: WebSocket, params: ConnectionParams): Effect.Effect<void> =>
-  Effect.flatMap(Scope.make(), (scope) =>
-    Effect.matchCauseEffect(
-      Effect.interruptible(
-        // Built when it runs: a frame keeps the effect it was made from, and setup's effect
-        // (its generator function, that function's prototype and maps) would stay with it.
-        Effect.suspend(() => serve(env, ws, params, scope)),
-      ),
-      // Made by factories, not written as properties: tsx (esbuild keepNames) gives a named
-      // function a property array, 256 bytes per connection for each.
-      { onFailure: failedIn(env, scope, ws), onSuccess: endedIn(env, scope, ws) },
+  Effect.flatMap(Scope.make(), (scope) => serveIn(env, ws, new Handover(params), scope))
+
+/**
+ * The upgrade's parameters, handed to setup once. The frame that reverts the interruptible
+ * region keeps the effect it entered with, and that effect's closure, for the connection's life:
+ * what the closure holds beyond this cell (the parameters, their strings, the context they were
+ * passed in) would stay with every connection.
+ */
+class Handover {
+  constructor(public params: ConnectionParams | undefined) {}
+}
+
+/** A function of its own, so that the closure below holds only its arguments, not `serveConnection`'s. */
+const serveIn = (
+  env: Env,
+  ws: WebSocket,
+  handover: Handover,
+  scope: Scope.CloseableScope,
+): Effect.Effect<void> =>
+  Effect.matchCauseEffect(
+    Effect.interruptible(
+      // Built when it runs: a frame keeps the effect it was made from, and setup's effect
+      // (its generator function, that function's prototype and maps) would stay with it.
+      Effect.suspend(() => {
+        const params = handover.params
+        handover.params = undefined
+        return params === undefined ? Effect.void : serve(env, ws, params, scope)
+      }),
     ),
+    // Made by factories, not written as properties: tsx (esbuild keepNames) gives a named
+    // function a property array, 256 bytes per connection for each.
+    { onFailure: failedIn(env, scope, ws), onSuccess: endedIn(env, scope, ws) },
   )
 
 /** Setup, then the conversation. Setup returns the actor and its generator ends, so nothing of setup stays alive with the connection. */

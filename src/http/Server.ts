@@ -137,10 +137,6 @@ const ServerLive = Layer.scoped(
       ratePerSecond: config.wsConnectRatePerAddress,
       burst: config.wsConnectBurstPerAddress,
     })
-    // One shared listener: `this` is the TCP socket of an admitted upgrade that closed.
-    function releaseAdmission(this: Duplex) {
-      admission.release(this)
-    }
     // TCP connections of any kind per peer address (a trusted proxy's are not counted: they carry
     // many clients), so that one host cannot take the HTTP room either. Only the cap is used.
     const perPeer = new Admission({
@@ -149,8 +145,13 @@ const ServerLive = Layer.scoped(
       ratePerSecond: Number.MAX_SAFE_INTEGER,
       burst: Number.MAX_SAFE_INTEGER,
     })
-    function releasePeer(this: Socket) {
+    // One shared "close" listener per TCP socket, for both tables (each release is a no-op for a
+    // socket it did not count). Two listeners made the socket's "close" list an array that Node
+    // grows to 19 slots with Node's and the wait's own listeners (upgradeWait.ts) beside them, and
+    // that kept 176 bytes per WebSocket connection; with one, the list ends as a 2-slot array.
+    function releaseSocket(this: Duplex) {
       perPeer.release(this)
+      admission.release(this)
     }
     // The address tables' one clock: idle addresses whose bucket has refilled are dropped.
     yield* Effect.acquireRelease(
@@ -238,7 +239,7 @@ const ServerLive = Layer.scoped(
         socket.destroy()
         return
       }
-      socket.on("close", releasePeer)
+      socket.on("close", releaseSocket)
     })
     // `Expect: 100-continue`: `limitBodies` invites the body once it has passed every check made
     // before reading (size, token, budget), so a refused body is never invited.
@@ -276,8 +277,9 @@ const ServerLive = Layer.scoped(
         )
         return refuseUpgrade(socket, refused)
       }
-      // The place is held until the TCP socket closes, however the connection ends.
-      socket.on("close", releaseAdmission)
+      // The place is held until the TCP socket closes, however the connection ends (the listener
+      // is already on unless the peer is a trusted proxy).
+      if (socket.listenerCount("close", releaseSocket) === 0) socket.on("close", releaseSocket)
       const waiting = new WaitingUpgrade(req, socket, head, client, addressKey, upgrades)
       const ticket = env.admission.enqueue(waiting)
       if (ticket !== undefined) {

@@ -6,8 +6,8 @@
  * The compiled server (`npm run build`, scripts/build.ts) finds the page, the stylesheet and the
  * bundled script prebuilt in `public/` beside its entry file and serves them as they are: no
  * bundler in production. Run from the TypeScript sources (tsx: the tests, development), there is no
- * such folder, and the script is bundled with esbuild when this Layer starts, in the background (the
- * gateway listens at once; a request for the script waits for it) and once per process. That output
+ * such folder, and the script is bundled with esbuild once per process, when the page or the script
+ * is first asked for (a request for the script waits for it). That output
  * is also kept on disk under `node_modules/.cache/` with a hash of every input file, so later starts
  * (the test suite's many gateways, cluster instances spawned together) reuse it instead of spending
  * a second or two of CPU each on an identical build.
@@ -153,6 +153,24 @@ const LOADED: Record<Origin, string> = {
 
 const readIn = (dir: string) => (file: string) => readFileSync(join(dir, file), "utf8")
 
+/** Logs where the script came from (or that it failed), once per process: the first load reports it. */
+let reported = false
+const report = (result: BuildResult): Effect.Effect<void> => {
+  if (reported) return Effect.void
+  reported = true
+  return result._tag === "Failed"
+    ? Effect.logError("dashboard bundle failed; / will not work").pipe(
+        Effect.annotateLogs({ error: result.message }),
+      )
+    : Effect.logInfo(LOADED[result.origin]).pipe(
+        Effect.annotateLogs({
+          build_ms: Math.round(result.millis),
+          bytes: result.asset.body.length,
+          gzip_bytes: result.asset.gzip.length,
+        }),
+      )
+}
+
 export const DashboardLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
     const { page, css } = yield* Effect.sync(() =>
@@ -161,36 +179,34 @@ export const DashboardLive = HttpApiBuilder.Router.use((router) =>
         : { page: readIn(root)(DASHBOARD_PAGE), css: joinStyles(readIn(root)) },
     )
     const stylesheet = asset("text/css; charset=utf-8", css)
-    const firstInProcess = bundle === undefined
-    yield* Effect.promise(bundleOnce).pipe(
-      Effect.flatMap((result) =>
-        result._tag === "Failed"
-          ? Effect.logError("dashboard bundle failed; / will not work").pipe(
-              Effect.annotateLogs({ error: result.message }),
-            )
-          : firstInProcess
-            ? Effect.logInfo(LOADED[result.origin]).pipe(
-                Effect.annotateLogs({
-                  build_ms: Math.round(result.millis),
-                  bytes: result.asset.body.length,
-                  gzip_bytes: result.asset.gzip.length,
-                }),
-              )
-            : Effect.void,
-      ),
-      Effect.forkScoped,
-    )
 
-    yield* router.get("/", HttpServerResponse.html(page))
+    // The script is loaded (read, or bundled from the sources) when the page is first asked for,
+    // not at startup: a gateway nobody opens the dashboard of does not hold it (the script and its
+    // gzip copy, and from the sources esbuild's module and service, a few MB), and what a
+    // connection costs is not blurred by a load finishing while the first clients connect.
+    yield* router.get(
+      "/",
+      Effect.zipRight(
+        Effect.sync(() => {
+          void bundleOnce()
+        }),
+        HttpServerResponse.html(page),
+      ),
+    )
     yield* router.get("/assets/dashboard.css", serve(stylesheet))
     yield* router.get(
       "/assets/dashboard.js",
       Effect.flatMap(Effect.promise(bundleOnce), (result) =>
-        result._tag === "Built"
-          ? serve(result.asset)
-          : Effect.succeed(
-              HttpServerResponse.text(`dashboard bundle failed to build: ${result.message}`, { status: 500 }),
-            ),
+        Effect.zipRight(
+          report(result),
+          result._tag === "Built"
+            ? serve(result.asset)
+            : Effect.succeed(
+                HttpServerResponse.text(`dashboard bundle failed to build: ${result.message}`, {
+                  status: 500,
+                }),
+              ),
+        ),
       ),
     )
   }),
