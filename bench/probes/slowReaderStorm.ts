@@ -9,6 +9,7 @@
  *   npx tsx bench/probes/slowReaderStorm.ts --server-dir /tmp/old-checkout ...   (the code before a change)
  *   PROBE_HEAP_SITES=1 npx tsx bench/probes/slowReaderStorm.ts ...   (live heap by allocation site at its high)
  *   npx tsx bench/probes/slowReaderStorm.ts ... --env MALLOC_MMAP_THRESHOLD_=65536   (a glibc setting)
+ *   npx tsx bench/probes/slowReaderStorm.ts ... --node-arg --cpu-prof --node-arg --cpu-prof-dir=/tmp/prof
  *
  * It starts its own server process (`node --expose-gc --import tsx src/main.ts` on 127.0.0.1,
  * FEED=simulator) with `memoryReporter.ts` preloaded, and stops it by its PID when done
@@ -37,6 +38,8 @@ const serverDir = (() => {
   const i = process.argv.indexOf("--server-dir")
   return i >= 0 ? (process.argv[i + 1] ?? ".") : "."
 })()
+/** More Node options for the server (`--node-arg --cpu-prof`): those NODE_OPTIONS does not allow. */
+const nodeArgs = process.argv.flatMap((a, i) => (a === "--node-arg" ? [process.argv[i + 1] ?? ""] : []))
 const extraEnv: Record<string, string> = {}
 process.argv.forEach((a, i) => {
   if (a !== "--env") return
@@ -221,7 +224,7 @@ const main = async () => {
   const reporter = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "memoryReporter.ts")).href
   const server: ChildProcess = spawn(
     process.execPath,
-    ["--expose-gc", "--import", "tsx", "--import", reporter, "src/main.ts"],
+    ["--expose-gc", ...nodeArgs, "--import", "tsx", "--import", reporter, "src/main.ts"],
     { env, stdio: ["ignore", "ignore", "pipe"], cwd: serverDir },
   )
   let stderr = ""
