@@ -1,6 +1,7 @@
 /**
- * The scheduler connection fibers run on: Effect's default policy (microtasks, then a macrotask
- * after 2,048 nested drains so that I/O gets in), drained through one runner for all of them.
+ * The scheduler the gateway's fibers run on (set for the whole gateway in `Gateway.ts`, and by
+ * each connection's runner): Effect's default policy (microtasks, then a macrotask after 2,048
+ * nested drains so that I/O gets in), bounded in time as well, drained through one runner.
  *
  * Since Effect 3.20 the default scheduler keeps a runner per fiber, in a WeakMap, so that
  * fibers run concurrently from outside Effect keep their AsyncLocalStorage contexts apart. That
