@@ -26,7 +26,7 @@ export const serverLabel: Record<ServerKind, string> = {
  * caps and rates (production defaults 200 and 20/s) would refuse most of them, and a loop saturated
  * by the ramp may read headers later than the 5 s handshake timeout. The baselines have neither.
  */
-const BENCH_ADMISSION = {
+export const BENCH_ADMISSION = {
   WS_MAX_CONNECTIONS: "100000",
   WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
   WS_CONNECT_RATE_PER_ADDRESS: "100000",

@@ -20,8 +20,9 @@ import { spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import WebSocket from "ws"
 import { benchCodeList } from "../lib/codes.js"
+import { BENCH_ADMISSION } from "../lib/server.js"
+import { rampSubscribers } from "./ramp.js"
 
 const clients = Number(process.env.CLIENTS ?? 2000)
 const servers = (process.env.SERVERS ?? "quotecast,ws-fiber").split(",")
@@ -30,18 +31,7 @@ const preload = new URL("./heapSnapshotter.mjs", import.meta.url).pathname
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const entries: Record<string, { readonly entry: string; readonly env: Record<string, string> }> = {
-  quotecast: {
-    entry: "bench/servers/quotecast.ts",
-    env: {
-      LOG_LEVEL: "warning",
-      WS_MAX_CONNECTIONS: "100000",
-      WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
-      WS_CONNECT_RATE_PER_ADDRESS: "100000",
-      WS_CONNECT_BURST_PER_ADDRESS: "100000",
-      TCP_MAX_CONNECTIONS_PER_ADDRESS: "100000",
-      HANDSHAKE_TIMEOUT_MS: "60000",
-    },
-  },
+  quotecast: { entry: "bench/servers/quotecast.ts", env: { LOG_LEVEL: "warning", ...BENCH_ADMISSION } },
   "ws-fiber": { entry: "bench/servers/ws.ts", env: { BENCH_FIBER: "on" } },
 }
 
@@ -130,26 +120,11 @@ const run = async (kind: string) => {
     await gc()
     await sleep(300)
     const rss0 = rssOf(child.pid)
-    let subscribed = 0
-    const sockets: Array<WebSocket> = []
-    for (let i = 0; i < clients; i++) {
-      // As the benchmark's load client: no permessage-deflate offer, subscribe once open.
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, {
-        perMessageDeflate: false,
-        skipUTF8Validation: true,
-      })
-      sockets.push(ws)
-      ws.once("open", () => {
-        const targets = Array.from({ length: 20 }, (_, k) => codes[(i * 7 + k) % codes.length])
-        ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets }))
-        ws.on("message", (d: Buffer) => {
-          if (d.toString().includes('"subscribed"')) subscribed++
-        })
-      })
-      ws.on("error", () => {})
-      if (i % 10 === 9) await sleep(10)
-    }
-    for (let waited = 0; subscribed < clients && waited < 600; waited++) await sleep(100)
+    // As the benchmark's load client: no permessage-deflate offer, subscribe once open.
+    const ramp = await rampSubscribers(port, clients, codes, "open", {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    })
     await gc()
     // As scenario C reads it: RSS 5 s after the full GC (2 s of warm-up, a 3 s window).
     await sleep(5000)
@@ -164,8 +139,8 @@ const run = async (kind: string) => {
       console.log(
         `${kind} ${s.space_name}: size ${(s.space_size / 1048576).toFixed(1)} MB, used ${(s.space_used_size / 1048576).toFixed(1)} MB`,
       )
-    for (const ws of sockets) ws.terminate()
-    if (subscribed < clients) throw new Error(`only ${subscribed} of ${clients} subscribed`)
+    for (const ws of ramp.sockets) ws.terminate()
+    if (ramp.subscribed < clients) throw new Error(`only ${ramp.subscribed} of ${clients} subscribed`)
     if (process.env.PROBE_NO_SNAPSHOT === "1") return { before: new Map(), after: new Map() }
     return { before: histogram(join(dir, "1.heapsnapshot")), after: histogram(join(dir, "2.heapsnapshot")) }
   } finally {

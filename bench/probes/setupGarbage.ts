@@ -14,8 +14,8 @@ import { readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
-import WebSocket from "ws"
 import { benchCodeList } from "../lib/codes.js"
+import { rampSubscribers } from "./ramp.js"
 
 const clients = Number(process.env.CLIENTS ?? 2000)
 const codes = benchCodeList(200)
@@ -94,26 +94,11 @@ const rampOnce = async (keepMajor: boolean): Promise<string> => {
         child.send({ cmd: "gc" })
       })
     await gc()
-    let subscribed = 0
-    const sockets: Array<WebSocket> = []
-    for (let i = 0; i < clients; i++) {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`)
-      sockets.push(ws)
-      ws.once("message", () => {
-        const targets = Array.from({ length: 20 }, (_, k) => codes[(i * 7 + k) % codes.length])
-        ws.send(JSON.stringify({ type: "subscribe", subscription_type: "stock", targets }))
-        ws.on("message", (d: Buffer) => {
-          if (d.toString().includes('"subscribed"')) subscribed++
-        })
-      })
-      ws.on("error", () => {})
-      if (i % 10 === 9) await sleep(10)
-    }
-    for (let waited = 0; subscribed < clients && waited < 600; waited++) await sleep(100)
+    const ramp = await rampSubscribers(port, clients, codes, "connected")
     await gc()
     await sleep(1000)
-    for (const ws of sockets) ws.terminate()
-    if (subscribed < clients) throw new Error(`only ${subscribed} of ${clients} subscribed`)
+    for (const ws of ramp.sockets) ws.terminate()
+    if (ramp.subscribed < clients) throw new Error(`only ${ramp.subscribed} of ${clients} subscribed`)
     return file
   } finally {
     child.kill()
