@@ -27,11 +27,11 @@
  *    not read are closed with 1013 (session kept; their sockets destroyed at once), worst first,
  *    for as long as the budget is still exceeded not counting connections already closing.
  *    Shown not to read: for PROBE_GRACE_MS and PROBE_MIN_PASSES passes its socket drained
- *    nothing, or, when its socket is empty, it left a ping of the budget's own (`PROBE`) unanswered. While a storm client's
- *    kernel buffers still have room it looks exactly like a reader that keeps up (an empty
- *    socket, the same keys waiting), and under a storm a reader's socket may hold the rest of a
- *    large frame at a pass's end: only progress tells them apart, and a client that does not
- *    read its socket does not read the ping either. All are watched at once, not only as many
+ *    nothing, or, when its socket is empty, it left a ping of the budget's own (`PROBE`)
+ *    unanswered. While a storm client's kernel buffers still have room it looks exactly like a
+ *    reader that keeps up (an empty socket, the same keys waiting), and under a storm a reader's
+ *    socket may hold the rest of a large frame at a pass's end: only progress tells them apart,
+ *    and a client that does not read its socket does not read the ping either. All are watched at once, not only as many
  *    as the excess needs, so a reader waiting for room does not wait a grace more for every
  *    round of closes. One that reads is kept (conflated until there is room), and watched again
  *    after the grace if it is still refused then;
