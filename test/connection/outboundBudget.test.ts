@@ -342,6 +342,22 @@ describe("OutboundBudget", () => {
     expect(stats.outboundBudgetCloses).toBe(0)
   })
 
+  it("closes nobody before PROBE_MIN_PASSES passes have ended, however long those passes took", () => {
+    const { stats, clock, budget } = setup(1000)
+    const silent = fake("silent", 0, 1500)
+    budget.count(asConn(silent))
+    budget.endPass()
+    budget.endPass()
+    expect(silent.pings).toEqual(["quotecast-budget"])
+    // One pass of many graces: a pong sent meanwhile could not have been read yet.
+    clock.now += 10 * PROBE_GRACE_MS
+    budget.endPass()
+    expect(silent.closeRequest).toBeUndefined()
+    for (let i = 1; i < PROBE_MIN_PASSES; i++) budget.endPass()
+    expect(silent.closeRequest?.code).toBe(1013)
+    expect(stats.outboundBudgetCloses).toBe(1)
+  })
+
   it("does not take the heartbeat's pong, which answers an earlier ping, for an answer to its own", () => {
     const { stats, budget, elapse } = setup(1000)
     const silent = fake("silent", 0, 1500)
