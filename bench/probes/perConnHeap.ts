@@ -22,7 +22,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { benchCodeList } from "../lib/codes.js"
 import { BENCH_ADMISSION } from "../lib/server.js"
-import { rampSubscribers } from "./ramp.js"
+import { listeningPort, rampSubscribers } from "./ramp.js"
 
 const clients = Number(process.env.CLIENTS ?? 2000)
 const servers = (process.env.SERVERS ?? "quotecast,ws-fiber").split(",")
@@ -93,15 +93,9 @@ const run = async (kind: string) => {
     },
   )
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = ""
-      child.stdout?.on("data", (d: Buffer) => {
-        if (process.env.PROBE_LOG !== undefined) appendFileSync(`${process.env.PROBE_LOG}.${kind}`, d)
-        out += d.toString()
-        const m = /port=(\d+)/.exec(out)
-        if (m !== null) resolve(Number(m[1]))
-      })
-      child.once("exit", () => reject(new Error("server exited before listening")))
+    const log = process.env.PROBE_LOG
+    const port = await listeningPort(child, (d) => {
+      if (log !== undefined) appendFileSync(`${log}.${kind}`, d)
     })
     const gc = () =>
       new Promise<void>((resolve) => {

@@ -1,11 +1,29 @@
 /**
- * The probes' ramp, shaped like the benchmark's load client: `clients` connections opened ten at
- * a time, each subscribing to 20 of `codes`; resolves once every one is subscribed (or after 60 s,
- * with the count). Shared by the memory probes so that they measure the same ramp.
+ * What the memory probes share, so that they measure the same thing: the port their server
+ * reports, and the ramp, shaped like the benchmark's load client: `clients` connections opened
+ * ten at a time, each subscribing to 20 of `codes`; it resolves once every one is subscribed (or
+ * after 60 s, with the count).
  */
+import type { ChildProcess } from "node:child_process"
 import WebSocket from "ws"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The port in the server's first `port=` line on stdout; each chunk is also handed to `tee`. */
+export const listeningPort = (
+  child: ChildProcess,
+  tee: (chunk: Buffer) => void = () => {},
+): Promise<number> =>
+  new Promise<number>((resolve, reject) => {
+    let out = ""
+    child.stdout?.on("data", (d: Buffer) => {
+      tee(d)
+      out += d.toString()
+      const m = /port=(\d+)/.exec(out)
+      if (m !== null) resolve(Number(m[1]))
+    })
+    child.once("exit", () => reject(new Error("server exited before listening")))
+  })
 
 export interface Ramp {
   readonly sockets: Array<WebSocket>

@@ -15,7 +15,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
 import { benchCodeList } from "../lib/codes.js"
-import { rampSubscribers } from "./ramp.js"
+import { BENCH_ADMISSION } from "../lib/server.js"
+import { listeningPort, rampSubscribers } from "./ramp.js"
 
 const clients = Number(process.env.CLIENTS ?? 2000)
 const codes = benchCodeList(200)
@@ -66,12 +67,7 @@ const rampOnce = async (keepMajor: boolean): Promise<string> => {
         LOG_LEVEL: "warning",
         BENCH_CODES: "200",
         BENCH_FEED_RATE: "1",
-        WS_MAX_CONNECTIONS: "100000",
-        WS_MAX_CONNECTIONS_PER_ADDRESS: "100000",
-        WS_CONNECT_RATE_PER_ADDRESS: "100000",
-        WS_CONNECT_BURST_PER_ADDRESS: "100000",
-        TCP_MAX_CONNECTIONS_PER_ADDRESS: "100000",
-        HANDSHAKE_TIMEOUT_MS: "60000",
+        ...BENCH_ADMISSION,
         PROBE_PROFILE_FILE: file,
         PROBE_KEEP_MAJOR: keepMajor ? "1" : "0",
       },
@@ -79,15 +75,7 @@ const rampOnce = async (keepMajor: boolean): Promise<string> => {
     },
   )
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = ""
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString()
-        const m = /port=(\d+)/.exec(out)
-        if (m !== null) resolve(Number(m[1]))
-      })
-      child.once("exit", () => reject(new Error("server exited before listening")))
-    })
+    const port = await listeningPort(child)
     const gc = () =>
       new Promise<void>((resolve) => {
         child.once("message", () => resolve())

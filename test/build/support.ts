@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { captureOutput } from "../support/output.js"
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
 
@@ -100,13 +101,7 @@ export const startGateway = async (
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   })
-  let text = ""
-  child.stdout?.on("data", (d) => {
-    text += d
-  })
-  child.stderr?.on("data", (d) => {
-    text += d
-  })
+  const seen = captureOutput(child)
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   const stop = () => {
     if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, "SIGTERM")
@@ -114,12 +109,12 @@ export const startGateway = async (
   }
   const end = Date.now() + timeoutMs
   for (;;) {
-    const m = /quotecast listening.*port=(\d+)/.exec(text)
-    if (m) return { child, output: () => text, port: Number(m[1]), exited, stop }
-    if (child.exitCode !== null) throw new Error(`${command} ${args.join(" ")} exited: ${text}`)
+    const m = /quotecast listening.*port=(\d+)/.exec(seen.all)
+    if (m) return { child, output: () => seen.all, port: Number(m[1]), exited, stop }
+    if (child.exitCode !== null) throw new Error(`${command} ${args.join(" ")} exited: ${seen.all}`)
     if (Date.now() > end) {
       await stop()
-      throw new Error(`${command} ${args.join(" ")} did not start: ${text}`)
+      throw new Error(`${command} ${args.join(" ")} did not start: ${seen.all}`)
     }
     await sleep(100)
   }
@@ -137,15 +132,9 @@ export const run = (command: string, cwd: string, env: Record<string, string> = 
       env: { ...Object.fromEntries(inherited), ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
-    let text = ""
-    child.stdout.on("data", (d) => {
-      text += d
-    })
-    child.stderr.on("data", (d) => {
-      text += d
-    })
+    const seen = captureOutput(child)
     child.once("error", reject)
     child.once("exit", (code) =>
-      code === 0 ? resolve(text) : reject(new Error(`\`${command}\` exited with ${code}:\n${text}`)),
+      code === 0 ? resolve(seen.all) : reject(new Error(`\`${command}\` exited with ${code}:\n${seen.all}`)),
     )
   })

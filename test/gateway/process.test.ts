@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 import { spawnGateway, TestClient } from "../support/gateway.js"
+import { captureOutput } from "../support/output.js"
 
 const start = (env: Record<string, string>): ChildProcess =>
   spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
@@ -16,18 +17,6 @@ const start = (env: Record<string, string>): ChildProcess =>
 
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-
-/** stdout and stderr apart, for what each must (not) hold. */
-const streams = (child: ChildProcess) => {
-  const seen = { stdout: "", stderr: "" }
-  child.stdout?.on("data", (d) => {
-    seen.stdout += d
-  })
-  child.stderr?.on("data", (d) => {
-    seen.stderr += d
-  })
-  return seen
-}
 
 const nonEmptyLines = (text: string) => text.split("\n").filter((l) => l.trim().length > 0)
 
@@ -40,7 +29,7 @@ describe("configuration", () => {
   ] as const) {
     it(`${name}=${value} stops startup with exit code 1 and one clean line naming the variable, the value and what it accepts`, async () => {
       const child = start({ PORT: "0", [name]: value })
-      const seen = streams(child)
+      const seen = captureOutput(child)
       const code = await exited(child)
       expect(code).toBe(1)
       expect(nonEmptyLines(seen.stderr)).toEqual([
@@ -54,7 +43,7 @@ describe("configuration", () => {
 
   it("several bad values give one line each", async () => {
     const child = start({ PORT: "abc", RATE_LIMIT: "-5", FEED: "nasdaq" })
-    const seen = streams(child)
+    const seen = captureOutput(child)
     expect(await exited(child)).toBe(1)
     expect(nonEmptyLines(seen.stderr)).toEqual([
       "quotecast: invalid configuration: PORT=abc: expected an integer value",
@@ -65,7 +54,7 @@ describe("configuration", () => {
 
   it("a too-short JWT_SECRET is named by its length, never shown", async () => {
     const child = start({ PORT: "0", JWT_SECRET: "hunter2-short" })
-    const seen = streams(child)
+    const seen = captureOutput(child)
     expect(await exited(child)).toBe(1)
     const [line, ...more] = nonEmptyLines(seen.stderr)
     expect(more).toEqual([])

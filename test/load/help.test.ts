@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
+import { captureOutput } from "../support/output.js"
 
 const root = new URL("../../", import.meta.url)
 
@@ -15,16 +16,9 @@ const help = (env: Record<string, string> = {}, script = "load/main.ts") =>
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => {
-      stdout += d
-    })
-    child.stderr.on("data", (d) => {
-      stderr += d
-    })
+    const seen = captureOutput(child)
     child.once("error", reject)
-    child.once("exit", (code) => resolve({ code, stdout, stderr }))
+    child.once("exit", (code) => resolve({ code, stdout: seen.stdout, stderr: seen.stderr }))
   })
 
 describe("load runner --help", () => {

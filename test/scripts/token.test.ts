@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { claimsOf, verifierFor } from "../auth/support.js"
+import { captureOutput } from "../support/output.js"
 
 const SECRET = "a-development-secret-of-32-bytes-or-more"
 
@@ -22,15 +23,10 @@ const token = (args: ReadonlyArray<string>, secret: string | undefined): Promise
     env: secret === undefined ? env : { ...env, JWT_SECRET: secret },
     stdio: ["ignore", "pipe", "pipe"],
   })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (d) => {
-    stdout += d
-  })
-  child.stderr.on("data", (d) => {
-    stderr += d
-  })
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })))
+  const seen = captureOutput(child)
+  return new Promise((resolve) =>
+    child.once("close", (code) => resolve({ code, stdout: seen.stdout, stderr: seen.stderr })),
+  )
 }
 
 const lines = (text: string) => text.split("\n").filter((l) => l.trim().length > 0)

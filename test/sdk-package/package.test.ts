@@ -28,6 +28,7 @@ import {
   startGateway,
   waitFor,
 } from "../support/gateway.js"
+import { captureOutput } from "../support/output.js"
 
 const run = promisify(execFile)
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
@@ -269,8 +270,6 @@ describe("@quotecast/client from its packed tarball", () => {
   it("works from a plain Node script: subscribes, gets a batch, restores after a dropped socket", async () => {
     let child: ChildProcess | undefined
     try {
-      let stdout = ""
-      let stderr = ""
       const spawned = spawn(process.execPath, ["node-client.mjs"], {
         cwd: project,
         env: {
@@ -282,19 +281,14 @@ describe("@quotecast/client from its packed tarball", () => {
         stdio: ["pipe", "pipe", "pipe"],
       })
       child = spawned
-      spawned.stdout.on("data", (d) => {
-        stdout += d
-      })
-      spawned.stderr.on("data", (d) => {
-        stderr += d
-      })
+      const seen = captureOutput(spawned)
       const exited = new Promise<number | null>((done) => spawned.once("exit", done))
       const sdk: SdkRun = {
         lines: async () => {
           if (spawned.exitCode !== null && spawned.exitCode !== 0)
-            throw new Error(`node-client.mjs exited with ${spawned.exitCode}: ${stderr}`)
+            throw new Error(`node-client.mjs exited with ${spawned.exitCode}: ${seen.stderr}`)
           return decodeLines(
-            stdout
+            seen.stdout
               .split("\n")
               .filter((l) => l !== "")
               .map((l) => JSON.parse(l)),
@@ -306,7 +300,7 @@ describe("@quotecast/client from its packed tarball", () => {
       }
       await exercise(gw, sdk, { batch: [73100, 145100, 42050], after: [73200, 145200] })
       expect(await exited).toBe(0)
-      expect(stderr).toBe("")
+      expect(seen.stderr).toBe("")
     } finally {
       if (child?.exitCode === null) child.kill("SIGKILL")
     }

@@ -13,6 +13,7 @@ import { ConnectionInfo, Stats } from "../../src/http/Api.js"
 import { ServerAddress } from "../../src/http/Server.js"
 import type { ClusterLive } from "../../src/mode/ClusterLive.js"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
+import { captureOutput } from "./output.js"
 import { TestClient } from "./wire.js"
 
 export * from "./wire.js"
@@ -296,23 +297,17 @@ export const spawnGateway = async (
     },
     stdio: ["ignore", "pipe", "pipe"],
   })
-  let text = ""
-  child.stdout?.on("data", (d) => {
-    text += d
-  })
-  child.stderr?.on("data", (d) => {
-    text += d
-  })
+  const seen = captureOutput(child)
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   const end = Date.now() + timeoutMs
   let port: number | undefined
   while (port === undefined) {
-    const m = /quotecast listening.*port=(\d+)/.exec(text)
+    const m = /quotecast listening.*port=(\d+)/.exec(seen.all)
     if (m) port = Number(m[1])
-    else if (child.exitCode !== null) throw new Error(`gateway exited: ${text}`)
+    else if (child.exitCode !== null) throw new Error(`gateway exited: ${seen.all}`)
     else if (Date.now() > end) {
       child.kill("SIGKILL")
-      throw new Error(`gateway did not start: ${text}`)
+      throw new Error(`gateway did not start: ${seen.all}`)
     } else await sleep(50)
   }
   return {
@@ -320,7 +315,7 @@ export const spawnGateway = async (
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     httpUrl: `http://127.0.0.1:${port}`,
     child,
-    output: () => text,
+    output: () => seen.all,
     exited,
     stop: () => {
       if (child.exitCode === null) child.kill("SIGTERM")
