@@ -1,10 +1,10 @@
 /**
- * The dashboard's HTTP side, without a browser: the page, its stylesheet and the script bundled
- * at startup, with ETag revalidation and gzip.
+ * The dashboard's HTTP side, without a browser: the page, its stylesheet and the script (loaded on
+ * its first request, not at startup), with ETag revalidation and gzip.
  */
 import { gunzipSync } from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type RunningGateway, startGateway } from "../support/gateway.js"
+import { type RunningGateway, sleep, spawnGateway, startGateway, waitFor } from "../support/gateway.js"
 
 let gw: RunningGateway
 beforeAll(async () => {
@@ -78,4 +78,23 @@ describe("dashboard assets", () => {
     expect(res.headers.get("content-type")).toBe("text/css; charset=utf-8")
     expect(await res.text()).toContain("--up:")
   })
+})
+
+describe("dashboard script loading", () => {
+  it("is not loaded until the page or the script is first asked for", async () => {
+    // Its own process: the script is loaded once per process.
+    const own = await spawnGateway({})
+    try {
+      await sleep(1_000)
+      expect(own.output()).not.toMatch(/dashboard bundle/)
+      expect((await fetch(`${own.httpUrl}/assets/dashboard.js`)).status).toBe(200)
+      await waitFor(
+        () => /dashboard bundle (built|loaded)/.test(own.output()),
+        30_000,
+        "the script's load to be logged",
+      )
+    } finally {
+      await own.stop()
+    }
+  }, 60_000)
 })

@@ -1,6 +1,8 @@
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, FiberRef, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import { sharedScheduler } from "../../src/lifecycle/sharedScheduler.js"
+import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
+import { startGateway, waitFor } from "../support/gateway.js"
 
 describe("the scheduler connection fibers share", () => {
   it("runs fibers that yield and wake, in the order they were woken", async () => {
@@ -38,5 +40,27 @@ describe("the scheduler connection fibers share", () => {
     // Reaching this line is the point: past 2,048 nested microtask drains the runner goes
     // through a macrotask, so the timer could fire (a starving runner would time the test out).
     expect(spins).toBeGreaterThan(0)
+  })
+
+  it("is the scheduler of every fiber the gateway's layers start, not only of connection fibers", async () => {
+    // A fiber forked while the gateway is built, as the flush clock, the feed and the fan-out are:
+    // on Effect's default scheduler a long chain of work held the event loop for seconds.
+    let seen: unknown
+    const probe = Layer.scopedDiscard(
+      Effect.forkScoped(
+        Effect.flatMap(FiberRef.get(FiberRef.currentScheduler), (scheduler) =>
+          Effect.sync(() => {
+            seen = scheduler
+          }),
+        ),
+      ),
+    )
+    const gw = await startGateway({}, { mode: Layer.merge(EmbeddedLive, probe) })
+    try {
+      await waitFor(() => seen !== undefined, 5_000, "the forked fiber to run")
+      expect(seen).toBe(sharedScheduler)
+    } finally {
+      await gw.stop()
+    }
   })
 })
