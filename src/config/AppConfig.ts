@@ -169,6 +169,8 @@ const fields = Config.all({
   outboundBudgetBytes: positiveInt("OUTBOUND_BUDGET_BYTES", 268_435_456),
   // A frame up to this size for a socket that holds nothing is written without asking the budget.
   outboundFreeWriteBytes: positiveInt("OUTBOUND_FREE_WRITE_BYTES", 16_384),
+  // Per flush pass, how long frames over OUTBOUND_FREE_WRITE_BYTES may be written; the rest go first in the next pass.
+  flushLargeFramesMs: positiveInt("FLUSH_LARGE_FRAMES_MS", 30),
   // Limits: reconnect storms (admission of connection setups).
   setupConcurrency: positiveInt("SETUP_CONCURRENCY", 32),
   // Time per event-loop turn spent starting setups (connection/Admission.ts).

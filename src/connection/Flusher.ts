@@ -22,6 +22,15 @@
  * clients' updates wait up to a pass longer, conflated per symbol, and the setups get at least
  * half the time. A trickle of new connections (set up at once, none waiting) changes nothing.
  *
+ * Frames over OUTBOUND_FREE_WRITE_BYTES (bursts: a `subscribe`'s snapshots, a restore's missed
+ * messages, a reader catching up after conflation) are written for at most FLUSH_LARGE_FRAMES_MS
+ * per pass; those not reached go first in the next pass, and every small frame is written in every
+ * pass. 4,800 clients subscribing to 200 stocks at once queue about 360 KB of snapshots each: in
+ * one pass that was 1.7 GB written over 24 s (the kernel takes it while the clients' buffers have
+ * room, so the outbound budget sees none of it), and the feed, which waits for a pass to end
+ * (`DeliveryPass`), published nothing meanwhile: every other client heard nothing for 24 s. Bounded,
+ * a pass ends after that much bulk, the feed ticks, and readers get their usual small frames.
+ *
  * It is also where backpressure lives: a connection whose socket holds more than
  * SEND_BUFFER_LIMIT_BYTES unsent is skipped (its outbox keeps conflating), and one
  * that stays over the limit for SLOW_CONSUMER_TIMEOUT_MS is closed with 1013 (its session is
@@ -74,6 +83,8 @@ export interface FlushOptions {
   readonly outboundFreeWriteBytes: number
   /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
   readonly flushSliceMs: number
+  /** How long a pass may spend writing frames over `outboundFreeWriteBytes` (FLUSH_LARGE_FRAMES_MS). */
+  readonly flushLargeFramesMs: number
 }
 
 /** The slice of a pass while connections are being accepted, when FLUSH_SLICE_MS is 0 (see the header). */
@@ -168,6 +179,8 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   let dirty = new Set<Conn>()
   /** The connections the running pass has yet to reach (it took them from `dirty` when it started). */
   let passing = new Set<Conn>()
+  /** Large frames a pass had no time left for: the next pass starts with them, in the same order. */
+  let carried = new Set<Conn>()
   /** A failure on one socket must not stop the clock for everyone: that connection is closed instead. */
   const failures: Array<unknown> = []
   const safeWriteOut = (conn: Conn, now: number, timestamp: string, force: boolean): boolean => {
@@ -204,6 +217,11 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
         }),
   )
   const onePass = Effect.gen(function* () {
+    if (carried.size > 0) {
+      for (const conn of dirty) carried.add(conn)
+      dirty = carried
+      carried = new Set()
+    }
     if (dirty.size === 0) {
       lastPassMs = 0
       // Sockets that hold bytes drain (or close) without anything new queued for them.
@@ -227,9 +245,21 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     acceptedSeen = stats.connectionsAccepted
     const sliceMs = opts.flushSliceMs > 0 ? opts.flushSliceMs : accepting ? ACCEPT_SLICE_MS : 0
     let slice = sliceMs
+    /** Time this pass spent writing large frames. */
+    let largeMs = 0
     for (const conn of pass) {
       pass.delete(conn)
-      if (!safeWriteOut(conn, now, timestamp, false)) dirty.add(conn)
+      if (conn.outbox.bytes <= opts.outboundFreeWriteBytes) {
+        if (!safeWriteOut(conn, now, timestamp, false)) dirty.add(conn)
+      } else if (largeMs < opts.flushLargeFramesMs) {
+        const start = performance.now()
+        if (!safeWriteOut(conn, now, timestamp, false)) dirty.add(conn)
+        largeMs += performance.now() - start
+      } else {
+        carried.add(conn)
+        budget.count(conn)
+        stats.largeFramesCarried++
+      }
       if (sliceMs === 0) continue
       const away = performance.now()
       if (away - sliceStart < slice) continue
@@ -277,6 +307,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       let n = 0
       for (const c of passing) n += c.outbox.size
       for (const c of dirty) n += c.outbox.size
+      for (const c of carried) if (!dirty.has(c)) n += c.outbox.size
       return n
     },
     flushAll,

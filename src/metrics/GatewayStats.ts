@@ -56,6 +56,8 @@ export class GatewayStatsImpl {
   outboundBudgetCloses = 0
   /** Pings the outbound budget sent to connections with empty sockets it refused, to learn whether they read. */
   outboundBudgetProbes = 0
+  /** Large frames a flush pass left for the next one (FLUSH_LARGE_FRAMES_MS spent). */
+  largeFramesCarried = 0
   // Cluster reliability (cluster/RedisSessionStore.ts, cluster/RedisClient.ts).
   /** Attached sessions written by the persistence clock (subscriptions changed, or a new block of numbers reserved). */
   sessionsPersisted = 0

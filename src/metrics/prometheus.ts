@@ -202,6 +202,11 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
     () => s.outboundBudgetProbes,
   )
   counter(
+    "quotecast_flush_large_frames_carried_total",
+    "Frames over OUTBOUND_FREE_WRITE_BYTES a flush pass left for the next (FLUSH_LARGE_FRAMES_MS spent): a burst of snapshots being spread over passes.",
+    () => s.largeFramesCarried,
+  )
+  counter(
     "quotecast_events_published_total",
     "Market events that entered the pipeline here.",
     () => s.eventsPublished,
