@@ -13,6 +13,7 @@ import { Clock, Duration, Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ClusterFeed } from "../feed/ClusterFeed.js"
 import { FeedLeadership } from "../feed/FeedLeadership.js"
+import { deliveryLoop } from "../lifecycle/sharedScheduler.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { MarketPipeline } from "../pipeline/MarketPipeline.js"
 import { MarketState } from "../pipeline/MarketState.js"
@@ -91,7 +92,9 @@ export const CandlesLive = Layer.scopedDiscard(
             ),
           )
         book.restore(saved)
-        return Effect.forever(Effect.zipRight(waitForWork, pass)).pipe(Effect.onInterrupt(() => handOver))
+        return deliveryLoop(Effect.forever(Effect.zipRight(waitForWork, pass))).pipe(
+          Effect.onInterrupt(() => handOver),
+        )
       }),
     )
   }),

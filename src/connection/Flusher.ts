@@ -43,6 +43,7 @@ import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
 import { DeliveryPass } from "../lifecycle/DeliveryPass.js"
 import { yieldingToIo, yieldToIo } from "../lifecycle/EventLoop.js"
+import { deliveryLoop } from "../lifecycle/sharedScheduler.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { nowIso, seal, sealBatch } from "../protocol/encode.js"
 import { CloseCode } from "../protocol/errors.js"
@@ -341,7 +342,12 @@ const FlusherOnly = Layer.scoped(
     const stats = yield* GatewayStats
     const flusher = makeFlusher(config, stats)
     yield* Effect.forkScoped(
-      Effect.repeat(flusher.flushAll, flushClock(config.batchIntervalMs, flusher.lastPassMs, flusher.restMs)),
+      deliveryLoop(
+        Effect.repeat(
+          flusher.flushAll,
+          flushClock(config.batchIntervalMs, flusher.lastPassMs, flusher.restMs),
+        ),
+      ),
     )
     return flusher
   }),

@@ -39,6 +39,7 @@ import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { DeliveryPass } from "../lifecycle/DeliveryPass.js"
 import { yieldingToIo } from "../lifecycle/EventLoop.js"
+import { deliveryLoop } from "../lifecycle/sharedScheduler.js"
 import { Universe } from "../market/Universe.js"
 import { MarketPipeline } from "../pipeline/MarketPipeline.js"
 import { MarketState } from "../pipeline/MarketState.js"
@@ -95,7 +96,9 @@ export const startSimulator: Effect.Effect<
     // A bug in one iteration must not stop the feed for the rest of the process's life.
     Effect.catchAllDefect((defect) => Effect.logError("simulator tick failed", defect)),
   )
-  return Effect.asVoid(Effect.repeat(tick, yieldingToIo(Schedule.fixed(Duration.millis(engine.intervalMs)))))
+  return deliveryLoop(
+    Effect.asVoid(Effect.repeat(tick, yieldingToIo(Schedule.fixed(Duration.millis(engine.intervalMs))))),
+  )
 })
 
 /** Runs the simulator for the lifetime of the layer when FEED=simulator; a no-op otherwise. */

@@ -1,8 +1,20 @@
 import { Effect, Fiber, FiberRef, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import { sharedScheduler } from "../../src/lifecycle/sharedScheduler.js"
+import { deliveryLoop, sharedScheduler } from "../../src/lifecycle/sharedScheduler.js"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 import { startGateway, waitFor } from "../support/gateway.js"
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/** `ms` of CPU, then `done`. */
+const spin = (ms: number, done: () => void) => {
+  const end = performance.now() + ms
+  while (performance.now() < end) {}
+  done()
+}
+
+/** Half a millisecond of CPU, then `done`. */
+const busy = (done: () => void) => spin(0.5, done)
 
 describe("the scheduler connection fibers share", () => {
   it("runs fibers that yield and wake, in the order they were woken", async () => {
@@ -40,6 +52,89 @@ describe("the scheduler connection fibers share", () => {
     // Reaching this line is the point: past 2,048 nested microtask drains the runner goes
     // through a macrotask, so the timer could fire (a starving runner would time the test out).
     expect(spins).toBeGreaterThan(0)
+  })
+
+  it("stops a drain after 20 ms: a timer fires while thousands of tasks queued at once still wait", async () => {
+    let ran = 0
+    let ranWhenTimerFired = -1
+    // 2,000 fibers started together, each taking half a millisecond: a second of work.
+    const program = Effect.forEach(
+      range(2_000),
+      () => Effect.forkDaemon(Effect.sync(() => busy(() => ran++))),
+      {
+        discard: true,
+      },
+    ).pipe(Effect.withScheduler(sharedScheduler))
+    setTimeout(() => {
+      ranWhenTimerFired = ran
+    }, 5)
+    await Effect.runPromise(program)
+    await waitFor(() => ran === 2_000, 10_000, "every task to run")
+    // Effect's runner ran all 2,000 in one drain before the timer's turn came.
+    expect(ranWhenTimerFired).toBeGreaterThanOrEqual(0)
+    expect(ranWhenTimerFired).toBeLessThan(500)
+  })
+
+  it("runs a delivery loop woken by its timer ahead of the work queued before it", async () => {
+    let ran = 0
+    const program = Effect.gen(function* () {
+      // 400 fibers of other work that yield after each half millisecond: a round is 200 ms.
+      const workers = yield* Effect.forEach(range(400), () =>
+        Effect.fork(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sync(() => busy(() => ran++)),
+              Effect.yieldNow(),
+            ),
+          ),
+        ),
+      )
+      const waited = yield* deliveryLoop(
+        Effect.gen(function* () {
+          const before = ran
+          yield* Effect.sleep("5 millis")
+          return ran - before
+        }),
+      )
+      yield* Fiber.interruptAll(workers)
+      return waited
+    }).pipe(Effect.withScheduler(sharedScheduler))
+    const tasksWhileItWaited = await Effect.runPromise(program)
+    // At the back of the queue it would have waited for a whole round (400 tasks) after its timer.
+    expect(tasksWhileItWaited).toBeLessThan(200)
+  })
+
+  it("keeps a fifth of the time for other fibers while a delivery loop runs back to back", async () => {
+    let deliveryMs = 0
+    let otherTasks = 0
+    const program = Effect.gen(function* () {
+      // A feed that has fallen behind: 50 ms of fan-out per iteration, always ready again.
+      const feed = yield* Effect.fork(
+        deliveryLoop(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sync(() => spin(50, () => (deliveryMs += 50))),
+              Effect.yieldNow(),
+            ),
+          ),
+        ),
+      )
+      // Other work in small pieces (closing connections, HTTP): 0.05 ms each.
+      const other = yield* Effect.fork(
+        Effect.forever(
+          Effect.zipRight(
+            Effect.sync(() => spin(0.05, () => otherTasks++)),
+            Effect.yieldNow(),
+          ),
+        ),
+      )
+      yield* Effect.sleep("1 second")
+      yield* Fiber.interruptAll([feed, other])
+    }).pipe(Effect.withScheduler(sharedScheduler))
+    await Effect.runPromise(program)
+    const otherMs = otherTasks * 0.05
+    expect(deliveryMs).toBeGreaterThan(0)
+    expect(otherMs).toBeGreaterThan(deliveryMs / 5)
   })
 
   it("is the scheduler of every fiber the gateway's layers start, not only of connection fibers", async () => {
