@@ -184,7 +184,10 @@ const subscribeAll = (sock: Socket, i: number): void => {
 
 const metricsText = async (port: number): Promise<string> => {
   try {
-    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    // Bounded: a server that stopped answering must not hold the probe past its deadline.
+    return await (
+      await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(20_000) })
+    ).text()
   } catch {
     return ""
   }
@@ -253,12 +256,19 @@ const main = async () => {
     let readerMessages = 0
     let lastFrame = Date.now()
     let longestSilence = 0
+    // Every silence over a second, as [start, length] in ms from the storm's start: when in the
+    // storm the reader waited (the subscriptions' burst, or later) says what kept it waiting.
+    const silences: Array<[number, number]> = []
+    let stormStart = 0
     let readerClosed: number | undefined
     let measuring = false
     reader = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`)
     reader.on("message", (data) => {
       const now = Date.now()
-      if (measuring) longestSilence = Math.max(longestSilence, now - lastFrame)
+      if (measuring) {
+        longestSilence = Math.max(longestSilence, now - lastFrame)
+        if (now - lastFrame > 1000) silences.push([lastFrame - stormStart, now - lastFrame])
+      }
       lastFrame = now
       const m = JSON.parse(data.toString()) as { type: string; messages?: Array<unknown> }
       if (measuring) readerMessages += m.type === "batch" ? (m.messages?.length ?? 0) : 1
@@ -327,13 +337,34 @@ const main = async () => {
     }
     measuring = true
     lastFrame = Date.now()
-    const stormStart = Date.now()
+    stormStart = Date.now()
     storm.forEach((sock, i) => {
       subscribeAll(sock, i)
     })
     console.log(
       `storm: ${storm.length} non-reading clients open (${failed} failed${failed > 0 ? `: ${firstFailure}` : ""}) in ${stormStart - rampStart} ms, then all subscribed at once`,
     )
+    // The server's budget over the storm, every 2 s (a scrape waits for the server's turn: its
+    // time says how late the server answered).
+    const timeline: Array<string> = []
+    let sampling = true
+    const timelineDone = (async () => {
+      while (sampling) {
+        const asked = Date.now()
+        const text = await metricsText(port)
+        const value = (name: string) => {
+          const line = pick(text, `${name} `)[0]
+          return line === undefined ? "?" : (line.split(" ")[1] ?? "?")
+        }
+        const mb = (v: string) => (v === "?" ? v : String(Math.round(Number(v) / 1048576)))
+        timeline.push(
+          `${((asked - stormStart) / 1000).toFixed(0)}s (+${Date.now() - asked} ms): used ${mb(value("quotecast_outbound_budget_used_bytes"))} MB, ` +
+            `conflations ${value("quotecast_outbound_budget_conflations_total")}, closes ${value("quotecast_outbound_budget_closes_total")}, ` +
+            `pings ${value("quotecast_outbound_budget_pings_total")}, reader ${readerMessages} msgs`,
+        )
+        await sleep(2000)
+      }
+    })()
     await sleep(Math.min(5, HOLD_S) * 1000)
     try {
       const stats = (await (await fetch(`http://127.0.0.1:${port}/v1/ws/stats`)).json()) as Record<
@@ -345,8 +376,11 @@ const main = async () => {
       )
     } catch {}
     await sleep(Math.max(0, HOLD_S - 5) * 1000)
+    sampling = false
+    await timelineDone
     const atEnd = await metricsText(port)
     measuring = false
+    console.log(`timeline:\n  ${timeline.join("\n  ")}`)
     // The silence that ended the storm (or the reader's close) counts too.
     longestSilence = Math.max(longestSilence, (closedAt > 0 ? closedAt : Date.now()) - lastFrame)
     const stillOpen = storm.filter((s) => !s.destroyed && s.readyState === "open").length
@@ -370,6 +404,12 @@ const main = async () => {
     console.log(
       `reader: ${readerMessages} messages during the storm, longest silence ${longestSilence} ms, ` +
         `closed: ${readerClosed ?? "no"}`,
+    )
+    console.log(
+      `reader: silences over 1 s (start s after the storm's subscriptions: length s): ${
+        silences.map(([at, len]) => `${(at / 1000).toFixed(1)}: ${(len / 1000).toFixed(1)}`).join(", ") ||
+        "none"
+      }`,
     )
     const lastPing = budgetPings.at(-1)
     console.log(
