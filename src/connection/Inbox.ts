@@ -12,24 +12,15 @@
  * CLOSE item), so it is an array and at most one waiting taker.
  */
 import { Effect } from "effect"
+import { Fifo } from "../lifecycle/Fifo.js"
 
-/** Taken slots at the front of the array beyond which it is compacted (if they are most of it). */
-const COMPACT_AFTER = 1024
-
-export class Inbox<A> {
-  private items: Array<A | undefined> = []
-  private head = 0
+export class Inbox<A> extends Fifo<A> {
   /** The actor's resume callback while it waits in `take`. */
   private taker: ((resumed: Effect.Effect<A>) => void) | undefined = undefined
 
-  /** Items waiting to be taken. */
-  get size(): number {
-    return this.items.length - this.head
-  }
-
   /** Enqueues, and wakes a waiting `take`. Safe from any callback. */
   offer(item: A): void {
-    this.items.push(item)
+    this.push(item)
     const taker = this.taker
     if (taker !== undefined) {
       this.taker = undefined
@@ -44,27 +35,10 @@ export class Inbox<A> {
   take(): Effect.Effect<A> {
     return Effect.suspend(() =>
       this.size > 0
-        ? Effect.succeed(this.poll())
+        ? Effect.succeed(this.shift())
         : Effect.async<A>((resume) => {
             this.taker = resume
           }),
     )
-  }
-
-  private poll(): A {
-    const item = this.items[this.head] as A
-    // Let go of a taken frame now, not when the queue next runs empty.
-    this.items[this.head] = undefined
-    this.head++
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head >= COMPACT_AFTER && this.head * 2 > this.items.length) {
-      // A queue that never quite runs empty (a client sending steadily while each message
-      // waits on Redis) would otherwise grow by a slot per message for the connection's life.
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return item
   }
 }

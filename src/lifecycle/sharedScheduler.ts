@@ -22,6 +22,7 @@
  * the CPU cannot keep up with, the rest of the process still gets a fifth of it.
  */
 import { Effect, Scheduler } from "effect"
+import { Fifo } from "./Fifo.js"
 
 /** Nested microtask drains before a macrotask, as in Effect's default scheduler. */
 const MAX_MICROTASK_DEPTH = 2048
@@ -48,31 +49,14 @@ export const deliveryLoop = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effe
 
 type Task = () => void
 
-/** A FIFO of tasks taken from a moving head, so that taking one does not shift the array. */
-class TaskQueue {
-  private items: Array<Task | undefined> = []
-  private head = 0
-
-  get size(): number {
-    return this.items.length - this.head
-  }
-
-  push(task: Task): void {
-    this.items.push(task)
+/** Tasks in the order they were queued. */
+class TaskQueue extends Fifo<Task> {
+  add(task: Task): void {
+    this.push(task)
   }
 
   take(): Task {
-    const task = this.items[this.head] as Task
-    this.items[this.head] = undefined
-    this.head++
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head >= 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return task
+    return this.shift()
   }
 }
 
@@ -106,8 +90,8 @@ const drain = (depth: number): void => {
 }
 
 export const sharedScheduler: Scheduler.Scheduler = Scheduler.make((task, priority) => {
-  if (priority >= DELIVERY_PRIORITY) delivery.push(task)
-  else others.push(task)
+  if (priority >= DELIVERY_PRIORITY) delivery.add(task)
+  else others.add(task)
   if (!running) {
     running = true
     queueMicrotask(() => drain(0))

@@ -7,48 +7,30 @@
  * last one (a reconnect storm: Node accepts one connection per event-loop turn).
  * Real sockets on loopback; the pass is made long with large frames.
  */
-import type { AddressInfo } from "node:net"
 import { Effect, Fiber } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import WebSocket, { WebSocketServer } from "ws"
-import { makeMemoryBroker } from "../../src/broker/Broker.js"
-import { Conn } from "../../src/connection/Conn.js"
+import type { Conn } from "../../src/connection/Conn.js"
 import { makeFlusher } from "../../src/connection/Flusher.js"
-import { Outbox } from "../../src/connection/Outbox.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 import { openBody } from "../../src/protocol/encode.js"
+import { connsOver, flushOptions, type Loopback, openLoopback } from "../support/loopback.js"
 
 const CONNECTIONS = 60
 /** 200 KB per frame: 60 of them take well over a millisecond to write, even on a fast machine. */
 const BIG = "x".repeat(200_000)
 
-let wss: WebSocketServer
-let servers: Array<WebSocket> = []
+let loopback: Loopback
 const frames: Array<Array<Record<string, unknown>>> = []
-const clients: Array<WebSocket> = []
 
 beforeAll(async () => {
-  wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
-  await new Promise<void>((resolve) => wss.once("listening", () => resolve()))
-  const port = (wss.address() as AddressInfo).port
-  const accepted: Array<WebSocket> = []
-  wss.on("connection", (ws) => accepted.push(ws))
-  for (let i = 0; i < CONNECTIONS; i++) {
-    const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
+  loopback = await openLoopback(CONNECTIONS, (client) => {
     const received: Array<Record<string, unknown>> = []
     client.on("message", (d) => received.push(JSON.parse(d.toString())))
-    await new Promise<void>((resolve) => client.once("open", () => resolve()))
-    clients.push(client)
     frames.push(received)
-  }
-  while (accepted.length < CONNECTIONS) await new Promise((r) => setTimeout(r, 5))
-  servers = accepted
+  })
 })
 
-afterAll(() => {
-  for (const c of clients) c.terminate()
-  wss.close()
-})
+afterAll(() => loopback.close())
 
 const big = (i: number) => ({ key: undefined, body: openBody({ type: "note", i, pad: BIG }) })
 const small = (tag: string) => ({ key: undefined, body: openBody({ type: "note", tag }) })
@@ -56,28 +38,9 @@ const small = (tag: string) => ({ key: undefined, body: openBody({ type: "note",
 /** Runs one pass over every connection; during it (at the first turn it gives away) pokes two of them. */
 const passWithPokes = async (flushSliceMs: number, acceptedBefore = 0) => {
   const stats = new GatewayStatsImpl()
-  const flusher = makeFlusher(
-    {
-      batching: true,
-      sendBufferLimitBytes: 1e9,
-      slowConsumerTimeoutMs: 10_000,
-      outboundBudgetBytes: 1e9,
-      outboundFreeWriteBytes: 16_384,
-      flushSliceMs,
-      // Out of reach: the bound on large frames per pass has its own spec (largeFrames.test.ts).
-      flushLargeFramesMs: 1e9,
-    },
-    stats,
-  )
+  const flusher = makeFlusher(flushOptions({ flushSliceMs }), stats)
   stats.connectionsAccepted += acceptedBefore
-  const conns = servers.map(
-    (ws, i) =>
-      new Conn(`c${i}`, ws, new Outbox(), flusher.scheduler, makeMemoryBroker(), 0, {
-        id: `s${i}`,
-        userId: null,
-        lastSequence: 0,
-      }),
-  )
+  const conns = connsOver(loopback.servers, flusher.scheduler)
   for (const f of frames) f.length = 0
   for (const [i, c] of conns.entries()) c.deliver(big(i))
   const first = conns[0] as Conn

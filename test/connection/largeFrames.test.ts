@@ -5,74 +5,38 @@
  * at once made one pass of 24 s, during which the feed (which waits for the pass) published
  * nothing and every other client heard nothing. Real sockets on loopback.
  */
-import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import WebSocket, { WebSocketServer } from "ws"
-import { makeMemoryBroker } from "../../src/broker/Broker.js"
-import { Conn } from "../../src/connection/Conn.js"
+import type { Conn } from "../../src/connection/Conn.js"
 import { makeFlusher } from "../../src/connection/Flusher.js"
-import { Outbox } from "../../src/connection/Outbox.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 import { openBody } from "../../src/protocol/encode.js"
+import { connsOver, flushOptions, type Loopback, openLoopback } from "../support/loopback.js"
 
 /** 40 connections with a 256 KB frame each: 10 MB, far more than 1 ms of writing anywhere. */
 const LARGE = 40
 const PAD = "x".repeat(256 * 1024)
 
-let wss: WebSocketServer
-let servers: Array<WebSocket> = []
+let loopback: Loopback
 const received: Array<Array<Record<string, unknown>>> = []
-const clients: Array<WebSocket> = []
 
+// The large ones first, then the one whose frame is small: last in the pass's order.
 beforeAll(async () => {
-  wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false })
-  await new Promise<void>((resolve) => wss.once("listening", () => resolve()))
-  const port = (wss.address() as AddressInfo).port
-  const accepted: Array<WebSocket> = []
-  wss.on("connection", (ws) => accepted.push(ws))
-  // The large ones first, then the one whose frame is small: last in the pass's order.
-  for (let i = 0; i <= LARGE; i++) {
-    const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
+  loopback = await openLoopback(LARGE + 1, (client) => {
     const frames: Array<Record<string, unknown>> = []
     client.on("message", (d) => frames.push(JSON.parse(d.toString())))
-    await new Promise<void>((resolve) => client.once("open", () => resolve()))
-    clients.push(client)
     received.push(frames)
-  }
-  while (accepted.length <= LARGE) await new Promise((r) => setTimeout(r, 5))
-  servers = accepted
+  })
 })
 
-afterAll(() => {
-  for (const c of clients) c.terminate()
-  wss.close()
-})
+afterAll(() => loopback.close())
 
 const note = (i: number, pad: string) => ({ key: undefined, body: openBody({ type: "note", i, pad }) })
 
 const setup = (flushLargeFramesMs: number) => {
   const stats = new GatewayStatsImpl()
-  const flusher = makeFlusher(
-    {
-      batching: true,
-      sendBufferLimitBytes: 1e9,
-      slowConsumerTimeoutMs: 1e9,
-      outboundBudgetBytes: 1e9,
-      outboundFreeWriteBytes: 16_384,
-      flushSliceMs: 0,
-      flushLargeFramesMs,
-    },
-    stats,
-  )
-  const conns = servers.map(
-    (ws, i) =>
-      new Conn(`c${i}`, ws, new Outbox(), flusher.scheduler, makeMemoryBroker(), 0, {
-        id: `s${i}`,
-        userId: null,
-        lastSequence: 0,
-      }),
-  )
+  const flusher = makeFlusher(flushOptions({ flushLargeFramesMs }), stats)
+  const conns = connsOver(loopback.servers, flusher.scheduler)
   for (const f of received) f.length = 0
   return { stats, flusher, conns }
 }
