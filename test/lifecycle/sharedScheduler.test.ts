@@ -75,6 +75,39 @@ describe("the scheduler connection fibers share", () => {
     expect(ranWhenTimerFired).toBeLessThan(500)
   })
 
+  it("counts the 20 ms per turn of the event loop: work woken by many I/O callbacks of one turn still lets a timer in", async () => {
+    let ran = 0
+    let ranWhenTimerFired = -1
+    // 2,000 fibers waiting, as connections wait for their client's next frame.
+    const wakers: Array<() => void> = []
+    const waiting = Effect.forEach(
+      range(2_000),
+      () =>
+        Effect.forkDaemon(
+          Effect.zipRight(
+            Effect.async<void>((resume) => {
+              wakers.push(() => resume(Effect.void))
+            }),
+            Effect.sync(() => busy(() => ran++)),
+          ),
+        ),
+      { discard: true },
+    ).pipe(Effect.withScheduler(sharedScheduler))
+    await Effect.runPromise(waiting)
+    await waitFor(() => wakers.length === 2_000, 5_000, "every fiber to wait")
+    setTimeout(() => {
+      ranWhenTimerFired = ran
+    }, 5)
+    // Each woken from a callback of its own, with its microtasks after it, as one poll phase
+    // reads thousands of sockets: each wake-up starts a drain of its own.
+    for (const wake of wakers) setImmediate(wake)
+    await waitFor(() => ran === 2_000, 10_000, "every fiber to run")
+    // Counted per chain of microtasks, every one of those drains was under the bound, and all
+    // 2,000 (a second of work) ran before the timer.
+    expect(ranWhenTimerFired).toBeGreaterThanOrEqual(0)
+    expect(ranWhenTimerFired).toBeLessThan(500)
+  })
+
   it("runs a delivery loop woken by its timer ahead of the work queued before it", async () => {
     let ran = 0
     const program = Effect.gen(function* () {
