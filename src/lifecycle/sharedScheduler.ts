@@ -116,6 +116,10 @@ export const sharedScheduler: Scheduler.Scheduler = Scheduler.make((task, priori
   else others.add(task)
   if (!running) {
     running = true
-    scheduleDrain(0)
+    // A delivery loop woken by its timer starts at once, whatever the turn has spent: deferred,
+    // the feed and the flush clock lost a turn each time another timer's work came first in the
+    // same turn (scenario A's p99 went from 0.94-1.00x the bare server's to 1.34-1.38x).
+    if (priority >= DELIVERY_PRIORITY) queueMicrotask(() => drain(0))
+    else scheduleDrain(0)
   }
 }, Scheduler.defaultShouldYield)
