@@ -81,6 +81,19 @@ const setup = (limit: number) => {
   return { stats, clock, budget, elapse }
 }
 
+/**
+ * A connection whose outbox holds 1,500 bytes over a budget of 1,000, with an empty socket: the
+ * pass after it is counted conflates it, and the next sends it the budget's ping.
+ */
+const pingedOnce = (budget: OutboundBudget): Fake => {
+  const silent = fake("silent", 0, 1500)
+  budget.count(asConn(silent))
+  budget.endPass()
+  budget.endPass()
+  expect(silent.pings).toEqual(["quotecast-budget"])
+  return silent
+}
+
 /** The client answers the ping it was last sent, as `ws` and browsers do while they read. */
 const pong = (f: Fake): void => answered(asConn(f), Buffer.from(f.pings.at(-1) ?? ""))
 
@@ -344,11 +357,7 @@ describe("OutboundBudget", () => {
 
   it("closes nobody before PROBE_MIN_PASSES passes have ended, however long those passes took", () => {
     const { stats, clock, budget } = setup(1000)
-    const silent = fake("silent", 0, 1500)
-    budget.count(asConn(silent))
-    budget.endPass()
-    budget.endPass()
-    expect(silent.pings).toEqual(["quotecast-budget"])
+    const silent = pingedOnce(budget)
     // One pass of many graces: a pong sent meanwhile could not have been read yet.
     clock.now += 10 * PROBE_GRACE_MS
     budget.endPass()
@@ -360,11 +369,7 @@ describe("OutboundBudget", () => {
 
   it("does not take the heartbeat's pong, which answers an earlier ping, for an answer to its own", () => {
     const { stats, budget, elapse } = setup(1000)
-    const silent = fake("silent", 0, 1500)
-    budget.count(asConn(silent))
-    budget.endPass()
-    budget.endPass()
-    expect(silent.pings).toEqual(["quotecast-budget"])
+    const silent = pingedOnce(budget)
     answered(asConn(silent), Buffer.alloc(0))
     elapse(PROBE_GRACE_MS)
     budget.endPass()

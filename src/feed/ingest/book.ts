@@ -7,7 +7,7 @@ import { Either } from "effect"
 import { orderbookChecksum } from "../../market/checksum.js"
 import { dailyLimits, isOnTickGrid, tickSize } from "../../market/tickSize.js"
 import type { Level, MarketEvent } from "../../protocol/server.js"
-import { INDEX_CODES, type IngestContext, timestampOf } from "./context.js"
+import { type IngestContext, notAStock, timestampOf } from "./context.js"
 import { decodeBook } from "./inputs.js"
 import type { Reason } from "./reasons.js"
 
@@ -42,13 +42,8 @@ export const validateBook = (
   detailed: boolean,
 ): Either.Either<MarketEvent, Reason> =>
   Either.flatMap(decodeBook(raw, detailed), (e): Either.Either<MarketEvent, Reason> => {
-    if (!ctx.universe.byCode.has(e.code)) {
-      return Either.left(
-        INDEX_CODES.has(e.code)
-          ? `code: ${e.code} is an index and has no order book`
-          : `code: unknown code "${e.code}"`,
-      )
-    }
+    const notStock = notAStock(ctx, e.code, "order book")
+    if (notStock !== undefined) return Either.left(notStock)
     const quote = ctx.state.get(e.code)
     if (quote === undefined) return Either.left(`code: no market state for "${e.code}"`)
     const { lower, upper } = dailyLimits(quote.prevClose)

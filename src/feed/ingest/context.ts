@@ -22,6 +22,17 @@ export interface IngestContext {
 
 export const INDEX_CODES: ReadonlySet<string> = new Set(["KOSPI", "KOSDAQ"])
 
+/**
+ * Why `code` is not a stock the event can be about, if it is not: an index (and what it lacks,
+ * for the publisher), or no code at all. For the events that only stocks have.
+ */
+export const notAStock = (ctx: IngestContext, code: string, indexLacks: string): string | undefined =>
+  ctx.universe.byCode.has(code)
+    ? undefined
+    : INDEX_CODES.has(code)
+      ? `code: ${code} is an index and has no ${indexLacks}`
+      : `code: unknown code "${code}"`
+
 export const timestampOf = (given: string | undefined, now: number): Either.Either<string, string> => {
   if (given === undefined) return Either.right(new Date(now).toISOString())
   const ms = Date.parse(given)

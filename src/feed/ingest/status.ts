@@ -8,7 +8,7 @@
  */
 import { Either } from "effect"
 import type { MarketEvent } from "../../protocol/server.js"
-import { INDEX_CODES, type IngestContext, timestampOf } from "./context.js"
+import { type IngestContext, notAStock, timestampOf } from "./context.js"
 import { decodeInstrumentStatus, decodeStatus } from "./inputs.js"
 import type { Reason } from "./reasons.js"
 
@@ -30,13 +30,8 @@ export const validateInstrumentStatus = (
   detailed: boolean,
 ): Either.Either<MarketEvent, Reason> =>
   Either.flatMap(decodeInstrumentStatus(raw, detailed), (e): Either.Either<MarketEvent, Reason> => {
-    if (!ctx.universe.byCode.has(e.code)) {
-      return Either.left(
-        INDEX_CODES.has(e.code)
-          ? `code: ${e.code} is an index and has no trading state (use market_status)`
-          : `code: unknown code "${e.code}"`,
-      )
-    }
+    const notStock = notAStock(ctx, e.code, "trading state (use market_status)")
+    if (notStock !== undefined) return Either.left(notStock)
     if (e.status === "vi") {
       const missing = (["vi_type", "reference_price", "expected_end"] as const).filter(
         (f) => e[f] === undefined,
