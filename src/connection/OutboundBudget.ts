@@ -31,9 +31,9 @@
  *    unanswered. While a storm client's kernel buffers still have room it looks exactly like a
  *    reader that keeps up (an empty socket, the same keys waiting), and under a storm a reader's
  *    socket may hold the rest of a large frame at a pass's end: only progress tells them apart,
- *    and a client that does not read its socket does not read the ping either. All are watched at once, not only as many
- *    as the excess needs, so a reader waiting for room does not wait a grace more for every
- *    round of closes. One that reads is kept (conflated until there is room), and watched again
+ *    and a client that does not read its socket does not read the ping either. All are watched
+ *    at once, not only as many as the excess needs, so a reader waiting for room does not wait a
+ *    grace more for every round of closes. One that reads is kept (conflated until there is room), and watched again
  *    after the grace if it is still refused then;
  * 2. then the largest others are conflated, as many as it takes to cover what is left of the
  *    excess, so that they are the next to go (alerts and answers are never dropped:
