@@ -200,6 +200,7 @@ const OutgoingSchema = Schema.Struct({
   key: Schema.UndefinedOr(Schema.String),
   body: Schema.String,
   at: Schema.optional(Schema.UndefinedOr(Schema.Number)),
+  shared: Schema.optional(Schema.UndefinedOr(Schema.Boolean)),
 })
 
 export interface WireMessage {
@@ -227,7 +228,11 @@ export const decodeWire = (payload: string): WireMessage | undefined => {
     origin: payload.slice(0, a),
     rid: payload.slice(b + 1, c),
     // Keyed messages are market events: their time, read once here, feeds the delivery histogram.
-    msg: key === "" ? { key: undefined, body } : { key: keyFromWire(key), body, at: eventTimeOf(body) },
+    // Either is one object for every connection on this instance that receives it.
+    msg:
+      key === ""
+        ? { key: undefined, body, shared: true }
+        : { key: keyFromWire(key), body, at: eventTimeOf(body), shared: true },
   }
 }
 
@@ -291,7 +296,8 @@ export const FeedLine = codec(
       return {
         topic: line.slice(0, a),
         snapshotKey: line.slice(a + 1, b),
-        msg: { key: key === "" ? undefined : key, body: line.slice(c + 1) },
+        // Kept in the mirror: one object for every request it answers.
+        msg: { key: key === "" ? undefined : key, body: line.slice(c + 1), shared: true },
       }
     },
   ),

@@ -61,7 +61,8 @@ export const encodeEvent = (
   return {
     topic: topicOfEvent(e),
     snapshotKey: keys.snapshot,
-    msg: { key: keys.conflate, body: openBody(e), at: Date.parse(e.timestamp) },
+    // One object for every subscriber and for the snapshot store.
+    msg: { key: keys.conflate, body: openBody(e), at: Date.parse(e.timestamp), shared: true },
   }
 }
 

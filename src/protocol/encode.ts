@@ -19,6 +19,13 @@ export interface Outgoing {
    * another instance), read by the delivery-latency histogram when the frame is written.
    */
   readonly at?: number | undefined
+  /**
+   * True when one object serves every connection that queues it (a market event as fanned out,
+   * a snapshot copy of one): an outbox then counts a reference to it, not its text, against the
+   * outbound budget (`Outbox.footprint`). Unset for messages made for one connection, and for
+   * anything whose sharing is not known: those are counted in full.
+   */
+  readonly shared?: boolean | undefined
 }
 
 const TIMESTAMP_FIELD = '"timestamp":"'
@@ -61,7 +68,9 @@ const snapshots = new WeakMap<Outgoing, Outgoing>()
 export const asSnapshot = (msg: Outgoing): Outgoing => {
   const known = snapshots.get(msg)
   if (known !== undefined) return known
-  const copy: Outgoing = { key: undefined, body: `{"snapshot":true,${msg.body.slice(1)}` }
+  // Shared as its source is: one copy per message, whoever asks (not so for messages a snapshot
+  // store decodes per request, as the cluster's does).
+  const copy: Outgoing = { key: undefined, body: `{"snapshot":true,${msg.body.slice(1)}`, shared: msg.shared }
   snapshots.set(msg, copy)
   return copy
 }

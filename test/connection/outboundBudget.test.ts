@@ -15,6 +15,7 @@ import {
   PROBE_GRACE_MS,
   PROBE_MIN_PASSES,
 } from "../../src/connection/OutboundBudget.js"
+import { REF_BYTES } from "../../src/connection/Outbox.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
 
 interface Fake {
@@ -25,7 +26,8 @@ interface Fake {
     terminate: () => void
     ping: (data: Buffer) => void
   }
-  readonly outbox: { bytes: number }
+  /** Its messages are its own unless `sharedBytes` says otherwise: those count as references. */
+  readonly outbox: { bytes: number; sharedBytes: number; readonly footprint: number }
   counted: number
   countedPass: number
   budgetConflatedAt: number
@@ -50,7 +52,13 @@ const fake = (id: string, buffered: number, queued = 0): Fake => {
         f.pings.push(data.toString())
       },
     },
-    outbox: { bytes: queued },
+    outbox: {
+      bytes: queued,
+      sharedBytes: 0,
+      get footprint() {
+        return this.bytes - this.sharedBytes
+      },
+    },
     counted: 0,
     countedPass: 0,
     budgetConflatedAt: 0,
@@ -112,6 +120,53 @@ describe("OutboundBudget", () => {
     budget.endPass()
     expect(stats.outboundBytes).toBe(0)
     expect(stats.outboundBudgetConflations).toBe(0)
+  })
+
+  it("counts what outboxes hold as memory: a message shared by many of them is counted once per reference, not per copy", () => {
+    const { stats, budget } = setup(1000)
+    // 20 clients that stopped reading, each with the same 400 bytes of snapshots queued: 8,000
+    // bytes of text, one copy in memory.
+    const storm = Array.from({ length: 20 }, (_, i) => fake(`s${i}`, 0, 400))
+    for (const f of storm) {
+      f.outbox.sharedBytes = 400 - REF_BYTES
+      budget.count(asConn(f))
+    }
+    budget.endPass()
+    expect(stats.outboundBytes).toBe(20 * REF_BYTES)
+    expect(stats.outboundBudgetConflations).toBe(0)
+  })
+
+  it("asks room for a frame's full size, shared text or not: a frame is made per connection", () => {
+    const { budget } = setup(1000)
+    const a = fake("a", 10, 2000)
+    a.outbox.sharedBytes = 2000 - REF_BYTES
+    budget.count(asConn(a))
+    expect(budget.admit(asConn(a), a.outbox.bytes)).toBe(false)
+  })
+
+  it("closes as many non-readers as the room they were refused needs, counting each one's refusal, worst first", () => {
+    const { stats, budget, elapse } = setup(1000)
+    // Three clients that stopped reading, each refused a 900-byte frame of shared snapshots every
+    // pass while holding little: 300 bytes held, 2,700 wanted, against 1,000.
+    const [a, b, c] = [fake("a", 50, 900), fake("b", 60, 900), fake("c", 70, 900)] as const
+    for (const f of [a, b, c]) {
+      f.outbox.sharedBytes = 900 - REF_BYTES
+      budget.count(asConn(f))
+    }
+    const refuse = () => {
+      for (const f of [a, b, c]) {
+        expect(budget.admit(asConn(f), f.outbox.bytes)).toBe(false)
+        budget.count(asConn(f))
+      }
+      budget.endPass()
+    }
+    refuse()
+    refuse()
+    elapse(PROBE_GRACE_MS)
+    refuse()
+    // c and b are closed with what they held and wanted; a's 90 held + 900 wanted then fit.
+    expect([a, b, c].map((f) => f.closeRequest?.code)).toEqual([undefined, 1013, 1013])
+    expect(stats.outboundBudgetCloses).toBe(2)
   })
 
   it("conflates the worst offenders first, and closes them with 1013 if the budget stays exceeded", () => {

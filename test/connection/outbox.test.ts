@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
-import { Outbox } from "../../src/connection/Outbox.js"
-import type { Outgoing } from "../../src/protocol/encode.js"
+import { Outbox, REF_BYTES } from "../../src/connection/Outbox.js"
+import { asSnapshot, type Outgoing } from "../../src/protocol/encode.js"
 
 const price = (code: string, n: number): Outgoing => ({ key: `price_update|${code}`, body: `p${code}:${n}` })
 const answer = (n: number): Outgoing => ({ key: undefined, body: `a${n}` })
@@ -38,6 +38,21 @@ describe("Outbox", () => {
     expect(o.bytes).toBe(6 + 3 + 4 + 2 + 2)
     expect(o.bytes).toBe(o.drain().reduce((n, m) => n + m.body.length, 0))
     expect(o.bytes).toBe(0)
+  })
+
+  it("counts as its footprint a reference for a shared message and a reference plus text for its own", () => {
+    const o = new Outbox()
+    const shared = (code: string, n: number): Outgoing => ({ ...price(code, n), shared: true })
+    o.offer(shared("A", 1))
+    o.offer(answer(10)) // a10, made for this connection
+    o.offer(price("B", 1)) // pB:1, sharing unknown: counted in full
+    o.offer(shared("A", 2)) // in place of pA:1
+    const mark = o.mark()
+    o.insertAt(mark, [asSnapshot(shared("C", 1)), answer(1)])
+    expect(o.footprint).toBe(5 * REF_BYTES + 3 + 4 + 2)
+    // The frame still carries every character.
+    expect(o.bytes).toBe(o.drain().reduce((n, m) => n + m.body.length, 0))
+    expect(o.footprint).toBe(0)
   })
 
   it("starts fresh after a drain", () => {
