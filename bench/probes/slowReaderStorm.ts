@@ -358,7 +358,7 @@ const main = async () => {
         }
         const mb = (v: string) => (v === "?" ? v : String(Math.round(Number(v) / 1048576)))
         timeline.push(
-          `${((asked - stormStart) / 1000).toFixed(0)}s (+${Date.now() - asked} ms): used ${mb(value("quotecast_outbound_budget_used_bytes"))} MB, ` +
+          `${((asked - stormStart) / 1000).toFixed(0)}s (+${Date.now() - asked} ms): used ${mb(value("quotecast_outbound_budget_used_bytes"))} MB owed (memory ${mb(value("quotecast_outbound_memory_bytes"))} MB), ` +
             `conflations ${value("quotecast_outbound_budget_conflations_total")}, closes ${value("quotecast_outbound_budget_closes_total")}, ` +
             `pings ${value("quotecast_outbound_budget_pings_total")}, reader ${readerMessages} msgs`,
         )
@@ -424,7 +424,7 @@ const main = async () => {
       ...pick(atEnd, "quotecast_slow_consumer"),
       ...pick(atEnd, "quotecast_messages_sent_total"),
       ...pick(atEnd, "quotecast_conflated_total"),
-      ...pick(atEnd, "quotecast_outbound_budget"),
+      ...pick(atEnd, "quotecast_outbound_"),
       // How long the server's passes (and so its turns for I/O) took under the storm.
       ...pick(atEnd, "quotecast_flush_pass_ms"),
       ...pick(atEnd, "nodejs_eventloop_lag_max_seconds"),
@@ -447,7 +447,7 @@ const main = async () => {
     const afterGc = lastSample(memFile, "after-gc")
     console.log(`after a forced full GC: ${brief(afterGc)}`)
     const end = await metricsText(port)
-    for (const l of pick(end, "quotecast_outbound_budget")) console.log(`  at the end: ${l}`)
+    for (const l of pick(end, "quotecast_outbound_")) console.log(`  at the end: ${l}`)
     console.log(
       JSON.stringify({
         clients: CLIENTS,

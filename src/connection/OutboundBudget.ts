@@ -1,13 +1,17 @@
 /**
- * A total budget for outbound memory across all connections (OUTBOUND_BUDGET_BYTES): what the
+ * A total budget for outbound bytes across all connections (OUTBOUND_BUDGET_BYTES): what the
  * sockets hold unsent (`ws.bufferedAmount`, the socket's user-space queue) plus what waits in the
- * outboxes, counted as memory (`Outbox.footprint`): a message shared by many outboxes (a market
- * event, a snapshot copy of one) is a reference in each, its text held once. Counted by text,
- * 4,800 clients that stopped reading with the same 360 KB of snapshots queued were 1.7 GB
- * "held" against 256 MB, seven times the process's whole growth. A frame, by contrast, is made
- * per connection (its sequence numbers are), so what a write asks of the budget is the frame's
- * size (`admit`). SEND_BUFFER_LIMIT_BYTES bounds one connection; without this, 4,800 readers that
+ * outboxes. SEND_BUFFER_LIMIT_BYTES bounds one connection; without this, 4,800 readers that
  * stopped reading took the process from 234 MB to 2.28 GB.
+ *
+ * It counts the bytes owed to clients, the text of every waiting message in every outbox, not
+ * the memory they take: a market event or snapshot queued for 4,800 connections is one object
+ * (`Outgoing.shared`), so the memory is far less (`memoryHeld`, reported beside it). Counted as
+ * memory (a reference per outbox), 4,800 clients that stopped reading with 200 stocks each
+ * stayed within the budget while their kernel buffers took frame after frame: nobody was
+ * conflated or closed, and a reader beside them, whose frames queue behind theirs for the
+ * pass's time for large frames, heard nothing for 65 s. What is owed is what tells who falls
+ * behind before the kernel's buffers are full.
  *
  * Enforced where bytes are handed to the socket: a frame for a socket that already holds unsent
  * bytes (the reader is behind) is written only if the total stays under the budget (`admit`);
@@ -27,7 +31,7 @@
  * gone: its queued bytes are held until then.
  *
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
- * for readers behind), the worst offenders (most bytes held and refused) are acted on:
+ * for readers behind), the worst offenders (most bytes held) are acted on:
  * 1. every connection conflated in an earlier pass is watched, and those that have shown they do
  *    not read are closed with 1013 (session kept; their sockets destroyed at once), worst first,
  *    for as long as the budget is still exceeded not counting connections already closing.
@@ -77,6 +81,9 @@ export const PROBE_MIN_PASSES = 3
 
 type Verdict = "close" | "wait"
 
+/** What a socket holds unsent (`ws` keeps reporting it after the socket is gone). */
+const unsent = (ws: Conn["ws"]): number => (ws.readyState === WebSocket.CLOSED ? 0 : ws.bufferedAmount)
+
 /**
  * Whether a connection the budget refused may be closed now: only once it has shown, for a
  * grace, that it does not read. Looked at for the first time, or last shown to read more than a
@@ -117,10 +124,8 @@ const verdict = (c: Conn, now: number, pass: number, stats: GatewayStatsImpl): V
 export class OutboundBudget {
   /** Bytes held for all connections as last counted. */
   inUse = 0
-  /** Bytes of the frames refused in the current pass: what readers behind want to add. */
+  /** Bytes of the frames refused in the current pass, or waiting behind a conflation: what readers behind want to add. */
   private refused = 0
-  /** Who wanted them: a connection the budget closes takes its wants with it. */
-  private readonly refusedBy = new Map<Conn, number>()
   /** Connections last counted with bytes held: counted again every pass. */
   private readonly holders = new Set<Conn>()
   /** Number of the current pass: a holder already counted in it is not counted twice. */
@@ -137,8 +142,8 @@ export class OutboundBudget {
   /** Counts what one connection holds now (after the flusher wrote it or skipped it). */
   count(conn: Conn): void {
     const ws = conn.ws
-    const buffered = ws.readyState === WebSocket.CLOSED ? 0 : ws.bufferedAmount
-    const bytes = buffered + conn.outbox.footprint
+    const buffered = unsent(ws)
+    const bytes = buffered + conn.outbox.bytes
     const before = conn.counted
     this.inUse += bytes - before
     conn.counted = bytes
@@ -181,7 +186,6 @@ export class OutboundBudget {
       return true
     }
     this.refused += bytes
-    this.refusedBy.set(conn, (this.refusedBy.get(conn) ?? 0) + bytes)
     if (conn.budgetConflatedAt === 0) {
       conn.budgetConflatedAt = this.pass
       this.stats.outboundBudgetConflations++
@@ -189,28 +193,27 @@ export class OutboundBudget {
     return false
   }
 
-  /** Ends a pass: counts the holders it did not visit, publishes the total, acts if over. */
+  /** Ends a pass: counts the holders it did not visit, publishes the totals, acts if over. */
   endPass(): void {
-    for (const conn of this.holders) if (conn.countedPass !== this.pass) this.count(conn)
+    // Memory: a healthy connection holds nothing between passes, so the holders are all of it.
+    let memory = 0
+    for (const conn of this.holders) {
+      if (conn.countedPass !== this.pass) this.count(conn)
+      memory += unsent(conn.ws) + conn.outbox.footprint
+    }
     this.stats.outboundBytes = this.inUse
+    this.stats.outboundMemoryBytes = memory
     const wanted = this.inUse + this.refused
     this.refused = 0
     if (wanted > this.limitBytes) this.enforce(wanted)
-    this.refusedBy.clear()
     this.pass++
   }
 
-  /** What a connection counts for in this pass's total: what it holds and what it was refused. */
-  private claim(c: Conn): number {
-    return c.counted + (this.refusedBy.get(c) ?? 0)
-  }
-
   private enforce(wanted: number): void {
-    const ranked = Array.from(this.holders).sort((a, b) => this.claim(b) - this.claim(a))
-    // Connections already closing release what they hold when their sockets are destroyed, and
-    // want nothing more.
+    const ranked = Array.from(this.holders).sort((a, b) => b.counted - a.counted)
+    // Connections already closing release what they hold when their sockets are destroyed.
     let projected = wanted
-    for (const c of ranked) if (c.closeRequest !== undefined) projected -= this.claim(c)
+    for (const c of ranked) if (c.closeRequest !== undefined) projected -= c.counted
     const now = this.now()
     for (const c of ranked) {
       // Only those conflated in an earlier pass: one refused just now may be only briefly behind.
@@ -224,7 +227,7 @@ export class OutboundBudget {
       // the room the others wait for, and a close frame behind them would not be read anyway.
       if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate()
       this.stats.outboundBudgetCloses++
-      projected -= this.claim(c)
+      projected -= c.counted
     }
     let excess = projected - this.limitBytes
     for (const c of ranked) {
@@ -232,7 +235,7 @@ export class OutboundBudget {
       if (c.budgetConflatedAt !== 0 || c.closeRequest !== undefined) continue
       c.budgetConflatedAt = this.pass
       this.stats.outboundBudgetConflations++
-      excess -= this.claim(c)
+      excess -= c.counted
     }
   }
 }

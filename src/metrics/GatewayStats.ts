@@ -47,6 +47,8 @@ export class GatewayStatsImpl {
   sessionTakeoverTimeouts = 0
   /** Outbound bytes held for clients at the last flush pass (socket queues + outboxes). */
   outboundBytes = 0
+  /** The memory those bytes take (shared messages once): `OutboundBudget.endPass`. */
+  outboundMemoryBytes = 0
   /** Request-body bytes held now (read, or being handled), against HTTP_BODY_BUDGET_BYTES. */
   httpBodyBytesHeld = 0
   /** OUTBOUND_BUDGET_BYTES, for the gauge beside it. */

@@ -182,6 +182,11 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
     () => s.outboundBytes,
   )
   gauge(
+    "quotecast_outbound_memory_bytes",
+    "Memory those outbound bytes take: socket send queues, messages made for one connection, and a reference per queued message shared by many (held once).",
+    () => s.outboundMemoryBytes,
+  )
+  gauge(
     "quotecast_outbound_budget_limit_bytes",
     "OUTBOUND_BUDGET_BYTES: the total outbound bytes allowed across connections.",
     () => s.outboundBudgetBytes,
