@@ -28,6 +28,7 @@ import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { connectionRunner } from "../connection/Connection.js"
 import { makeEnv, paramsOf } from "../connection/Env.js"
 import { Lifecycle } from "../lifecycle/Lifecycle.js"
+import { httpLane } from "../lifecycle/sharedScheduler.js"
 import { GatewayStats } from "../metrics/GatewayStats.js"
 import { normalizeAddress, trustedProxies } from "../net/addresses.js"
 import { Admission, type AdmissionRejection, defaultMaxConnections } from "./admission.js"
@@ -128,7 +129,8 @@ const ServerLive = Layer.scoped(
         ),
     }
     const app = limitBodies(yield* HttpApiBuilder.httpApp, limits, stats, gate)
-    const handler = yield* NodeHttpServer.makeHandler(app)
+    // Requests take turns with the WebSocket commands instead of queueing behind them.
+    const handler = yield* httpLane(NodeHttpServer.makeHandler(app))
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
 
     const admission = new Admission({

@@ -1,6 +1,6 @@
 import { Effect, Fiber, FiberRef, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import { deliveryLoop, sharedScheduler } from "../../src/lifecycle/sharedScheduler.js"
+import { deliveryLoop, httpLane, sharedScheduler } from "../../src/lifecycle/sharedScheduler.js"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 import { startGateway, waitFor } from "../support/gateway.js"
 
@@ -137,6 +137,34 @@ describe("the scheduler connection fibers share", () => {
     expect(tasksWhileItWaited).toBeLessThan(200)
   })
 
+  it("gives an HTTP request its turn among thousands of commands queued before it", async () => {
+    let ran = 0
+    let ranWhenRequestCame = -1
+    let ranWhenRequestRan = -1
+    // 2,000 commands queued at once (a storm's `subscribe`s), each half a millisecond: a second.
+    const program = Effect.gen(function* () {
+      yield* Effect.forEach(range(2_000), () => Effect.forkDaemon(Effect.sync(() => busy(() => ran++))), {
+        discard: true,
+      })
+      // Then a metrics scrape arrives: its fiber is started from the lane, as the server's handler
+      // starts every request's.
+      ranWhenRequestCame = ran
+      yield* httpLane(
+        Effect.forkDaemon(
+          Effect.sync(() => {
+            ranWhenRequestRan = ran
+          }),
+        ),
+      )
+    }).pipe(Effect.withScheduler(sharedScheduler))
+    await Effect.runPromise(program)
+    await waitFor(() => ran === 2_000 && ranWhenRequestRan >= 0, 10_000, "every task to run")
+    // Behind them in one queue it would have waited for every command still queued (about a
+    // thousand: the forking fiber yields halfway); it takes turns with them.
+    expect(2_000 - ranWhenRequestCame).toBeGreaterThan(500)
+    expect(ranWhenRequestRan - ranWhenRequestCame).toBeLessThan(10)
+  })
+
   it("keeps a fifth of the time for other fibers while a delivery loop runs back to back", async () => {
     let deliveryMs = 0
     let otherTasks = 0
@@ -168,6 +196,30 @@ describe("the scheduler connection fibers share", () => {
     const otherMs = otherTasks * 0.05
     expect(deliveryMs).toBeGreaterThan(0)
     expect(otherMs).toBeGreaterThan(deliveryMs / 5)
+  })
+
+  it("answers an HTTP request of the gateway in its lane, not behind the commands queued before it", async () => {
+    const gw = await startGateway()
+    try {
+      let ran = 0
+      // 2,000 pieces of other work queued at once: a second of CPU.
+      await Effect.runPromise(
+        Effect.forEach(range(2_000), () => Effect.forkDaemon(Effect.sync(() => busy(() => ran++))), {
+          discard: true,
+        }).pipe(Effect.withScheduler(sharedScheduler)),
+      )
+      const came = ran
+      const res = await fetch(`http://127.0.0.1:${gw.port}/metrics`)
+      const answered = ran
+      expect(res.status).toBe(200)
+      await waitFor(() => ran === 2_000, 10_000, "every task to run")
+      // A scrape waits for the metrics registry (a promise): its fiber resumes through the
+      // scheduler, and takes turns with them (each turn of I/O lets a few dozen through).
+      expect(2_000 - came).toBeGreaterThan(500)
+      expect(answered - came).toBeLessThan((2_000 - came) / 2)
+    } finally {
+      await gw.stop()
+    }
   })
 
   it("is the scheduler of every fiber the gateway's layers start, not only of connection fibers", async () => {
