@@ -6,12 +6,12 @@
  *
  * It counts the bytes owed to clients, the text of every waiting message in every outbox, not
  * the memory they take: a market event or snapshot queued for 4,800 connections is one object
- * (`Outgoing.shared`), so the memory is far less (`memoryHeld`, reported beside it). Counted as
- * memory (a reference per outbox), 4,800 clients that stopped reading with 200 stocks each
- * stayed within the budget while their kernel buffers took frame after frame: nobody was
- * conflated or closed, and a reader beside them, whose frames queue behind theirs for the
- * pass's time for large frames, heard nothing for 65 s. What is owed is what tells who falls
- * behind before the kernel's buffers are full.
+ * (`Outgoing.shared`), so the memory is far less (`quotecast_outbound_memory_bytes`, reported
+ * beside it from `Outbox.footprint`). Counted as memory (a reference per outbox), 4,800
+ * clients that stopped reading with 200 stocks each stayed within the budget while their kernel
+ * buffers took frame after frame: nobody was conflated or closed, and a reader beside them,
+ * whose frames queue behind theirs for the pass's time for large frames, heard nothing for
+ * 65 s. What is owed is what tells who falls behind before the kernel's buffers are full.
  *
  * Enforced where bytes are handed to the socket: a frame for a socket that already holds unsent
  * bytes (the reader is behind) is written only if the total stays under the budget (`admit`);

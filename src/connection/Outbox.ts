@@ -40,10 +40,10 @@ export class Outbox {
   /** Characters of the waiting bodies: the size of the frame a flush would write. */
   bytes = 0
   /**
-   * Memory the waiting messages hold on this outbox's account (`footprintOf`): what the outbound
-   * budget counts for it. Less than `bytes` when shared messages wait: 4,800 clients that stopped
-   * reading, each with the same 360 KB of snapshots queued, hold 1.7 GB of `bytes` but 4,800
-   * references to one copy.
+   * Memory the waiting messages hold on this outbox's account (`footprintOf`), which the outbound
+   * budget reports beside the bytes owed that it counts. Less than `bytes` when shared messages
+   * wait: 4,800 clients that stopped reading, each with the same 360 KB of snapshots queued, are
+   * owed 1.7 GB but hold 4,800 references to one copy.
    */
   footprint = 0
 

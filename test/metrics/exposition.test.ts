@@ -34,6 +34,7 @@ const EXISTING: ReadonlyArray<readonly [string, string]> = [
   ["quotecast_session_alerts_dropped_total", "counter"],
   ["quotecast_http_body_budget_used_bytes", "gauge"],
   ["quotecast_outbound_budget_used_bytes", "gauge"],
+  ["quotecast_outbound_memory_bytes", "gauge"],
   ["quotecast_outbound_budget_limit_bytes", "gauge"],
   ["quotecast_outbound_budget_conflations_total", "counter"],
   ["quotecast_outbound_budget_closes_total", "counter"],
