@@ -16,7 +16,7 @@ export const logLevelLayer = (config: AppConfigShape) => Logger.minimumLogLevel(
  * An info line with its annotations, built only when LOG_LEVEL lets info lines through. For the
  * lines logged once per connection: annotating is a FiberRef change, which hashes every key into
  * a map and leaves the connection's fiber its own copy of the annotations stack (216 bytes in
- * ARCHITECTURE.md's heap snapshots) even when the level then drops the line.
+ * the heap snapshots of docs/internals/connection.md) even when the level then drops the line.
  */
 export const logInfoAnnotated = (
   message: string,

@@ -9,7 +9,7 @@
  * functions over one shared `Env` and the connection's `Conn`, not closures made per
  * connection; the socket listeners are shared functions that find their `Conn` through a
  * WeakMap; and the actor is one fiber (no race, no helper fibers) that waits on its inbox.
- * ARCHITECTURE.md "A connection's life" has the measurements behind each of these choices.
+ * docs/internals/connection.md has the measurements behind each of these choices.
  *
  * The parts: `Env.ts` (services, upgrade parameters), `Actor.ts` (actor state, send),
  * `binding.ts` (socket listeners and the one release finalizer), `sessions.ts` (restore, adopt),

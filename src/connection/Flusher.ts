@@ -10,7 +10,8 @@
  * go, everything else waits behind it (client frames, pongs, and on a cluster instance the events
  * from Redis, which then wait for the whole pass before they are even fanned out). In slices, an
  * event that arrives during a pass still reaches the connections the pass has not written yet.
- * Off by default because the benchmarks could not show it paying: ARCHITECTURE.md has the figures.
+ * Off by default because the benchmarks could not show it paying: docs/internals/batching.md
+ * ("Sliced passes") has the figures.
  * Except while connections are being accepted (a reconnect storm): Node accepts one connection
  * per event-loop turn, and an unsliced pass over thousands of sockets is one turn, so during a
  * storm the accept queue drained at about one connection per pass (10/s) and its connections

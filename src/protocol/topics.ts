@@ -1,7 +1,7 @@
 /**
  * Topic names. A topic is what a connection subscribes to and what an event is published on.
  * The part in braces is the Redis Cluster hash tag, so sharded pub/sub (SSUBSCRIBE) can place
- * each topic on its own shard without a protocol change (ARCHITECTURE.md "Scaling past one Redis").
+ * each topic on its own shard without a protocol change (docs/internals/cluster.md "Scaling past one Redis").
  */
 import type { SubscriptionType } from "./client.js"
 import type { MarketEvent } from "./server.js"

@@ -1,5 +1,5 @@
 /**
- * Recovery after a lost Redis connection (docs/cluster.md, ARCHITECTURE "Outages"), on one
+ * Recovery after a lost Redis connection (docs/cluster.md, docs/internals/cluster.md "Outages"), on one
  * instance's RedisClient and Broker in this process, against the real Redis:
  * - connected again is not recovered: until the recovery has run, the broker reports the
  *   instance as recovering (what /health shows), although both connections are ready;
