@@ -17,18 +17,9 @@ import {
 import { pongMsg, subscribedMsg } from "../../src/connection/messages.js"
 import { encodeEvent } from "../../src/pipeline/MarketPipeline.js"
 import { asSnapshot } from "../../src/protocol/encode.js"
-import type { MarketEvent } from "../../src/protocol/server.js"
+import { samsungTrade } from "../support/events.js"
 
-const event: MarketEvent = {
-  type: "price_update",
-  code: "005930",
-  name: "Samsung Electronics",
-  price: 73000,
-  change: 100,
-  change_percent: 0.14,
-  volume: 1000,
-  timestamp: "2026-12-05T09:00:01.250Z",
-}
+const event = samsungTrade
 
 describe("messages shared by many connections", () => {
   it("are the market events the pipeline encodes, and their snapshot copies", () => {

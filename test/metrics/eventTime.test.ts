@@ -6,18 +6,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { decodeWire, encodeWire } from "../../src/cluster/codec.js"
 import { encodeEvent } from "../../src/pipeline/MarketPipeline.js"
 import { asSnapshot, eventTimeOf } from "../../src/protocol/encode.js"
-import type { MarketEvent } from "../../src/protocol/server.js"
+import { samsungTrade } from "../support/events.js"
 
-const event: MarketEvent = {
-  type: "price_update",
-  code: "005930",
-  name: "Samsung Electronics",
-  price: 73000,
-  change: 100,
-  change_percent: 0.14,
-  volume: 1000,
-  timestamp: "2026-12-05T09:00:01.250Z",
-}
+const event = samsungTrade
 const at = Date.parse("2026-12-05T09:00:01.250Z")
 
 describe("a market event's time on its way to the socket", () => {
