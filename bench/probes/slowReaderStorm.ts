@@ -352,6 +352,13 @@ const main = async () => {
       while (sampling) {
         const asked = Date.now()
         const text = await metricsText(port)
+        // How far the storm's subscribes have been processed.
+        const subs = await fetch(`http://127.0.0.1:${port}/v1/ws/stats`, {
+          signal: AbortSignal.timeout(20_000),
+        })
+          .then((r) => r.json() as Promise<Record<string, unknown>>)
+          .then((stats) => String(stats.total_subscriptions))
+          .catch(() => "?")
         const value = (name: string) => {
           const line = pick(text, `${name} `)[0]
           return line === undefined ? "?" : (line.split(" ")[1] ?? "?")
@@ -360,7 +367,7 @@ const main = async () => {
         timeline.push(
           `${((asked - stormStart) / 1000).toFixed(0)}s (+${Date.now() - asked} ms): used ${mb(value("quotecast_outbound_budget_used_bytes"))} MB owed (memory ${mb(value("quotecast_outbound_memory_bytes"))} MB), ` +
             `conflations ${value("quotecast_outbound_budget_conflations_total")}, closes ${value("quotecast_outbound_budget_closes_total")}, ` +
-            `pings ${value("quotecast_outbound_budget_pings_total")}, reader ${readerMessages} msgs`,
+            `pings ${value("quotecast_outbound_budget_pings_total")}, subscriptions ${subs}, reader ${readerMessages} msgs`,
         )
         await sleep(2000)
       }
