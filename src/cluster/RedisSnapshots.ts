@@ -39,6 +39,15 @@ const rankOf = (snapshotKey: string) => RANK[snapshotKey.slice(0, snapshotKey.in
 const sortedValues = (m: ReadonlyMap<string, Outgoing>): ReadonlyArray<Outgoing> =>
   [...m.entries()].sort((a, b) => rankOf(a[0]) - rankOf(b[0])).map(([, msg]) => msg)
 
+/**
+ * The mirror's copy of what was read from Redis, when they are the same message (nearly always:
+ * the mirror follows every instance's puts): one object, and one snapshot copy of it, for every
+ * subscriber, as in embedded mode. Each read's own objects were a copy per subscriber: 360 KB for
+ * a client subscribing to 200 stocks, 1.7 GB for 4,800 of them at once.
+ */
+const sameAs = (read: Outgoing, mirrored: Outgoing | undefined): Outgoing =>
+  mirrored !== undefined && mirrored.body === read.body && mirrored.key === read.key ? mirrored : read
+
 /** Remote batches waiting for the consumer; beyond this a stalled consumer drops (and says so). */
 const REMOTE_BACKLOG = 10_000
 /** Topics per round trip when loading the universe's snapshots. */
@@ -86,7 +95,8 @@ export const RedisSnapshotsLive = Layer.scopedContext(
             for (const [field, value] of entries) {
               const msg = redis.decode(SnapshotValue, value)
               if (Option.isNone(msg)) continue
-              mirrorPut(topic, field, msg.value)
+              // Kept, and served to every subscriber while Redis holds the same (`getMany`).
+              mirrorPut(topic, field, { ...msg.value, shared: true })
               eventsOf([msg.value], events)
             }
           })
@@ -184,9 +194,12 @@ export const RedisSnapshotsLive = Layer.scopedContext(
               const entries = Object.entries(hash)
               // Nothing in Redis (e.g. just restarted empty): what this instance last saw.
               if (entries.length === 0) return sortedValues(mirror.get(topic) ?? new Map())
+              const mirrored = mirror.get(topic)
               return entries
                 .sort((a, b) => rankOf(a[0]) - rankOf(b[0]))
-                .flatMap(([, v]) => Option.toArray(redis.decode(SnapshotValue, v)))
+                .flatMap(([field, v]) =>
+                  Option.toArray(redis.decode(SnapshotValue, v)).map((m) => sameAs(m, mirrored?.get(field))),
+                )
             }),
           ),
           Effect.catchAll((e) =>

@@ -1,8 +1,8 @@
 /** Market events the specs share. */
-import type { MarketEvent } from "../../src/protocol/server.js"
+import type { PriceUpdate } from "../../src/protocol/server.js"
 
 /** One trade of Samsung Electronics at 09:00:01.250 UTC. */
-export const samsungTrade: MarketEvent = {
+export const samsungTrade: PriceUpdate = {
   type: "price_update",
   code: "005930",
   name: "Samsung Electronics",
