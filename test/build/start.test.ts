@@ -31,11 +31,15 @@ afterAll(async () => {
 })
 
 describe("npm start", () => {
-  it("builds when there is no build, then runs the compiled server with the prebuilt dashboard", async () => {
+  it("builds when there is no build, then runs the compiled server with the prebuilt dashboard and /docs", async () => {
     const gateway = await npmStart()
     const base = `http://127.0.0.1:${gateway.port}`
     expect((await fetch(`${base}/health`)).status).toBe(200)
     expect((await fetch(`${base}/assets/dashboard.js`)).status).toBe(200)
+    // Swagger UI is a chunk of its own (scripts/build.ts), loaded on the first request for /docs.
+    const docs = await fetch(`${base}/docs`)
+    expect(docs.status).toBe(200)
+    expect(await docs.text()).toContain("swagger")
     const output = await stopped(gateway)
     expect(output).toMatch(/quotecast: no build; building/)
     expect(output).toMatch(/dashboard bundle loaded from the build/)
