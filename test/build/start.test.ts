@@ -7,6 +7,7 @@ import { appendFileSync, readFileSync, rmSync, symlinkSync, utimesSync } from "n
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { STAMP } from "../../scripts/buildStamp.mjs"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 import { copyFromRepo, repoRoot, type Started, startGateway, tempDir } from "./support.js"
 
 const dir = tempDir("quotecast-start-")
@@ -31,6 +32,13 @@ afterAll(async () => {
 })
 
 describe("npm start", () => {
+  it("runs node with the gateway's V8 flags (scripts/nodeFlags.ts)", () => {
+    const pkg: { scripts: Record<string, string> } = JSON.parse(
+      readFileSync(join(repoRoot, "package.json"), "utf8"),
+    )
+    expect(pkg.scripts.start).toBe(["node", ...SERVER_NODE_FLAGS, "scripts/start.mjs"].join(" "))
+  })
+
   it("builds when there is no build, then runs the compiled server with the prebuilt dashboard and /docs", async () => {
     const gateway = await npmStart()
     const base = `http://127.0.0.1:${gateway.port}`
