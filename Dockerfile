@@ -27,4 +27,5 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM: stop accepting, close connections with 1012 (sessions kept), exit.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/main.js"]
+# The V8 flags of scripts/nodeFlags.ts, as `npm start` runs the gateway.
+CMD ["node", "--heap-growing-percent=50", "dist/main.js"]

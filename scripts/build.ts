@@ -3,6 +3,7 @@
  * into dist/, then writes the build stamp that `npm start` checks (scripts/buildStamp.mjs).
  *
  *   dist/main.js              the server, one ESM bundle
+ *   dist/chunks/              what it imports only when first needed (Swagger UI for `/docs`)
  *   dist/public/              the dashboard's page, stylesheet and script, served as they are
  *   dist/build.json           the stamp: every input file and one hash over them
  *
@@ -57,8 +58,13 @@ await rm(at(STAMP), { force: true })
 const [server, dashboard] = await Promise.all([
   esbuild.build({
     absWorkingDir: root,
-    entryPoints: ["src/main.ts"],
-    outfile: SERVER_ENTRY,
+    entryPoints: { main: "src/main.ts" },
+    outdir: DIST,
+    // A dynamic import() becomes a chunk loaded when it runs, not code in main.js's heap from the
+    // start (src/http/apiDocsPage.ts). Hashed names: a gateway still running an older main.js loads
+    // its own chunk, never a newer one.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
     bundle: true,
     platform: "node",
     format: "esm",
@@ -96,8 +102,17 @@ const put = async (file: string, contents: string | Uint8Array) => {
   await writeFile(`${file}.${process.pid}.tmp`, contents)
   await rename(`${file}.${process.pid}.tmp`, file)
 }
-for (const output of [...server.outputFiles, ...dashboard.outputFiles])
-  await put(output.path, output.contents)
+// Chunks before the entry that imports them: a gateway starting meanwhile finds its chunk.
+const entryPath = at(SERVER_ENTRY)
+const outputs = [...server.outputFiles, ...dashboard.outputFiles].sort(
+  (a, b) => Number(a.path === entryPath) - Number(b.path === entryPath),
+)
+for (const output of outputs) await put(output.path, output.contents)
+/** The server's chunks, relative to the root; the stamp lists them so `npm start` sees one missing. */
+const chunks = server.outputFiles
+  .map((o) => relative(root, o.path))
+  .filter((f) => f !== SERVER_ENTRY)
+  .sort()
 const read = (file: string) => readFileSync(at(file), "utf8")
 await put(at(join(PUBLIC_DIR, "index.html")), read(DASHBOARD_PAGE))
 await put(at(join(PUBLIC_DIR, "dashboard.css")), joinStyles(read))
@@ -128,7 +143,7 @@ if (changed.length > 0) {
   console.error(`build: ${changed.join(", ")} changed during the build; ${DIST}/ left unstamped (stale)`)
   process.exitCode = 1
 } else {
-  await put(at(STAMP), `${JSON.stringify({ digest: digestOf(root, inputs), inputs }, null, 1)}\n`)
+  await put(at(STAMP), `${JSON.stringify({ digest: digestOf(root, inputs), inputs, chunks }, null, 1)}\n`)
   const kb = (file: string) => Math.round((server.metafile.outputs[file]?.bytes ?? 0) / 1024)
   console.error(
     `build: ${SERVER_ENTRY} (${kb(SERVER_ENTRY)} KB) and ${PUBLIC_DIR}/ from ${inputs.length} files in ${Math.round(performance.now() - t0)} ms`,

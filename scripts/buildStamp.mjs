@@ -60,7 +60,11 @@ export const checkBuild = (root) => {
   ) {
     return { fresh: false, reason: `${STAMP} is not a build stamp` }
   }
-  const missingOutput = OUTPUTS.find((f) => !existsSync(join(root, f)))
+  // The server's chunks (scripts/build.ts, code splitting); a stamp from before them lists none.
+  const chunks = "chunks" in stamp && Array.isArray(stamp.chunks) ? stamp.chunks : []
+  const missingOutput = [...OUTPUTS, ...chunks].find(
+    (f) => typeof f !== "string" || !existsSync(join(root, f)),
+  )
   if (missingOutput !== undefined) return { fresh: false, reason: `${missingOutput} is missing` }
   const missingInput = stamp.inputs.find((f) => !existsSync(join(root, f)))
   if (missingInput !== undefined) return { fresh: false, reason: `${missingInput} was removed` }

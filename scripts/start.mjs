@@ -3,7 +3,8 @@
  * missing or older than the sources (scripts/buildStamp.mjs), so `npm install && npm start` works
  * on a fresh clone. Plain JavaScript and the gateway in this same process: the check adds tens of
  * milliseconds to a start, not a TypeScript loader or a second Node process.
- * The container image runs `node dist/main.js` directly: it is built once, in the image.
+ * The container image runs `node dist/main.js` directly: it is built once, in the image. Both run
+ * node with the V8 flags of scripts/nodeFlags.ts (package.json's `start` script, the CMD).
  */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath, pathToFileURL } from "node:url"

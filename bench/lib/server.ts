@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { Data, Duration, Effect, type Scope } from "effect"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 import type { ControlCommand, ControlReply, FeedCounters } from "../servers/control.js"
 
 export type ServerKind = "quotecast" | "ws" | "ws-fiber" | "socketio"
@@ -35,11 +36,23 @@ export const BENCH_ADMISSION = {
   HANDSHAKE_TIMEOUT_MS: "60000",
 } as const
 
-const launch: Record<ServerKind, { readonly entry: string; readonly env: Record<string, string> }> = {
-  quotecast: { entry: "bench/servers/quotecast.ts", env: { LOG_LEVEL: "info", ...BENCH_ADMISSION } },
-  ws: { entry: "bench/servers/ws.ts", env: {} },
-  "ws-fiber": { entry: "bench/servers/ws.ts", env: { BENCH_FIBER: "on" } },
-  socketio: { entry: "bench/servers/socketio.ts", env: {} },
+const launch: Record<
+  ServerKind,
+  {
+    readonly entry: string
+    readonly env: Record<string, string>
+    /** node's flags; quotecast's are the product's own, as `npm start` and the image run it. */
+    readonly nodeFlags: ReadonlyArray<string>
+  }
+> = {
+  quotecast: {
+    entry: "bench/servers/quotecast.ts",
+    env: { LOG_LEVEL: "info", ...BENCH_ADMISSION },
+    nodeFlags: SERVER_NODE_FLAGS,
+  },
+  ws: { entry: "bench/servers/ws.ts", env: {}, nodeFlags: [] },
+  "ws-fiber": { entry: "bench/servers/ws.ts", env: { BENCH_FIBER: "on" }, nodeFlags: [] },
+  socketio: { entry: "bench/servers/socketio.ts", env: {}, nodeFlags: [] },
 }
 
 export class ServerStartError extends Data.TaggedError("ServerStartError")<{
@@ -109,7 +122,15 @@ export const startServer = (
       Effect.sync(() => {
         // BENCH_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
         const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
-        const c = spawn(process.execPath, ["--expose-gc", ...extra, "--import", "tsx", launch[kind].entry], {
+        const args = [
+          "--expose-gc",
+          ...launch[kind].nodeFlags,
+          ...extra,
+          "--import",
+          "tsx",
+          launch[kind].entry,
+        ]
+        const c = spawn(process.execPath, args, {
           env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", ...launch[kind].env, ...env },
           stdio: ["ignore", "pipe", "pipe", "ipc"],
         })

@@ -19,7 +19,6 @@ import * as http from "node:http"
 import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Option, Runtime } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
@@ -335,7 +334,6 @@ const ServerLive = Layer.scoped(
 )
 
 export const HttpServerLive = ServerLive.pipe(
-  Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
   Layer.provide(ApiDocsLive),
   Layer.provide(DashboardLive),
   Layer.provide(ApiLive),

@@ -1,12 +1,15 @@
 /**
  * The descriptions of the two APIs on this port: the AsyncAPI document of the WebSocket protocol
- * at `GET /asyncapi.json` (built from the protocol Schemas once, when the server starts), and
- * gzip for the OpenAPI page at `/docs`: `HttpApiSwagger` answers it as one uncompressed HTML page
- * (1.9 MB, Swagger UI inlined), and neither the platform nor Node compresses responses.
+ * at `GET /asyncapi.json` (built from the protocol Schemas once, when the server starts), and the
+ * OpenAPI page at `/docs`, built on its first request (`apiDocsPage.ts`) and gzipped:
+ * `HttpApiSwagger` answers it as one uncompressed HTML page (1.9 MB, Swagger UI inlined), and
+ * neither the platform nor Node compresses responses.
  */
 import { gzip } from "node:zlib"
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer } from "effect"
@@ -20,6 +23,42 @@ const AsyncApiLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
     const document = asset("application/json", JSON.stringify(asyncApiDocument()))
     yield* router.get(ASYNCAPI_PATH, serve(document))
+  }),
+)
+
+/**
+ * `/docs` loads Swagger UI (`apiDocsPage.ts`, a chunk of its own in the compiled server) and builds
+ * its page when first asked for, once; a failed load is not kept, the next request tries again.
+ */
+const DocsLive = HttpApiBuilder.Router.use((router) =>
+  Effect.gen(function* () {
+    const api = yield* HttpApi.Api
+    let loading: Promise<HttpApp.Default<unknown, HttpRouter.HttpRouter.DefaultServices>> | undefined
+    const load = () => {
+      if (loading === undefined) {
+        const started = import("./apiDocsPage.js").then((page) =>
+          Effect.runPromise(page.docsApp(api, DOCS_PATH)),
+        )
+        started.catch(() => {
+          loading = undefined
+        })
+        loading = started
+      }
+      return loading
+    }
+    yield* router.get(
+      DOCS_PATH,
+      Effect.tryPromise(load).pipe(
+        Effect.matchEffect({
+          onSuccess: (app) => app,
+          onFailure: (error) =>
+            Effect.as(
+              Effect.logError("could not load the /docs page", error.cause),
+              HttpServerResponse.text("the API documentation could not be loaded", { status: 503 }),
+            ),
+        }),
+      ),
+    )
   }),
 )
 
@@ -65,4 +104,4 @@ const compressDocs = (app: HttpApp.Default): HttpApp.Default =>
     })
   })
 
-export const ApiDocsLive = Layer.merge(AsyncApiLive, HttpApiBuilder.middleware(compressDocs))
+export const ApiDocsLive = Layer.mergeAll(AsyncApiLive, DocsLive, HttpApiBuilder.middleware(compressDocs))

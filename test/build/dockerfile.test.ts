@@ -10,6 +10,7 @@ import { existsSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { SERVER_ENTRY } from "../../scripts/buildStamp.mjs"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 import {
   copyFromRepo,
   execForm,
@@ -68,8 +69,8 @@ describe("Dockerfile, read", () => {
     expect(envIndex).toBeGreaterThan(runIndex)
   })
 
-  it("runs node on the compiled entry, as user node, with a health check and SIGTERM", () => {
-    expect(execForm(one("CMD").args)).toEqual(["node", SERVER_ENTRY])
+  it("runs node with the gateway's V8 flags on the compiled entry, as user node, with a health check and SIGTERM", () => {
+    expect(execForm(one("CMD").args)).toEqual(["node", ...SERVER_NODE_FLAGS, SERVER_ENTRY])
     expect(one("USER").args).toBe("node")
     expect(one("HEALTHCHECK").args).toMatch(/^CMD .*\/health/)
     expect(one("STOPSIGNAL").args).toBe("SIGTERM")

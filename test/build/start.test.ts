@@ -7,6 +7,7 @@ import { appendFileSync, readFileSync, rmSync, symlinkSync, utimesSync } from "n
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { STAMP } from "../../scripts/buildStamp.mjs"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 import { copyFromRepo, repoRoot, type Started, startGateway, tempDir } from "./support.js"
 
 const dir = tempDir("quotecast-start-")
@@ -31,11 +32,22 @@ afterAll(async () => {
 })
 
 describe("npm start", () => {
-  it("builds when there is no build, then runs the compiled server with the prebuilt dashboard", async () => {
+  it("runs node with the gateway's V8 flags (scripts/nodeFlags.ts)", () => {
+    const pkg: { scripts: Record<string, string> } = JSON.parse(
+      readFileSync(join(repoRoot, "package.json"), "utf8"),
+    )
+    expect(pkg.scripts.start).toBe(["node", ...SERVER_NODE_FLAGS, "scripts/start.mjs"].join(" "))
+  })
+
+  it("builds when there is no build, then runs the compiled server with the prebuilt dashboard and /docs", async () => {
     const gateway = await npmStart()
     const base = `http://127.0.0.1:${gateway.port}`
     expect((await fetch(`${base}/health`)).status).toBe(200)
     expect((await fetch(`${base}/assets/dashboard.js`)).status).toBe(200)
+    // Swagger UI is a chunk of its own (scripts/build.ts), loaded on the first request for /docs.
+    const docs = await fetch(`${base}/docs`)
+    expect(docs.status).toBe(200)
+    expect(await docs.text()).toContain("swagger")
     const output = await stopped(gateway)
     expect(output).toMatch(/quotecast: no build; building/)
     expect(output).toMatch(/dashboard bundle loaded from the build/)
