@@ -28,8 +28,13 @@ import { alertsApi, type PrivateRedis, startPrivateRedis, uniquePrefix, waitFor 
 
 /** More than one firing chunk (25 alerts). */
 const ALERTS = 30
-/** Longer than the command timeout (2 s) of the gateway's Redis connection. */
-const PAUSE_MS = 3500
+/**
+ * Longer than the command timeout (2 s) of the gateway's Redis connection, by more than a loaded
+ * machine takes to answer the crossing's ingest and send the marking scripts: with 3.5 s, a CI
+ * run beside other cluster tests sent them late enough that they were answered within the
+ * timeout, and nothing was retried.
+ */
+const PAUSE_MS = 6000
 
 let server: PrivateRedis
 beforeAll(async () => {
