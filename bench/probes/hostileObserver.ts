@@ -16,6 +16,7 @@ import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import WebSocket from "ws"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 
 const kind = process.argv[2] ?? "numbers"
 const root = resolve(process.env.ROOT ?? ".")
@@ -47,7 +48,7 @@ const startServer = async () => {
   // PROBE_CPU_PROF=<dir>: the gateway writes a CPU profile there when it exits (SIGTERM at the end).
   const prof = process.env.PROBE_CPU_PROF
   const args = prof === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${prof}`]
-  const child = spawn(process.execPath, [...args, "--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args, "--import", "tsx", "src/main.ts"], {
     cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: "0", FEED: "none", LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],

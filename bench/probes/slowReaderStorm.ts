@@ -27,6 +27,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import WebSocket from "ws"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 import { INSTRUMENT_ROWS } from "../../src/market/data/instruments.js"
 
 const arg = (name: string, def: number): number => {
@@ -227,7 +228,16 @@ const main = async () => {
   const reporter = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "memoryReporter.ts")).href
   const server: ChildProcess = spawn(
     process.execPath,
-    ["--expose-gc", ...nodeArgs, "--import", "tsx", "--import", reporter, "src/main.ts"],
+    [
+      "--expose-gc",
+      ...SERVER_NODE_FLAGS,
+      ...nodeArgs,
+      "--import",
+      "tsx",
+      "--import",
+      reporter,
+      "src/main.ts",
+    ],
     { env, stdio: ["ignore", "ignore", "pipe"], cwd: serverDir },
   )
   let stderr = ""

@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto"
 import { Redis } from "ioredis"
 import { SignJWT } from "jose"
 import WebSocket from "ws"
+import { SERVER_NODE_FLAGS } from "../../scripts/nodeFlags.js"
 import { INSTRUMENT_ROWS } from "../../src/market/data/instruments.js"
 
 const SECRET = "probe-secret-0123456789-0123456789"
@@ -76,22 +77,26 @@ const main = async () => {
   const prefix = `probe:${randomUUID()}:`
   // PROBE_NODE_ARGS: extra node flags for the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
   const nodeArgs = (process.env.PROBE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts"], {
-    cwd: root,
-    env: {
-      ...process.env,
-      HOST: "127.0.0.1",
-      PORT: "0",
-      FEED: "simulator",
-      FEED_RATE: "200",
-      LOG_LEVEL: "warning",
-      JWT_SECRET: SECRET,
-      MAX_ALERTS_PER_USER: String(ALERTS),
-      MAX_SESSIONS_PER_USER: String(SESSIONS),
-      ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl, REDIS_PREFIX: prefix }),
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, ...nodeArgs, "--import", "tsx", "src/main.ts"],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        FEED: "simulator",
+        FEED_RATE: "200",
+        LOG_LEVEL: "warning",
+        JWT_SECRET: SECRET,
+        MAX_ALERTS_PER_USER: String(ALERTS),
+        MAX_SESSIONS_PER_USER: String(SESSIONS),
+        ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl, REDIS_PREFIX: prefix }),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
+  )
   let out = ""
   child.stdout.on("data", (d) => {
     out += d
