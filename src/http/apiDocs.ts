@@ -9,7 +9,6 @@ import { gzip } from "node:zlib"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApp from "@effect/platform/HttpApp"
-import type * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer } from "effect"
@@ -27,25 +26,33 @@ const AsyncApiLive = HttpApiBuilder.Router.use((router) =>
 )
 
 /**
+ * `make`'s promise, made on the first call and shared by every later one; a failure is not kept,
+ * so the call after it tries again.
+ */
+const onceRetrying = <A>(make: () => Promise<A>): (() => Promise<A>) => {
+  let pending: Promise<A> | undefined
+  return () => {
+    if (pending === undefined) {
+      const started = make()
+      pending = started
+      started.catch(() => {
+        pending = undefined
+      })
+    }
+    return pending
+  }
+}
+
+/**
  * `/docs` loads Swagger UI (`apiDocsPage.ts`, a chunk of its own in the compiled server) and builds
  * its page when first asked for, once; a failed load is not kept, the next request tries again.
  */
 const DocsLive = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
     const api = yield* HttpApi.Api
-    let loading: Promise<HttpApp.Default<unknown, HttpRouter.HttpRouter.DefaultServices>> | undefined
-    const load = () => {
-      if (loading === undefined) {
-        const started = import("./apiDocsPage.js").then((page) =>
-          Effect.runPromise(page.docsApp(api, DOCS_PATH)),
-        )
-        started.catch(() => {
-          loading = undefined
-        })
-        loading = started
-      }
-      return loading
-    }
+    const load = onceRetrying(() =>
+      import("./apiDocsPage.js").then((page) => Effect.runPromise(page.docsApp(api, DOCS_PATH))),
+    )
     yield* router.get(
       DOCS_PATH,
       Effect.tryPromise(load).pipe(
@@ -67,18 +74,19 @@ const DocsLive = HttpApiBuilder.Router.use((router) =>
  * compressed once, and off the event loop (zlib's thread pool): level 9 over 1.9 MB takes about
  * 0.1 s of CPU, a stall for every connection if done inline.
  */
-const compressed = new WeakMap<Uint8Array, Promise<Uint8Array>>()
+const gzippers = new WeakMap<Uint8Array, () => Promise<Uint8Array>>()
 const gzipOnce = (body: Uint8Array): Promise<Uint8Array> => {
-  let done = compressed.get(body)
-  if (done === undefined) {
-    done = new Promise((resolve, reject) =>
-      gzip(body, { level: 9 }, (error, out) => (error === null ? resolve(out) : reject(error))),
+  let gzipper = gzippers.get(body)
+  if (gzipper === undefined) {
+    gzipper = onceRetrying(
+      () =>
+        new Promise<Uint8Array>((resolve, reject) =>
+          gzip(body, { level: 9 }, (error, out) => (error === null ? resolve(out) : reject(error))),
+        ),
     )
-    compressed.set(body, done)
-    // A failure is not kept: the next request tries again.
-    done.catch(() => compressed.delete(body))
+    gzippers.set(body, gzipper)
   }
-  return done
+  return gzipper()
 }
 
 const compressDocs = (app: HttpApp.Default): HttpApp.Default =>
