@@ -3,7 +3,7 @@
  * (a `batch` is unpacked into its messages) -> typed `ServerSingle`s.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { ServerSingle } from "../protocol/server.js"
+import { SERVER_SINGLE_TYPES, ServerSingle } from "../protocol/server.js"
 
 export interface UnpackedFrame {
   /** The single messages of the frame: the frame itself, or the `messages` of a `batch`. */
@@ -41,22 +41,6 @@ export const sequenceOf = (item: unknown): number | undefined =>
 // Preserve fields this SDK version does not know, so a newer server's additions reach the caller.
 const decodeServerSingle = Schema.decodeUnknownEither(ServerSingle, { onExcessProperty: "preserve" })
 
-const SINGLE_TYPES: ReadonlySet<string> = new Set<ServerSingle["type"]>([
-  "connected",
-  "reconnected",
-  "subscribed",
-  "unsubscribed",
-  "pong",
-  "token_refreshed",
-  "error",
-  "price_update",
-  "orderbook_update",
-  "market_status",
-  "sector_update",
-  "alert",
-  "instrument_status",
-])
-
 /**
  * Types one message. With `validate` the full Schema is checked (a bad message is reported, not
  * delivered); without it only `type` and `sequence` are checked, for high-rate consumers that
@@ -71,7 +55,7 @@ export const decodeSingle = (item: unknown, validate: boolean): Either.Either<Se
   if (
     isRecord(item) &&
     typeof item.type === "string" &&
-    SINGLE_TYPES.has(item.type) &&
+    SERVER_SINGLE_TYPES.has(item.type) &&
     (sequenceOf(item) ?? 0) > 0
   ) {
     return Either.right(item as unknown as ServerSingle)

@@ -307,6 +307,11 @@ export const ServerSingle = Schema.Union(
 )
 export type ServerSingle = typeof ServerSingle.Type
 
+/** The `type` of every single message, read from the Schema so that a new message cannot be left out. */
+export const SERVER_SINGLE_TYPES: ReadonlySet<string> = new Set<string>(
+  ServerSingle.members.flatMap((m) => m.fields.type.literals),
+)
+
 export const Batch = Schema.Struct({
   type: Schema.Literal("batch"),
   batch_size: Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(2)),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Random, Schedule } from "effect"
+import { Arbitrary, Chunk, Duration, Effect, Either, Random, Schedule } from "effect"
 import { backoffSchedule, nominalDelayMillis } from "../../src/client/backoff.js"
 import { decodeSingle, sequenceOf, unpackFrame } from "../../src/client/frames.js"
 import { checkSequence, lastBeforeConnected } from "../../src/client/sequence.js"
@@ -12,6 +12,7 @@ import {
   toSubscriptionSet,
 } from "../../src/client/subscriptions.js"
 import { buildUrl, redactUrl } from "../../src/client/url.js"
+import { ServerSingle } from "../../src/protocol/server.js"
 
 const ts = "2025-11-11T09:30:00.030Z"
 const price = (sequence: number, extra: Record<string, unknown> = {}) => ({
@@ -70,6 +71,18 @@ describe("decodeSingle", () => {
     expect(Either.isLeft(decodeSingle({ type: "nope", sequence: 1 }, false))).toBe(true)
     expect(Either.isLeft(decodeSingle({ type: "pong" }, false))).toBe(true)
   })
+
+  // Generated from the server's Schema: a message type added to the protocol reaches SDK users
+  // whether or not they validate (candle messages once did not without validation).
+  it.prop(
+    "types every message the server can send, with and without validation",
+    [Arbitrary.make(ServerSingle).filter((m) => !("sequence" in m) || m.sequence > 0)],
+    ([m]) => {
+      const wire: unknown = JSON.parse(JSON.stringify(m))
+      expect(Either.getOrThrow(decodeSingle(wire, true)).type).toBe(m.type)
+      expect(Either.getOrThrow(decodeSingle(wire, false)).type).toBe(m.type)
+    },
+  )
 })
 
 describe("sequence tracking", () => {
