@@ -8,7 +8,7 @@ import { defaultTeardown } from "@effect/platform/Runtime"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ConfigError, Console, Effect, Exit, Layer, Logger } from "effect"
 import { AppConfig } from "./config/AppConfig.js"
-import { configErrorLines } from "./config/configErrors.js"
+import { configErrorLines, shownValue } from "./config/configErrors.js"
 import { logLevelLayer } from "./config/logging.js"
 import { gateway } from "./Gateway.js"
 import { modeLayer } from "./mode/modeLayer.js"
@@ -20,10 +20,19 @@ const Main = Layer.unwrapEffect(
 /** The exit code of a configuration the gateway cannot start with. */
 const INVALID_CONFIGURATION = 1
 
+/** A failure that stops startup, said in one line as for a bad value (no `cause=` or stack). */
+const cannotStart = (line: string) =>
+  Console.error(`quotecast: cannot start: ${line}`).pipe(Effect.as(INVALID_CONFIGURATION))
+
 const program = Layer.launch(Main).pipe(
   Effect.catchIf(ConfigError.isConfigError, (error) =>
     Console.error(configErrorLines(error, process.env).join("\n")).pipe(Effect.as(INVALID_CONFIGURATION)),
   ),
+  Effect.catchTags({
+    ListenFailed: (e) => cannotStart(`listening on HOST=${e.host} PORT=${e.port} failed: ${e.reason}`),
+    RedisUnavailable: (e) =>
+      cannotStart(`REDIS_URL=${shownValue("REDIS_URL", process.env.REDIS_URL)}: ${e.message}`),
+  }),
 )
 
 NodeRuntime.runMain(program, {

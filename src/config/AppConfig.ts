@@ -2,6 +2,7 @@
  * Configuration from the environment, with the names and defaults of docs/protocol.md "Limits" and docs/limits.md.
  * An invalid value fails startup with a ConfigError naming the variable and what it accepts.
  */
+import { isIP } from "node:net"
 import { Config, Context, Effect, Either, Layer, Option } from "effect"
 import { invalidProxyEntries } from "../net/addresses.js"
 import { candleConfig } from "./candleConfig.js"
@@ -48,10 +49,35 @@ const oneOf = <const A extends string>(name: string, values: ReadonlyArray<A>, d
     Config.map((s) => s as A),
   )
 
+/** An RFC 1123 host name (labels of letters, digits and inner hyphens), as `listen` resolves it. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+
+/** What ioredis connects to from a URL: redis:// or rediss:// (TLS), with a host. */
+const isRedisUrl = (s: string): boolean => {
+  if (!URL.canParse(s)) return false
+  const url = new URL(s)
+  return (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname !== ""
+}
+
 const fields = Config.all({
   port: port("PORT", 8000),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
-  redisUrl: Config.option(Config.string("REDIS_URL")),
+  host: Config.string("HOST").pipe(
+    Config.withDefault("0.0.0.0"),
+    Config.validate({
+      message: "HOST must be an IP address or a host name (0.0.0.0, ::, 127.0.0.1, localhost)",
+      validation: (s) => isIP(s) !== 0 || HOST_NAME.test(s),
+    }),
+  ),
+  redisUrl: Config.option(
+    Config.string("REDIS_URL").pipe(
+      Config.validate({
+        message:
+          "REDIS_URL must be a redis:// or rediss:// URL with a host (redis://[user:password@]host[:port][/db])",
+        validation: isRedisUrl,
+      }),
+    ),
+  ),
   redisPrefix: Config.string("REDIS_PREFIX").pipe(Config.withDefault("quotecast:")),
   // Token verification (JWT_*): docs/tokens.md, config/jwtConfig.ts.
   ...jwtFields,

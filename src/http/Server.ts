@@ -20,7 +20,7 @@ import { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer, Option, Runtime } from "effect"
+import { Data, Effect, Layer, Option, Runtime } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import { JwtVerifier } from "../auth/JwtVerifier.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
@@ -96,6 +96,13 @@ const originAllowed = (config: AppConfigShape, origin: string | undefined): bool
   if (origin === undefined) return true
   return config.allowedOrigins.value.includes(origin)
 }
+
+/** The server could not listen on HOST and PORT (a name that does not resolve, a port in use): startup stops. */
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{
+  readonly host: string
+  readonly port: number
+  readonly reason: string
+}> {}
 
 /** The address the server ended up listening on (port 0 in tests picks a free one). */
 export class ServerAddress extends Effect.Tag("quotecast/ServerAddress")<
@@ -290,8 +297,10 @@ const ServerLive = Layer.scoped(
     })
 
     const address = yield* Effect.acquireRelease(
-      Effect.async<{ port: number; host: string }, Error>((resume) => {
-        server.once("error", (e) => resume(Effect.fail(e)))
+      Effect.async<{ port: number; host: string }, ListenFailed>((resume) => {
+        server.once("error", (e) =>
+          resume(Effect.fail(new ListenFailed({ host: config.host, port: config.port, reason: e.message }))),
+        )
         // A reconnect storm arrives as thousands of SYNs at once: past the accept queue they are
         // dropped and retried by the client's TCP after 1, 3, 7 ... s (Node's default is 511).
         server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
@@ -311,7 +320,7 @@ const ServerLive = Layer.scoped(
           server.closeIdleConnections()
           env.admission.refuseWaiting()
         }),
-    ).pipe(Effect.orDie)
+    )
     if (config.tcpMaxConnectionsPerAddress <= config.wsMaxConnectionsPerAddress) {
       yield* Effect.logWarning(
         "TCP_MAX_CONNECTIONS_PER_ADDRESS is not above WS_MAX_CONNECTIONS_PER_ADDRESS: an address's last upgrades are dropped without their 429",

@@ -5,6 +5,7 @@
  * within a few seconds.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { spawnGateway, TestClient } from "../support/gateway.js"
 import { captureOutput } from "../support/output.js"
@@ -26,6 +27,12 @@ describe("configuration", () => {
     ["RATE_LIMIT", "-5", "must be a positive integer"],
     ["BATCH_INTERVAL_MS", "0", "must be a positive integer"],
     ["FEED", "nasdaq", "must be one of simulator, none"],
+    ["HOST", "not_a_host", "must be an IP address or a host name (0.0.0.0, ::, 127.0.0.1, localhost)"],
+    [
+      "REDIS_URL",
+      "notaurl",
+      "must be a redis:// or rediss:// URL with a host (redis://[user:password@]host[:port][/db])",
+    ],
   ] as const) {
     it(`${name}=${value} stops startup with exit code 1 and one clean line naming the variable, the value and what it accepts`, async () => {
       const child = start({ PORT: "0", [name]: value })
@@ -61,6 +68,44 @@ describe("configuration", () => {
     expect(line).toContain("JWT_SECRET=(hidden, 13 bytes): must be at least 32 bytes long")
     expect(line).not.toContain("hunter2")
   }, 20_000)
+})
+
+describe("a start that cannot listen or reach Redis", () => {
+  const stopsWithOneLine = async (env: Record<string, string>, line: RegExp) => {
+    const child = start(env)
+    const seen = captureOutput(child)
+    expect(await exited(child)).toBe(1)
+    const lines = nonEmptyLines(seen.stderr)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(line)
+    expect(seen.stderr + seen.stdout).not.toContain("cause=")
+    expect(seen.stderr).not.toMatch(/^\s+at /m)
+  }
+
+  it("a port already in use stops startup with one line naming HOST, PORT and why", async () => {
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const address = taken.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    try {
+      await stopsWithOneLine(
+        { PORT: String(port) },
+        new RegExp(
+          `^quotecast: cannot start: listening on HOST=127\\.0\\.0\\.1 PORT=${port} failed: .*EADDRINUSE`,
+        ),
+      )
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
+  }, 20_000)
+
+  it("a Redis that does not answer stops cluster startup with one line naming REDIS_URL", async () => {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    await stopsWithOneLine(
+      { PORT: "0", REDIS_URL: "redis://127.0.0.1:1" },
+      /^quotecast: cannot start: REDIS_URL=redis:\/\/127\.0\.0\.1:1: Redis unavailable: /,
+    )
+  }, 30_000)
 })
 
 describe("SIGTERM", () => {
