@@ -11,7 +11,7 @@ import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Option } from "effect"
-import { withoutColour } from "../load/cli.js"
+import { colourOnTerminal } from "../scripts/cliColour.js"
 import { attackCustom } from "./lib/attack.js"
 import { runBench } from "./lib/bench.js"
 import type { Scenario } from "./lib/scenario.js"
@@ -106,7 +106,4 @@ const bench = Command.make(
 const run = Command.run(bench, { name: "quotecast bench", version: "0.1.0" })(process.argv)
 
 // Colour on a terminal only, as the load runner's (no escape codes in a pipe, a file or CI).
-;(process.stdout.isTTY === true && process.env.NO_COLOR === undefined ? run : withoutColour(run)).pipe(
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain,
-)
+colourOnTerminal(run).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)

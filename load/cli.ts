@@ -4,6 +4,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Data, Effect, Option } from "effect"
+import { colourOnTerminal } from "../scripts/cliColour.js"
 import { defaults, type LoadConfig, LoadConfigError, limits, resolveCodes } from "./lib/config.js"
 import {
   checkThresholds,
@@ -229,27 +230,7 @@ export const runCli = (args: CliArgs) =>
 
 export const loadCommand = makeCommand(runCli)
 
-/** SGR sequences (colour, bold) as @effect/cli writes them around its help and error text. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts every sequence matched here
-const SGR = /\x1b\[[0-9;]*m/g
-const plain = (args: ReadonlyArray<unknown>) =>
-  args.map((a) => (typeof a === "string" ? a.replace(SGR, "") : a))
-
-/**
- * Runs `effect` with a Console that drops colour codes: @effect/cli styles its help and its
- * messages unconditionally, which shows as escape codes in a pipe, a file or a CI log.
- */
-export const withoutColour = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Console.consoleWith((current) =>
-    Console.withConsole(effect, {
-      ...current,
-      log: (...args) => current.log(...plain(args)),
-      error: (...args) => current.error(...plain(args)),
-    }),
-  )
-
 const run = Command.run(loadCommand, { name: "quotecast-load", version: "0.1.0" })
 
-/** Colour on a terminal only (and never with NO_COLOR set, https://no-color.org). */
-export const cli = (argv: ReadonlyArray<string>) =>
-  process.stdout.isTTY === true && process.env.NO_COLOR === undefined ? run(argv) : withoutColour(run(argv))
+/** Colour on a terminal only (scripts/cliColour.ts). */
+export const cli = (argv: ReadonlyArray<string>) => colourOnTerminal(run(argv))

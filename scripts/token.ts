@@ -10,6 +10,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigError, Console, Data, Effect, Either, Exit, Option, Redacted } from "effect"
 import { SignJWT } from "jose"
 import { jwtFields } from "../src/config/jwtConfig.js"
+import { colourOnTerminal } from "./cliColour.js"
 
 class TokenError extends Data.TaggedError("TokenError")<{ readonly message: string }> {}
 
@@ -101,7 +102,7 @@ const configMessage = (e: ConfigError.ConfigError): string =>
 const cli = Command.run(token, { name: "quotecast-token", version: "0.1.0" })
 
 NodeRuntime.runMain(
-  cli(process.argv).pipe(
+  colourOnTerminal(cli(process.argv)).pipe(
     Effect.tapErrorTag("TokenError", (e) => Console.error(`token: ${e.message}`)),
     Effect.provide(NodeContext.layer),
   ),

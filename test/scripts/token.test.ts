@@ -102,5 +102,7 @@ describe("npm run token", () => {
       "the `rate_limit` claim (default: none",
     ])
       expect(run.stdout).toContain(text)
+    // Captured through a pipe: no colour codes, as with the load runner's help.
+    expect(run.stdout).not.toContain("\u001b")
   }, 30_000)
 })
