@@ -23,6 +23,17 @@ export const Health = Schema.Struct({
   dependencies: Schema.Record({ key: Schema.String, value: Schema.String }),
 })
 
+/**
+ * Liveness: the process serves HTTP. Unlike /health (readiness), it stays 200 while Redis is down
+ * or the instance drains: restarting an instance for an outage of Redis would drop its
+ * connections and not bring Redis back.
+ */
+export const Liveness = Schema.Struct({
+  status: Schema.Literal("alive"),
+  instance_id: Schema.String,
+  uptime_s: Schema.Number,
+})
+
 export class Unavailable extends Schema.TaggedError<Unavailable>()(
   "Unavailable",
   {
@@ -203,6 +214,7 @@ export const Me = Schema.Struct({
 
 export class PublicGroup extends HttpApiGroup.make("public", { topLevel: true })
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(Health).addError(Unavailable))
+  .add(HttpApiEndpoint.get("live", "/health/live").addSuccess(Liveness))
   .add(HttpApiEndpoint.get("stats", "/v1/ws/stats").addSuccess(Stats))
   .add(
     HttpApiEndpoint.get("metrics", "/metrics").addSuccess(

@@ -83,6 +83,13 @@ export const PublicGroupLive = HttpApiBuilder.group(QuotecastApi, "public", (han
     }))
 
     return handlers
+      .handle("live", () =>
+        Effect.sync(() => ({
+          status: "alive" as const,
+          instance_id: instanceId,
+          uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
+        })),
+      )
       .handle("health", () =>
         Effect.gen(function* () {
           const redis = yield* broker.degraded

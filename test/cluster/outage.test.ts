@@ -140,6 +140,8 @@ describe("redis-server killed and restarted empty", () => {
     const h = await healthOf(a)
     expect(h.body).toMatchObject({ status: "degraded" })
     expect(h.body.dependencies.redis).toMatch(/^down: /)
+    // Not ready, but alive: a liveness probe must not restart an instance for Redis's outage.
+    for (const node of priv) expect((await fetch(`${node.httpUrl}/health/live`)).status).toBe(200)
 
     // Local state keeps serving: an event entering on A reaches A's subscriber; a new
     // subscriber on A gets its snapshot from A's own copy.

@@ -3,7 +3,7 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { ConnectionInfo, Health, IngestRejected, Stats } from "../../src/http/Api.js"
+import { ConnectionInfo, Health, IngestRejected, Liveness, Stats } from "../../src/http/Api.js"
 import {
   connect,
   ingest,
@@ -35,6 +35,14 @@ const post = (path: string, body: unknown, token?: string) =>
     },
     body: JSON.stringify(body),
   })
+
+describe("GET /health/live", () => {
+  it("is 200 with status alive while the process serves HTTP", async () => {
+    const res = await get("/health/live")
+    expect(res.status).toBe(200)
+    expect(await readJson(res, Liveness)).toMatchObject({ status: "alive" })
+  })
+})
 
 describe("GET /health", () => {
   it("is 200 with status ok", async () => {
