@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Option, Schema } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { DashboardSnapshot, HOOK_NAME } from "../../dashboard/hook.js"
-import { type RunningGateway, startGateway } from "../support/gateway.js"
+import { ingest, type RunningGateway, startGateway } from "../support/gateway.js"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const SCREENSHOT = resolve(root, "test-artifacts/dashboard.png")
@@ -212,6 +212,37 @@ describe.skipIf(executablePath === undefined)("dashboard in Chromium", () => {
     await page.locator("#chart-panel").screenshot({ path: CHART_SCREENSHOT })
     expect(existsSync(CHART_SCREENSHOT)).toBe(true)
   }, 60_000)
+
+  it("badges the selected stock's VI with a countdown to its end, and clears it when trading resumes", async () => {
+    // 000660 is still selected: a dynamic VI set by ingest, ending two minutes from now.
+    const vi = {
+      type: "instrument_status",
+      code: "000660",
+      status: "vi",
+      vi_type: "dynamic",
+      reference_price: 180_000,
+      expected_end: new Date(Date.now() + 120_000).toISOString(),
+      reason: "dynamic VI: 6% from the last execution",
+    }
+    expect((await ingest(gw, [vi])).status).toBe(202)
+    const badge = page.locator('#book-state[data-kind="vi"]')
+    await badge.waitFor({ state: "visible", timeout: 5_000 })
+    const first = await badge.textContent()
+    expect(first).toMatch(/^Dynamic VI [12]:[0-5]\d$/)
+    expect(await badge.getAttribute("title")).toBe(
+      "dynamic VI: 6% from the last execution (reference 180000)",
+    )
+    // The countdown ticks on its own, with no new message.
+    await page.waitForFunction(
+      `document.querySelector("#book-state")?.textContent !== ${JSON.stringify(first)}`,
+      undefined,
+      { timeout: 3_000 },
+    )
+    expect(
+      (await ingest(gw, [{ type: "instrument_status", code: "000660", status: "trading" }])).status,
+    ).toBe(202)
+    await page.locator("#book-state").waitFor({ state: "hidden", timeout: 5_000 })
+  }, 30_000)
 
   it("reconnects after the socket drops and restores the same session", async () => {
     const before = await hookState(page)
