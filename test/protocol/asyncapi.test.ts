@@ -1,7 +1,8 @@
 /**
  * The AsyncAPI document (src/protocol/asyncapi.ts): valid AsyncAPI 3.0 by the AsyncAPI project's
- * own parser, every message of the Schemas in it under its `type`, the same in
- * docs/asyncapi.yaml and at `GET /asyncapi.json` of a running gateway; and `/docs` compressed.
+ * own parser, every message of the Schemas in it under its `type`, every token rejection reason of
+ * the code in it, the same in docs/asyncapi.yaml and at
+ * `GET /asyncapi.json` of a running gateway; and `/docs` compressed.
  */
 import { readFile } from "node:fs/promises"
 import * as http from "node:http"
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { parse } from "yaml"
 import { asyncApiDocument } from "../../src/protocol/asyncapi.js"
 import { CLIENT_MESSAGE_TYPES } from "../../src/protocol/client.js"
-import { CloseCode } from "../../src/protocol/errors.js"
+import { CloseCode, TOKEN_REJECTIONS } from "../../src/protocol/errors.js"
 import { Batch, ServerSingle } from "../../src/protocol/server.js"
 import { type RunningGateway, startGateway } from "../support/gateway.js"
 
@@ -107,6 +108,19 @@ describe("the AsyncAPI document", () => {
     const closeCodes = parsed.extensions().get("x-close-codes")?.value<ReadonlyArray<{ code: number }>>()
     expect(closeCodes?.map((c) => c.code)).toEqual(Object.values(CloseCode))
     for (const code of Object.values(CloseCode)) expect(parsed.info().description()).toContain(`| ${code} |`)
+  })
+
+  it("describes every token rejection reason of the code, with the key sources it applies to", () => {
+    const reasons = parsed
+      .extensions()
+      .get("x-token-reasons")
+      ?.value<ReadonlyArray<{ reason: string; when: string; sources: ReadonlyArray<string> }>>()
+    expect(reasons?.map((r) => r.reason)).toEqual([...TOKEN_REJECTIONS])
+    for (const r of reasons ?? []) {
+      expect(r.when, r.reason).not.toBe("")
+      for (const s of r.sources) expect(["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL"]).toContain(s)
+    }
+    for (const reason of TOKEN_REJECTIONS) expect(parsed.info().description()).toContain(`| \`${reason}\` |`)
   })
 
   it("is what docs/asyncapi.yaml holds", async () => {
