@@ -1,7 +1,7 @@
 /**
  * The AsyncAPI document (src/protocol/asyncapi.ts): valid AsyncAPI 3.0 by the AsyncAPI project's
  * own parser, every message of the Schemas in it under its `type`, every token rejection reason of
- * the code in it, the same in docs/asyncapi.yaml and at
+ * the code in it and in docs/protocol.md, the same in docs/asyncapi.yaml and at
  * `GET /asyncapi.json` of a running gateway; and `/docs` compressed.
  */
 import { readFile } from "node:fs/promises"
@@ -126,6 +126,28 @@ describe("the AsyncAPI document", () => {
   it("is what docs/asyncapi.yaml holds", async () => {
     const file = parse(await readFile(new URL("../../docs/asyncapi.yaml", import.meta.url), "utf8"))
     expect(file, "docs/asyncapi.yaml is out of date: run `npm run asyncapi` and commit it").toEqual(generated)
+  })
+})
+
+describe("docs/protocol.md", () => {
+  it("has a row for every token rejection reason the code can give, and none it cannot", async () => {
+    const doc = await readFile(new URL("../../docs/protocol.md", import.meta.url), "utf8")
+    // From the "Token reasons" paragraph to the next bold paragraph title.
+    const start = doc.indexOf("**Token reasons**")
+    expect(start, "docs/protocol.md has no **Token reasons** table").toBeGreaterThan(-1)
+    const end = doc.indexOf("\n**", start + 1)
+    const section = doc.slice(start, end === -1 ? undefined : end)
+    // The reasons each row names in its first cell, below the table's header.
+    const body = section
+      .split("\n")
+      .filter((line) => line.startsWith("|"))
+      .slice(2)
+    const rows = body.flatMap((line) =>
+      [...(line.split("|")[1] ?? "").matchAll(/`([^`]+)`/g)].map((m) => m[1]),
+    )
+    const missing = TOKEN_REJECTIONS.filter((r) => !rows.includes(r))
+    const unknown = rows.filter((r) => r !== "different_user" && !TOKEN_REJECTIONS.some((t) => t === r))
+    expect({ missing, unknown }).toEqual({ missing: [], unknown: [] })
   })
 })
 
