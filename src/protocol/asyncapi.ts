@@ -1,6 +1,6 @@
 /**
  * The AsyncAPI 3.0 description of the WebSocket protocol, built from the Schemas in `client.ts`
- * and `server.ts` (payloads), `CloseCode` and `ErrorCode`, so it cannot drift from the code:
+ * and `server.ts` (payloads), `CloseCode`, `ErrorCode` and `TOKEN_REJECTIONS`, so it cannot drift from the code:
  * the server answers it at `GET /asyncapi.json`, `npm run asyncapi` writes `docs/asyncapi.yaml`.
  * The words (summaries, the meaning of each code) are docs/protocol.md's; each table is keyed by
  * the Schemas' own literals, so a new message type or code does not compile until it is described.
@@ -10,7 +10,7 @@
  */
 import { JSONSchema, Option, Record as Rec, SchemaAST } from "effect"
 import { ClientMessage, type ClientMessageType } from "./client.js"
-import { CloseCode } from "./errors.js"
+import { CloseCode, TOKEN_REJECTIONS, type TokenRejection } from "./errors.js"
 import { Batch, type ErrorCode, type ServerMessage, ServerSingle } from "./server.js"
 
 export type ServerMessageType = ServerMessage["type"]
@@ -24,7 +24,7 @@ const clientSummaries: Record<ClientMessageType, string> = {
   unsubscribe: "Stop receiving targets. Answered by `unsubscribed` with the targets actually removed.",
   ping: "An application-level ping. Answered by `pong` echoing `id` as sent.",
   refresh_token:
-    "Replace the connection's token (same `sub`) before it expires. Answered by `token_refreshed`, or `error` TOKEN_REFRESH_ERROR.",
+    "Replace the connection's token (same user) before it expires. Answered by `token_refreshed`, or `error` TOKEN_REFRESH_ERROR.",
   reconnect:
     "Restore an earlier session on this connection. Answered by `reconnected` and the missed messages, or `error` SESSION_RESTORATION_FAILED.",
 }
@@ -91,7 +91,7 @@ const errorCodes: Record<ErrorCode, ErrorWords> = {
   },
   INVALID_TOKEN: {
     when: "the connect token is invalid, or the token expired without a refresh",
-    details: "`reason` (expired, bad_signature, claim_<name>, missing_sub, malformed, ...)",
+    details: "`reason`: a token reason (Token reasons, `x-token-reasons`)",
     connection: "close 4001",
   },
   SESSION_RESTORATION_FAILED: {
@@ -101,8 +101,86 @@ const errorCodes: Record<ErrorCode, ErrorWords> = {
   },
   TOKEN_REFRESH_ERROR: {
     when: "a `refresh_token` was refused",
-    details: "`reason`: a token reason as for INVALID_TOKEN, or different_user",
+    details:
+      "`reason`: a token reason as for INVALID_TOKEN, or different_user: the token's user is not the connection's",
     connection: "the connection keeps its identity and its old expiry",
+  },
+}
+
+/** The key sources of docs/tokens.md: HS256 with a secret, a PEM public key, a remote JWK set. */
+type KeySource = "JWT_SECRET" | "JWT_PUBLIC_KEY" | "JWT_JWKS_URL"
+
+interface TokenReasonWords {
+  readonly when: string
+  /** The key sources whose tokens can be refused this way (none: the reason of having none). */
+  readonly sources: ReadonlyArray<KeySource>
+}
+
+const EVERY_SOURCE: ReadonlyArray<KeySource> = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL"]
+const PROVIDER: ReadonlyArray<KeySource> = ["JWT_PUBLIC_KEY", "JWT_JWKS_URL"]
+const JWKS: ReadonlyArray<KeySource> = ["JWT_JWKS_URL"]
+
+const tokenReasons: Record<TokenRejection, TokenReasonWords> = {
+  no_secret_configured: {
+    when: "the server has no key source (none of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL): every token is refused; anonymous connections still work",
+    sources: [],
+  },
+  malformed: {
+    when: "not a signed JWT in compact form, or its header or claims are not readable JSON (a header without a string `alg`, claims that are not an object)",
+    sources: EVERY_SOURCE,
+  },
+  alg_not_allowed: {
+    when: "the header's `alg` is one no configured source verifies: HS256 without JWT_SECRET, an asymmetric algorithm without JWT_PUBLIC_KEY or JWT_JWKS_URL, one outside JWT_ALGORITHMS or the public key's own, `none`",
+    sources: EVERY_SOURCE,
+  },
+  bad_signature: {
+    when: "the signature does not verify with the key: the secret, the PEM public key, or the JWK set's key for the token's `kid`",
+    sources: EVERY_SOURCE,
+  },
+  expired: {
+    when: "`exp` is in the past: at connect, at refresh, or reached on a live connection",
+    sources: EVERY_SOURCE,
+  },
+  not_yet_valid: { when: "`nbf` is in the future", sources: EVERY_SOURCE },
+  wrong_issuer: {
+    when: "JWT_ISSUER is set and `iss` is absent or none of its values (HS256 tokens have no issuer check)",
+    sources: PROVIDER,
+  },
+  wrong_audience: {
+    when: "JWT_AUDIENCE is set and `aud` is absent or names none of its values (HS256 tokens have no audience check)",
+    sources: PROVIDER,
+  },
+  invalid_claims: {
+    when: "another registered claim failed its check (`exp` or `iat` not a number)",
+    sources: EVERY_SOURCE,
+  },
+  unknown_key: {
+    when: "no key of the JWK set has the token's `kid` (and `alg`), even after fetching the set again",
+    sources: JWKS,
+  },
+  ambiguous_key: {
+    when: "several keys of the JWK set fit the token's header (no `kid`, or one that several keys share)",
+    sources: JWKS,
+  },
+  jwks_unavailable: {
+    when: "the JWK set cannot be fetched (unreachable, past JWT_JWKS_TIMEOUT_MS, not a JWK set) and no key held from before fits the token",
+    sources: JWKS,
+  },
+  missing_user_id: {
+    when: "the user claim is absent or empty: `sub` for HS256 tokens, the claim JWT_USER_CLAIM names (default `sub`) for the others",
+    sources: EVERY_SOURCE,
+  },
+  invalid_user_claim: {
+    when: "the user claim is not a string, or its dotted path crosses a value that is not an object",
+    sources: EVERY_SOURCE,
+  },
+  invalid_role_claim: {
+    when: "the role claim (`role` for HS256 tokens, the claim JWT_ROLE_CLAIM names for the others) is neither a string nor an array of strings; an absent one means no role",
+    sources: EVERY_SOURCE,
+  },
+  verification_failed: {
+    when: "verification failed in a way none of the above names (logged)",
+    sources: EVERY_SOURCE,
   },
 }
 
@@ -136,7 +214,7 @@ const closeCodes: Record<keyof typeof CloseCode, CloseWords> = {
   },
   invalidToken: {
     when: "the token is invalid, or it expired without a refresh",
-    advice: "get a new token, then connect (restoring after an expiry works with a token for the same `sub`)",
+    advice: "get a new token, then connect (restoring after an expiry works with a token for the same user)",
   },
 }
 
@@ -145,6 +223,8 @@ const table = (header: string, rows: ReadonlyArray<ReadonlyArray<string | number
 
 const closeCodeList = Rec.toEntries(CloseCode).map(([name, code]) => ({ code, name, ...closeCodes[name] }))
 const errorCodeList = Rec.toEntries(errorCodes).map(([code, words]) => ({ code, ...words }))
+/** In the code's order (`TOKEN_REJECTIONS`). */
+const tokenReasonList = TOKEN_REJECTIONS.map((reason) => ({ reason, ...tokenReasons[reason] }))
 
 const description = [
   "Real-time KRX market data over one WebSocket: subscribe to stocks, markets, sectors and candles, receive prices, order books, market status, sector summaries, candles (bars by interval) and the user's price alerts.",
@@ -153,6 +233,12 @@ const description = [
   table(
     "| code | when | `details` | the connection |",
     errorCodeList.map((e) => [`\`${e.code}\``, e.when, e.details, e.connection]),
+  ),
+  "## Token reasons (`details.reason` of INVALID_TOKEN and TOKEN_REFRESH_ERROR)",
+  "A refused token gets one of these reasons, whichever key source it was checked with: HS256 with JWT_SECRET, a PEM public key (JWT_PUBLIC_KEY: RS*, PS*, ES*, EdDSA), or an identity provider's JWK set (JWT_JWKS_URL). Over HTTP the same reason is in the 401's message.",
+  table(
+    "| reason | when | key sources |",
+    tokenReasonList.map((t) => [`\`${t.reason}\``, t.when, t.sources.join(", ") || "none configured"]),
   ),
   "## Close codes",
   table(
@@ -325,7 +411,7 @@ export const asyncApiDocument = (): AsyncApiDocument => {
                 token: {
                   type: "string",
                   description:
-                    "A JWT (`sub` is the user). Without it the connection is anonymous: all market data, no alerts. An invalid token is never downgraded to anonymous: `error` INVALID_TOKEN, then close 4001. An empty value counts as absent.",
+                    "A JWT: HS256 signed with JWT_SECRET, or an identity provider's token verified with JWT_PUBLIC_KEY or JWT_JWKS_URL (see the token reasons). Without it the connection is anonymous: all market data, no alerts. An invalid token is never downgraded to anonymous: `error` INVALID_TOKEN, then close 4001. An empty value counts as absent.",
                 },
                 session_id: {
                   type: "string",
@@ -354,5 +440,6 @@ export const asyncApiDocument = (): AsyncApiDocument => {
     components: { messages, schemas },
     "x-error-codes": errorCodeList,
     "x-close-codes": closeCodeList,
+    "x-token-reasons": tokenReasonList,
   }
 }

@@ -10,7 +10,45 @@ export class InvalidMessage extends Data.TaggedError("InvalidMessage")<{
   readonly details: Readonly<Record<string, unknown>>
 }> {}
 
-export class InvalidToken extends Data.TaggedError("InvalidToken")<{ readonly reason: string }> {}
+/**
+ * Why a token was refused: INVALID_TOKEN's `details.reason` (TOKEN_REFRESH_ERROR's too), the
+ * reason in an HTTP 401's message, and the label of `quotecast_token_rejections_total`. One
+ * vocabulary whatever the key source; `auth/` produces them (`auth/rejections.ts`), and the AsyncAPI
+ * document and docs/protocol.md describe each one.
+ */
+export const TOKEN_REJECTIONS = [
+  /** No key source is configured (no JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL). */
+  "no_secret_configured",
+  /** Not a signed JWT (JWS compact form), or its header or claims are not valid JSON of the right types. */
+  "malformed",
+  /** The header's `alg` is not one a configured key source verifies. */
+  "alg_not_allowed",
+  "bad_signature",
+  "expired",
+  /** `nbf` is still in the future. */
+  "not_yet_valid",
+  "wrong_issuer",
+  "wrong_audience",
+  /** Another registered claim failed its check. */
+  "invalid_claims",
+  /** No key of the JWK set has the token's `kid` (and `alg`), even after a refetch. */
+  "unknown_key",
+  /** Several keys of the JWK set match the token's header and it names none of them. */
+  "ambiguous_key",
+  /** The JWK set could not be fetched and no key held from before matches. */
+  "jwks_unavailable",
+  /** The claim JWT_USER_CLAIM names is absent or empty. */
+  "missing_user_id",
+  /** The claim JWT_USER_CLAIM names is not a string. */
+  "invalid_user_claim",
+  /** The claim JWT_ROLE_CLAIM names is neither a string nor an array of strings. */
+  "invalid_role_claim",
+  /** jose failed in a way none of the above names (logged). */
+  "verification_failed",
+] as const
+export type TokenRejection = (typeof TOKEN_REJECTIONS)[number]
+
+export class InvalidToken extends Data.TaggedError("InvalidToken")<{ readonly reason: TokenRejection }> {}
 
 export class SubscriptionFailed extends Data.TaggedError("SubscriptionFailed")<{
   readonly subscriptionType: string
@@ -26,7 +64,10 @@ export class SessionRestorationFailed extends Data.TaggedError("SessionRestorati
   readonly reason: "not_found" | "expired" | "user_mismatch" | "takeover_failed" | "store_unavailable"
 }> {}
 
-export class TokenRefreshError extends Data.TaggedError("TokenRefreshError")<{ readonly reason: string }> {}
+/** A refused `refresh_token`: the new token's rejection, or `different_user` (not the connection's user). */
+export class TokenRefreshError extends Data.TaggedError("TokenRefreshError")<{
+  readonly reason: TokenRejection | "different_user"
+}> {}
 
 export type ProtocolError =
   | InvalidMessage

@@ -1,7 +1,8 @@
 /**
  * The gateway behind an identity provider: configured with JWT_JWKS_URL (beside its HS256
  * secret), a WebSocket and the operator's `/api/v1/users/me` accept the provider's RS256 tokens,
- * and refused tokens are counted by reason in `/metrics`.
+ * and refused tokens are counted by reason in `/metrics`; configured with JWT_PUBLIC_KEY (a PEM),
+ * `/api/v1/users/me` accepts tokens of its private key.
  */
 import { Option } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -33,8 +34,8 @@ afterAll(async () => {
 const idpToken = (sub: string, roles: ReadonlyArray<string>) =>
   sign(key, { sub, iss: ISSUER, aud: "quotecast", realm_access: { roles: ["offline_access", ...roles] } })
 
-const me = (token: string) =>
-  fetch(`${gw.httpUrl}/api/v1/users/me`, { headers: { authorization: `Bearer ${token}` } })
+const me = (token: string, at: RunningGateway = gw) =>
+  fetch(`${at.httpUrl}/api/v1/users/me`, { headers: { authorization: `Bearer ${token}` } })
 
 describe("a gateway configured with JWT_JWKS_URL", () => {
   it("connects a WebSocket with the provider's RS256 token as its user", async () => {
@@ -70,5 +71,40 @@ describe("a gateway configured with JWT_JWKS_URL", () => {
 
     const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text()
     expect(metrics).toContain('quotecast_token_rejections_total{reason="unknown_key"} 2')
+  })
+})
+
+describe("a gateway configured with JWT_PUBLIC_KEY", () => {
+  let pem: SigningKey
+  let pemGw: RunningGateway
+
+  beforeAll(async () => {
+    pem = await makeKey("ES256")
+    pemGw = await startGateway({
+      jwtPublicKey: Option.some(pem.publicPem),
+      jwtIssuer: Option.some([ISSUER]),
+      jwtAudience: Option.some(["quotecast"]),
+    })
+  })
+
+  afterAll(() => pemGw?.stop())
+
+  it("answers /api/v1/users/me for an ES256 token of the PEM key's private half, and refuses another key's", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 3600
+    const res = await me(
+      await sign(pem, { sub: "ops-2", iss: ISSUER, aud: "quotecast", role: "publisher", exp }),
+      pemGw,
+    )
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({
+      user_id: "ops-2",
+      role: "publisher",
+      expires_at: new Date(exp * 1000).toISOString(),
+    })
+
+    const other = await makeKey("ES256")
+    const refused = await me(await sign(other, { sub: "mallory", iss: ISSUER, aud: "quotecast" }), pemGw)
+    expect(refused.status).toBe(401)
+    expect(await refused.json()).toMatchObject({ message: "Invalid token (bad_signature)" })
   })
 })

@@ -1,7 +1,8 @@
 /**
  * The AsyncAPI document (src/protocol/asyncapi.ts): valid AsyncAPI 3.0 by the AsyncAPI project's
- * own parser, every message of the Schemas in it under its `type`, the same in
- * docs/asyncapi.yaml and at `GET /asyncapi.json` of a running gateway; and `/docs` compressed.
+ * own parser, every message of the Schemas in it under its `type`, every token rejection reason of
+ * the code in it and in docs/protocol.md, the same in docs/asyncapi.yaml and at
+ * `GET /asyncapi.json` of a running gateway; and `/docs` compressed.
  */
 import { readFile } from "node:fs/promises"
 import * as http from "node:http"
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { parse } from "yaml"
 import { asyncApiDocument } from "../../src/protocol/asyncapi.js"
 import { CLIENT_MESSAGE_TYPES } from "../../src/protocol/client.js"
-import { CloseCode } from "../../src/protocol/errors.js"
+import { CloseCode, TOKEN_REJECTIONS } from "../../src/protocol/errors.js"
 import { Batch, ServerSingle } from "../../src/protocol/server.js"
 import { type RunningGateway, startGateway } from "../support/gateway.js"
 
@@ -109,9 +110,44 @@ describe("the AsyncAPI document", () => {
     for (const code of Object.values(CloseCode)) expect(parsed.info().description()).toContain(`| ${code} |`)
   })
 
+  it("describes every token rejection reason of the code, with the key sources it applies to", () => {
+    const reasons = parsed
+      .extensions()
+      .get("x-token-reasons")
+      ?.value<ReadonlyArray<{ reason: string; when: string; sources: ReadonlyArray<string> }>>()
+    expect(reasons?.map((r) => r.reason)).toEqual([...TOKEN_REJECTIONS])
+    for (const r of reasons ?? []) {
+      expect(r.when, r.reason).not.toBe("")
+      for (const s of r.sources) expect(["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL"]).toContain(s)
+    }
+    for (const reason of TOKEN_REJECTIONS) expect(parsed.info().description()).toContain(`| \`${reason}\` |`)
+  })
+
   it("is what docs/asyncapi.yaml holds", async () => {
     const file = parse(await readFile(new URL("../../docs/asyncapi.yaml", import.meta.url), "utf8"))
     expect(file, "docs/asyncapi.yaml is out of date: run `npm run asyncapi` and commit it").toEqual(generated)
+  })
+})
+
+describe("docs/protocol.md", () => {
+  it("has a row for every token rejection reason the code can give, and none it cannot", async () => {
+    const doc = await readFile(new URL("../../docs/protocol.md", import.meta.url), "utf8")
+    // From the "Token reasons" paragraph to the next bold paragraph title.
+    const start = doc.indexOf("**Token reasons**")
+    expect(start, "docs/protocol.md has no **Token reasons** table").toBeGreaterThan(-1)
+    const end = doc.indexOf("\n**", start + 1)
+    const section = doc.slice(start, end === -1 ? undefined : end)
+    // The reasons each row names in its first cell, below the table's header.
+    const body = section
+      .split("\n")
+      .filter((line) => line.startsWith("|"))
+      .slice(2)
+    const rows = body.flatMap((line) =>
+      [...(line.split("|")[1] ?? "").matchAll(/`([^`]+)`/g)].map((m) => m[1]),
+    )
+    const missing = TOKEN_REJECTIONS.filter((r) => !rows.includes(r))
+    const unknown = rows.filter((r) => r !== "different_user" && !TOKEN_REJECTIONS.some((t) => t === r))
+    expect({ missing, unknown }).toEqual({ missing: [], unknown: [] })
   })
 })
 
