@@ -1,7 +1,7 @@
 /**
  * Candles' settings (docs/market-data.md "Candles", docs/limits.md): how much history each bar
  * series keeps, how much of it a subscription starts with, how often the bar in progress is sent,
- * and how long after the KRX close the day's last bars wait for the closing auction's print.
+ * and how long the day's last bars wait for the closing auction's print past its latest end.
  */
 import { Config } from "effect"
 
@@ -19,7 +19,9 @@ export const candleConfig = Config.all({
   snapshotBars: positiveInt("CANDLE_SNAPSHOT_BARS", 120),
   // The bar in progress goes out at most this often per series; closed bars go out on the next tick.
   updateIntervalMs: positiveInt("CANDLE_UPDATE_INTERVAL_MS", 250),
-  // MARKET_CLOCK=krx: a print this long after 15:30 still belongs to the day (the closing auction).
+  // MARKET_CLOCK=krx: slack for the closing auction's print. A print up to this long after the
+  // auction's latest end (15:30, extended to 15:32:30 by a closing VI: candles/calendar.ts
+  // CLOSING_VI_EXTENSION_MS, not a setting) still belongs to the day.
   closeGraceMs: positiveInt("CANDLE_CLOSE_GRACE_MS", 30_000),
 })
 export type CandleConfig = Config.Config.Success<typeof candleConfig>

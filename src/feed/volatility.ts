@@ -18,6 +18,13 @@ import type { ViType } from "../protocol/server.js"
 
 export const VI_DURATION_MS = 120_000
 
+/**
+ * Real KRX ends a VI auction at a random moment within this long after VI_DURATION_MS (the
+ * simulator does not: its auctions end at exactly VI_DURATION_MS). A closing VI's execution, the
+ * stock's closing price, can therefore come as late as 15:30 + VI_DURATION_MS + this.
+ */
+export const VI_RANDOM_END_MS = 30_000
+
 export const STATIC_VI_PERMIL = 100
 
 export type MatchingPhase = "continuous" | "closing_auction"

@@ -76,11 +76,15 @@ describe("bucketOf", () => {
     ["krx", "1m", "2026-11-24T09:00:00.000", "2026-11-24T09:00:00"],
     ["krx", "5m", "2026-11-24T12:07:00.000", "2026-11-24T12:05:00"],
     ["krx", "1h", "2026-11-24T15:10:00.000", "2026-11-24T15:00:00"],
-    // The closing auction's print at 15:30 joins the session's last bar of each interval.
+    // The closing auction's print at 15:30 joins the session's last bar of each interval; so does
+    // a closing VI's (the auction extended by the VI's 2 minutes, up to 30 s more on KRX), and
+    // any print until that latest end (15:32:30) plus the grace.
     ["krx", "1m", "2026-11-24T15:30:00.000", "2026-11-24T15:29:00"],
     ["krx", "15m", "2026-11-24T15:30:10.000", "2026-11-24T15:15:00"],
-    ["krx", "1d", "2026-11-24T15:30:29.999", "2026-11-24T00:00:00"],
-    ["krx", "1m", "2026-11-24T15:30:30.000", undefined],
+    ["krx", "1m", "2026-11-24T15:32:00.000", "2026-11-24T15:29:00"],
+    ["krx", "1h", "2026-11-24T15:32:30.000", "2026-11-24T15:00:00"],
+    ["krx", "1d", "2026-11-24T15:32:59.999", "2026-11-24T00:00:00"],
+    ["krx", "1m", "2026-11-24T15:33:00.000", undefined],
     ["krx", "1d", "2026-11-28T10:00:00.000", undefined], // Saturday
     ["continuous", "1h", "2026-11-28T10:59:59.999", "2026-11-28T10:00:00"],
     ["continuous", "1d", "2026-11-28T23:59:59.999", "2026-11-28T00:00:00"],
@@ -89,16 +93,18 @@ describe("bucketOf", () => {
     expect(b === undefined ? undefined : nowIso(b.start)).toBe(start === undefined ? undefined : iso(start))
   })
 
-  it("closes a session's last bars after the closing auction's grace", () => {
+  it("closes a session's last bars after the closing auction's latest end (a closing VI's) and the grace", () => {
     expect(bucketOf("krx", "1m", kst("2026-11-24T15:19:30"), GRACE_MS)?.closeAt).toBe(
       kst("2026-11-24T15:20:00"),
     )
     expect(bucketOf("krx", "1h", kst("2026-11-24T15:10:00"), GRACE_MS)?.closeAt).toBe(
-      kst("2026-11-24T15:30:30"),
+      kst("2026-11-24T15:33:00"),
     )
     expect(bucketOf("krx", "1d", kst("2026-11-24T09:00:00"), GRACE_MS)?.closeAt).toBe(
-      kst("2026-11-24T15:30:30"),
+      kst("2026-11-24T15:33:00"),
     )
+    // Whatever the grace, a closing VI's execution is the day's.
+    expect(bucketOf("krx", "1d", kst("2026-11-24T15:32:29.999"), 1)?.start).toBe(kst("2026-11-24T00:00:00"))
   })
 })
 
@@ -155,9 +161,11 @@ describe("Candles (MARKET_CLOCK=krx) under TestClock", () => {
         expect(closedOf(candles(), "15m").at(-1)?.time).toBe(iso("2026-11-24T12:30:00"))
         yield* advanceTo(kst("2026-11-24T15:30:00"))
         yield* trade("005930", 70_400, 1_000)
-        yield* advanceTo(kst("2026-11-24T15:30:25"))
+        // The day's last bars wait for a closing VI's execution (up to 15:32:30) and the grace.
+        yield* advanceTo(kst("2026-11-24T15:32:55"))
         expect(closedOf(candles(), "1d")).toEqual([])
-        yield* advanceTo(kst("2026-11-24T15:30:35"))
+        expect(closedOf(candles(), "1m").at(-1)?.time).toBe(iso("2026-11-24T15:19:00"))
+        yield* advanceTo(kst("2026-11-24T15:33:05"))
         expect(closedOf(candles(), "1m").at(-1)).toEqual({
           time: iso("2026-11-24T15:29:00"),
           o: 70_400,

@@ -3,10 +3,12 @@
  * trades (POST /v1/ingest), observes each one as the `price_update` on its socket (sent one at a
  * time, so none is conflated), and checks, independently of the server's code, that every
  * `closed: true` bar equals the aggregation of the trades it observed in that bar's minute. The
- * same bars come back in a new subscription's snapshot and from GET /v1/candles.
+ * same bars come back in a new subscription's snapshot and from GET /v1/candles. A snapshot holds
+ * at most CANDLE_SNAPSHOT_BARS closed bars (120 by default), the latest, and the bar in progress.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
+import { candleConfig } from "../../src/config/candleConfig.js"
 import { CandleHistoryBody } from "../../src/http/Api.js"
 import type { Candle } from "../../src/protocol/server.js"
 import {
@@ -14,6 +16,7 @@ import {
   ErrorBody,
   ingest,
   type MessageOf,
+  type RunningGateway,
   readJson,
   sleep,
   useGateway,
@@ -211,5 +214,73 @@ describe("candles over a real socket", () => {
       bars: [],
       current: null,
     })
+  })
+})
+
+/**
+ * `closed` closed 1m bars of `code`, one trade in each of the minutes before this one (ingested
+ * with their timestamps: each trade of a later minute closes the bar before it), then a trade now:
+ * the bar in progress. Returns once the history holds them all, not within 5 s of a minute's end
+ * (so that no bar closes by itself while the test reads).
+ */
+const tradeMinutes = async (gateway: RunningGateway, code: string, closed: number) => {
+  if (Date.now() % MINUTE > MINUTE - 5_000) await sleep(MINUTE - (Date.now() % MINUTE) + 500)
+  const minute = Math.floor(Date.now() / MINUTE) * MINUTE
+  const events = []
+  for (let i = 0; i <= closed; i++)
+    events.push({
+      type: "price_update",
+      code,
+      price: 40_000 + 50 * (i % 7), // inside the daily band of both codes used (Kakao 42,000, DB HiTek 40,000)
+      volume: 10 * (i + 1),
+      ...(i < closed ? { timestamp: new Date(minute - (closed - i) * MINUTE).toISOString() } : {}),
+    })
+  expect((await ingest(gateway, events)).status).toBe(202)
+  const all = async () =>
+    readJson(await fetch(`${gateway.httpUrl}/v1/candles/${code}?interval=1m&limit=400`), CandleHistoryBody)
+  await waitFor(async () => (await all()).bars.length === closed, 5_000, `${closed} closed bars of ${code}`)
+  return { minute, history: await all() }
+}
+
+/** A new subscriber's snapshot of `code`:1m. */
+const snapshotOf = async (gateway: RunningGateway, code: string) => {
+  const { client } = await connect(gateway)
+  client.send({ type: "subscribe", subscription_type: "candle", targets: [`${code}:1m`] })
+  await client.nextMustBe("subscribed")
+  const snapshot = await client.nextMustBe("candle_snapshot")
+  await client.close()
+  return snapshot
+}
+
+describe("the size of a candle snapshot (CANDLE_SNAPSHOT_BARS)", () => {
+  it("holds the latest 120 closed bars by default once more exist, and the bar in progress", async () => {
+    const { minute, history } = await tradeMinutes(gw, "035720", 130)
+    const snapshot = await snapshotOf(gw, "035720")
+    expect(snapshot.bars).toHaveLength(120)
+    expect(snapshot.bars).toEqual(history.bars.slice(-120))
+    expect(snapshot.bars.at(-1)?.time).toBe(new Date(minute - MINUTE).toISOString())
+    expect(snapshot.bars[0]?.time).toBe(new Date(minute - 120 * MINUTE).toISOString())
+    expect(snapshot.current).toMatchObject({ time: new Date(minute).toISOString(), trades: 1 })
+    // The history endpoint's default limit is the same N.
+    const body = await readJson(await fetch(`${gw.httpUrl}/v1/candles/035720?interval=1m`), CandleHistoryBody)
+    expect(body.bars).toEqual(snapshot.bars)
+  }, 30_000)
+
+  describe("configured smaller", () => {
+    const small = useGateway({
+      marketClock: "always_open",
+      candles: { ...Effect.runSync(candleConfig), snapshotBars: 5 },
+    })
+
+    it("caps the snapshot at N closed bars, the latest, and holds all of fewer", async () => {
+      const few = await tradeMinutes(small, "035720", 3)
+      expect((await snapshotOf(small, "035720")).bars).toEqual(few.history.bars)
+      const { minute, history } = await tradeMinutes(small, "000990", 12)
+      const snapshot = await snapshotOf(small, "000990")
+      expect(snapshot.bars).toHaveLength(5)
+      expect(snapshot.bars).toEqual(history.bars.slice(-5))
+      expect(snapshot.bars.at(-1)?.time).toBe(new Date(minute - MINUTE).toISOString())
+      expect(snapshot.current).toMatchObject({ time: new Date(minute).toISOString(), trades: 1 })
+    }, 30_000)
   })
 })

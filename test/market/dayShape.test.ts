@@ -1,10 +1,12 @@
 /**
  * The simulated day looks like a KRX day: moves of the size real stocks make, both ends of a
- * change-percent screen filled from the start, occasional VIs mostly on small caps, a U-shaped
- * trade rate under the KRX clock; and all of it deterministic for a seed.
+ * change-percent screen filled from the start, occasional VIs mostly on small caps, occasional
+ * limit moves on small caps and never a trade past a limit, a U-shaped trade rate under the KRX
+ * clock; and all of it deterministic for a seed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { SimulatorEngine } from "../../src/feed/simulator/SimulatorEngine.js"
+import { MAX_LAG_MS, SimulatorEngine } from "../../src/feed/simulator/SimulatorEngine.js"
+import { tickDown, tickUp } from "../../src/market/tickSize.js"
 import { makeMarketState } from "../../src/pipeline/MarketState.js"
 import type { MarketEvent } from "../../src/protocol/server.js"
 import { shippedUniverse } from "./support.js"
@@ -61,6 +63,39 @@ describe("a simulated day", () => {
     // The day's range is wider than the net move for most stocks: prices went both ways.
     const ranged = state.stocks.filter((q) => (q.high ?? 0) > Math.max(q.last, q.open ?? 0))
     expect(ranged.length).toBeGreaterThan(state.stocks.length / 3)
+  })
+
+  it("takes a few small caps to their daily price limit (±30% of the previous close), and nothing past it", () => {
+    // A whole KRX day at 20 ticks/s, called often enough (within MAX_LAG_MS, with room for the
+    // open's and the close's doubled rate) that no tick is skipped.
+    const at = (hhmm: string) => Date.parse(`2026-12-07T${hhmm}:00+09:00`)
+    const { universe, state, engine } = engineWith(2, 20, true)
+    // The limits in exact integer arithmetic: 10 x price against 7 and 13 x the previous close.
+    const prevClose = new Map(state.stocks.map((q) => [q.code, q.prevClose]))
+    const beyond: Array<string> = []
+    const atLimit = new Map<string, "upper" | "lower">()
+    const check = (events: ReadonlyArray<MarketEvent>) => {
+      for (const e of events) {
+        if (e.type !== "price_update" || !/^\d{6}$/.test(e.code)) continue
+        const prev = prevClose.get(e.code) ?? 0
+        for (const p of [e.price, e.high ?? e.price, e.low ?? e.price])
+          if (10 * p > 13 * prev || 10 * p < 7 * prev) beyond.push(`${e.code}: ${p} (previous close ${prev})`)
+        // At the limit: the next tick up (or down) would be past it.
+        if (10 * tickUp(e.price) > 13 * prev) atLimit.set(e.code, "upper")
+        if (10 * tickDown(e.price) < 7 * prev) atLimit.set(e.code, "lower")
+      }
+    }
+    check(engine.initialEvents(at("09:00")))
+    const step = MAX_LAG_MS / 2
+    for (let t = at("09:00") + step; t <= at("15:35"); t += step) check(engine.advance(t, open))
+    expect(engine.skipped).toBe(0)
+    expect(beyond.slice(0, 5)).toEqual([])
+    // Occasional, and on small caps (not KOSPI 200 constituents): the day's news stocks, this
+    // seed's both ways.
+    const limitCodes = [...atLimit.keys()]
+    expect(new Set(atLimit.values())).toEqual(new Set(["upper", "lower"]))
+    expect(limitCodes.length).toBeLessThan(state.stocks.length / 20)
+    for (const code of limitCodes) expect(universe.byCode.get(code)?.kospi200, code).toBe(false)
   })
 
   it("trades at a U-shaped rate across a KRX session", () => {
