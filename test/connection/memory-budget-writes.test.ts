@@ -42,7 +42,11 @@ describe("the outbound budget at the point of writing", () => {
     const conns = connsOver(loopback.servers, flusher.scheduler)
     const healthy = conns[STALLED] as Conn
     let highest = 0
-    for (let pass = 0; pass < PASSES; pass++) {
+    // At least PASSES passes, and on until the budget has closed someone: a close needs
+    // PROBE_GRACE_MS of not reading, which PASSES quick passes on an idle machine do not span.
+    const until = Date.now() + 60_000
+    let pass = 0
+    for (; pass < PASSES || (stats.outboundBudgetCloses === 0 && Date.now() < until); pass++) {
       // One state message per connection and pass (it conflates while the connection is refused).
       // Large for the readers that stopped, a few hundred bytes for the one that keeps up.
       for (const [i, c] of conns.entries())
@@ -60,7 +64,7 @@ describe("the outbound budget at the point of writing", () => {
     // Pending closes hold their bytes, and they count: the others are refused meanwhile. Slack:
     // the outboxes (one frame each) and what the kernel did not take of one frame each.
     expect(highest).toBeLessThan(BUDGET + 2 * STALLED * FRAME)
-    expect(healthyFrames).toBe(PASSES)
+    expect(healthyFrames).toBe(pass)
     expect(healthy.budgetConflatedAt).toBe(0)
   }, 120_000)
 })
