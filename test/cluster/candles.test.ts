@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { CandleHistoryBody } from "../../src/http/Api.js"
+import { parsePrometheusText } from "../metrics/prometheusText.js"
 import { connect, type GatewayProcess, type MessageOf, readJson, sleep } from "../support/gateway.js"
 import { kill, leaderOf, useCluster, waitFor } from "./support.js"
 
@@ -31,6 +32,15 @@ const sameMoment = async (a: GatewayProcess, b: GatewayProcess, interval: string
     if (JSON.stringify(first.bars) === JSON.stringify(again.bars)) return { a: first.bars, b: other.bars }
   }
   throw new Error("bars kept closing between reads")
+}
+
+/** `quotecast_candle_trades_total` of one instance: trades it built into bars itself. */
+const tradesBuiltInto = async (node: GatewayProcess): Promise<number> => {
+  const family = parsePrometheusText(await (await fetch(`${node.httpUrl}/metrics`)).text()).get(
+    "quotecast_candle_trades_total",
+  )
+  if (family === undefined) throw new Error("no quotecast_candle_trades_total in /metrics")
+  return family.samples.reduce((sum, s) => sum + s.value, 0)
 }
 
 describe("candles in a cluster", () => {
@@ -68,6 +78,11 @@ describe("candles in a cluster", () => {
       value: onLeader.value,
       trades: onLeader.trades,
     })
+    // Built once: every trade went into bars on the leader, none on the follower.
+    const [builtByLeader, builtByFollower] = await Promise.all([leader, follower].map(tradesBuiltInto))
+    expect(builtByLeader).toBeGreaterThan(0)
+    expect(builtByFollower).toBe(0)
+
     // A follower's subscriber starts from the same snapshot.
     const { client: late } = await connect(follower)
     late.send({ type: "subscribe", subscription_type: "candle", targets: [`${SERIES}:1m`] })
