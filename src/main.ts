@@ -1,7 +1,8 @@
 /**
  * `npm start`: the gateway in the mode the environment asks for (REDIS_URL unset: embedded).
- * A bad configuration value stops startup with one line per variable on stderr and exit code 1;
- * everything else is logged by the structured logger.
+ * A bad configuration value stops startup with one line per variable on stderr and exit code 1,
+ * and so do an address it cannot listen on and a Redis it cannot reach; everything else is
+ * logged by the structured logger.
  */
 
 import { defaultTeardown } from "@effect/platform/Runtime"
