@@ -14,13 +14,17 @@
  *    delivered, price p99, server CPU and CPU per delivered message, the `candle_update` rate
  *    and its p99 (from the update's `timestamp`), the client's CPU and the load average.
  *
- *   npx tsx bench/candles.ts [--events 600000] [--rounds 2] [--candle-series 5]
+ *   npx tsx bench/candles.ts [--events 600000] [--rounds 2] [--candle-series 5] [--out bench/results]
+ *
+ * The report is printed and written to <out>/candles-<timestamp>.md.
  *
  * Bounded: part 1 stops after its events or 20 s per measurement; each delivery run ends with
  * scenario B's timeline (ramp at most 45 s, subscriptions 15 s, warm-up, window) and is cut at
  * window + warm-up + 150 s whatever happens.
  */
+import { mkdirSync, writeFileSync } from "node:fs"
 import { loadavg as loadavg1 } from "node:os"
+import { join } from "node:path"
 import { Effect, Option } from "effect"
 import { CandleBook } from "../src/candles/CandleBook.js"
 import { makeUniverse } from "../src/market/Universe.js"
@@ -36,6 +40,17 @@ const arg = (name: string, def: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : def
 }
 const EVENTS = arg("events", 600_000)
+/** Where the report is also written, as candles-<timestamp>.md (`--out`, default bench/results). */
+const OUT_DIR = (() => {
+  const i = process.argv.indexOf("--out")
+  return i >= 0 ? (process.argv[i + 1] ?? "bench/results") : "bench/results"
+})()
+const report: Array<string> = []
+/** A line of the report: printed, and kept for the result file. */
+const say = (line: string) => {
+  console.log(line)
+  report.push(line)
+}
 const ROUNDS = Math.min(5, Math.max(1, arg("rounds", 2)))
 const CANDLE_SERIES = Math.min(20, Math.max(1, arg("candle-series", 5)))
 const CODES = 200
@@ -155,30 +170,45 @@ const part2 = async () => {
       )
       rows.push(deliveryRow(`${label} (round ${round})`, r, `${before} / ${loadavg()}`))
     }
-  console.log(`## Delivery: ${scenarioB.title} (offered ${offeredMsgPerSec(scenarioB)} msg/s)\n`)
-  console.log(
+  say(`## Delivery: ${scenarioB.title} (offered ${offeredMsgPerSec(scenarioB)} msg/s)\n`)
+  say(
     "| variant | connections | msg/s delivered | price p99 (ms) | server CPU | server CPU µs per delivered msg | candle_update/s | candle_update p99 (ms) | client CPU | load average before / after |",
   )
-  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-  for (const row of rows) console.log(row)
+  say("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+  for (const row of rows) say(row)
 }
+
+const startedAt = new Date().toISOString()
+const startLoad = loadavg()
 
 const main = async () => {
   const p1 = part1()
-  console.log("## Bar building (in-process, one core)\n")
-  console.log(
-    "| observer | events | µs per event | events per core-second | share of a core at 2,000 trades/s |",
-  )
-  console.log("| --- | --- | --- | --- | --- |")
+  say("## Bar building (in-process, one core)\n")
+  say("| observer | events | µs per event | events per core-second | share of a core at 2,000 trades/s |")
+  say("| --- | --- | --- | --- | --- |")
   for (const r of [p1.baseline, p1.building])
-    console.log(
+    say(
       `| ${r.label} | ${r.events} | ${r.usPerEvent.toFixed(2)} | ${Math.round(r.eventsPerCoreSecond)} | ${(r.coreShareAtB * 100).toFixed(2)}% |`,
     )
-  console.log(
-    `\ncandle_update events published per second of market time: ${Math.round(p1.candleEventsPerSecond)}\n`,
-  )
+  say(`\ncandle_update events published per second of market time: ${Math.round(p1.candleEventsPerSecond)}\n`)
 
   await part2()
+  const stamp = startedAt.replace(/[:.]/g, "-")
+  const file = join(OUT_DIR, `candles-${stamp}.md`)
+  mkdirSync(OUT_DIR, { recursive: true })
+  const command = `npx tsx bench/candles.ts ${process.argv.slice(2).join(" ")}`.trim()
+  writeFileSync(
+    file,
+    [
+      `# Candles at scenario B's load, ${startedAt}`,
+      "",
+      `\`${command}\`, load average at start ${startLoad}`,
+      "",
+      ...report,
+      "",
+    ].join("\n"),
+  )
+  console.error(`results: ${file}`)
 }
 
 void main().catch((e: unknown) => {
