@@ -21,9 +21,10 @@ export interface Outgoing {
   readonly at?: number | undefined
   /**
    * True when one object serves every connection that queues it (a market event as fanned out,
-   * a snapshot copy of one): an outbox then counts a reference to it, not its text, against the
-   * outbound budget (`Outbox.footprint`). Unset for messages made for one connection, and for
-   * anything whose sharing is not known: those are counted in full.
+   * a snapshot copy of one): an outbox's memory (`Outbox.footprint`, the gauge
+   * `quotecast_outbound_memory_bytes`) then holds a reference to it, not its text. Unset for
+   * messages made for one connection, and for anything whose sharing is not known: those count
+   * in full. The outbound budget itself counts every message's text (`OutboundBudget.ts`).
    */
   readonly shared?: boolean | undefined
 }
