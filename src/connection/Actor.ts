@@ -78,6 +78,8 @@ export const answerAtMark = <E, R>(env: Env, conn: Conn, f: Effect.Effect<Readon
     }),
     (mark) =>
       Effect.map(f, (msgs) => {
+        // Closed meanwhile without a flush: nothing more will be written to it.
+        if (conn.closing) return
         conn.outbox.insertAt(mark, msgs)
         // Answers and snapshots count against the same bound as other unkeyed messages: a client
         // that subscribes again and again without reading is closed as it asks, not later.

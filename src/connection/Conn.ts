@@ -9,7 +9,7 @@ import type { WebSocket } from "ws"
 import type { BrokerShape } from "../broker/Broker.js"
 import { SubscriptionSet } from "../broker/SubscriptionSet.js"
 import type { Sink } from "../broker/TopicHub.js"
-import type { Outgoing } from "../protocol/encode.js"
+import { isAlertBody, type Outgoing } from "../protocol/encode.js"
 import { CloseCode } from "../protocol/errors.js"
 import type { Subscriptions } from "../session/SessionStore.js"
 import { Inbox } from "./Inbox.js"
@@ -145,10 +145,21 @@ export class Conn implements Sink {
     this.scheduler.schedule(this)
   }
 
-  /** Asks the actor to end the connection; the first request wins. Safe from any callback. */
+  /**
+   * Asks the actor to end the connection; the first request wins. Safe from any callback.
+   *
+   * A close that does not flush (a reader that is stuck or gone) gives up the queue at once,
+   * alerts aside (its session delivers them on restore), and takes no more deliveries: the actor
+   * may get its turn only seconds later, behind a storm's work, and until then that queue counted
+   * against the outbound budget and grew with every event.
+   */
   requestClose(req: CloseRequest): void {
     if (this.closeRequest !== undefined) return
     this.closeRequest = req
+    if (!req.flush) {
+      this.closing = true
+      this.outbox.shed(isAlertBody)
+    }
     this.inbound.offer(CLOSE)
   }
 

@@ -46,7 +46,7 @@ import { DeliveryPass } from "../lifecycle/DeliveryPass.js"
 import { yieldingToIo, yieldToIo } from "../lifecycle/EventLoop.js"
 import { deliveryLoop } from "../lifecycle/sharedScheduler.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
-import { nowIso, seal, sealBatch } from "../protocol/encode.js"
+import { isAlertBody, nowIso, seal, sealBatch } from "../protocol/encode.js"
 import { CloseCode } from "../protocol/errors.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
 import { FrameDeflater } from "./deflate.js"
@@ -125,7 +125,8 @@ const writeOut = (
 ): boolean => {
   const ws = conn.ws
   if (ws.readyState !== WebSocket.OPEN) {
-    conn.outbox.drain()
+    // Nothing more can be written; alerts stay for the session (`binding.ts`).
+    conn.outbox.shed(isAlertBody)
     return true
   }
   if (!force) {

@@ -27,8 +27,8 @@
  * (or skipped), and connections that still hold bytes ("holders": the slow ones, a healthy socket
  * is empty again right after its write) are counted again at the end of every pass, visited or
  * not. The total is a running sum of those counts, so a pass costs one count per visited
- * connection plus one per holder. A connection that closes keeps counting until its socket is
- * gone: its queued bytes are held until then.
+ * connection plus one per holder. A connection closed without a flush gives up its outbox at
+ * once (`Conn.requestClose`); what its socket still holds counts until the socket is gone.
  *
  * Over the budget at the end of a pass, counting what was refused in it (room the budget lacks
  * for readers behind), the worst offenders (most bytes held) are acted on:

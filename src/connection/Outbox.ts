@@ -123,6 +123,17 @@ export class Outbox {
     return out
   }
 
+  /**
+   * Drops every waiting message but those `keep` picks (a connection that closes without
+   * flushing keeps only what its session must deliver later: alerts). Returns how many it kept.
+   */
+  shed(keep: (body: string) => boolean): number {
+    const kept = this.items.filter((m) => keep(m.body))
+    this.drain()
+    for (const m of kept) this.offer(m)
+    return kept.length
+  }
+
   /** Takes everything, in order. */
   drain(): Array<Outgoing> {
     const out = this.items

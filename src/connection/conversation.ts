@@ -62,8 +62,15 @@ const afterCheck = (
   return Effect.catchAll(handle(env, a, decoded.right), (e) => sendError(conn, e))
 }
 
-/** Takes frames until a CLOSE arrives. */
+/**
+ * Takes frames until the connection is asked to close. Frames still waiting then are not run:
+ * the CLOSE item comes after them, and a storm client the outbound budget closed had its
+ * `subscribe`s answered (subscriptions joined, snapshots read and queued) for a socket already
+ * destroyed.
+ */
 export const conversation = (env: Env, a: Actor): Effect.Effect<void> =>
   Effect.flatMap(a.conn.inbound.take(), (item) =>
-    item === CLOSE ? Effect.void : Effect.zipRight(processOne(env, a, item), conversation(env, a)),
+    item === CLOSE || a.conn.closeRequest !== undefined
+      ? Effect.void
+      : Effect.zipRight(processOne(env, a, item), conversation(env, a)),
   )

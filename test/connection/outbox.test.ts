@@ -20,6 +20,22 @@ describe("Outbox", () => {
     expect(o.drain().map((m) => m.body)).toEqual(["pA:2", "a1", "pB:1"])
   })
 
+  it("sheds all but what it is told to keep, in order, counting only what it kept", () => {
+    const o = new Outbox()
+    o.offer(price("A", 1))
+    o.offer(answer(1))
+    o.offer({ key: undefined, body: "alert1" })
+    o.offer(price("B", 1))
+    o.offer({ key: undefined, body: "alert2" })
+    expect(o.shed((body) => body.startsWith("alert"))).toBe(2)
+    expect(o.bytes).toBe(12)
+    expect(o.unkeyed).toBe(2)
+    expect(o.footprint).toBe(2 * REF_BYTES + 12)
+    // Its index of keys is gone with them: a new price is appended, not conflated into nothing.
+    expect(o.offer(price("A", 2))).toBe(false)
+    expect(o.drain().map((m) => m.body)).toEqual(["alert1", "alert2", "pA:2"])
+  })
+
   it("never conflates messages without a key", () => {
     const o = new Outbox()
     o.offer(answer(1))

@@ -3,7 +3,8 @@
  * count (WS_MAX_QUEUED_INPUT_FRAMES): while the
  * connection's actor is busy (here: a snapshot read that takes a while), what the client sends
  * queues up to the bound, and a client that sends past it is closed with 1008 ("message flood")
- * instead of growing the server's memory. A client that stays under it loses nothing.
+ * instead of growing the server's memory, and what it had queued is not run. A client that stays
+ * under it loses nothing.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -11,6 +12,13 @@ import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 import { targetOf } from "../../src/protocol/topics.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
 import { connect, useGateway } from "../support/gateway.js"
+
+/** `quotecast_messages_received_total`: frames the connections' actors have taken and run. */
+const framesRun = async (httpUrl: string): Promise<number> => {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith("quotecast_messages_received_total "))
+  return Number(line?.split(" ")[1])
+}
 
 const LIMIT = 100_000
 const FRAMES = 20
@@ -48,6 +56,17 @@ describe("frames waiting for a busy connection", () => {
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
     for (let i = 0; i <= FRAMES; i++) client.send({ type: "ping", id: i })
     expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
+  })
+
+  it("frames still waiting when the connection is closed are not run", async () => {
+    const { client } = await connect(gw)
+    const before = await framesRun(gw.httpUrl)
+    client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
+    for (let i = 0; i <= FRAMES; i++)
+      client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "035420"] })
+    expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
+    // Only the slow subscribe ran; the FRAMES subscribes queued behind it died with the connection.
+    expect((await framesRun(gw.httpUrl)) - before).toBe(1)
   })
 
   it("under both, every waiting frame is answered once the connection is free", async () => {
