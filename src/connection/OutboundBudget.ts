@@ -121,6 +121,9 @@ const verdict = (c: Conn, now: number, pass: number, stats: GatewayStatsImpl): V
   return !probe.answered && shown ? "close" : "wait"
 }
 
+/** Whether its probe must be kept: answered, or its ping still unanswered. */
+const awaited = (conn: Conn): boolean => conn.budgetProbe !== undefined && conn.budgetProbe.pinged
+
 export class OutboundBudget {
   /** Bytes held for all connections as last counted. */
   inUse = 0
@@ -155,8 +158,9 @@ export class OutboundBudget {
     // its socket was empty (its outbox still waits) stays so: the budget may have to close it.
     if (buffered === 0 && conn.outbox.bytes === 0) {
       conn.budgetConflatedAt = 0
-      // An answer stays: it is what lets this reader's frames past a full budget (`admit`).
-      if (conn.budgetProbe?.answered !== true) conn.budgetProbe = undefined
+      // An answer stays: it is what lets this reader's frames past a full budget (`admit`); so
+      // does a ping not answered yet, or its answer would not be recognised.
+      if (!awaited(conn)) conn.budgetProbe = undefined
     }
   }
 
@@ -182,7 +186,9 @@ export class OutboundBudget {
       conn.counted += bytes
       if (conn.counted === bytes) this.holders.add(conn)
       conn.budgetConflatedAt = 0
-      if (!reads) conn.budgetProbe = undefined
+      // A ping sent, answered or not, stays: the answer is what the flusher serves readers
+      // first by, and an unanswered one is still waited for.
+      if (!awaited(conn)) conn.budgetProbe = undefined
       return true
     }
     this.refused += bytes
@@ -191,6 +197,34 @@ export class OutboundBudget {
       this.stats.outboundBudgetConflations++
     }
     return false
+  }
+
+  /** Whether the connection answered the budget's ping (since its watch last started). */
+  proven(conn: Conn): boolean {
+    return conn.budgetProbe?.answered === true
+  }
+
+  /**
+   * Asks a connection to show that it reads (the budget's ping), once: the flusher asks every
+   * connection it has a large frame for. The kernel takes frames for a client that stopped
+   * reading until its buffers fill, tens of seconds on loopback, and until then only an answer
+   * tells a reader from it. Those that answered go first among the large frames a pass carries
+   * to the next (`Flusher`): a reader that took its turn with 435 storm clients whose kernels
+   * took everything heard nothing for 2-4.6 s at a time. And a client that stopped reading has
+   * left the ping unanswered for a while by the time the budget needs room, so the budget may
+   * close it at once (`verdict`) rather than a grace later.
+   */
+  ask(conn: Conn): void {
+    if (conn.budgetProbe !== undefined || conn.ws.readyState !== WebSocket.OPEN) return
+    conn.budgetProbe = {
+      since: this.now(),
+      sincePass: this.pass,
+      held: conn.ws.bufferedAmount,
+      pinged: true,
+      answered: false,
+    }
+    conn.ws.ping(PROBE)
+    this.stats.outboundBudgetProbes++
   }
 
   /** Ends a pass: counts the holders it did not visit, publishes the totals, acts if over. */
