@@ -68,9 +68,17 @@ export const snapshotsInto = (env: Env, topics: ReadonlyArray<Topic>, out: Array
 
 /**
  * Runs `f` with flushing held, then places its messages where the queue stood when it
- * started: answers and snapshots go out before live events that arrived meanwhile.
+ * started: answers and snapshots go out before live events that arrived meanwhile. An answer
+ * let through by `AnswerGate` gives what it reserved back once queued (or given up), and its
+ * size teaches the gate's estimate (`topics`: how many topics' snapshots it holds).
  */
-export const answerAtMark = <E, R>(env: Env, conn: Conn, f: Effect.Effect<ReadonlyArray<Outgoing>, E, R>) =>
+export const answerAtMark = <E, R>(
+  env: Env,
+  conn: Conn,
+  f: Effect.Effect<ReadonlyArray<Outgoing>, E, R>,
+  reserved = 0,
+  topics = 0,
+) =>
   Effect.acquireUseRelease(
     Effect.sync(() => {
       conn.held++
@@ -80,7 +88,9 @@ export const answerAtMark = <E, R>(env: Env, conn: Conn, f: Effect.Effect<Readon
       Effect.map(f, (msgs) => {
         // Closed meanwhile without a flush: nothing more will be written to it.
         if (conn.closing) return
+        const before = conn.outbox.bytes
         conn.outbox.insertAt(mark, msgs)
+        if (topics > 0) env.flusher.answers.learn(conn.outbox.bytes - before, topics)
         // Answers and snapshots count against the same bound as other unkeyed messages: a client
         // that subscribes again and again without reading is closed as it asks, not later.
         if (conn.outbox.unkeyed > conn.limits.maxUnkeyed) {
@@ -91,6 +101,7 @@ export const answerAtMark = <E, R>(env: Env, conn: Conn, f: Effect.Effect<Readon
     () =>
       Effect.sync(() => {
         conn.held--
+        if (reserved > 0) env.flusher.answers.release(reserved)
         env.flusher.scheduler.schedule(conn)
       }),
   )

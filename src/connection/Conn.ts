@@ -94,6 +94,8 @@ export class Conn implements Sink {
   budgetConflatedAt = 0
   /** What the budget watches, once it refused it, to learn whether it still reads (`OutboundBudget`). */
   budgetProbe: BudgetProbe | undefined = undefined
+  /** Lets an answer waiting for room in the outbound budget through (`AnswerGate`): on a close, or an answer to the budget's ping. */
+  budgetWake: (() => void) | undefined = undefined
   messagesSent = 0
   messagesReceived = 0
   lastActivity: number
@@ -160,6 +162,8 @@ export class Conn implements Sink {
       this.closing = true
       this.outbox.shed(isAlertBody)
     }
+    // An answer waiting for room lets its actor go on, to find the close.
+    this.budgetWake?.()
     this.inbound.offer(CLOSE)
   }
 

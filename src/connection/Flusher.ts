@@ -52,6 +52,7 @@ import { deliveryLoop } from "../lifecycle/sharedScheduler.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import { isAlertBody, nowIso, seal, sealBatch } from "../protocol/encode.js"
 import { CloseCode } from "../protocol/errors.js"
+import { AnswerGate } from "./AnswerGate.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
 import { FrameDeflater } from "./deflate.js"
 import { OutboundBudget } from "./OutboundBudget.js"
@@ -59,6 +60,8 @@ import { writeCompressedText, writeText } from "./wire.js"
 
 export interface FlusherShape {
   readonly scheduler: FlushScheduler
+  /** Where answers with snapshots wait for room in the outbound budget. */
+  readonly answers: AnswerGate
   /** Sends what a connection has queued right now, regardless of the clock (used before a close). */
   readonly flushNow: (conn: Conn) => void
   /** Messages waiting in all outboxes (the stats' `queued_messages`). */
@@ -182,6 +185,13 @@ const writeOut = (
 
 export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const budget = new OutboundBudget(opts.outboundBudgetBytes, stats)
+  const answers = new AnswerGate(budget, stats)
+  /** Ends a pass for the budget, then lets waiting answers through as room allows. */
+  const endBudgetPass = () => {
+    budget.endPass()
+    answers.endPass()
+    stats.outboundAnswersWaiting = answers.waiting
+  }
   /** Connections with something queued, for the next pass. */
   let dirty = new Set<Conn>()
   /** The connections the running pass has yet to reach (it took them from `dirty` when it started). */
@@ -236,7 +246,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
     if (dirty.size === 0) {
       lastPassMs = 0
       // Sockets that hold bytes drain (or close) without anything new queued for them.
-      budget.endPass()
+      endBudgetPass()
       return
     }
     const started = performance.now()
@@ -285,7 +295,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
       now = yield* Clock.currentTimeMillis
       timestamp = nowIso(now)
     }
-    budget.endPass()
+    endBudgetPass()
     lastPassMs = performance.now() - started
     stats.flushPassMs.observe(lastPassMs)
     if (failures.length > 0) {
@@ -296,6 +306,7 @@ export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   // However a pass ends (even interrupted in a turn it gave away), its waiters are let go.
   const flushAll = Effect.ensuring(onePass, endPass)
   const flusher: FlusherShape = {
+    answers,
     scheduler: {
       // Only a sliced pass lets deliveries in while it runs; a connection it has not reached
       // yet stays in it then (what arrived rides along). Unsliced, no delivery meets `passing`.

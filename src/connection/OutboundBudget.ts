@@ -68,7 +68,11 @@ export const PROBE_GRACE_MS = 1_000
 export const answered = (conn: Conn, data: Buffer): void => {
   // The heartbeat's pong answers a ping sent before the budget's, so it proves less: ignored.
   const probe = conn.budgetProbe
-  if (probe?.pinged === true && data.equals(PROBE)) probe.answered = true
+  if (probe?.pinged === true && data.equals(PROBE)) {
+    probe.answered = true
+    // It reads: an answer of its waiting for room goes now (`AnswerGate`).
+    conn.budgetWake?.()
+  }
 }
 
 /**
@@ -122,7 +126,7 @@ const verdict = (c: Conn, now: number, pass: number, stats: GatewayStatsImpl): V
 }
 
 /** Whether its probe must be kept: answered, or its ping still unanswered. */
-const awaited = (conn: Conn): boolean => conn.budgetProbe !== undefined && conn.budgetProbe.pinged
+const awaited = (conn: Conn): boolean => conn.budgetProbe?.pinged === true
 
 export class OutboundBudget {
   /** Bytes held for all connections as last counted. */

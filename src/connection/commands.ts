@@ -57,20 +57,32 @@ const subscribe = (
         }
       }
     }
+    const answer = (reserved: number) =>
+      answerAtMark(
+        env,
+        conn,
+        Effect.zipRight(
+          conn.subs.joinAll(topics),
+          Effect.flatMap(now, (timestamp) => {
+            env.sessions.changed(conn)
+            return snapshotsInto(env, topics, [subscribedMsg("subscribed", type, accepted, timestamp)])
+          }),
+        ),
+        reserved,
+        topics.length,
+      )
+    // Its snapshots wait for room in the outbound budget before its topics are joined (`AnswerGate`).
+    const gate = env.flusher.answers
+    const reserved = accepted.length === 0 ? 0 : gate.reserve(conn, topics.length)
     const answered =
       accepted.length === 0
         ? Effect.void
-        : answerAtMark(
-            env,
-            conn,
-            Effect.zipRight(
-              conn.subs.joinAll(topics),
-              Effect.flatMap(now, (timestamp) => {
-                env.sessions.changed(conn)
-                return snapshotsInto(env, topics, [subscribedMsg("subscribed", type, accepted, timestamp)])
-              }),
-            ),
-          )
+        : reserved !== undefined
+          ? answer(reserved)
+          : Effect.flatMap(gate.wait(conn, topics.length), (granted) =>
+              // Closed while it waited: nothing to answer.
+              conn.closeRequest === undefined ? answer(granted) : Effect.sync(() => gate.release(granted)),
+            )
     if (rejected.length === 0) return answered
     const failed = new SubscriptionFailed({
       subscriptionType: type,

@@ -56,8 +56,12 @@ export class GatewayStatsImpl {
   /** Connections the outbound budget stopped writing to (conflated), and closed with 1013. */
   outboundBudgetConflations = 0
   outboundBudgetCloses = 0
-  /** Pings the outbound budget sent to connections with empty sockets it refused, to learn whether they read. */
+  /** Pings the outbound budget sent to learn whether connections read (`OutboundBudget.ask`). */
   outboundBudgetProbes = 0
+  /** Answers with snapshots that waited for room in the outbound budget (`AnswerGate`). */
+  outboundAnswersWaited = 0
+  /** Answers waiting for room now, as of the last flush pass. */
+  outboundAnswersWaiting = 0
   /** Large frames a flush pass left for the next one (FLUSH_LARGE_FRAMES_MS spent). */
   largeFramesCarried = 0
   // Cluster reliability (cluster/RedisSessionStore.ts, cluster/RedisClient.ts).

@@ -203,8 +203,18 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
   )
   counter(
     "quotecast_outbound_budget_pings_total",
-    "Pings the outbound budget sent to refused connections with empty sockets: one that does not answer is closed.",
+    "Pings the outbound budget sent to learn whether a connection reads (with its first large frame, when an answer waits for room, when refused with an empty socket): one that does not answer may be closed when room is needed.",
     () => s.outboundBudgetProbes,
+  )
+  counter(
+    "quotecast_outbound_budget_answers_delayed_total",
+    "Answers with snapshots that waited because what is owed was over half the outbound budget.",
+    () => s.outboundAnswersWaited,
+  )
+  gauge(
+    "quotecast_outbound_budget_answers_waiting",
+    "Answers with snapshots waiting for room in the outbound budget.",
+    () => s.outboundAnswersWaiting,
   )
   counter(
     "quotecast_flush_large_frames_carried_total",
