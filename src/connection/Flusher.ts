@@ -44,19 +44,17 @@
  * exceeded (`OutboundBudget.ts`).
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
-import { WebSocket } from "ws"
 import { AppConfig } from "../config/AppConfig.js"
 import { DeliveryPass } from "../lifecycle/DeliveryPass.js"
 import { yieldingToIo, yieldToIo } from "../lifecycle/EventLoop.js"
 import { deliveryLoop } from "../lifecycle/sharedScheduler.js"
 import { GatewayStats, type GatewayStatsImpl } from "../metrics/GatewayStats.js"
-import { isAlertBody, nowIso, seal, sealBatch } from "../protocol/encode.js"
+import { nowIso } from "../protocol/encode.js"
 import { CloseCode } from "../protocol/errors.js"
 import { AnswerGate } from "./AnswerGate.js"
 import type { Conn, FlushScheduler } from "./Conn.js"
-import { FrameDeflater } from "./deflate.js"
 import { OutboundBudget } from "./OutboundBudget.js"
-import { writeCompressedText, writeText } from "./wire.js"
+import { type WriteOptions, writeOut } from "./writeOut.js"
 
 export interface FlusherShape {
   readonly scheduler: FlushScheduler
@@ -78,18 +76,9 @@ export interface FlusherShape {
 
 export class Flusher extends Context.Tag("quotecast/Flusher")<Flusher, FlusherShape>() {}
 
-export interface FlushOptions {
-  readonly batching: boolean
-  readonly sendBufferLimitBytes: number
-  readonly slowConsumerTimeoutMs: number
+export interface FlushOptions extends WriteOptions {
   /** Total outbound bytes (socket queues + outboxes) across connections (see `OutboundBudget`). */
   readonly outboundBudgetBytes: number
-  /**
-   * A frame up to this size for a socket that holds nothing is written without asking the budget:
-   * the kernel takes it (it is what every reader that keeps up is sent). So the total exceeds the
-   * budget by at most this much per connection (OUTBOUND_FREE_WRITE_BYTES).
-   */
-  readonly outboundFreeWriteBytes: number
   /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
   readonly flushSliceMs: number
   /** How long a pass may spend writing frames over `outboundFreeWriteBytes` (FLUSH_LARGE_FRAMES_MS). */
@@ -101,87 +90,6 @@ const ACCEPT_SLICE_MS = 2
 
 /** While a pass runs, it gets this many times the time the rest of the process gets (4: 80%). */
 const PASS_SHARE = 4
-
-/** Frames shorter than this go uncompressed: deflate costs more than it saves on them. */
-export const COMPRESSION_THRESHOLD = 1024
-/** zlib level 1: the fastest, and JSON with repeated keys still shrinks to about a quarter. */
-const deflater = new FrameDeflater(COMPRESSION_THRESHOLD, 1)
-
-/** Writes one text frame, compressed when the connection negotiated it and the frame is large enough. */
-const sendFrame = (conn: Conn, frame: string, stats: GatewayStatsImpl): void => {
-  stats.bytesSent += frame.length
-  if (conn.deflateBits !== undefined && frame.length >= COMPRESSION_THRESHOLD) {
-    const payload = deflater.compressText(frame, conn.deflateBits)
-    writeCompressedText(conn.ws, payload)
-    stats.compressedFrames++
-    stats.bytesOnWire += payload.length
-  } else {
-    stats.bytesOnWire += writeText(conn.ws, frame)
-  }
-}
-
-/** Writes one connection's queue as one frame. Returns false when it must stay dirty. */
-const writeOut = (
-  conn: Conn,
-  budget: OutboundBudget,
-  stats: GatewayStatsImpl,
-  now: number,
-  timestamp: string,
-  opts: FlushOptions,
-  force: boolean,
-): boolean => {
-  const ws = conn.ws
-  if (ws.readyState !== WebSocket.OPEN) {
-    // Nothing more can be written; alerts stay for the session (`binding.ts`).
-    conn.outbox.shed(isAlertBody)
-    return true
-  }
-  if (!force) {
-    if (conn.held > 0) return false
-    if (conn.outbox.size === 0) return true
-    const buffered = ws.bufferedAmount
-    // Over its own limit, it is skipped; behind, this write must fit the total budget (the
-    // outbox's characters stand for the frame's bytes: JSON, nearly all ASCII, plus an envelope);
-    // a small frame for a socket that holds nothing is written (the kernel takes it), and that
-    // is how a reader the budget conflated resumes once it has caught up. A large one (a burst of
-    // snapshots) needs room in the budget even then: a reader that has just stopped reading
-    // leaves what the kernel did not take of it queued, and 4,800 of those were 690 MB. Refused: skipped, its outbox conflates,
-    // and the same clock closes it if that lasts (a reader that never reads is not kept forever).
-    const bytes = conn.outbox.bytes
-    if (
-      buffered > opts.sendBufferLimitBytes ||
-      ((buffered > 0 || bytes > opts.outboundFreeWriteBytes) && !budget.admit(conn, bytes))
-    ) {
-      // Refused with an empty socket, it is not slow: it waits for room others hold.
-      if (buffered === 0) conn.overLimitSince = 0
-      else if (conn.overLimitSince === 0) conn.overLimitSince = now
-      else if (now - conn.overLimitSince >= opts.slowConsumerTimeoutMs) {
-        stats.slowConsumerCloses++
-        conn.requestClose({ code: CloseCode.tryAgainLater, reason: "slow consumer", flush: false })
-      }
-      return false
-    }
-    conn.overLimitSince = 0
-  }
-  const items = conn.outbox.drain()
-  const n = items.length
-  if (n === 0) return true
-  if (n === 1 || !opts.batching) {
-    for (const item of items) sendFrame(conn, seal(item.body, ++conn.seq), stats)
-    stats.framesSent += n
-  } else {
-    const sealed = new Array<string>(n)
-    for (let i = 0; i < n; i++) sealed[i] = seal((items[i] as { body: string }).body, ++conn.seq)
-    sendFrame(conn, sealBatch(sealed, conn.seq, timestamp), stats)
-    stats.framesSent++
-  }
-  stats.batchSize.observe(n)
-  // After the write: the histogram's end point is the frame handed to the socket.
-  stats.delivered(items)
-  stats.messagesSent += n
-  conn.messagesSent += n
-  return true
-}
 
 export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const budget = new OutboundBudget(opts.outboundBudgetBytes, stats)
