@@ -20,6 +20,15 @@ const nonNegativeInt = (name: string, def: number) =>
     Config.validate({ message: `${name} must be an integer of at least 0`, validation: (n) => n >= 0 }),
   )
 
+const percent = (name: string, def: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(def),
+    Config.validate({
+      message: `${name} must be an integer from 1 to 100`,
+      validation: (n) => n >= 1 && n <= 100,
+    }),
+  )
+
 const port = (name: string, def: number) =>
   Config.integer(name).pipe(
     Config.withDefault(def),
@@ -193,6 +202,8 @@ const fields = Config.all({
   // Limits: outbound memory across all connections.
   // Socket send queues plus outboxes, all connections; over it the worst are conflated, then closed 1013.
   outboundBudgetBytes: positiveInt("OUTBOUND_BUDGET_BYTES", 268_435_456),
+  // Share of the budget (%) up to which a subscribe's snapshots are queued at once; beyond it they wait for room.
+  outboundAnswerSharePercent: percent("OUTBOUND_ANSWER_SHARE_PERCENT", 50),
   // A frame up to this size for a socket that holds nothing is written without asking the budget.
   outboundFreeWriteBytes: positiveInt("OUTBOUND_FREE_WRITE_BYTES", 16_384),
   // Per flush pass, how long frames over OUTBOUND_FREE_WRITE_BYTES may be written; the rest go first in the next pass.

@@ -3,7 +3,7 @@
  * connection that does not read owes, once answered, its snapshots at once and, conflated, up to
  * one live message per key later: about as much again. So answers are queued at once only while
  * what is owed (`OutboundBudget.inUse`) plus what was reserved for answers under way stays within
- * ANSWER_SHARE of OUTBOUND_BUDGET_BYTES, leaving the rest for what the connections already
+ * a share of OUTBOUND_BUDGET_BYTES (OUTBOUND_ANSWER_SHARE_PERCENT, half by default), leaving the rest for what the connections already
  * answered go on being sent. Beyond it, an answer waits, in arrival order, before its
  * subscriptions are joined (so its connection is not fanned out to meanwhile), and its connection
  * is sent the budget's ping (`OutboundBudget.ask`): a client that answers it reads, and is
@@ -20,9 +20,6 @@ import { Fifo } from "../lifecycle/Fifo.js"
 import type { GatewayStatsImpl } from "../metrics/GatewayStats.js"
 import type { Conn } from "./Conn.js"
 import type { OutboundBudget } from "./OutboundBudget.js"
-
-/** Share of OUTBOUND_BUDGET_BYTES up to which answers are queued at once (see the header). */
-export const ANSWER_SHARE = 0.5
 
 /** Weight of the latest answer in the estimate of bytes per topic. */
 const LEARNING = 0.2
@@ -55,6 +52,8 @@ export class AnswerGate {
   constructor(
     private readonly budget: OutboundBudget,
     private readonly stats: GatewayStatsImpl,
+    /** Share of the budget up to which answers are queued at once (see the header). */
+    private readonly share = 0.5,
   ) {}
 
   /** Bytes reserved for an answer of `topics` snapshots, or undefined when it must `wait`. */
@@ -120,7 +119,7 @@ export class AnswerGate {
   }
 
   private fits(want: number): boolean {
-    const room = this.budget.limitBytes * ANSWER_SHARE - this.budget.inUse - this.reserved
+    const room = this.budget.limitBytes * this.share - this.budget.inUse - this.reserved
     // One answer larger than the whole share still goes, alone, or it would wait forever.
     return want <= room || (this.reserved === 0 && room > 0)
   }

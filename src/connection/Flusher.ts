@@ -79,6 +79,8 @@ export class Flusher extends Context.Tag("quotecast/Flusher")<Flusher, FlusherSh
 export interface FlushOptions extends WriteOptions {
   /** Total outbound bytes (socket queues + outboxes) across connections (see `OutboundBudget`). */
   readonly outboundBudgetBytes: number
+  /** Share of it, in percent, up to which answers with snapshots are queued at once (`AnswerGate`). */
+  readonly outboundAnswerSharePercent: number
   /** A pass gives the event loop a turn after writing this long (ms); 0: never, one go. */
   readonly flushSliceMs: number
   /** How long a pass may spend writing frames over `outboundFreeWriteBytes` (FLUSH_LARGE_FRAMES_MS). */
@@ -93,7 +95,7 @@ const PASS_SHARE = 4
 
 export const makeFlusher = (opts: FlushOptions, stats: GatewayStatsImpl) => {
   const budget = new OutboundBudget(opts.outboundBudgetBytes, stats)
-  const answers = new AnswerGate(budget, stats)
+  const answers = new AnswerGate(budget, stats, opts.outboundAnswerSharePercent / 100)
   /** Ends a pass for the budget, then lets waiting answers through as room allows. */
   const endBudgetPass = () => {
     budget.endPass()

@@ -72,6 +72,8 @@ const subscribe = (
         topics.length,
       )
     // Its snapshots wait for room in the outbound budget before its topics are joined (`AnswerGate`).
+    // What is reserved is released when the answer is queued or given up (`answerAtMark`); a
+    // connection's fiber is interrupted in between only when the server stops (`Connection.ts`).
     const gate = env.flusher.answers
     const reserved = accepted.length === 0 ? 0 : gate.reserve(conn, topics.length)
     const answered =

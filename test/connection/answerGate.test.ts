@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { WebSocket } from "ws"
-import { ANSWER_SHARE, AnswerGate } from "../../src/connection/AnswerGate.js"
+import { AnswerGate } from "../../src/connection/AnswerGate.js"
 import type { BudgetProbe, Conn } from "../../src/connection/Conn.js"
 import { answered, OutboundBudget } from "../../src/connection/OutboundBudget.js"
 import { GatewayStatsImpl } from "../../src/metrics/GatewayStats.js"
@@ -41,12 +41,12 @@ const fake = (queued = 0): Fake => {
 const asConn = (f: Fake): Conn => f as unknown as Conn
 
 const LIMIT = 1000
-const HALF = LIMIT * ANSWER_SHARE
+const HALF = LIMIT / 2
 
 const setup = () => {
   const stats = new GatewayStatsImpl()
   const budget = new OutboundBudget(LIMIT, stats)
-  const gate = new AnswerGate(budget, stats)
+  const gate = new AnswerGate(budget, stats, 0.5)
   // Answers of 10 bytes per topic so far.
   gate.learn(100, 10)
   /** A connection that owes `bytes` (it does not read), counted by the budget. */

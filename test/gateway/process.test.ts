@@ -26,6 +26,7 @@ describe("configuration", () => {
     ["PORT", "abc", "expected an integer value"],
     ["RATE_LIMIT", "-5", "must be a positive integer"],
     ["BATCH_INTERVAL_MS", "0", "must be a positive integer"],
+    ["OUTBOUND_ANSWER_SHARE_PERCENT", "101", "must be an integer from 1 to 100"],
     ["FEED", "nasdaq", "must be one of simulator, none"],
     ["HOST", "not_a_host", "must be an IP address or a host name (0.0.0.0, ::, 127.0.0.1, localhost)"],
     [

@@ -51,6 +51,7 @@ export const flushOptions = (set: Partial<FlushOptions> = {}): FlushOptions => (
   sendBufferLimitBytes: 1e9,
   slowConsumerTimeoutMs: 1e9,
   outboundBudgetBytes: 1e9,
+  outboundAnswerSharePercent: 50,
   outboundFreeWriteBytes: 16_384,
   flushSliceMs: 0,
   flushLargeFramesMs: 1e9,
