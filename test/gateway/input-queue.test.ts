@@ -65,8 +65,9 @@ describe("frames waiting for a busy connection", () => {
     for (let i = 0; i <= FRAMES; i++)
       client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "035420"] })
     expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
-    // Only the slow subscribe ran; the FRAMES subscribes queued behind it died with the connection.
-    expect((await framesRun(gw.httpUrl)) - before).toBe(1)
+    // The FRAMES subscribes queued behind the slow one died with the connection (the slow one
+    // ran if the actor took it before the flood was seen, which depends on how the frames came).
+    expect((await framesRun(gw.httpUrl)) - before).toBeLessThanOrEqual(1)
   })
 
   it("under both, every waiting frame is answered once the connection is free", async () => {
