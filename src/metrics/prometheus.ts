@@ -3,11 +3,12 @@
  * `GatewayStats` and the process's default metrics (`processMetrics.ts`), and the few figures the
  * dashboard shows (`summary`). Counters and gauges are prom-client metrics whose `collect` reads
  * the plain numbers at scrape time, so the hot paths keep bumping numbers; the histograms are
- * prom-client's, observed where they happen.
+ * prom-client's, observed where they happen. The summary is read in `summary.ts`.
  */
-import { Counter, Gauge, type Histogram, Registry } from "prom-client"
-import { DELIVERY_LATENCY_BUCKETS_MS, type GatewayStatsImpl } from "./GatewayStats.js"
-import { processRegistry, readLoopDelay } from "./processMetrics.js"
+import { Counter, Gauge, Registry } from "prom-client"
+import type { GatewayStatsImpl } from "./GatewayStats.js"
+import { processRegistry } from "./processMetrics.js"
+import { type MetricsSummary, readSummary } from "./summary.js"
 
 /** Read from the live gateway at scrape time (they are not counted, they are looked at). */
 export interface Gauges {
@@ -18,38 +19,10 @@ export interface Gauges {
 
 const EVICTION_REASONS = ["user_limit", "address_limit", "anonymous_limit"] as const
 
-/** A histogram's buckets as counted so far: cumulative counts per bound (the +Inf one is `count`). */
-export interface BucketCounts {
-  readonly bounds: ReadonlyArray<number>
-  readonly cumulative: ReadonlyArray<number>
-  readonly count: number
-  readonly sum: number
-}
-
-/** What the dashboard's footer shows, read together (`GET /v1/metrics/summary`). */
-export interface MetricsSummary {
-  readonly active_connections: number
-  readonly messages_sent: number
-  readonly delivery_latency_ms: BucketCounts
-  readonly event_loop_delay_ms: { readonly p99: number; readonly max: number; readonly window_ms: number }
-  readonly rss_bytes: number
-  readonly heap_used_bytes: number
-}
-
 export interface Exposition {
   /** The Prometheus text of the process and this instance. */
   readonly text: () => Promise<string>
   readonly summary: () => Promise<MetricsSummary>
-}
-
-/** The bucket counts of a prom-client histogram without labels, in `bounds` order. */
-const bucketCounts = async (h: Histogram, bounds: ReadonlyArray<number>): Promise<BucketCounts> => {
-  const { name, values } = await h.get()
-  const cumulative = bounds.map(
-    (b) => values.find((v) => v.metricName === `${name}_bucket` && v.labels.le === b)?.value ?? 0,
-  )
-  const read = (suffix: string) => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0
-  return { bounds, cumulative, count: read("_count"), sum: read("_sum") }
 }
 
 export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition => {
@@ -353,17 +326,6 @@ export const makeExposition = (s: GatewayStatsImpl, g: () => Gauges): Exposition
   const all = Registry.merge([processRegistry(), registry])
   return {
     text: () => all.metrics(),
-    summary: async () => {
-      const loop = readLoopDelay()
-      const memory = process.memoryUsage()
-      return {
-        active_connections: g().activeConnections,
-        messages_sent: s.messagesSent,
-        delivery_latency_ms: await bucketCounts(s.deliveryLatencyMs, DELIVERY_LATENCY_BUCKETS_MS),
-        event_loop_delay_ms: { p99: loop.p99Ms, max: loop.maxMs, window_ms: Math.round(loop.windowMs) },
-        rss_bytes: memory.rss,
-        heap_used_bytes: memory.heapUsed,
-      }
-    },
+    summary: () => readSummary(s, g),
   }
 }
