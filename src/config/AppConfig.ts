@@ -20,23 +20,19 @@ const nonNegativeInt = (name: string, def: number) =>
     Config.validate({ message: `${name} must be an integer of at least 0`, validation: (n) => n >= 0 }),
   )
 
-const percent = (name: string, def: number) =>
+/** An integer from `min` to `max`, both included. */
+const intFromTo = (name: string, def: number, min: number, max: number) =>
   Config.integer(name).pipe(
     Config.withDefault(def),
     Config.validate({
-      message: `${name} must be an integer from 1 to 100`,
-      validation: (n) => n >= 1 && n <= 100,
+      message: `${name} must be an integer from ${min} to ${max}`,
+      validation: (n) => n >= min && n <= max,
     }),
   )
 
-const port = (name: string, def: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(def),
-    Config.validate({
-      message: `${name} must be an integer from 0 to 65535`,
-      validation: (n) => n >= 0 && n <= 65535,
-    }),
-  )
+const percent = (name: string, def: number) => intFromTo(name, def, 1, 100)
+
+const port = (name: string, def: number) => intFromTo(name, def, 0, 65535)
 
 const onOff = (name: string, def: boolean) =>
   Config.string(name).pipe(
