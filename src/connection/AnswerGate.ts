@@ -35,8 +35,11 @@ class Waiters extends Fifo<Waiter> {
   add(w: Waiter): void {
     this.push(w)
   }
-  take(): Waiter | undefined {
-    return this.size > 0 ? this.shift() : undefined
+  first(): Waiter | undefined {
+    return this.peek()
+  }
+  dropFirst(): void {
+    this.shift()
   }
 }
 
@@ -46,8 +49,6 @@ export class AnswerGate {
   /** The estimate of an answer's bytes per topic. */
   private bytesPerTopic = 0
   private readonly waiters = new Waiters()
-  /** The oldest waiter, taken from the queue and found not to fit yet. */
-  private next: Waiter | undefined = undefined
 
   constructor(
     private readonly budget: OutboundBudget,
@@ -59,8 +60,7 @@ export class AnswerGate {
   /** Bytes reserved for an answer of `topics` snapshots, or undefined when it must `wait`. */
   reserve(conn: Conn, topics: number): number | undefined {
     const want = this.estimate(topics)
-    const queued = this.next !== undefined || this.waiters.size > 0
-    if (!this.budget.proven(conn) && (queued || !this.fits(want))) return undefined
+    if (!this.budget.proven(conn) && (this.waiters.size > 0 || !this.fits(want))) return undefined
     this.reserved += want
     return want
   }
@@ -95,23 +95,19 @@ export class AnswerGate {
 
   /** At the end of a flush pass: answers that wait are let through, in order, while there is room. */
   endPass(): void {
-    for (;;) {
-      const w = this.next ?? this.waiters.take()
-      this.next = undefined
-      if (w === undefined) return
-      // Granted meanwhile (its connection answered the ping, or closed), or given up.
-      if (w.resume === undefined) continue
-      if (!this.fits(w.want)) {
-        this.next = w
-        return
+    for (let w = this.waiters.first(); w !== undefined; w = this.waiters.first()) {
+      // One granted meanwhile (its connection answered the ping, or closed), or given up, just goes.
+      if (w.resume !== undefined) {
+        if (!this.fits(w.want)) return
+        this.grant(w)
       }
-      this.grant(w)
+      this.waiters.dropFirst()
     }
   }
 
   /** Answers waiting, for the stats. */
   get waiting(): number {
-    return this.waiters.size + (this.next === undefined ? 0 : 1)
+    return this.waiters.size
   }
 
   private estimate(topics: number): number {

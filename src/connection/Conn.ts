@@ -160,11 +160,16 @@ export class Conn implements Sink {
     this.closeRequest = req
     if (!req.flush) {
       this.closing = true
-      this.outbox.shed(isAlertBody)
+      this.giveUpQueue()
     }
     // An answer waiting for room lets its actor go on, to find the close.
     this.budgetWake?.()
     this.inbound.offer(CLOSE)
+  }
+
+  /** Drops what can no longer be written; alerts stay, for the session to deliver on restore (`binding.ts`). */
+  giveUpQueue(): void {
+    this.outbox.shed(isAlertBody)
   }
 
   /** Queues a connection-specific message (answer, error, snapshot). */

@@ -183,7 +183,7 @@ export class OutboundBudget {
    * like anyone, and is watched again if refused.
    */
   admit(conn: Conn, bytes: number): boolean {
-    const reads = conn.budgetProbe?.answered === true && conn.ws.bufferedAmount === 0
+    const reads = this.proven(conn) && conn.ws.bufferedAmount === 0
     if (this.inUse + bytes <= this.limitBytes || reads) {
       // Counted now, not at the end of the pass: the next connection's admission sees it.
       this.inUse += bytes

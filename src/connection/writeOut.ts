@@ -6,7 +6,7 @@
  */
 import { WebSocket } from "ws"
 import type { GatewayStatsImpl } from "../metrics/GatewayStats.js"
-import { isAlertBody, seal, sealBatch } from "../protocol/encode.js"
+import { seal, sealBatch } from "../protocol/encode.js"
 import { CloseCode } from "../protocol/errors.js"
 import type { Conn } from "./Conn.js"
 import { FrameDeflater } from "./deflate.js"
@@ -55,8 +55,7 @@ export const writeOut = (
 ): boolean => {
   const ws = conn.ws
   if (ws.readyState !== WebSocket.OPEN) {
-    // Nothing more can be written; alerts stay for the session (`binding.ts`).
-    conn.outbox.shed(isAlertBody)
+    conn.giveUpQueue()
     return true
   }
   if (!force) {

@@ -16,6 +16,11 @@ export class Fifo<A> {
     return this.items.length - this.head
   }
 
+  /** The oldest item, left in place; undefined when there is none. */
+  protected peek(): A | undefined {
+    return this.size > 0 ? this.items[this.head] : undefined
+  }
+
   protected push(item: A): void {
     this.items.push(item)
   }

@@ -13,6 +13,7 @@ import {
   connectionsOf,
   ingest,
   isType,
+  metricValue,
   priceEvent,
   type TestClient,
   useGateway,
@@ -32,11 +33,7 @@ const gw = useGateway({
   slowConsumerTimeoutMs: 600_000,
 })
 
-const metric = async (name: string): Promise<number> => {
-  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text()
-  const found = text.split("\n").find((l) => l.startsWith(`${name} `))
-  return found === undefined ? 0 : Number(found.split(" ").at(-1))
-}
+const metric = (name: string) => metricValue(gw, name)
 
 const subscribeTwo = (client: TestClient) =>
   client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "000660"] })

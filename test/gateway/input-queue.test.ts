@@ -11,14 +11,10 @@ import { Effect, Layer } from "effect"
 import { EmbeddedLive } from "../../src/mode/EmbeddedLive.js"
 import { targetOf } from "../../src/protocol/topics.js"
 import { makeMemorySnapshotStore, SnapshotStore } from "../../src/snapshot/SnapshotStore.js"
-import { connect, useGateway } from "../support/gateway.js"
+import { connect, metricValue, useGateway } from "../support/gateway.js"
 
-/** `quotecast_messages_received_total`: frames the connections' actors have taken and run. */
-const framesRun = async (httpUrl: string): Promise<number> => {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text()
-  const line = text.split("\n").find((l) => l.startsWith("quotecast_messages_received_total "))
-  return Number(line?.split(" ")[1])
-}
+/** Frames the connections' actors have taken and run. */
+const framesRun = () => metricValue(gw, "quotecast_messages_received_total")
 
 const LIMIT = 100_000
 const FRAMES = 20
@@ -60,14 +56,14 @@ describe("frames waiting for a busy connection", () => {
 
   it("frames still waiting when the connection is closed are not run", async () => {
     const { client } = await connect(gw)
-    const before = await framesRun(gw.httpUrl)
+    const before = await framesRun()
     client.send({ type: "subscribe", subscription_type: "stock", targets: ["000660"] })
     for (let i = 0; i <= FRAMES; i++)
       client.send({ type: "subscribe", subscription_type: "stock", targets: ["005930", "035420"] })
     expect(await client.closed).toEqual({ code: 1008, reason: "message flood" })
     // The FRAMES subscribes queued behind the slow one died with the connection (the slow one
     // ran if the actor took it before the flood was seen, which depends on how the frames came).
-    expect((await framesRun(gw.httpUrl)) - before).toBeLessThanOrEqual(1)
+    expect((await framesRun()) - before).toBeLessThanOrEqual(1)
   })
 
   it("under both, every waiting frame is answered once the connection is free", async () => {

@@ -248,6 +248,14 @@ export const connect = async (
   return { client, connected }
 }
 
+/** The value of a series without labels in `/metrics`; fails when the gateway does not export it. */
+export const metricValue = async (gw: { readonly httpUrl: string }, name: string): Promise<number> => {
+  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `))
+  if (line === undefined) throw new Error(`no metric ${name}`)
+  return Number(line.slice(name.length + 1))
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Polls `cond` every `everyMs` until it holds; fails after `timeoutMs`, naming `what`. */
